@@ -1,0 +1,1 @@
+"""File-level I/O helpers: atomic writes and log file discovery."""
