@@ -199,7 +199,7 @@ class LogWriter:
     for w in self._writers:
       w.close()
     for tmp, final in zip(self._tmp, self.paths):
-      os.replace(tmp, final)
+      atomic.publish(tmp, final)
     return self.paths
 
   def abort(self) -> None:

@@ -10,6 +10,17 @@ from typing import Iterator
 _TMP_MARK = ".tmp-"
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def _publish_mode(path: str, directory: bool = False) -> None:
+  """mkstemp/mkdtemp create owner-only entries; give them the usual umask-based mode."""
+  os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def temp_sibling(path: str) -> str:
   """A fresh, hidden temporary path in the same folder as `path` (same filesystem)."""
   folder, base = os.path.split(os.path.abspath(path))
@@ -17,6 +28,12 @@ def temp_sibling(path: str) -> str:
   fd, tmp = tempfile.mkstemp(prefix=f".{base}{_TMP_MARK}", dir=folder)
   os.close(fd)
   return tmp
+
+
+def publish(tmp: str, path: str) -> None:
+  """Renames a finished temporary file from `temp_sibling` onto `path`."""
+  _publish_mode(tmp)
+  os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -32,7 +49,7 @@ def atomic_path(path: str) -> Iterator[str]:
   tmp = temp_sibling(path)
   try:
     yield tmp
-    os.replace(tmp, path)
+    publish(tmp, path)
   except BaseException:
     with contextlib.suppress(FileNotFoundError):
       os.remove(tmp)
@@ -53,6 +70,7 @@ def atomic_directory(path: str) -> Iterator[str]:
   tmp = tempfile.mkdtemp(prefix=f".{base}{_TMP_MARK}", dir=folder)
   try:
     yield tmp
+    _publish_mode(tmp, directory=True)
     os.rename(tmp, path)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,19 @@
+"""KAML losses: masked dynamic-average BCE (eq. 12), RLU ranking (eq. 11), joint (eq. 13).
+
+Each loss owns the training mask, takes `labels, logits, mask` of shape (batch, N), exposes
+per-action sufficient statistics `(sums, counts)` for global averaging across workers, and is
+registered as Keras-serializable under the package "kaml_tf".
+"""
+
+from kaml_tf.losses.joint import KamlLoss
+from kaml_tf.losses.joint import STATISTICS_KEYS
+from kaml_tf.losses.masked_bce import dynamic_average
+from kaml_tf.losses.masked_bce import masked_bce_statistics
+from kaml_tf.losses.masked_bce import MaskedBinaryCrossentropy
+from kaml_tf.losses.ranking import PairwiseRankingLoss
+from kaml_tf.losses.ranking import ranking_statistics
+
+__all__ = [
+    "KamlLoss", "STATISTICS_KEYS", "MaskedBinaryCrossentropy", "PairwiseRankingLoss",
+    "dynamic_average", "masked_bce_statistics", "ranking_statistics",
+]

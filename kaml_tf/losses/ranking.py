@@ -1,0 +1,126 @@
+"""RLU pairwise ranking loss (KAML eq. 11) and its sufficient statistics.
+
+For each action k, every pair (i, j) of the batch with a reported positive y_ik = 1 and a
+zero y_jk = 0 contributes -log sigmoid(s_ik - s_jk) = softplus(-(s_ik - s_jk)). A zero may be
+a true negative or an unreported conversion, but either way it converts less surely than a
+reported positive, so the pair's order is certain even where the BCE label is not. Pairs
+are averaged per action and weighted by beta_k:
+
+    L_rank = sum_k beta_k * (sum over valid pairs of action k) / (number of valid pairs of k)
+
+By default all samples of the batch take part, masked or not: the unlabelled samples are the
+signal RLU adds. `masked_pairs_only=True` restricts both i and j to samples with mask 1 for
+action k (ablation).
+
+Memory and time are O(P x B) for P reported positives in a batch of B: each positive is
+compared with its action's column only, never a B x B x N tensor, so the paper's batch of 5000
+with a few percent positives costs a few million pair terms.
+"""
+
+from typing import Any, Dict, Optional, Tuple
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+from kaml_tf.losses import masked_bce
+
+
+def ranking_statistics(labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None,
+                       masked_pairs_only: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Sufficient statistics of the pairwise ranking loss.
+
+  Args:
+    labels: (batch, N) float32 reported labels; 1 is a positive, 0 a zero (other values take
+      part in no pair).
+    logits: (batch, N) float32 logits s.
+    mask: (batch, N) float32 0/1 training mask; only read when `masked_pairs_only` (may be
+      None otherwise).
+    masked_pairs_only: Keep only pairs whose two samples both have mask 1 for the action.
+
+  Returns:
+    `(sums, counts)`, both (N,) float32: per action, the sum of softplus(-(s_i - s_j)) over the
+    valid pairs and the number of valid pairs.
+  """
+  if mask is None:
+    if masked_pairs_only:
+      raise ValueError("masked_pairs_only=True needs a mask, got mask=None")
+    mask = tf.ones_like(logits)
+  labels, logits, mask = masked_bce.check_inputs(labels, logits, mask)
+  num_actions = tf.shape(logits)[1]
+
+  is_positive = tf.equal(labels, 1.0)
+  is_zero = tf.equal(labels, 0.0)
+  if masked_pairs_only:
+    in_mask = mask > 0.0
+    is_positive = tf.logical_and(is_positive, in_mask)
+    is_zero = tf.logical_and(is_zero, in_mask)
+
+  positives = tf.where(is_positive)                      # (P, 2): [sample, action]
+  action = positives[:, 1]                               # (P,)
+  positive_scores = tf.gather_nd(logits, positives)      # (P,)
+  # Row p holds the action column of positive p over the whole batch.
+  column_scores = tf.gather(tf.transpose(logits), action)                   # (P, B)
+  column_is_zero = tf.cast(tf.gather(tf.transpose(is_zero), action), tf.float32)  # (P, B)
+
+  # -log sigmoid(d) = softplus(-d), which is stable for large |d|. Invalid pairs are zeroed by
+  # the multiplication, which also zeroes their gradient.
+  pair_loss = tf.math.softplus(column_scores - positive_scores[:, None]) * column_is_zero
+  sums = tf.math.unsorted_segment_sum(tf.reduce_sum(pair_loss, axis=1), action, num_actions)
+  counts = tf.math.unsorted_segment_sum(tf.reduce_sum(column_is_zero, axis=1), action,
+                                        num_actions)
+  return sums, counts
+
+
+@tf.keras.utils.register_keras_serializable(package="kaml_tf")
+class PairwiseRankingLoss:
+  """RLU pairwise ranking loss (eq. 11) on logits, averaged over valid pairs per action.
+
+  Example:
+    loss = PairwiseRankingLoss(betas=(1.0, 0.5))
+    value = loss(labels, logits, mask)            # scalar
+    sums, counts = loss.statistics(labels, logits, mask)
+    value = loss.reduce(all_reduce(sums), all_reduce(counts))   # global average
+  """
+
+  def __init__(self, betas: masked_bce.ActionWeights = None, masked_pairs_only: bool = False,
+               name: str = "rlu_rank"):
+    """Creates the loss.
+
+    Args:
+      betas: Per-action weights beta_k: None (all 1), one number, or one number per action.
+      masked_pairs_only: Restrict pairs to samples with mask 1 for the action (ablation); by
+        default every sample of the batch takes part.
+      name: Name scope of the ops.
+
+    Raises:
+      ValueError: if a beta is negative or not finite, or `masked_pairs_only` is not a bool.
+    """
+    self.betas = masked_bce.check_action_weights(betas, "betas")
+    if not isinstance(masked_pairs_only, bool):
+      raise ValueError(f"masked_pairs_only must be a bool, got {masked_pairs_only!r}")
+    self.masked_pairs_only = masked_pairs_only
+    self.name = name
+
+  def statistics(self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
+                 ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Returns `(sums, counts)`, (N,) float32 each; see `ranking_statistics`."""
+    with tf.name_scope(self.name):
+      return ranking_statistics(labels, logits, mask, self.masked_pairs_only)
+
+  def reduce(self, sums: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
+    """Beta-weighted per-action pair average of (possibly all-reduced) statistics; a scalar."""
+    with tf.name_scope(self.name):
+      return masked_bce.dynamic_average(sums, counts, self.betas)
+
+  def __call__(self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
+               ) -> tf.Tensor:
+    """The batch loss: a float32 scalar (labels, logits, mask are (batch, N))."""
+    return self.reduce(*self.statistics(labels, logits, mask))
+
+  def get_config(self) -> Dict[str, Any]:
+    betas = list(self.betas) if isinstance(self.betas, tuple) else self.betas
+    return {"betas": betas, "masked_pairs_only": self.masked_pairs_only, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config: Dict[str, Any]) -> "PairwiseRankingLoss":
+    return cls(**config)

@@ -1,0 +1,29 @@
+"""Helpers shared by the job entry points: logging set-up and list-valued flags."""
+
+import logging
+import sys
+from typing import Optional, Sequence, Tuple
+
+from absl import flags
+
+
+def setup_logging() -> None:
+  """INFO-level logs on stderr with a timestamp, once per process."""
+  logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                      format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+def floats(values: Optional[Sequence[str]], flag: str) -> Tuple[float, ...]:
+  """Parses a list flag into floats; errors name the flag."""
+  try:
+    return tuple(float(v) for v in values or ())
+  except ValueError:
+    raise flags.ValidationError(f"--{flag}: expected numbers, got {list(values)}") from None
+
+
+def ints(values: Optional[Sequence[str]], flag: str) -> Tuple[int, ...]:
+  """Parses a list flag into ints; errors name the flag."""
+  try:
+    return tuple(int(v) for v in values or ())
+  except ValueError:
+    raise flags.ValidationError(f"--{flag}: expected integers, got {list(values)}") from None
