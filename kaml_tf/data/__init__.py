@@ -1,0 +1,6 @@
+"""The ADM data path: ad-task conversion statistics, mask policies and the tf.data pipeline.
+
+Modules: `stats` (the statistics job, its Parquet file and the in-graph join), `masks` (the
+base / ADM / all / oracle training masks and the HKE indicator), `dataset` (the
+`(features, targets)` input pipeline) and `mask_report` (the paper's Table 1 for any logs).
+"""

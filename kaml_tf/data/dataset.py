@@ -1,0 +1,358 @@
+"""The training / evaluation input pipeline: TFRecord logs -> `(features, targets)` batches.
+
+`make_dataset(files, schema, stats, policy, batch_size, ..., input_context)` builds the
+`tf.data` pipeline; it is a shorthand for `DatasetFactory(schema, stats, config)`, whose
+instances are callables taking an optional `tf.distribute.InputContext` (they fit
+`strategy.distribute_datasets_from_function` directly). Per input pipeline it
+
+1. lists the files (sorted) and keeps its share of them (`files[pipeline_id::num_pipelines]`,
+   or every num_pipelines-th record when there are fewer files than pipelines);
+2. reads them with a parallel interleave (file order shuffled too when shuffling);
+3. batches the serialized records, then parses each batch with one `tf.io.parse_example`;
+4. joins the ad-task statistics in-graph (`stats.WindowCountsLookup`: a `StaticHashTable`
+   from ad task id to a row of the counts matrix, then `tf.gather`) and computes the masks
+   (`masks.training_mask`);
+5. prefetches.
+
+Each element is `(features, targets)`:
+
+* `features`: `{name: (batch,) tensor}` for every schema feature, plus `"hke_indicator"`
+  (batch, N) float32 = one_hot(target_action) (all zeros for "Other");
+* `targets`: `"labels"`, `"mask"`, `"is_target"`, each (batch, N) float32, plus
+  `"true_labels"` (batch, N) float32 when the schema has true labels. Under the `oracle`
+  policy `"labels"` are the true labels and the mask is all ones.
+
+`batch_size` is the size of the batches a pipeline yields: under `tf.distribute` pass the
+per-replica size, `input_context.get_per_replica_batch_size(global_batch_size)`.
+
+Evaluation order (`shuffle_buffer=0`) is deterministic: sorted files, a deterministic
+interleave and deterministic parallel maps; a seeded shuffle is reproducible too. An ad task
+missing from the statistics falls back to the base mask; such samples are counted by an
+`InputCounters` (host-side variables the pipeline adds to as it produces batches, prefetched
+ones included) whose `log()` reports them.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+from absl import logging
+import tensorflow as tf
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import masks as masks_lib
+from kaml_tf.data import stats as stats_lib
+
+HKE_INDICATOR = "hke_indicator"
+LABELS = "labels"
+MASK = "mask"
+IS_TARGET = "is_target"
+TRUE_LABELS = "true_labels"
+
+Features = Dict[str, tf.Tensor]
+Targets = Dict[str, tf.Tensor]
+
+
+def _stack(parsed: Dict[str, tf.Tensor], keys: Sequence[str]) -> tf.Tensor:
+  """(batch, len(keys)) float32 from int64 (batch,) label columns."""
+  return tf.cast(tf.stack([parsed[k] for k in keys], axis=1), tf.float32)
+
+
+class DatasetError(ValueError):
+  """The pipeline cannot be built as asked; the message names the file or setting."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+  """Settings of one input pipeline.
+
+  Attributes:
+    files: TFRecord logs: a glob, comma-separated globs, or a tuple of paths.
+    batch_size: Examples per yielded batch (per replica under `tf.distribute`).
+    mask: The mask policy and ADM thresholds.
+    shuffle_buffer: Records in the shuffle buffer; 0 reads in a deterministic order
+      (evaluation), > 0 also shuffles the file order (training).
+    seed: Shuffle seed; with a seed the order is reproducible, without one parallel stages
+      also run non-deterministically (a little faster).
+    repeat: Repeat forever (training loops that count steps).
+    drop_remainder: Drop the last partial batch (static batch shape).
+    cycle_length: Files read in parallel by the interleave.
+  """
+  files: Union[str, Tuple[str, ...]]
+  batch_size: int
+  mask: masks_lib.MaskConfig = masks_lib.MaskConfig()
+  shuffle_buffer: int = 0
+  seed: Optional[int] = None
+  repeat: bool = False
+  drop_remainder: bool = False
+  cycle_length: int = 4
+
+  def __post_init__(self):
+    if not isinstance(self.files, str):
+      object.__setattr__(self, "files", tuple(self.files))
+    if self.batch_size < 1:
+      raise DatasetError(f"batch_size must be >= 1, got {self.batch_size}")
+    if self.shuffle_buffer < 0:
+      raise DatasetError(f"shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+    if self.cycle_length < 1:
+      raise DatasetError(f"cycle_length must be >= 1, got {self.cycle_length}")
+
+  @property
+  def shuffle(self) -> bool:
+    return self.shuffle_buffer > 0
+
+
+class InputCounters:
+  """Host-side counts of what input pipelines produced: samples, and unknown ad tasks.
+
+  The variables are created eagerly, outside any `tf.function`, and the pipelines add to them
+  from their parsing functions, so one object can be shared by every pipeline of a run (per
+  worker under multi-worker training: sum them across workers).
+  """
+
+  def __init__(self):
+    with tf.init_scope():
+      self._unknown = tf.Variable(tf.constant(0, tf.int64), trainable=False,
+                                  name="unknown_ad_task_samples")
+      self._samples = tf.Variable(tf.constant(0, tf.int64), trainable=False,
+                                  name="samples_read")
+
+  @property
+  def unknown_ad_task_samples(self) -> int:
+    """Samples whose ad task is missing from the statistics (given the base mask)."""
+    return int(self._unknown.numpy())
+
+  @property
+  def samples_read(self) -> int:
+    return int(self._samples.numpy())
+
+  def add(self, unknown: tf.Tensor, samples: tf.Tensor) -> List[tf.Operation]:
+    """The in-graph updates for one batch (int64 scalars)."""
+    return [self._unknown.assign_add(unknown), self._samples.assign_add(samples)]
+
+  def reset(self) -> None:
+    self._unknown.assign(0)
+    self._samples.assign(0)
+
+  def log(self, stats_source: str = "the statistics") -> Tuple[int, int]:
+    """Logs and returns (unknown ad-task samples, samples read)."""
+    unknown, total = self.unknown_ad_task_samples, self.samples_read
+    if unknown:
+      logging.warning(
+          "%d of %d samples (%.3f%%) belong to ad tasks missing from %s; they were given the "
+          "base mask", unknown, total, 100.0 * unknown / max(total, 1), stats_source)
+    else:
+      logging.info("%d samples read; no ad task was missing from %s", total, stats_source)
+    return unknown, total
+
+
+class DatasetFactory:
+  """Builds the `(features, targets)` pipeline; see the module docstring.
+
+  Usage:
+    factory = DatasetFactory(schema, stats, DatasetConfig(files="train-*", batch_size=5000))
+    dataset = factory()                                # or, with 2 replicas:
+    dist = strategy.distribute_datasets_from_function(factory)   # batch_size=2500 then
+    ...
+    factory.log_counters()
+  """
+
+  def __init__(self, schema: schema_lib.Schema,
+               stats: Optional[stats_lib.ConversionStats],
+               config: DatasetConfig, counters: Optional[InputCounters] = None):
+    """Checks the policy, the statistics and the schema against each other.
+
+    Args:
+      schema: The logs' schema.
+      stats: Ad-task statistics (required by `adm`; checked against `schema` when given).
+      config: Files, batching, masks and shuffling.
+      counters: Where to count samples and unknown ad tasks; a new one when None.
+
+    Raises:
+      MaskError: for `oracle` without true labels, or bad thresholds.
+      StatsError: when `stats` come from a different schema (naming both fingerprints).
+      DatasetError: when `adm` is asked for without statistics.
+    """
+    self._schema = schema
+    self._config = config
+    self._mask = config.mask.resolve(schema)
+    if stats is not None:
+      stats.check_schema(schema)
+    elif self._mask.needs_stats:
+      raise DatasetError("mask policy 'adm' needs the ad-task statistics (run "
+                         "pipelines.compute_stats and pass its output)")
+    self._stats = stats
+    self._lookup = (stats_lib.WindowCountsLookup(stats)
+                    if stats is not None and self._mask.needs_stats else None)
+    fields = list(schema.feature_names) + [schema_lib.AD_TASK_ID, schema_lib.TARGET_ACTION]
+    fields += list(schema.label_keys)
+    if schema.has_true_labels:
+      fields += list(schema.true_label_keys)
+    full = schema.parse_spec()
+    self._parse_spec = {k: full[k] for k in dict.fromkeys(fields)}
+    self._counters = counters if counters is not None else InputCounters()
+
+  @property
+  def schema(self) -> schema_lib.Schema:
+    return self._schema
+
+  @property
+  def mask_config(self) -> masks_lib.MaskConfig:
+    """The resolved mask configuration (thresholds filled in)."""
+    return self._mask
+
+  @property
+  def parse_spec(self) -> Dict[str, tf.io.FixedLenFeature]:
+    """The `tf.io.parse_example` spec the pipeline parses each batch with."""
+    return dict(self._parse_spec)
+
+  @property
+  def counters(self) -> InputCounters:
+    """Samples and unknown ad-task samples produced so far by this factory's pipelines."""
+    return self._counters
+
+  def log_counters(self) -> Tuple[int, int]:
+    """Logs and returns (unknown ad-task samples, samples read)."""
+    source = self._stats.source if self._stats is not None else "the statistics"
+    return self._counters.log(source)
+
+  def files_for(self, input_context: Optional[tf.distribute.InputContext] = None
+                ) -> Tuple[List[str], bool]:
+    """This pipeline's share of the sorted log files.
+
+    Returns:
+      (files, whether records still need sharding): with fewer files than input pipelines
+      every pipeline reads all files and keeps every num_pipelines-th record.
+
+    Raises:
+      DatasetError: for Parquet files.
+    """
+    files = records.list_files(self._config.files)
+    for path in files:
+      if stats_lib.log_format(path) != stats_lib.TFRECORD_FORMAT:
+        raise DatasetError(f"{path}: the training pipeline reads TFRecord logs only; convert "
+                           "Parquet logs to TFRecord (Parquet is read by compute_stats)")
+    if input_context is None or input_context.num_input_pipelines <= 1:
+      return files, False
+    num = input_context.num_input_pipelines
+    if len(files) < num:
+      logging.warning("%d log file(s) for %d input pipelines: every pipeline reads all files "
+                      "and keeps 1/%d of the records; write at least one shard per pipeline "
+                      "to avoid the extra reading", len(files), num, num)
+      return files, True
+    return files[input_context.input_pipeline_id::num], False
+
+  def _check_first_records(self, files: Sequence[str]) -> None:
+    """Parses the first record of every file so a schema mismatch names its file."""
+    for path in files:
+      first = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
+      for serialized in first.take(1):
+        try:
+          tf.io.parse_example(serialized[None], self._parse_spec)
+        except tf.errors.InvalidArgumentError as e:
+          raise DatasetError(f"{path}: record #0 does not match the schema: "
+                             f"{e.message}") from None
+
+  def parse(self, serialized: tf.Tensor) -> Tuple[Features, Targets]:
+    """Turns a (batch,) string tensor of Examples into `(features, targets)`."""
+    schema = self._schema
+    n = schema.num_actions
+    parsed = tf.io.parse_example(serialized, self._parse_spec)
+    target = parsed[schema_lib.TARGET_ACTION]
+    checks = [
+        tf.debugging.assert_greater_equal(
+            target, tf.constant(schema_lib.OTHER_TARGET, tf.int64),
+            message=f"record field {schema_lib.TARGET_ACTION} must be >= -1 (-1 = Other)"),
+        tf.debugging.assert_less(
+            target, tf.constant(n, tf.int64),
+            message=f"record field {schema_lib.TARGET_ACTION} must be < {n} (the actions)"),
+    ]
+    is_target = masks_lib.target_indicator(target, n)
+    batch = tf.shape(target, out_type=tf.int64)[0]
+    if self._lookup is not None:
+      counts, known = self._lookup(parsed[schema_lib.AD_TASK_ID])
+      mask = masks_lib.training_mask(self._mask, target, n, counts, known)
+      unknown = batch - tf.reduce_sum(tf.cast(known, tf.int64))
+    else:
+      mask = masks_lib.training_mask(self._mask, target, n)
+      unknown = tf.constant(0, tf.int64)
+    labels = _stack(parsed, schema.label_keys)
+    targets = {IS_TARGET: is_target}
+    if schema.has_true_labels:
+      targets[TRUE_LABELS] = _stack(parsed, schema.true_label_keys)
+    targets[LABELS] = targets[TRUE_LABELS] if self._mask.uses_true_labels else labels
+    with tf.control_dependencies(checks + self._counters.add(unknown, batch)):
+      targets[MASK] = tf.identity(mask)
+    features = {name: parsed[name] for name in schema.feature_names}
+    features[HKE_INDICATOR] = is_target
+    return features, targets
+
+  def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
+               ) -> tf.data.Dataset:
+    """Builds the pipeline for one input pipeline (all files when `input_context` is None)."""
+    config = self._config
+    files, shard_records = self.files_for(input_context)
+    self._check_first_records(files)
+    # A seeded shuffle stays reproducible (a resumed epoch can skip the batches it has seen);
+    # only an unseeded shuffle lets parallel stages hand out elements as they finish.
+    deterministic = not config.shuffle or config.seed is not None
+    compression = [records.compression_of(p) for p in files]
+    ds = tf.data.Dataset.from_tensor_slices((files, compression))
+    if config.shuffle:
+      ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        lambda path, kind: tf.data.TFRecordDataset(path, compression_type=kind,
+                                                   buffer_size=8 << 20),
+        cycle_length=min(config.cycle_length, len(files)), block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if shard_records:
+      ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if config.shuffle:
+      ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    if config.repeat:
+      ds = ds.repeat()
+    ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
+    ds = ds.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    if input_context is not None:
+      # Sharded by pipeline above; tf.distribute must not shard again.
+      options.experimental_distribute.auto_shard_policy = (
+          tf.data.experimental.AutoShardPolicy.OFF)
+    return ds.with_options(options)
+
+
+def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
+                 stats: Optional[stats_lib.ConversionStats] = None,
+                 policy: str = masks_lib.ADM, batch_size: int = 5000,
+                 alpha: Optional[Sequence[int]] = None, shuffle_buffer: int = 0,
+                 seed: Optional[int] = None,
+                 input_context: Optional[tf.distribute.InputContext] = None,
+                 counters: Optional[InputCounters] = None, repeat: bool = False,
+                 drop_remainder: bool = False) -> tf.data.Dataset:
+  """Builds one input pipeline of `(features, targets)` batches (see the module docstring).
+
+  Args:
+    files: TFRecord logs: a glob, comma-separated globs or a list of paths.
+    schema: The logs' schema.
+    stats: Ad-task statistics; required by the `adm` policy.
+    policy: `base`, `adm`, `all` or `oracle`.
+    batch_size: Examples per batch (per replica under `tf.distribute`).
+    alpha: ADM thresholds, one per action (None: `masks.default_alpha`).
+    shuffle_buffer: Records in the shuffle buffer; 0 keeps a deterministic order.
+    seed: Shuffle seed.
+    input_context: Shards the files (or records) across input pipelines.
+    counters: Counts samples and unknown ad tasks; pass one to read them afterwards.
+    repeat: Repeat forever.
+    drop_remainder: Drop the last partial batch.
+
+  Returns:
+    The `tf.data.Dataset`.
+  """
+  config = DatasetConfig(
+      files=files if isinstance(files, str) else tuple(files), batch_size=batch_size,
+      mask=masks_lib.MaskConfig(policy, None if alpha is None else tuple(alpha)),
+      shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder)
+  return DatasetFactory(schema, stats, config, counters)(input_context)

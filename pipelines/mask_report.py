@@ -1,0 +1,86 @@
+r"""The paper's Table 1 for any logs: share of samples per action under the base and ADM masks.
+
+  python -m pipelines.mask_report --logs='DIR/train-*' --schema=DIR/schema.json \
+      [--stats=DIR/stats.parquet | --window_days=28 --end_day=D] [--alpha=10,5,5,3,3] \
+      --output=DIR/table1.json [--markdown_output=DIR/table1.md]
+
+Without `--stats` the statistics are computed from `--logs` first (same window flags as
+`pipelines.compute_stats`). Writes the JSON report to `--output` and the markdown table to
+`--markdown_output` (default: `--output` with a `.md` suffix), both atomically, and prints the
+markdown table.
+"""
+
+import json
+import os
+import sys
+from typing import Tuple
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import mask_report
+from kaml_tf.data import masks
+from kaml_tf.data import stats as stats_lib
+from kaml_tf.io import atomic
+from pipelines import compute_stats
+
+STATS = flags.DEFINE_string("stats", "", "Conversion statistics from pipelines.compute_stats; "
+                             "empty: computed from --logs.", allow_override=True)
+ALPHA = flags.DEFINE_list("alpha", [], "ADM thresholds, one integer per action (default: "
+                           "kaml_tf.data.masks.default_alpha).", allow_override=True)
+_MARKDOWN = flags.DEFINE_string("markdown_output", None, "Markdown report (default: --output "
+                                "with a .md suffix).")
+
+
+def alpha_from_flags(schema: schema_lib.Schema) -> Tuple[int, ...]:
+  """`--alpha` checked against the schema (the defaults when empty); errors name the flag."""
+  values = ALPHA.value
+  try:
+    parsed = tuple(float(v) for v in values) if values else None
+  except ValueError:
+    raise app.UsageError(f"--alpha: expected comma-separated integers, got "
+                         f"{','.join(values)!r}") from None
+  try:
+    return masks.resolve_alpha(parsed, schema)
+  except masks.MaskError as e:
+    raise app.UsageError(str(e)) from None
+
+
+def stats_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
+  """Loads `--stats` (checked against the schema), or computes them from `--logs`."""
+  if STATS.value:
+    return stats_lib.load_stats(STATS.value, schema)
+  return compute_stats.compute_from_flags(schema)
+
+
+def markdown_path(output: str) -> str:
+  if _MARKDOWN.value:
+    return _MARKDOWN.value
+  return os.path.splitext(output)[0] + ".md"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  output = compute_stats.required(compute_stats.OUTPUT)
+  logs = compute_stats.required(compute_stats.LOGS)
+  schema = compute_stats.load_schema()
+  alpha = alpha_from_flags(schema)
+  stats = stats_from_flags(schema)
+  progress = compute_stats.RowProgress("mask_report")
+  report = mask_report.compute_mask_report(logs, schema, stats, alpha,
+                                           batch_size=compute_stats.READ_BATCH_SIZE.value,
+                                           progress=progress)
+  progress.done()
+  text = report.to_markdown()
+  atomic.write_text(output, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
+  atomic.write_text(markdown_path(output), text)
+  sys.stdout.write(text)
+  logging.info("wrote %s and %s", output, markdown_path(output))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,261 @@
+"""Tests of the `(features, targets)` input pipeline on hand-made TFRecord logs."""
+
+import kaml_tf  # noqa: F401
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import dataset as dataset_lib
+from kaml_tf.data import masks
+from kaml_tf.data import stats as stats_lib
+
+
+def _schema(has_true_labels=False):
+  return schema_lib.Schema(
+      actions=("A", "B"),
+      sparse_features=(schema_lib.SparseFeature("ad_task_id"),
+                       schema_lib.SparseFeature("user")),
+      dense_features=(schema_lib.DenseFeature("x"),),
+      has_true_labels=has_true_labels)
+
+
+SCHEMA = _schema()
+ALPHA = (2, 3)
+
+# Figure 4 of the paper, as window statistics: ad task id -> (A, B) reported conversions.
+# x = 1: target A, B above its threshold 3; y = 2: B below it; z = 3: target A with hardly any
+# A conversions, B above the threshold. 4: an "Other"-target task reporting A above threshold.
+FIGURE_4 = {1: (5, 4), 2: (5, 2), 3: (0, 7), 4: (2, 0)}
+# One record per sample: (ad_task_id, target_action, label_A, label_B).
+SAMPLES = [(1, 0, 1, 1), (2, 0, 0, 1), (3, 0, 0, 1), (4, -1, 1, 0), (9, 1, 0, 1), (9, -1, 0, 0)]
+EXPECTED_MASK = [[1, 1], [1, 0], [1, 1], [1, 0], [0, 1], [0, 0]]
+EXPECTED_IS_TARGET = [[1, 0], [1, 0], [1, 0], [0, 0], [0, 1], [0, 0]]
+
+
+def _stats(schema=SCHEMA, table=None):
+  table = FIGURE_4 if table is None else table
+  ids = sorted(table)
+  return stats_lib.ConversionStats(
+      ad_task_ids=np.array(ids, np.int64), counts=np.array([table[i] for i in ids], np.int64),
+      clicks=np.ones(len(ids), np.int64), actions=schema.actions,
+      schema_fingerprint=schema.fingerprint(), window_start=0, window_end=6,
+      source="figure4.parquet")
+
+
+def _columns(samples, schema=SCHEMA):
+  a = np.asarray(samples, np.int64)
+  n = len(a)
+  cols = {"ad_task_id": a[:, 0], "target_action": a[:, 1], "day": np.full(n, 6, np.int64),
+          "user": 100 + np.arange(n, dtype=np.int64),
+          "x": np.arange(n, dtype=np.float32) / 2, "label_A": a[:, 2], "label_B": a[:, 3]}
+  if schema.has_true_labels:
+    cols["true_label_A"] = np.ones(n, np.int64)
+    cols["true_label_B"] = a[:, 3]
+  return cols
+
+
+def _write(tmp_path, samples=SAMPLES, schema=SCHEMA, num_shards=1, name="logs"):
+  return records.write_logs(schema, str(tmp_path / name), _columns(samples, schema),
+                            num_shards=num_shards, batch_rows=2)
+
+
+def _factory(files, policy="adm", schema=SCHEMA, stats="figure4", batch_size=64, **kwargs):
+  stats = _stats(schema) if stats == "figure4" else stats
+  config = dataset_lib.DatasetConfig(files=files, batch_size=batch_size,
+                                     mask=masks.MaskConfig(policy, ALPHA), **kwargs)
+  return dataset_lib.DatasetFactory(schema, stats, config)
+
+
+def _all(ds):
+  features, targets = {}, {}
+  for f, t in ds:
+    for out, part in ((features, f), (targets, t)):
+      for k, v in part.items():
+        out.setdefault(k, []).append(v.numpy())
+  return ({k: np.concatenate(v) for k, v in features.items()},
+          {k: np.concatenate(v) for k, v in targets.items()})
+
+
+def test_contract_and_figure_4(tmp_path):
+  factory = _factory(_write(tmp_path))
+  ds = factory()
+  features_spec, targets_spec = ds.element_spec
+  assert set(features_spec) == {"ad_task_id", "user", "x", "hke_indicator"}
+  assert set(targets_spec) == {"labels", "mask", "is_target"}
+  assert features_spec["user"] == tf.TensorSpec([None], tf.int64)
+  assert features_spec["x"] == tf.TensorSpec([None], tf.float32)
+  for spec in [features_spec["hke_indicator"]] + list(targets_spec.values()):
+    assert spec == tf.TensorSpec([None, 2], tf.float32)
+  features, targets = _all(ds)
+  np.testing.assert_array_equal(targets["mask"], EXPECTED_MASK)
+  np.testing.assert_array_equal(targets["is_target"], EXPECTED_IS_TARGET)
+  np.testing.assert_array_equal(features["hke_indicator"], EXPECTED_IS_TARGET)
+  np.testing.assert_array_equal(targets["labels"], np.asarray(SAMPLES)[:, 2:])
+  np.testing.assert_array_equal(features["ad_task_id"], [1, 2, 3, 4, 9, 9])
+  np.testing.assert_array_equal(features["user"], 100 + np.arange(6))
+  np.testing.assert_allclose(features["x"], np.arange(6) / 2)
+
+
+@pytest.mark.parametrize("policy,expected", [
+    ("base", EXPECTED_IS_TARGET),
+    ("all", np.ones([6, 2])),
+])
+def test_policies_without_statistics(tmp_path, policy, expected):
+  features, targets = _all(_factory(_write(tmp_path), policy, stats=None)())
+  np.testing.assert_array_equal(targets["mask"], expected)
+  np.testing.assert_array_equal(targets["labels"], np.asarray(SAMPLES)[:, 2:])
+  np.testing.assert_array_equal(features["hke_indicator"], EXPECTED_IS_TARGET)
+
+
+def test_oracle_uses_true_labels(tmp_path):
+  schema = _schema(has_true_labels=True)
+  ds = _factory(_write(tmp_path, schema=schema), "oracle", schema=schema, stats=None)()
+  assert set(ds.element_spec[1]) == {"labels", "mask", "is_target", "true_labels"}
+  _, targets = _all(ds)
+  true = np.stack([np.ones(6), np.asarray(SAMPLES)[:, 3]], axis=1)
+  np.testing.assert_array_equal(targets["labels"], true)
+  np.testing.assert_array_equal(targets["true_labels"], true)
+  np.testing.assert_array_equal(targets["mask"], np.ones([6, 2]))
+
+
+def test_adm_with_true_labels_keeps_reported_labels(tmp_path):
+  schema = _schema(has_true_labels=True)
+  _, targets = _all(_factory(_write(tmp_path, schema=schema), schema=schema)())
+  np.testing.assert_array_equal(targets["labels"], np.asarray(SAMPLES)[:, 2:])
+  np.testing.assert_array_equal(targets["true_labels"][:, 0], np.ones(6))
+  np.testing.assert_array_equal(targets["mask"], EXPECTED_MASK)
+
+
+def test_oracle_without_true_labels_is_an_error(tmp_path):
+  with pytest.raises(masks.MaskError, match="oracle"):
+    _factory(_write(tmp_path), "oracle", stats=None)
+
+
+def test_adm_without_statistics_is_an_error(tmp_path):
+  with pytest.raises(dataset_lib.DatasetError, match="needs the ad-task statistics"):
+    _factory(_write(tmp_path), "adm", stats=None)
+
+
+def test_statistics_of_another_schema_are_rejected(tmp_path):
+  other = schema_lib.Schema(actions=("A", "B"))
+  with pytest.raises(stats_lib.StatsError) as error:
+    _factory(_write(tmp_path), stats=_stats(other))
+  message = str(error.value)
+  assert "figure4.parquet" in message
+  assert other.fingerprint() in message and SCHEMA.fingerprint() in message
+
+
+def test_unknown_ad_tasks_are_counted_and_use_the_base_mask(tmp_path):
+  factory = _factory(_write(tmp_path), batch_size=4)
+  _, targets = _all(factory())
+  # Ad task 9 (two samples) is missing from the statistics: base mask, and counted.
+  np.testing.assert_array_equal(targets["mask"][4:], [[0, 1], [0, 0]])
+  counters = factory.counters
+  assert (counters.unknown_ad_task_samples, counters.samples_read) == (2, 6)
+  assert factory.log_counters() == (2, 6)
+  _all(factory())
+  assert (counters.unknown_ad_task_samples, counters.samples_read) == (4, 12)
+  counters.reset()
+  assert (counters.unknown_ad_task_samples, counters.samples_read) == (0, 0)
+
+
+def test_make_dataset_shares_counters(tmp_path):
+  files = _write(tmp_path)
+  counters = dataset_lib.InputCounters()
+  for _ in range(2):
+    ds = dataset_lib.make_dataset(files, SCHEMA, _stats(), "adm", batch_size=5, alpha=ALPHA,
+                                  counters=counters)
+    _, targets = _all(ds)
+    np.testing.assert_array_equal(targets["mask"], EXPECTED_MASK)
+  assert (counters.unknown_ad_task_samples, counters.samples_read) == (4, 12)
+
+
+def test_counters_under_a_distribution_strategy(tmp_path):
+  factory = _factory(_write(tmp_path), batch_size=4)
+  strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+  batches = [t["mask"].numpy() for _, t in strategy.distribute_datasets_from_function(factory)]
+  np.testing.assert_array_equal(np.concatenate(batches), EXPECTED_MASK)
+  assert (factory.counters.unknown_ad_task_samples, factory.counters.samples_read) == (2, 6)
+
+
+def test_evaluation_order_is_deterministic_over_shards(tmp_path):
+  samples = [(1 + i % 4, 0, i % 2, 0) for i in range(40)]
+  files = _write(tmp_path, samples, num_shards=4)
+  first = _all(_factory(files, batch_size=7)())[0]["user"]
+  second = _all(_factory(files, batch_size=7)())[0]["user"]
+  np.testing.assert_array_equal(first, second)
+  assert sorted(first) == list(100 + np.arange(40))
+
+
+def test_shuffle_yields_every_record_once(tmp_path):
+  samples = [(1 + i % 4, 0, i % 2, 0) for i in range(40)]
+  files = _write(tmp_path, samples, num_shards=2)
+  factory = _factory(files, batch_size=8, seed=3, shuffle_buffer=16)
+  ds = factory()
+  first, second = (_all(ds)[0]["user"] for _ in range(2))
+  assert sorted(first) == sorted(second) == list(100 + np.arange(40))
+  assert list(first) != list(second)  # reshuffled on every pass over the dataset
+  # The same seed gives the same order on a fresh pipeline (a resumed epoch can skip).
+  np.testing.assert_array_equal(_all(factory())[0]["user"], first)
+
+
+def test_input_context_shards_files(tmp_path):
+  samples = [(1, 0, 0, 0)] * 12
+  files = _write(tmp_path, samples, num_shards=4, name="s")
+  factory = _factory(files, batch_size=4)
+  context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
+                                       num_replicas_in_sync=2)
+  assert factory.files_for(context) == ([files[1], files[3]], False)
+  # Shards 1 and 3 hold rows 2-3, 8-9 and 6-7 (blocks of 2 written round-robin).
+  users = [f["user"].numpy() for f, _ in factory(context)]
+  assert [len(u) for u in users] == [4, 2]
+  assert sorted(np.concatenate(users)) == [102, 103, 106, 107, 110, 111]
+
+
+def test_fewer_files_than_pipelines_shards_records(tmp_path):
+  factory = _factory(_write(tmp_path), batch_size=8)
+  shares = []
+  for pipeline in range(2):
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline)
+    assert factory.files_for(context)[1]
+    shares.append(_all(factory(context))[0]["user"])
+  np.testing.assert_array_equal(shares[0], [100, 102, 104])
+  np.testing.assert_array_equal(shares[1], [101, 103, 105])
+
+
+def test_parquet_logs_are_rejected(tmp_path):
+  path = tmp_path / "logs.parquet"
+  path.write_bytes(b"")
+  with pytest.raises(dataset_lib.DatasetError, match="logs.parquet: .*TFRecord logs only"):
+    _factory(str(path))()
+
+
+def test_record_not_matching_the_schema_names_the_file(tmp_path):
+  other = schema_lib.Schema(actions=("A",))
+  cols = _columns(SAMPLES)
+  files = records.write_logs(other, str(tmp_path / "old"), cols)
+  with pytest.raises(dataset_lib.DatasetError, match="old-00000-of-00001.tfrecord: record #0"):
+    _factory(files)()
+
+
+@pytest.mark.parametrize("target,message", [(2, "target_action must be < 2"),
+                                            (-2, "target_action must be >= -1")])
+def test_target_out_of_range_is_an_error(tmp_path, target, message):
+  files = _write(tmp_path, [(1, 0, 0, 0), (1, target, 0, 0)])
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    _all(_factory(files)())
+
+
+def test_figure_4_from_logs_through_the_statistics_job(tmp_path):
+  # Reported conversions per ad task, all targeting A (0): x = 1 reports B 3 times (alpha_B
+  # = 3), y = 2 reports B twice, z = 3 has no A conversion but 4 of B.
+  samples = ([(1, 0, 1, 1)] * 3 + [(1, 0, 0, 0)] + [(2, 0, 1, 1)] * 2 + [(2, 0, 1, 0)] +
+             [(3, 0, 0, 1)] * 4)
+  files = _write(tmp_path, samples)
+  stats = stats_lib.compute_stats(files, SCHEMA, stats_lib.StatsConfig(window_days=1))
+  np.testing.assert_array_equal(stats.counts, [[3, 3], [3, 2], [0, 4]])
+  features, targets = _all(_factory(files, stats=stats)())
+  expected = {1: [1, 1], 2: [1, 0], 3: [1, 1]}
+  np.testing.assert_array_equal(targets["mask"], [expected[t] for t in features["ad_task_id"]])

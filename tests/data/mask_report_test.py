@@ -1,0 +1,105 @@
+"""Tests of the Table 1 report on hand-counted logs."""
+
+import kaml_tf  # noqa: F401
+import numpy as np
+import pytest
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import mask_report
+from kaml_tf.data import masks
+from kaml_tf.data import stats as stats_lib
+
+SCHEMA = schema_lib.Schema(actions=("A", "B"),
+                           sparse_features=(schema_lib.SparseFeature("user"),))
+ALPHA = (2, 3)
+# Window counts (A, B) per ad task; task 9 is missing from the statistics.
+COUNTS = {1: (5, 4), 2: (0, 3), 3: (2, 0), 4: (0, 0)}
+# (ad_task_id, target_action) per record. ADM masks: task 1 -> [1, 1]; task 2 -> [0, 1];
+# task 3 (Other) -> [1, 0]; task 4 (Other) -> [0, 0]; task 9 (unknown, target A) -> [1, 0].
+SAMPLES = [(1, 0)] * 4 + [(2, 1)] * 2 + [(3, -1)] * 2 + [(4, -1), (9, 0)]
+
+
+def _stats():
+  ids = sorted(COUNTS)
+  return stats_lib.ConversionStats(
+      ad_task_ids=np.array(ids, np.int64), counts=np.array([COUNTS[i] for i in ids], np.int64),
+      clicks=np.ones(len(ids), np.int64), actions=SCHEMA.actions,
+      schema_fingerprint=SCHEMA.fingerprint(), window_start=3, window_end=9, source="s.parquet")
+
+
+def _write(tmp_path, samples=SAMPLES):
+  a = np.asarray(samples, np.int64)
+  n = len(a)
+  cols = {"ad_task_id": a[:, 0], "target_action": a[:, 1], "day": np.zeros(n, np.int64),
+          "user": np.arange(n, dtype=np.int64), "label_A": np.zeros(n, np.int64),
+          "label_B": np.zeros(n, np.int64)}
+  return records.write_logs(SCHEMA, str(tmp_path / "logs"), cols, num_shards=2, batch_rows=3)
+
+
+@pytest.mark.parametrize("batch_size", [3, 1000])
+def test_counts_and_shares(tmp_path, batch_size):
+  seen = []
+  report = mask_report.compute_mask_report(_write(tmp_path), SCHEMA, _stats(), ALPHA,
+                                           batch_size=batch_size, progress=seen.append)
+  assert seen[-1] == 10
+  assert report.samples == 10
+  assert report.base_samples == (5, 2)
+  assert report.other_samples == 3
+  assert report.adm_samples == (7, 6)
+  assert report.other_adm_samples == 2
+  assert report.unknown_ad_task_samples == 1
+  assert report.base_shares == (0.5, 0.2)
+  assert report.adm_shares == (0.7, 0.6)
+  assert report.other_share == 0.3
+  assert report.alpha == ALPHA
+
+
+def test_markdown_and_json(tmp_path):
+  report = mask_report.compute_mask_report(_write(tmp_path), SCHEMA, _stats(), ALPHA)
+  lines = report.to_markdown().splitlines()
+  assert lines[:4] == ["| Mask strategy | A | B | Other |",
+                       "|---|---|---|---|",
+                       "| Base | 50.00% | 20.00% | 30.00% |",
+                       "| With ADM | 70.00% | 60.00% | - |"]
+  assert "days 3-9 (s.parquet)" in lines[5] and "A=2, B=3" in lines[5]
+  assert "ADM for at least one action: 2 (66.67% of them)" in lines[6]
+  assert "missing from the statistics (base mask): 1." in lines[6]
+  data = report.to_dict()
+  assert data["base"] == {"samples": {"A": 5, "B": 2}, "share": {"A": 0.5, "B": 0.2},
+                          "other_samples": 3, "other_share": 0.3}
+  assert data["adm"]["samples"] == {"A": 7, "B": 6}
+  assert data["adm"]["other_share_of_other_used"] == pytest.approx(2 / 3)
+  assert data["alpha"] == {"A": 2, "B": 3}
+  assert data["window"] == {"start_day": 3, "end_day": 9}
+
+
+def test_default_alpha_is_used_when_none(tmp_path):
+  ids = np.array([1, 2], np.int64)
+  stats = stats_lib.ConversionStats(
+      ad_task_ids=ids, counts=np.array([[1, 2], [2, 1]], np.int64), clicks=np.ones(2, np.int64),
+      actions=SCHEMA.actions, schema_fingerprint=SCHEMA.fingerprint(), window_start=0,
+      window_end=0)
+  # With the fallback threshold 2 for unnamed actions, task 1 (Other) trains B only and
+  # task 2 (Other) A only.
+  report = mask_report.compute_mask_report(_write(tmp_path, [(1, -1), (2, -1)]), SCHEMA, stats)
+  assert report.alpha == (2, 2) == masks.default_alpha(SCHEMA)
+  assert report.adm_samples == (1, 1)
+
+
+def test_target_out_of_range_names_file_and_record(tmp_path):
+  # Rows go to the two shards in blocks of 3: the 7th row is record #3 of the first shard.
+  files = _write(tmp_path, [(1, 0), (1, 0), (1, 0), (1, 0), (1, 0), (1, 0), (1, 5)])
+  with pytest.raises(stats_lib.LogError,
+                     match=r"logs-00000-of-00002.tfrecord: record #3 field 'target_action' is 5"):
+    mask_report.compute_mask_report(files, SCHEMA, _stats(), ALPHA)
+
+
+def test_statistics_of_another_schema_are_rejected(tmp_path):
+  other = schema_lib.Schema(actions=("A", "C"))
+  stats = stats_lib.ConversionStats(
+      ad_task_ids=np.zeros([0], np.int64), counts=np.zeros([0, 2], np.int64),
+      clicks=np.zeros([0], np.int64), actions=other.actions,
+      schema_fingerprint=other.fingerprint(), window_start=0, window_end=0, source="o.parquet")
+  with pytest.raises(stats_lib.StatsError, match="o.parquet.*" + other.fingerprint()):
+    mask_report.compute_mask_report(_write(tmp_path), SCHEMA, stats, ALPHA)
