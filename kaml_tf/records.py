@@ -222,8 +222,13 @@ class LogWriter:
 def write_logs(schema: schema_lib.Schema, prefix: str, columns: Mapping[str, np.ndarray],
                num_shards: int = 1, compression: str = "", batch_rows: int = 50_000
                ) -> List[str]:
-  """Writes all rows of `columns` to sharded TFRecord files atomically; returns the paths."""
+  """Writes all rows of `columns` to sharded TFRecord files atomically; returns the paths.
+
+  Rows are spread evenly: each shard receives contiguous blocks of at most
+  `min(batch_rows, ceil(n / num_shards))` rows, round-robin.
+  """
   n = len(next(iter(columns.values())))
+  batch_rows = max(1, min(batch_rows, -(-n // num_shards)))
   with LogWriter(schema, prefix, num_shards, compression) as writer:
     for start in range(0, n, batch_rows):
       writer.write({k: np.asarray(v)[start:start + batch_rows] for k, v in columns.items()})

@@ -32,6 +32,8 @@ TARGET_ACTION = "target_action"
 DAY = "day"
 KEY_FIELDS = (AD_TASK_ID, TARGET_ACTION, DAY)
 OTHER_TARGET = -1
+# Model input (batch, N): 1 where the action is the sample's target (HKE's indicator M).
+HKE_INDICATOR = "hke_indicator"
 LABEL_PREFIX = "label_"
 TRUE_LABEL_PREFIX = "true_label_"
 SCHEMA_VERSION = 1
@@ -296,7 +298,7 @@ def _validate(schema: Schema) -> None:
     if f.embedding_dim < 1:
       raise SchemaError(f"{where}.embedding_dim: must be >= 1, got {f.embedding_dim}")
     _no_duplicates(f"{where}.vocabulary", f.vocabulary)
-    if f.name in (TARGET_ACTION, DAY):
+    if f.name in (TARGET_ACTION, DAY, HKE_INDICATOR):
       raise SchemaError(f"{where}: {f.name!r} is a key field and cannot be a feature")
   for f in schema.dense_features:
     where = f"dense_features({f.name})"

@@ -110,3 +110,10 @@ def test_list_files_errors_name_pattern(tmp_path):
   (tmp_path / "a").write_text("")
   assert records.list_files(f"{tmp_path}/b,{tmp_path}/a") == [f"{tmp_path}/b", f"{tmp_path}/a"]
   assert records.list_files(str(tmp_path / "*")) == [f"{tmp_path}/a", f"{tmp_path}/b"]
+
+
+def test_small_logs_spread_over_every_shard(tmp_path):
+  schema = _schema()
+  paths = records.write_logs(schema, str(tmp_path / "t"), _columns(10), num_shards=3)
+  sizes = [len(records.read_columns(p, schema)["user_id"]) for p in paths]
+  assert sizes == [4, 4, 2]

@@ -75,6 +75,7 @@ def test_input_dim_of_vocabulary_adds_oov_row():
     (dict(dense_features=(S.DenseFeature("p", std=0.0),)), "dense_features(p).std"),
     (dict(dense_features=(S.DenseFeature("label_payment"),)), "clashes with a label"),
     (dict(sparse_features=(S.SparseFeature("target_action"),)), "key field"),
+    (dict(sparse_features=(S.SparseFeature("hke_indicator"),)), "key field"),
 ])
 def test_invalid_schema_names_field(overrides, message):
   with pytest.raises(S.SchemaError) as e:

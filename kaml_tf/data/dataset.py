@@ -44,7 +44,7 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
 from kaml_tf.data import stats as stats_lib
 
-HKE_INDICATOR = "hke_indicator"
+HKE_INDICATOR = schema_lib.HKE_INDICATOR
 LABELS = "labels"
 MASK = "mask"
 IS_TARGET = "is_target"

@@ -1,0 +1,135 @@
+"""The shared embedding layer (paper section 3.1): raw features -> the concatenated vector x.
+
+For every schema feature, in schema order (sparse features first, then dense ones):
+
+* int64 ids without a vocabulary: `floormod(id, num_buckets)`. Keras' `Hashing` layer would
+  first turn every int into a string and hash that, which is several times slower on a batch of
+  5000; production id features are already well-spread integers (user / item / ad ids), so a
+  modulo is an adequate and much cheaper hash. `floormod` keeps negative ids in range.
+* string ids without a vocabulary: `tf.strings.to_hash_bucket_fast` (FarmHash) into
+  `num_buckets`.
+* ids with a vocabulary: `IntegerLookup` / `StringLookup` with one out-of-vocabulary row at
+  index 0, so row `i + 1` is `vocabulary[i]` (this is `SparseFeature.input_dim` rows).
+* dense floats: `(x - mean) / std` with the schema's fixed statistics.
+
+Each sparse feature has its own embedding table of `embedding_dim` columns (the schema's, or one
+size for all features when `embedding_dim` is given).
+"""
+
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+from kaml_tf import schema as schema_lib
+from kaml_tf.layers import checks
+from kaml_tf.layers import no_autograph
+
+
+def _unused_token(vocabulary, default, fallback):
+  """An OOV token not in `vocabulary` (Keras silently drops a vocabulary entry equal to it)."""
+  if default not in vocabulary:
+    return default
+  return fallback(vocabulary)
+
+
+@tf.keras.utils.register_keras_serializable(package="kaml_tf")
+class FeatureEmbedding(tf.keras.layers.Layer):
+  """Maps the dict of raw features to the concatenated representation x.
+
+  Call args:
+    inputs: Dict `{feature_name: (batch,) tensor}` holding at least every schema feature
+      (int64 or string ids, float32 dense values); extra keys are ignored.
+
+  Returns:
+    `(batch, output_dim)` float32: the sparse embeddings then the normalised dense values.
+  """
+
+  def __init__(self,
+               schema: Union[schema_lib.Schema, Mapping[str, Any]],
+               embedding_dim: Optional[int] = None,
+               **kwargs):
+    """Initialises the layer.
+
+    Args:
+      schema: The feature schema, or its `to_dict()` form (as stored in the layer config).
+      embedding_dim: Width of every embedding table; `None` uses each feature's
+        `embedding_dim` from the schema.
+      **kwargs: Base `Layer` arguments.
+    """
+    super().__init__(**kwargs)
+    owner = f"FeatureEmbedding({self.name})"
+    if isinstance(schema, schema_lib.Schema):
+      self.schema = schema
+    elif isinstance(schema, Mapping):
+      self.schema = schema_lib.Schema.from_dict(schema, source=f"{owner} config")
+    else:
+      raise ValueError(f"{owner}: schema must be a Schema or its dict form, got {schema!r}")
+    if not self.schema.feature_names:
+      raise ValueError(f"{owner}: the schema has no features to embed")
+    self.embedding_dim = (None if embedding_dim is None
+                          else checks.positive_int(embedding_dim, "embedding_dim", owner))
+    self.lookups: List[Optional[tf.keras.layers.Layer]] = []
+    self.tables: List[tf.keras.layers.Embedding] = []
+    for f in self.schema.sparse_features:
+      self.lookups.append(self._make_lookup(f))
+      self.tables.append(tf.keras.layers.Embedding(
+          f.input_dim, self._dim(f), name=f"embedding_{f.name}"))
+    dense = self.schema.dense_features
+    self._means = np.array([f.mean for f in dense], dtype=np.float32)
+    self._stds = np.array([f.std for f in dense], dtype=np.float32)
+
+  def _dim(self, feature: schema_lib.SparseFeature) -> int:
+    return self.embedding_dim if self.embedding_dim is not None else feature.embedding_dim
+
+  def _make_lookup(self, f: schema_lib.SparseFeature) -> Optional[tf.keras.layers.Layer]:
+    if not f.vocabulary:
+      return None
+    vocabulary = list(f.vocabulary)
+    if f.dtype == "int64":
+      return tf.keras.layers.IntegerLookup(
+          vocabulary=vocabulary, num_oov_indices=1, mask_token=None,
+          oov_token=_unused_token(vocabulary, -1, lambda v: min(v) - 1),
+          vocabulary_dtype="int64", name=f"lookup_{f.name}")
+    return tf.keras.layers.StringLookup(
+        vocabulary=vocabulary, num_oov_indices=1, mask_token=None,
+        oov_token=_unused_token(vocabulary, "[UNK]", lambda v: "[UNK]" + max(v, key=len)),
+        name=f"lookup_{f.name}")
+
+  @property
+  def output_dim(self) -> int:
+    """Width of x: the sum of the embedding widths plus the number of dense features."""
+    return (sum(self._dim(f) for f in self.schema.sparse_features)
+            + len(self.schema.dense_features))
+
+  def _feature(self, inputs: Mapping[str, tf.Tensor], name: str) -> tf.Tensor:
+    if name not in inputs:
+      raise ValueError(f"FeatureEmbedding({self.name}): missing input feature {name!r}; "
+                       f"got {sorted(inputs)}")
+    # A (batch, 1) column from another reader is accepted as well as the contract's (batch,).
+    return tf.reshape(inputs[name], [-1])
+
+  @no_autograph.no_autograph
+  def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    parts = []
+    for f, lookup, table in zip(self.schema.sparse_features, self.lookups, self.tables):
+      ids = self._feature(inputs, f.name)
+      if lookup is not None:
+        index = lookup(ids)
+      elif f.dtype == "int64":
+        index = tf.math.floormod(tf.cast(ids, tf.int64), tf.constant(f.num_buckets, tf.int64))
+      else:
+        index = tf.strings.to_hash_bucket_fast(ids, f.num_buckets)
+      parts.append(table(index))
+    if self.schema.dense_features:
+      values = tf.stack([tf.cast(self._feature(inputs, f.name), tf.float32)
+                         for f in self.schema.dense_features], axis=1)
+      parts.append((values - self._means) / self._stds)
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({"schema": self.schema.to_dict(), "embedding_dim": self.embedding_dim})
+    return config
