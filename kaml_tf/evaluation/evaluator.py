@@ -1,0 +1,123 @@
+"""Scores test logs with a trained model and computes the paper's evaluation (section 4.1.4).
+
+Test files are read in a fixed order (files sorted, records in file order), so the same
+model and files always give the same predictions and metrics.
+"""
+
+import dataclasses
+import json
+import math
+from typing import Dict, Optional, Sequence, Union
+
+import kaml_tf  # noqa: F401
+import numpy as np
+import tensorflow as tf
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.evaluation import metrics as metrics_lib
+from kaml_tf.io import atomic
+from kaml_tf.training import trained_model as trained_model_lib
+
+
+@dataclasses.dataclass
+class Predictions:
+  """Model outputs and labels of every test record, in file order.
+
+  Attributes:
+    probabilities: (n, N) each action scored as the target.
+    labels: (n, N) reported labels.
+    target_action: (n,) target index, -1 for "Other".
+    true_labels: (n, N) complete labels, or None when the logs have none.
+  """
+  probabilities: np.ndarray
+  labels: np.ndarray
+  target_action: np.ndarray
+  true_labels: Optional[np.ndarray]
+
+
+def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
+            batch_size: int = 8192) -> Predictions:
+  """Scores every record of `files` (deterministic order)."""
+  schema = model.schema
+  paths = records.list_files(files)
+  with_truth = schema.has_true_labels
+  ds = tf.data.Dataset.from_tensor_slices(paths).interleave(
+      lambda p: tf.data.TFRecordDataset(p, compression_type=_compression(p)),
+      cycle_length=1, deterministic=True)
+  ds = ds.batch(batch_size).map(lambda s: records.parse_batch(s, schema),
+                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  score = tf.function(model.predict_all)
+  parts: Dict[str, list] = {"p": [], "y": [], "t": [], "true": []}
+  for batch in ds.prefetch(2):
+    parts["p"].append(score(batch).numpy())
+    parts["y"].append(np.stack([batch[k].numpy() for k in schema.label_keys], axis=1))
+    parts["t"].append(batch[schema_lib.TARGET_ACTION].numpy())
+    if with_truth:
+      parts["true"].append(np.stack([batch[k].numpy() for k in schema.true_label_keys], 1))
+  n = schema.num_actions
+  cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape)  # noqa: E731
+  return Predictions(probabilities=cat(parts["p"], (0, n)).astype(np.float64),
+                     labels=cat(parts["y"], (0, n)).astype(np.int64),
+                     target_action=cat(parts["t"], (0,)).astype(np.int64),
+                     true_labels=cat(parts["true"], (0, n)).astype(np.int64) if with_truth
+                     else None)
+
+
+def _compression(path: tf.Tensor) -> tf.Tensor:
+  return tf.where(tf.strings.regex_full_match(path, r".*\.gz"), "GZIP", "")
+
+
+def _require_true_labels(available: bool) -> None:
+  if not available:
+    raise ValueError("--oracle needs logs with true labels (simulated data, or the KuaiRand "
+                     "conversion); these logs' schema has has_true_labels=false")
+
+
+def metrics_of(predictions: Predictions, action_names: Sequence[str],
+               oracle: bool = False) -> Dict:
+  """The `metrics.json` dict: per-target metrics, plus the `oracle` block when asked."""
+  if oracle:
+    _require_true_labels(predictions.true_labels is not None)
+  result = metrics_lib.per_target_metrics(predictions.probabilities, predictions.labels,
+                                          predictions.target_action, action_names)
+  if oracle:
+    result["oracle"] = metrics_lib.all_action_metrics(predictions.probabilities,
+                                                      predictions.true_labels, action_names)
+  return result
+
+
+def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
+             oracle: bool = False) -> Dict:
+  """Predicts `files` and returns the `metrics.json` dict."""
+  if oracle:
+    _require_true_labels(model.schema.has_true_labels)
+  return metrics_of(predict(model, files), model.schema.actions, oracle=oracle)
+
+
+def _strict(value):
+  """NaN (an undefined AUC, e.g. an action with no test positives) becomes JSON null."""
+  if isinstance(value, dict):
+    return {k: _strict(v) for k, v in value.items()}
+  if isinstance(value, float) and math.isnan(value):
+    return None
+  return value
+
+
+def write_metrics(path: str, result: Dict) -> None:
+  """Writes `metrics.json` atomically, as strict JSON (undefined metrics are null)."""
+  atomic.write_text(path, json.dumps(_strict(result), indent=2, sort_keys=False) + "\n")
+
+
+def format_table(result: Dict) -> str:
+  """A markdown table of the per-target (and oracle) metrics, for logs and the demo."""
+  lines = ["| block | action | AUC | LogLoss | count | positives |", "|---|---|---|---|---|---|"]
+  for block in ("per-target", "oracle"):
+    data = result if block == "per-target" else result.get("oracle")
+    if not data:
+      continue
+    for name, m in list(data["actions"].items()) + [("overall", data["overall"])]:
+      lines.append(f"| {block} | {name} | {m['auc']:.4f} | {m['logloss']:.4f} | {m['count']} "
+                   f"| {m['positives']} |")
+  lines.append(f"skipped (target Other): {result['skipped_other']}")
+  return "\n".join(lines)

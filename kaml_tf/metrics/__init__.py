@@ -1,0 +1,1 @@
+"""Streaming (in-training) metrics; exact offline metrics live in kaml_tf.evaluation."""

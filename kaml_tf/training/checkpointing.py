@@ -1,0 +1,92 @@
+"""Checkpoints that make a killed training job resumable, and strict restores for export.
+
+The checkpoint holds the network, the optimizer, and where training stood: the epoch and the
+number of batches already done within it. A rerun restores the latest checkpoint, reopens the
+epoch's deterministic shuffle (seeded by epoch) and skips the batches already done, so a run
+interrupted mid-epoch ends where an uninterrupted one would.
+"""
+
+import os
+from typing import Optional
+
+import kaml_tf  # noqa: F401
+import tensorflow as tf
+
+
+class CheckpointState:
+  """Network + optimizer + progress counters, saved by a `tf.train.CheckpointManager`.
+
+  Attributes:
+    epoch: Epochs completed (int64 variable).
+    step_in_epoch: Batches done within the current epoch (int64 variable).
+    global_step: Batches trained in total (int64 variable). Not `optimizer.iterations`: when
+      a dataset of unknown length runs out, tf-keras's train function still increments that
+      counter once per epoch (its assign has no data dependency on the failed read).
+  """
+
+  def __init__(self, network: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer,
+               directory: str, max_to_keep: int = 3):
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+    self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    self.checkpoint = tf.train.Checkpoint(network=network, optimizer=optimizer,
+                                          epoch=self.epoch, step_in_epoch=self.step_in_epoch,
+                                          global_step=self.global_step)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                              max_to_keep=max_to_keep)
+
+  def restore_latest(self) -> Optional[str]:
+    """Restores the newest checkpoint, if any; returns its path."""
+    path = self.manager.latest_checkpoint
+    if path:
+      # Optimizer slots only exist after the first step; `expect_partial` keeps them deferred.
+      self.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
+    return path
+
+  def save(self) -> str:
+    return self.manager.save()
+
+
+class CheckpointCallback(tf.keras.callbacks.Callback):
+  """Saves every `every_steps` batches and at the end of every epoch."""
+
+  def __init__(self, state: CheckpointState, every_steps: int, skipped_steps: int):
+    super().__init__()
+    self._state = state
+    self._every = every_steps
+    self._skipped = skipped_steps
+
+  def on_train_batch_end(self, batch, logs=None):
+    done = self._skipped + batch + 1
+    self._state.step_in_epoch.assign(done)
+    self._state.global_step.assign_add(1)
+    if self._every and done % self._every == 0:
+      self._state.save()
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._state.epoch.assign(epoch + 1)
+    self._state.step_in_epoch.assign(0)
+    self._state.save()
+
+
+def restore_network(network: tf.keras.Model, model_dir: str,
+                    checkpoint_dir: str = "checkpoints") -> str:
+  """Restores the latest trained weights into `network`, strictly.
+
+  Every variable of `network` must be found in the checkpoint (a network built from another
+  config fails loudly); optimizer state and counters in the checkpoint are ignored.
+
+  Returns:
+    The checkpoint path restored.
+
+  Raises:
+    FileNotFoundError: if the model directory has no checkpoint.
+    AssertionError: if a variable of the network is not in the checkpoint.
+  """
+  path = tf.train.latest_checkpoint(os.path.join(model_dir, checkpoint_dir))
+  if not path:
+    raise FileNotFoundError(f"{model_dir}: no checkpoint under {checkpoint_dir}/; train first "
+                            "with `python -m pipelines.train`")
+  status = tf.train.Checkpoint(network=network).restore(path)
+  status.assert_existing_objects_matched().expect_partial()
+  return path

@@ -1,0 +1,111 @@
+"""The model directory: one training run's config, schema, checkpoints and logs.
+
+Layout:
+  MODEL_DIR/config.json      the resolved `RunConfig` (written once, compared on every rerun)
+  MODEL_DIR/schema.json      the schema the model was trained on (export reads it)
+  MODEL_DIR/checkpoints/     `tf.train.CheckpointManager` checkpoints
+  MODEL_DIR/logs/            TensorBoard event files
+  MODEL_DIR/train_summary.json  final metrics of the last completed run
+  MODEL_DIR/.lock            held (flock) while a job trains here
+
+A rerun with the same config resumes; a different config, or a second job while one holds the
+lock, fails with a clear message instead of mixing checkpoints.
+"""
+
+import errno
+import fcntl
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from kaml_tf import schema as schema_lib
+from kaml_tf.training import config as config_lib
+
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+SUMMARY_FILE = "train_summary.json"
+LOCK_FILE = ".lock"
+# Fields that may differ between a run and its resumption: more epochs extend a run.
+_RESUMABLE_FIELDS = {("optim", "epochs")}
+
+
+class ModelDirError(RuntimeError):
+  """The model directory is in use, or holds a run with a different configuration."""
+
+
+def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix=()) -> List[str]:
+  diffs = []
+  for key in sorted(set(old) | set(new)):
+    path = prefix + (key,)
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      diffs.extend(_differences(a, b, path))
+    elif a != b and path not in _RESUMABLE_FIELDS:
+      diffs.append(f"{'.'.join(path)}: {a!r} -> {b!r}")
+  return diffs
+
+
+def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib.Schema,
+            write: bool = True) -> None:
+  """Writes config and schema for a new run, or checks they match the existing run.
+
+  Args:
+    model_dir: The model directory (created if missing).
+    run_config: The resolved configuration of this run.
+    schema: The schema of the training logs.
+    write: False on non-chief workers: check only, write nothing.
+
+  Raises:
+    ModelDirError: if the directory holds a run with another config or schema.
+  """
+  config_path = os.path.join(model_dir, config_lib.CONFIG_FILE)
+  if os.path.exists(config_path):
+    with open(config_path, encoding="utf-8") as f:
+      old = json.load(f)
+    diffs = _differences(old, json.loads(run_config.to_json()))
+    if diffs:
+      raise ModelDirError(
+          f"{model_dir} holds a training run with a different configuration; refusing to mix "
+          f"checkpoints. Use a new --model_dir, or rerun with the original flags. "
+          f"Differences: {'; '.join(diffs)}")
+    existing = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
+    if existing.fingerprint() != schema.fingerprint():
+      raise ModelDirError(
+          f"{model_dir} was trained on schema {existing.fingerprint()} but the logs' schema "
+          f"is {schema.fingerprint()}; use a new --model_dir")
+  elif write:
+    os.makedirs(model_dir, exist_ok=True)
+    schema.save(schema_lib.schema_path(model_dir))
+    run_config.save(model_dir)
+
+
+class DirectoryLock:
+  """An exclusive, non-blocking `flock` on MODEL_DIR/.lock, released when the process dies."""
+
+  def __init__(self, model_dir: str):
+    self._path = os.path.join(model_dir, LOCK_FILE)
+    self._fd: Optional[int] = None
+
+  def __enter__(self) -> "DirectoryLock":
+    os.makedirs(os.path.dirname(self._path), exist_ok=True)
+    fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      os.close(fd)
+      if e.errno in (errno.EAGAIN, errno.EACCES):
+        holder = open(self._path, encoding="utf-8").read().strip() or "another process"
+        raise ModelDirError(
+            f"{os.path.dirname(self._path)} is in use by a training job ({holder}); wait for "
+            "it to finish or use another --model_dir") from None
+      raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()}".encode())
+    self._fd = fd
+    return self
+
+  def __exit__(self, *exc) -> None:
+    if self._fd is not None:
+      fcntl.flock(self._fd, fcntl.LOCK_UN)
+      os.close(self._fd)
+      self._fd = None

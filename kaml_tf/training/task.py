@@ -1,0 +1,115 @@
+"""The training task: a `tfrs.Model` whose `compute_loss` applies KAML's masked losses.
+
+The network (a functional Keras model from `kaml_tf.models.builder`) only maps features to
+logits; this task owns the labels, masks, loss terms and metrics.
+
+Global averages under distribution: eq. 12 divides by the number of masked samples of the
+whole batch and eq. 11 by the number of valid pairs of the whole batch, not per replica. Each
+replica computes the losses' sufficient statistics (per-action sums and counts), the counts are
+all-reduced (SUM) across replicas, and each replica's loss is `local_sum / global_count`. The
+optimizer sums gradients across replicas, and since the loss is linear in the sums, the summed
+gradient is exactly the gradient of the global average. Label-free regularisers registered by
+the network (TAML's self-distillation) are per-replica means, so they are divided by the number
+of replicas for the same reason. Ranking pairs are formed within each replica's slice of the
+batch (pairs across replicas would need all logits gathered); with one replica this is exactly
+eq. 11 over the whole batch.
+"""
+
+from typing import Dict, Sequence, Tuple
+
+import kaml_tf  # noqa: F401
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from kaml_tf.losses import joint
+from kaml_tf.metrics import streaming_auc
+
+Features = Dict[str, tf.Tensor]
+Targets = Dict[str, tf.Tensor]
+
+
+def _sum_across_replicas(values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """All-reduces (SUM) a dict of tensors in replica context; identity with one replica."""
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return values
+  return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+def _num_replicas() -> int:
+  context = tf.distribute.get_replica_context()
+  return 1 if context is None else context.num_replicas_in_sync
+
+
+class KamlTask(tfrs.Model):
+  """Wraps a logits network with the KAML objective, loss-term metrics and per-action AUCs.
+
+  Inputs to `fit`/`evaluate` are `(features, targets)` from `kaml_tf.data.dataset`:
+  features hold the schema's features (+ `hke_indicator`), targets hold `labels` and `mask`
+  (batch, N).
+  """
+
+  def __init__(self, network: tf.keras.Model, loss: joint.KamlLoss,
+               action_names: Sequence[str]):
+    super().__init__()
+    self.network = network
+    self.loss_fn = loss
+    self.action_names = tuple(action_names)
+    self._input_names = tuple(network.input_names)
+    self.term_metrics = [tf.keras.metrics.Mean(name=t) for t in joint.TERMS]
+    self.auc_metric = streaming_auc.MaskedStreamingAUC(len(self.action_names), name="auc")
+
+  def call(self, features: Features, training: bool = False) -> tf.Tensor:
+    """Logits (batch, N) of the network, fed only the inputs it declares."""
+    return self.network({k: features[k] for k in self._input_names}, training=training)
+
+  def _terms(self, targets: Targets, logits: tf.Tensor
+             ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """(objective to differentiate on this replica, global loss terms for logging)."""
+    labels, mask = targets["labels"], targets["mask"]
+    local = self.loss_fn.statistics(labels, logits, mask)
+    summed = _sum_across_replicas(local)
+    replicas = float(_num_replicas())
+    regularization = (tf.add_n(self.network.losses) if self.network.losses
+                      else tf.constant(0.0))
+    for_gradient = dict(local)
+    for key in (joint.BCE_COUNT, joint.RANK_COUNT):
+      for_gradient[key] = tf.stop_gradient(summed[key])
+    objective = self.loss_fn.from_statistics(for_gradient, regularization / replicas)["total"]
+    logged = self.loss_fn.from_statistics(
+        {k: tf.stop_gradient(v) for k, v in summed.items()}, tf.stop_gradient(regularization))
+    return objective, logged
+
+  def compute_loss(self, inputs: Tuple[Features, Targets], training: bool = False
+                   ) -> tf.Tensor:
+    features, targets = inputs
+    logits = self(features, training=training)
+    objective, logged = self._terms(targets, logits)
+    for metric in self.term_metrics:
+      metric.update_state(logged[metric.name])
+    self.auc_metric.update_state(targets["labels"], tf.sigmoid(logits), targets["mask"])
+    return objective
+
+  def _logs(self) -> Dict[str, tf.Tensor]:
+    """Scalar logs: each loss term, and the masked streaming AUC of each action."""
+    logs = {m.name: m.result() for m in self.term_metrics}
+    aucs = self.auc_metric.result()
+    logs.update({f"auc_{a}": aucs[k] for k, a in enumerate(self.action_names)})
+    return logs
+
+  # The step has no tensor-dependent Python control flow, so AutoGraph has nothing to do; left
+  # on, it re-transpiles the whole loss/metric/tf-keras call tree and the first step of a
+  # process takes 20-45 s instead of a few.
+  @tf.autograph.experimental.do_not_convert
+  def train_step(self, inputs):
+    # tfrs.Model.train_step would add `self.losses` a second time (they are in the objective).
+    with tf.GradientTape() as tape:
+      objective = self.compute_loss(inputs, training=True)
+    gradients = tape.gradient(objective, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return self._logs()
+
+  @tf.autograph.experimental.do_not_convert
+  def test_step(self, inputs):
+    self.compute_loss(inputs, training=False)
+    return self._logs()

@@ -1,0 +1,60 @@
+"""A trained network rebuilt from its model directory, for evaluation and export.
+
+The network is rebuilt from the saved `config.json` and `schema.json` and its weights restored
+strictly from the latest checkpoint. `predict_all` scores every action as if it were the
+sample's target: with HKE that is the "original" sub-tower of every action (indicator all
+ones), which is what the serving selector returns for a row's target action.
+"""
+
+import dataclasses
+import os
+from typing import Dict
+
+import kaml_tf  # noqa: F401
+import tensorflow as tf
+
+from kaml_tf import schema as schema_lib
+from kaml_tf.models import builder
+from kaml_tf.training import checkpointing
+from kaml_tf.training import config as config_lib
+
+HKE_INPUT = schema_lib.HKE_INDICATOR
+
+
+@dataclasses.dataclass
+class TrainedModel:
+  """A restored network with its schema and run config."""
+  schema: schema_lib.Schema
+  run_config: config_lib.RunConfig
+  network: tf.keras.Model
+  checkpoint: str
+
+  @property
+  def uses_indicator(self) -> bool:
+    return HKE_INPUT in self.network.input_names
+
+  def logits_all(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+    """Logits (batch, N), each action scored as the target (HKE original sub-towers).
+
+    Args:
+      features: `{feature name: (batch,) tensor}`; extra keys are ignored.
+    """
+    inputs = {k: features[k] for k in self.schema.feature_names}
+    if self.uses_indicator:
+      batch = tf.shape(inputs[self.schema.feature_names[0]])[0]
+      inputs[HKE_INPUT] = tf.ones([batch, self.schema.num_actions], tf.float32)
+    return self.network(inputs, training=False)
+
+  def predict_all(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+    """Probabilities (batch, N), each action scored as the target."""
+    return tf.sigmoid(self.logits_all(features))
+
+
+def load(model_dir: str) -> TrainedModel:
+  """Rebuilds and strictly restores the network trained in `model_dir`."""
+  run_config = config_lib.RunConfig.load(model_dir)
+  schema = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
+  network = builder.build_model(schema, run_config.model)
+  path = checkpointing.restore_network(network, model_dir)
+  return TrainedModel(schema=schema, run_config=run_config, network=network,
+                      checkpoint=os.path.abspath(path))

@@ -1,0 +1,199 @@
+"""Runs a training job: builds data, network and task from a `RunConfig` and fits resumably.
+
+Epoch e reads the training files in an order shuffled with seed `seed + e`; a checkpoint
+records the epoch and the batches done within it, so a rerun after a kill skips exactly those
+batches and continues. Only the chief writes config, checkpoints and TensorBoard logs; other
+workers save into a scratch directory (checkpoint saving is a collective under
+MultiWorkerMirroredStrategy, so every worker must take part).
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional
+
+import kaml_tf  # noqa: F401
+import tensorflow as tf
+
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import dataset as dataset_lib
+from kaml_tf.data import stats as stats_lib
+from kaml_tf.io import atomic
+from kaml_tf.losses import joint
+from kaml_tf.models import builder
+from kaml_tf.training import checkpointing
+from kaml_tf.training import config as config_lib
+from kaml_tf.training import model_dir as model_dir_lib
+from kaml_tf.training import task as task_lib
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """What a finished `train` call did.
+
+  Attributes:
+    epochs: Epochs completed in the model directory (including earlier runs).
+    steps: Optimizer steps taken in total.
+    resumed_from: Checkpoint restored at start, or None for a fresh run.
+    history: Per-epoch logs (loss terms, AUCs, validation) of this call.
+    seconds: Wall time of this call's fitting.
+    samples_per_second: Training throughput of this call.
+  """
+  epochs: int
+  steps: int
+  resumed_from: Optional[str]
+  history: List[Dict[str, float]]
+  seconds: float
+  samples_per_second: float
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """True on the worker that owns the outputs (always true without multi-worker)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  return task_type == "chief" or (task_type == "worker" and task_id == 0
+                                   and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> task_lib.KamlTask:
+  """The network wrapped with the run's loss, compiled with Adam (call inside the scope)."""
+  network = builder.build_model(schema, run_config.model)
+  loss_cfg = run_config.loss
+  loss = joint.KamlLoss(gamma=loss_cfg.gamma, bce_weights=loss_cfg.bce_weights or None,
+                        betas=loss_cfg.rank_betas or None,
+                        masked_pairs_only=loss_cfg.masked_pairs_only)
+  task = task_lib.KamlTask(network, loss, schema.actions)
+  task.compile(optimizer=tf.keras.optimizers.Adam(run_config.optim.learning_rate))
+  return task
+
+
+class _Datasets:
+  """Builds the (distributed) training and validation datasets of a run."""
+
+  def __init__(self, schema, run_config: config_lib.RunConfig, strategy):
+    self._schema = schema
+    self._config = run_config
+    self._strategy = strategy
+    data = run_config.data
+    self._stats = (stats_lib.load_stats(data.stats_path, schema) if data.stats_path else None)
+    self.counters = dataset_lib.InputCounters()
+
+  def _make(self, files: str, shuffle_seed: Optional[int], skip: int, ctx):
+    data, optim = self._config.data, self._config.optim
+    batch = ctx.get_per_replica_batch_size(optim.batch_size) if ctx else optim.batch_size
+    ds = dataset_lib.make_dataset(
+        files, self._schema, stats=self._stats, policy=data.mask_policy,
+        batch_size=batch, alpha=data.alpha or None,
+        shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
+        seed=shuffle_seed, input_context=ctx, counters=self.counters)
+    return ds.skip(skip) if skip else ds
+
+  def train(self, epoch: int, skip: int):
+    seed = self._config.optim.seed + epoch
+    return self._strategy.distribute_datasets_from_function(
+        lambda ctx: self._make(self._config.data.train_files, seed, skip, ctx))
+
+  def validation(self):
+    files = self._config.data.validation_files
+    if not files:
+      return None
+    return self._strategy.distribute_datasets_from_function(
+        lambda ctx: self._make(files, None, 0, ctx))
+
+
+def _callbacks(state, run_config, log_dir: Optional[str], skip: int):
+  callbacks = [checkpointing.CheckpointCallback(state, run_config.optim.checkpoint_every_steps,
+                                                skip)]
+  if log_dir:
+    callbacks.append(tf.keras.callbacks.TensorBoard(
+        log_dir=log_dir, update_freq=run_config.optim.log_every_steps, profile_batch=0))
+  return callbacks
+
+
+def train(run_config: config_lib.RunConfig, model_dir: str,
+          strategy: Optional[tf.distribute.Strategy] = None, verbose: Optional[int] = None
+          ) -> TrainResult:
+  """Trains (or resumes training) in `model_dir` and returns what was done.
+
+  Args:
+    run_config: The resolved run configuration.
+    model_dir: Output directory (see `kaml_tf.training.model_dir`).
+    strategy: A `tf.distribute` strategy; the default strategy when None.
+    verbose: Keras verbosity; default: a live progress bar on a terminal, one line per
+      epoch otherwise (logs of batch jobs).
+
+  Raises:
+    config_lib.ConfigError: if per-action lists do not match the schema.
+    model_dir_lib.ModelDirError: if the directory is in use or holds another run.
+  """
+  schema = schema_lib.Schema.load(run_config.data.schema_path)
+  run_config.validate_against(schema.num_actions)
+  strategy = strategy or tf.distribute.get_strategy()
+  chief = is_chief(strategy)
+  if run_config.optim.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  tf.keras.utils.set_random_seed(run_config.optim.seed)
+  os.makedirs(model_dir, exist_ok=True)
+  lock = model_dir_lib.DirectoryLock(model_dir) if chief else None
+  scratch = None if chief else tempfile.mkdtemp(prefix="kaml-worker-")
+  try:
+    if lock:
+      lock.__enter__()
+    model_dir_lib.prepare(model_dir, run_config, schema, write=chief)
+    return _fit(run_config, schema, strategy, model_dir, scratch, verbose)
+  finally:
+    if lock:
+      lock.__exit__(None, None, None)
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResult:
+  out_dir = scratch or model_dir
+  if verbose is None:
+    verbose = 1 if sys.stdout.isatty() else 2
+  datasets = _Datasets(schema, run_config, strategy)
+  with strategy.scope():
+    task = build_task(schema, run_config)
+    state = checkpointing.CheckpointState(
+        task.network, task.optimizer, os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
+        run_config.optim.keep_checkpoints)
+  resumed = state.restore_latest()
+  if resumed:
+    logging.info("resuming from %s (epoch %d, batch %d)", resumed, int(state.epoch),
+                 int(state.step_in_epoch))
+  log_dir = None if scratch else os.path.join(model_dir, model_dir_lib.LOG_DIR)
+  history: List[Dict[str, float]] = []
+  start_steps = int(state.global_step)
+  started = time.time()
+  optim = run_config.optim
+  for epoch in range(int(state.epoch), optim.epochs):
+    skip = int(state.step_in_epoch)
+    steps = optim.steps_per_epoch - skip if optim.steps_per_epoch else None
+    if steps is not None and steps <= 0:
+      state.epoch.assign(epoch + 1)
+      state.step_in_epoch.assign(0)
+      continue
+    fitted = task.fit(datasets.train(epoch, skip), epochs=epoch + 1, initial_epoch=epoch,
+                      steps_per_epoch=steps, validation_data=datasets.validation(),
+                      callbacks=_callbacks(state, run_config, log_dir, skip), verbose=verbose)
+    history.append({k: float(v[-1]) for k, v in fitted.history.items()})
+    unknown, read = datasets.counters.log(run_config.data.stats_path or "the statistics")
+    history[-1].update(unknown_ad_task_samples=float(unknown), samples_read=float(read))
+    datasets.counters.reset()
+  seconds = time.time() - started
+  steps_done = int(state.global_step) - start_steps
+  result = TrainResult(epochs=int(state.epoch), steps=int(state.global_step),
+                       resumed_from=resumed, history=history, seconds=seconds,
+                       samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9))
+  if not scratch:
+    atomic.write_text(os.path.join(model_dir, model_dir_lib.SUMMARY_FILE),
+                      json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+  return result

@@ -1,0 +1,48 @@
+r"""Evaluates a trained model on test logs (paper section 4.1.4) and writes metrics.json.
+
+  python -m pipelines.evaluate --model_dir=DIR --test='DATA/test-*' --output=metrics.json \
+      [--oracle]
+
+Every test sample is evaluated once, on its target action; "Other" targets are skipped and
+counted. `--oracle` (logs with true labels) also evaluates every action on every sample against
+the true labels. Undefined metrics (an action without test positives) are written as null.
+With `--base_metrics=F`, RelaImpr (eq. 14) against that file is printed.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+
+import kaml_tf  # noqa: F401
+from kaml_tf.evaluation import evaluator
+from kaml_tf.evaluation import metrics as metrics_lib
+from kaml_tf.training import trained_model
+from pipelines import common
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Directory written by pipelines.train.",
+                                 allow_override=True)
+_TEST = flags.DEFINE_string("test", None, "Glob(s) of test TFRecord logs.")
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.",
+                              allow_override=True)
+_ORACLE = flags.DEFINE_bool("oracle", False, "Also evaluate every action on the true labels.")
+_BASE = flags.DEFINE_string("base_metrics", "", "A baseline metrics.json for RelaImpr.")
+
+
+def main(argv):
+  del argv
+  common.setup_logging()
+  for flag in (_MODEL_DIR, _TEST, _OUTPUT):
+    if not flag.value:
+      raise app.UsageError(f"--{flag.name} is required")
+  model = trained_model.load(_MODEL_DIR.value)
+  result = evaluator.evaluate(model, _TEST.value, oracle=_ORACLE.value)
+  evaluator.write_metrics(_OUTPUT.value, result)
+  print(evaluator.format_table(result))
+  if _BASE.value:
+    print("RelaImpr vs", _BASE.value,
+          json.dumps(metrics_lib.rela_impr_files(_OUTPUT.value, _BASE.value), indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)
