@@ -17,6 +17,9 @@ atomically). Sections:
   disturbed); the median ratio is reported too, and so are rows per CPU second of the process
   (less sensitive to other jobs on the machine than wall time). The target is a ratio of at
   least 0.70.
+* `train_step`: seconds per training step of the base MMoE and of KAML (MMoE + ADM + HKE +
+  RLU, gamma 0.9) on the same in-memory batches of `--batch_size`, timed in turns
+  (`kaml_tf.benchmarks.train_step`); target: KAML at most 1.3x the base step.
 """
 
 import dataclasses
@@ -40,7 +43,9 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.benchmarks import train_step
 from kaml_tf.io import atomic
+from kaml_tf.training import config as config_lib
 from pipelines import compute_stats
 from pipelines import mask_report
 
@@ -50,6 +55,7 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 5000, "Global batch size.",
 _INPUT_MASK = flags.DEFINE_enum("input_mask", masks.ADM, list(masks.POLICIES),
                                 "Mask policy of the input pipeline benchmarked.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed passes of each pipeline.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Steps per timed turn of the train_step section.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", 0, "Batches per timed pass (0: every "
                                     "batch of the logs).")
 
@@ -191,8 +197,34 @@ def _input_section() -> Dict[str, Any]:
 
 
 # Section name -> function returning its JSON-ready results (reading its own flags).
+def _train_step_section() -> Dict[str, Any]:
+  schema = compute_stats.load_schema()
+  stats = mask_report.stats_from_flags(schema)
+  if not mask_report.STATS.value:
+    raise app.UsageError("--stats is required by the train_step section")
+  data = config_lib.DataConfig(schema_path=compute_stats.SCHEMA.value,
+                               train_files=compute_stats.LOGS.value,
+                               stats_path=mask_report.STATS.value, mask_policy="adm")
+  batches = list(dataset_lib.make_dataset(
+      compute_stats.LOGS.value, schema, stats=stats, policy="adm",
+      batch_size=_BATCH_SIZE.value, drop_remainder=True).take(4))
+  result = train_step.measure(schema, train_step.paper_variants(data, _BATCH_SIZE.value),
+                              batches, steps=_STEPS.value, turns=_REPEATS.value)
+  ratio = result["ratio_to_first"]["kaml"]
+  result.update(target_ratio=train_step.KAML_STEP_TARGET,
+                meets_target=ratio <= train_step.KAML_STEP_TARGET)
+  for name, r in result["variants"].items():
+    logging.info("train_step %s: best %.1f ms/step (median %.1f), %.0f samples/s", name,
+                 1000 * r["step_seconds_best"], 1000 * r["step_seconds_median"],
+                 r["samples_per_second"])
+  logging.info("train_step: KAML / MMoE = %.3f (target <= %.1f)", ratio,
+               train_step.KAML_STEP_TARGET)
+  return result
+
+
 SECTIONS: Dict[str, Callable[[], Dict[str, Any]]] = {
     "input": _input_section,
+    "train_step": _train_step_section,
 }
 
 

@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import kaml_tf  # noqa: F401
 import tensorflow as tf

@@ -51,7 +51,7 @@ def test_published_files_get_umask_mode(tmp_path):
     path = str(tmp_path / "out.txt")
     atomic.write_text(path, "x")
     assert os.stat(path).st_mode & 0o777 == 0o644
-    with atomic.atomic_directory(str(tmp_path / "v")) as tmp:
+    with atomic.atomic_directory(str(tmp_path / "v")):
       pass
     assert os.stat(tmp_path / "v").st_mode & 0o777 == 0o755
   finally:

@@ -1,0 +1,1 @@
+"""Measurement code behind `python -m pipelines.benchmark` (figures, never pass/fail tests)."""
