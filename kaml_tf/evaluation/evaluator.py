@@ -44,10 +44,10 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
   with_truth = schema.has_true_labels
   ds = tf.data.Dataset.from_tensor_slices(paths).interleave(
       lambda p: tf.data.TFRecordDataset(p, compression_type=_compression(p)),
-      cycle_length=1, deterministic=True)
+      cycle_length=1)
   ds = ds.batch(batch_size).map(lambda s: records.parse_batch(s, schema),
                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  score = tf.function(model.predict_all)
+  score = tf.function(model.predict_all, reduce_retracing=True, autograph=False)
   parts: Dict[str, list] = {"p": [], "y": [], "t": [], "true": []}
   for batch in ds.prefetch(2):
     parts["p"].append(score(batch).numpy())
@@ -95,10 +95,10 @@ def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[s
   return metrics_of(predict(model, files), model.schema.actions, oracle=oracle)
 
 
-def _strict(value):
+def strict_json(value):
   """NaN (an undefined AUC, e.g. an action with no test positives) becomes JSON null."""
   if isinstance(value, dict):
-    return {k: _strict(v) for k, v in value.items()}
+    return {k: strict_json(v) for k, v in value.items()}
   if isinstance(value, float) and math.isnan(value):
     return None
   return value
@@ -106,7 +106,7 @@ def _strict(value):
 
 def write_metrics(path: str, result: Dict) -> None:
   """Writes `metrics.json` atomically, as strict JSON (undefined metrics are null)."""
-  atomic.write_text(path, json.dumps(_strict(result), indent=2, sort_keys=False) + "\n")
+  atomic.write_text(path, json.dumps(strict_json(result), indent=2, sort_keys=False) + "\n")
 
 
 def format_table(result: Dict) -> str:

@@ -1,0 +1,44 @@
+"""The evaluation job in-process: metrics.json has exactly the documented shape."""
+
+import json
+
+from absl import app
+from absl.testing import flagsaver
+import pytest
+
+from pipelines import evaluate
+from pipelines import train
+
+
+@pytest.fixture(scope="module")
+def model_dir(small_logs, tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp("evaluate") / "mmoe")
+  with flagsaver.flagsaver(schema=small_logs["schema"], train=small_logs["train"],
+                           stats="", model_dir=directory, mask="base", hke=False,
+                           rank_gamma=1.0, expert_units=["8"], num_experts=2,
+                           tower_units=["4"], embedding_dim=4, batch_size=128):
+    train.main([])
+  return directory
+
+
+def test_metrics_json_shape(small_logs, model_dir, tmp_path, capsys):
+  output = str(tmp_path / "metrics.json")
+  with flagsaver.flagsaver(model_dir=model_dir, test=small_logs["test"], output=output,
+                           oracle=True, base_metrics=""):
+    evaluate.main([])
+  with open(output) as f:
+    metrics = json.load(f)
+  assert list(metrics) == ["actions", "overall", "skipped_other", "oracle"]
+  assert list(metrics["actions"]) == ["activation", "re_engagement", "registration", "payment",
+                                      "retention"]
+  for block in [metrics["overall"], *metrics["actions"].values()]:
+    assert list(block) == ["auc", "logloss", "count", "positives"]
+  assert metrics["overall"]["count"] == sum(a["count"] for a in metrics["actions"].values())
+  assert list(metrics["oracle"]) == ["actions", "overall"]
+  assert "| per-target | overall |" in capsys.readouterr().out
+
+
+def test_missing_flag_is_named(tmp_path):
+  with flagsaver.flagsaver(model_dir="", test="x", output=str(tmp_path / "m.json")):
+    with pytest.raises(app.UsageError, match="--model_dir is required"):
+      evaluate.main([])
