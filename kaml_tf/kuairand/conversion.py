@@ -99,6 +99,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from kaml_tf import configs
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.io import atomic
@@ -182,16 +183,11 @@ class ConversionConfig:
     return len(self.actions)
 
   def to_dict(self) -> Dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(self).items()}
+    return configs.to_dict(self)
 
   @classmethod
-  def from_dict(cls, data: Mapping[str, Any]) -> "ConversionConfig":
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-      raise ValueError(f"unknown ConversionConfig field(s) {unknown}")
-    return cls(**data)
+  def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "ConversionConfig":
+    return configs.from_dict(cls, data, source)
 
 
 def _validate_config(c: ConversionConfig) -> None:

@@ -14,6 +14,7 @@ The config is saved as JSON next to the checkpoints (`to_dict`) and restored for
 import dataclasses
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from kaml_tf import configs
 from kaml_tf.layers import checks
 
 BACKBONES = ("single_task", "shared_bottom", "mmoe", "ple", "star", "taml")
@@ -92,8 +93,7 @@ class ModelConfig:
 
   def to_dict(self) -> Dict[str, Any]:
     """A JSON-ready dict (tuples as lists) that `from_dict` turns back into an equal config."""
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(self).items()}
+    return configs.to_dict(self)
 
   @classmethod
   def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "ModelConfig":
@@ -104,15 +104,8 @@ class ModelConfig:
     Raises:
       ValueError: naming `source` and the offending field.
     """
-    if not isinstance(data, Mapping):
-      raise ValueError(f"{source}: expected a JSON object for ModelConfig, "
-                       f"got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-      raise ValueError(f"{source}: unknown ModelConfig field(s) {unknown}; "
-                       f"expected some of {sorted(known)}")
     try:
-      return cls(**dict(data))
+      return configs.from_dict(cls, data, source)
     except ValueError as e:
-      raise ValueError(f"{source}: {e}") from None
+      message = str(e)
+      raise ValueError(message if message.startswith(source) else f"{source}: {e}") from None

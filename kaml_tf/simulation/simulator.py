@@ -83,6 +83,7 @@ from absl import logging
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
 
+from kaml_tf import configs
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.io import atomic
@@ -216,16 +217,11 @@ class SimulationConfig:
     return [base + (1 if d < extra else 0) for d in range(self.num_days)]
 
   def to_dict(self) -> Dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(self).items()}
+    return configs.to_dict(self)
 
   @classmethod
-  def from_dict(cls, data: Mapping[str, Any]) -> "SimulationConfig":
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-      raise ValueError(f"unknown SimulationConfig field(s) {unknown}")
-    return cls(**data)
+  def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "SimulationConfig":
+    return configs.from_dict(cls, data, source)
 
 
 def _validate_config(c: SimulationConfig) -> None:
