@@ -19,13 +19,13 @@ from absl import app
 from absl import flags
 
 import kaml_tf  # noqa: F401
-from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import mask_report
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.evaluation import evaluator
 from kaml_tf.evaluation import metrics as metrics_lib
 from kaml_tf.models import config as model_config_lib
+from kaml_tf.serving import client
 from kaml_tf.serving import exporter
 from kaml_tf.simulation import simulator
 from kaml_tf.training import config as config_lib
@@ -37,7 +37,7 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder of every output.",
                                   allow_override=True)
 _NUM_ROWS = flags.DEFINE_integer("num_rows", 300_000, "Simulated rows (train + test).",
                                  allow_override=True)
-_EPOCHS = flags.DEFINE_integer("epochs", 1, "Training epochs of each model.",
+_EPOCHS = flags.DEFINE_integer("epochs", 3, "Training epochs of each model.",
                                allow_override=True)
 _BATCH = flags.DEFINE_integer("batch_size", 5000, "Global batch size.", allow_override=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the simulation and the training.",
@@ -96,17 +96,14 @@ def _evaluate(model_dir: str, data_dir: str) -> dict:
   return result
 
 
-def _serve(model_dir: str, data_dir: str, out: str) -> None:
-  export_dir = exporter.export_model(model_dir, os.path.join(out, "export", "kaml"))
+def _serve(model_dir: str, data_dir: str, out: str, schema: schema_lib.Schema) -> None:
+  export_dir = exporter.export_model(model_dir, os.path.join(out, "export", "kaml"),
+                                     warmup_files=os.path.join(data_dir, "test-*"))
   print(f"exported {export_dir}")
-  schema = schema_lib.Schema.load(schema_lib.schema_path(data_dir))
-  rows = records.read_columns(os.path.join(data_dir, "test-*"), schema)
-  first = {k: v[:5] for k, v in rows.items()}
-  scored = exporter.score_records(export_dir, first)
-  for i in range(5):
-    target = int(first[schema_lib.TARGET_ACTION][i])
-    name = schema.actions[target] if target >= 0 else "Other"
-    print(f"  record {i}: target={name:<14} cvr={scored['cvr'][i]:.4f}")
+  scored = client.score_log_records(export_dir, os.path.join(data_dir, "test-*"), limit=5)
+  for i, target in enumerate(scored[schema_lib.TARGET_ACTION]):
+    print(f"  record {i}: ad task {scored[schema_lib.AD_TASK_ID][i]:>5}, target "
+          f"{schema.actions[target]:<14} cvr={scored['cvr'][i]:.4f}")
 
 
 def main(argv):
@@ -132,9 +129,10 @@ def main(argv):
     _banner(f"5. evaluate {name} on the test day")
     metrics[name] = _evaluate(model_dir, data_dir)
   _banner("RelaImpr of KAML over the base MMoE (eq. 14)")
-  print(json.dumps(metrics_lib.rela_impr_between(metrics["kaml"], metrics["mmoe"]), indent=2))
+  print(json.dumps(evaluator.strict_json(
+      metrics_lib.rela_impr_between(metrics["kaml"], metrics["mmoe"])), indent=2))
   _banner("6. export KAML and score test records through serving_default")
-  _serve(os.path.join(out, "kaml"), data_dir, out)
+  _serve(os.path.join(out, "kaml"), data_dir, out, schema)
 
 
 if __name__ == "__main__":

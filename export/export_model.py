@@ -1,0 +1,62 @@
+r"""Exports a trained model for TF Serving: `EXPORT_BASE/<version>/`, written atomically.
+
+  python -m export.export_model --model_dir=/tmp/kaml --export_base=/tmp/kaml-serving \
+      [--version=N] [--warmup_records='DIR/test-*' --num_warmup_records=10]
+
+The model is rebuilt from the model directory's config and every variable restored from its
+latest checkpoint (a mismatch fails). The version defaults to the current Unix time. The
+SavedModel has three signatures (`saved_model_cli show --all --dir EXPORT_BASE/<version>`):
+`serving_default` (features + target_action -> cvr, logit), `predict_all` (features ->
+probabilities) and `serve_examples` (serialized tf.Example -> cvr, logit). `--warmup_records`
+also writes TF Serving's warm-up file from those log records; it needs the
+`tensorflow-serving-api` package. Prints the path of the new version.
+"""
+
+from absl import app
+from absl import flags
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+from kaml_tf.serving import exporter
+from pipelines import common
+
+# Shared names with other jobs (`--model_dir` of pipelines.train, `--export_base` of
+# export.serve) may be defined twice when several jobs are imported into one process.
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Model directory written by "
+                                 "pipelines.train.", allow_override=True)
+_EXPORT_BASE = flags.DEFINE_string("export_base", None, "Folder of the numeric version folders "
+                                   "TF Serving watches.", allow_override=True)
+_VERSION = flags.DEFINE_integer("version", None, "Version number (default: Unix time).",
+                                lower_bound=0)
+_WARMUP_RECORDS = flags.DEFINE_string("warmup_records", "", "Log files (glob) whose first "
+                                      "records become TF Serving warm-up requests; needs "
+                                      "tensorflow-serving-api. Empty: no warm-up file.")
+_NUM_WARMUP = flags.DEFINE_integer("num_warmup_records", 10, "Warm-up requests to write.",
+                                   lower_bound=1)
+_MODEL_NAME = flags.DEFINE_string("model_name", exporter.DEFAULT_MODEL_NAME,
+                                  "Model name in the warm-up requests.", allow_override=True)
+
+
+def _required(flag: flags.FlagHolder) -> str:
+  if not flag.value:
+    raise app.UsageError(f"--{flag.name} is required")
+  return flag.value
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  common.setup_logging()
+  model_dir = _required(_MODEL_DIR)
+  export_base = _required(_EXPORT_BASE)
+  try:
+    path = exporter.export_model(model_dir, export_base, _VERSION.value,
+                                 warmup_files=_WARMUP_RECORDS.value or None,
+                                 num_warmup_records=_NUM_WARMUP.value,
+                                 model_name=_MODEL_NAME.value)
+  except FileExistsError as e:
+    raise app.UsageError(f"--version: {e}") from None
+  print(path)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,9 @@
+"""Serving: the exported SavedModel (paper Figure 2's selector) and tools around it.
+
+* `module`: the `tf.Module` whose signatures TF Serving runs (`serving_default`,
+  `predict_all`, `serve_examples`);
+* `exporter`: strict restore of a model directory and atomic, versioned export;
+* `client`: loads an export and scores records through its signatures;
+* `rest_server`: a local stand-in for TF Serving's REST API (development tool only);
+* `latency`: per-batch latency of the exported signatures.
+"""

@@ -1,0 +1,221 @@
+"""Export: strict restore of a trained model, then an atomic, versioned SavedModel.
+
+The layout is the one TF Serving watches (it serves the highest numeric version):
+
+  EXPORT_BASE/<version>/saved_model.pb, variables/      the three signatures of `module`
+  EXPORT_BASE/<version>/assets/schema.json              the schema the model was trained on
+  EXPORT_BASE/<version>/assets/actions.txt              action names, line j = action j
+  EXPORT_BASE/<version>/assets.extra/tf_serving_warmup_requests   (only when asked for)
+
+A version is written into a hidden temporary folder next to it and renamed into place only
+once complete, so a killed export leaves no partial version for a server to pick up (hidden,
+non-numeric folders are ignored by TF Serving and by `client.list_versions`). The default
+version is the current Unix time, bumped past the newest existing version if the clock says
+otherwise, so a new export is always the one served.
+
+The warm-up file (TF Serving replays its `PredictionLog`s before a version goes live, so the
+first real request does not pay for graph initialisation) needs the `tensorflow-serving-api`
+package, which is not among the pinned requirements: asking for warm-up without it fails
+with an `ImportError` saying what to install.
+"""
+
+import os
+import tempfile
+import time
+from typing import Mapping, Optional, Sequence, Union
+
+from absl import logging
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import numpy as np
+import tensorflow as tf
+
+from kaml_tf import schema as schema_lib
+from kaml_tf.io import atomic
+from kaml_tf.models import builder
+from kaml_tf.serving import client
+from kaml_tf.serving import module as module_lib
+from kaml_tf.training import checkpointing
+from kaml_tf.training import config as config_lib
+from kaml_tf.training import trained_model as trained_model_lib
+
+DEFAULT_MODEL_NAME = "kaml"
+ASSETS_EXTRA_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+SERVING_API_REQUIREMENT = "tensorflow-serving-api==2.16.1"
+
+
+class ExportError(RuntimeError):
+  """The model directory cannot be exported as it is; the message says why."""
+
+
+def default_version(export_base: str) -> int:
+  """The current Unix time, or one more than the newest version if that is not newer."""
+  latest = client.latest_version(export_base)
+  now = int(time.time())
+  return now if latest is None or now > latest else latest + 1
+
+
+def load_strict(model_dir: str) -> trained_model_lib.TrainedModel:
+  """Rebuilds the network of `model_dir` and restores every one of its variables.
+
+  Raises:
+    FileNotFoundError: if `model_dir` has no config, schema or checkpoint.
+    ExportError: if the checkpoint does not match the network the saved config builds.
+  """
+  # `trained_model.load`'s steps, so that only the restore's errors are reported as a
+  # mismatch (a malformed config or schema raises its own, clearer error).
+  run_config = config_lib.RunConfig.load(model_dir)
+  schema = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
+  network = builder.build_model(schema, run_config.model)
+  try:
+    path = checkpointing.restore_network(network, model_dir)
+  except (AssertionError, ValueError) as e:
+    # Unmatched objects (AssertionError) or shape mismatches (ValueError).
+    raise ExportError(f"{model_dir}: the checkpoint does not match the network built from "
+                      f"its config.json, refusing to export a partly restored model: {e}"
+                      ) from e
+  return trained_model_lib.TrainedModel(schema=schema, run_config=run_config, network=network,
+                                        checkpoint=os.path.abspath(path))
+
+
+def export_model(model_dir: str, export_base: str, version: Optional[int] = None, *,
+                 warmup_files: Union[str, Sequence[str], None] = None,
+                 num_warmup_records: int = 10,
+                 model_name: str = DEFAULT_MODEL_NAME) -> str:
+  """Exports the model trained in `model_dir` as `export_base/<version>/`.
+
+  Args:
+    model_dir: A model directory written by the trainer (config, schema, checkpoints).
+    export_base: The folder TF Serving watches; created if missing.
+    version: The version number; default `default_version(export_base)`.
+    warmup_files: Log files (glob(s)) whose first records become the TF Serving warm-up
+      requests; None writes no warm-up file.
+    num_warmup_records: Warm-up requests (one record each) to write.
+    model_name: The model name in the warm-up requests.
+
+  Returns:
+    The path of the new version folder.
+
+  Raises:
+    ExportError: if the checkpoint does not match the network.
+    FileExistsError: if the version already exists.
+    ImportError: if warm-up is asked for without `tensorflow-serving-api`.
+  """
+  _check_version(version)
+  model = load_strict(model_dir)
+  logging.info("restored %s from %s", model.network.name, model.checkpoint)
+  warmup = None
+  if warmup_files:
+    _serving_apis()  # Fail before any work, not after the SavedModel is written.
+    warmup = client.read_records(warmup_files, model.schema, num_warmup_records,
+                                 valid_targets_only=True)
+  return export_trained(model, export_base, version, warmup_columns=warmup,
+                        model_name=model_name)
+
+
+def export_trained(model: trained_model_lib.TrainedModel, export_base: str,
+                   version: Optional[int] = None,
+                   warmup_columns: Optional[Mapping[str, np.ndarray]] = None,
+                   model_name: str = DEFAULT_MODEL_NAME) -> str:
+  """Writes the SavedModel of an already restored model (see `export_model`).
+
+  Args:
+    model: The restored network and its schema.
+    export_base: The folder TF Serving watches.
+    version: The version number; default `default_version(export_base)`.
+    warmup_columns: Records `{field: (n,)}` with the features and `target_action` to write
+      as warm-up requests (every target in [0, N)), or None.
+    model_name: The model name in the warm-up requests.
+
+  Returns:
+    The path of the new version folder.
+  """
+  _check_version(version)
+  if version is None:
+    version = default_version(export_base)
+  if warmup_columns is not None:
+    _serving_apis()
+  path = os.path.join(export_base, str(int(version)))
+  with tempfile.TemporaryDirectory(prefix="kaml-export-assets-") as staging:
+    schema_file = os.path.join(staging, module_lib.SCHEMA_ASSET)
+    actions_file = os.path.join(staging, module_lib.ACTIONS_ASSET)
+    model.schema.save(schema_file)
+    atomic.write_text(actions_file, "".join(a + "\n" for a in model.schema.actions))
+    serving = module_lib.ServingModule(model, asset_paths=(schema_file, actions_file))
+    with atomic.atomic_directory(path) as tmp:
+      tf.saved_model.save(serving, tmp, signatures=serving.signatures())
+      if warmup_columns is not None:
+        extra = os.path.join(tmp, ASSETS_EXTRA_DIR)
+        os.makedirs(extra)
+        write_warmup_requests(os.path.join(extra, WARMUP_FILE), model.schema, warmup_columns,
+                              model_name)
+  logging.info("exported version %s to %s", version, path)
+  return path
+
+
+def _check_version(version) -> None:
+  if version is not None and (isinstance(version, bool) or
+                              not isinstance(version, (int, np.integer)) or version < 0):
+    raise ValueError(f"version: must be an integer >= 0 (TF Serving's version folders), "
+                     f"got {version!r}")
+
+
+def _serving_apis():
+  """The `tensorflow_serving.apis` modules, or an ImportError saying what to install."""
+  try:
+    # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.apis import model_pb2
+    from tensorflow_serving.apis import predict_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+  except ImportError as e:
+    raise ImportError(
+        f"writing the TF Serving warm-up file needs the protos of {SERVING_API_REQUIREMENT} "
+        f"(`pip install {SERVING_API_REQUIREMENT}`; it is not a pinned requirement of "
+        f"kaml-tf): {e}") from e
+  return model_pb2, predict_pb2, prediction_log_pb2
+
+
+def write_warmup_requests(path: str, schema: schema_lib.Schema,
+                          columns: Mapping[str, np.ndarray],
+                          model_name: str = DEFAULT_MODEL_NAME) -> int:
+  """Writes one `serving_default` `PredictionLog` per record, as TF Serving's warm-up file.
+
+  Args:
+    path: The output TFRecord file (`assets.extra/tf_serving_warmup_requests`).
+    schema: The schema (which columns are inputs, and N).
+    columns: `{field: (n,)}` holding every feature and `target_action`; extra fields are
+      ignored.
+    model_name: `model_spec.name` of the requests.
+
+  Returns:
+    The number of requests written.
+
+  Raises:
+    ImportError: without `tensorflow-serving-api`.
+    ValueError: if there is no record, or a target is outside [0, N) (TF Serving refuses to
+      load a version whose warm-up request fails).
+  """
+  model_pb2, predict_pb2, prediction_log_pb2 = _serving_apis()
+  names = list(schema.feature_names) + [module_lib.TARGET_INPUT]
+  missing = [k for k in names if k not in columns]
+  if missing:
+    raise ValueError(f"warm-up records lack the input(s) {missing}")
+  target = np.asarray(columns[module_lib.TARGET_INPUT])
+  if target.size == 0:
+    raise ValueError("no warm-up record to write")
+  if np.any((target < 0) | (target >= schema.num_actions)):
+    raise ValueError(f"warm-up records: {module_lib.target_range_message(schema)}; got "
+                     f"{target.tolist()}")
+  dtypes = schema.record_dtypes(include_true_labels=False)
+  with tf.io.TFRecordWriter(path) as writer:
+    for row in range(target.size):
+      request = predict_pb2.PredictRequest(
+          model_spec=model_pb2.ModelSpec(name=model_name,
+                                         signature_name=module_lib.SERVING_DEFAULT))
+      for k in names:
+        value = np.asarray(columns[k])[row:row + 1]
+        request.inputs[k].CopyFrom(tf.make_tensor_proto(value, dtype=dtypes[k]))
+      log = prediction_log_pb2.PredictionLog(
+          predict_log=prediction_log_pb2.PredictLog(request=request))
+      writer.write(log.SerializeToString())
+  return int(target.size)

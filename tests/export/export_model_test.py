@@ -1,0 +1,87 @@
+"""The export job, run in-process: simulated logs -> model directory -> versioned SavedModel."""
+
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl.testing import flagsaver
+import kaml_tf  # noqa: F401
+import numpy as np
+import pytest
+
+from export import export_model
+from kaml_tf import schema as schema_lib
+from kaml_tf.serving import client
+from kaml_tf.training import trained_model
+
+
+def test_exports_a_version_that_scores_log_records(tmp_path, model_dir, simulated_logs,
+                                                   capsys):
+  base = str(tmp_path / "serving")
+  with flagsaver.flagsaver(model_dir=model_dir, export_base=base, version=42):
+    export_model.main(["export_model"])
+  path = os.path.join(base, "42")
+  assert capsys.readouterr().out.strip() == path
+  assert os.listdir(base) == ["42"]
+  assert sorted(os.listdir(os.path.join(path, "assets"))) == ["actions.txt", "schema.json"]
+
+  # What `make demo` does last: score a few test records through the exported signature.
+  scored = client.score_log_records(path, os.path.join(simulated_logs, "test-*"), limit=6)
+  target = scored[schema_lib.TARGET_ACTION]
+  assert target.shape == (6,) and ((target >= 0) & (target < 5)).all()
+  keras = trained_model.load(model_dir)
+  probabilities = keras.predict_all({k: scored[k] for k in keras.schema.feature_names}).numpy()
+  np.testing.assert_allclose(scored["cvr"], probabilities[np.arange(6), target], atol=1e-5)
+  assert client.ExportedModel(path).signature_names == [
+      "predict_all", "serve_examples", "serving_default"]
+
+
+def test_default_version_is_the_unix_time(tmp_path, model_dir, capsys):
+  base = str(tmp_path / "serving")
+  before = int(time.time())
+  with flagsaver.flagsaver(model_dir=model_dir, export_base=base, version=None):
+    export_model.main(["export_model"])
+  version = int(os.path.basename(capsys.readouterr().out.strip()))
+  assert before <= version <= int(time.time())
+  assert client.list_versions(base) == [version]
+
+
+@pytest.mark.parametrize("missing", ["model_dir", "export_base"])
+def test_required_flags(tmp_path, model_dir, missing):
+  values = {"model_dir": model_dir, "export_base": str(tmp_path), "version": 1}
+  values[missing] = ""
+  with flagsaver.flagsaver(**values):
+    with pytest.raises(app.UsageError, match=f"--{missing} is required"):
+      export_model.main(["export_model"])
+
+
+def test_existing_version_and_stray_arguments(tmp_path, model_dir):
+  os.makedirs(tmp_path / "3")
+  with flagsaver.flagsaver(model_dir=model_dir, export_base=str(tmp_path), version=3):
+    with pytest.raises(app.UsageError, match="--version: .*3 already exists"):
+      export_model.main(["export_model"])
+    with pytest.raises(app.UsageError, match=r"unexpected arguments: \['extra'\]"):
+      export_model.main(["export_model", "extra"])
+
+
+def test_negative_version_flag():
+  with flagsaver.flagsaver():
+    with pytest.raises(flags.IllegalFlagValueError, match="-1 is not a non-negative integer"):
+      flags.FLAGS["version"].parse("-1")
+
+
+def test_not_a_model_directory(tmp_path):
+  with flagsaver.flagsaver(model_dir=str(tmp_path), export_base=str(tmp_path / "b"), version=1):
+    with pytest.raises(FileNotFoundError, match="no training config"):
+      export_model.main(["export_model"])
+
+
+def test_flags_coexist_with_the_other_jobs():
+  """The jobs share flag names; importing them into one process must not clash."""
+  # pylint: disable=g-import-not-at-top,unused-import
+  from export import serve  # noqa: F401
+  from pipelines import train  # noqa: F401
+  with flagsaver.flagsaver(model_dir="/m", export_base="/b"):
+    assert export_model._MODEL_DIR.value == train._MODEL_DIR.value == "/m"
+    assert export_model._EXPORT_BASE.value == serve._EXPORT_BASE.value == "/b"

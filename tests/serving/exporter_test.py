@@ -1,0 +1,293 @@
+"""Export: parity with the Keras model in a fresh process, layout, atomicity, strictness."""
+
+import gc
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+import kaml_tf  # noqa: F401
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.models import builder
+from kaml_tf.models import config as model_config_lib
+from kaml_tf.serving import client
+from kaml_tf.serving import exporter
+from kaml_tf.serving import module as module_lib
+from kaml_tf.training import config as config_lib
+
+VARIANTS = [(b, h) for b in model_config_lib.BACKBONES for h in (False, True)]
+
+# Runs in a fresh interpreter that never imports kaml_tf: the SavedModel must stand alone.
+# It reads export paths from stdin as they are written (its TensorFlow import and the loads
+# overlap the exports) and saves every signature's outputs at end of input.
+_LOAD_AND_RUN = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+inputs = dict(np.load(sys.argv[1], allow_pickle=True))
+examples = inputs.pop("__examples__")
+features = {k: v for k, v in inputs.items() if k != "target_action"}
+outputs = {}
+for i, line in enumerate(sys.stdin):
+  signatures = tf.saved_model.load(line.strip()).signatures
+  print(sorted(signatures))
+  default = signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})
+  every = signatures["predict_all"](**{k: tf.constant(v) for k, v in features.items()})
+  from_examples = signatures["serve_examples"](examples=tf.constant(examples))
+  outputs[f"{i}/cvr"] = default["cvr"].numpy()
+  outputs[f"{i}/logit"] = default["logit"].numpy()
+  outputs[f"{i}/probabilities"] = every["probabilities"].numpy()
+  outputs[f"{i}/examples_cvr"] = from_examples["cvr"].numpy()
+  outputs[f"{i}/examples_logit"] = from_examples["logit"].numpy()
+np.savez(sys.argv[2], **outputs)
+"""
+
+
+def _keras_predictions(kit, network, columns):
+  """The Keras network's outputs: target via one_hot(target), all via an all-ones indicator."""
+  features = kit.features_of(columns)
+  target = np.asarray(columns[schema_lib.TARGET_ACTION])
+  num_actions = kit.schema.num_actions
+  if builder.HKE_INDICATOR in network.input_names:
+    selected = dict(features)
+    selected[builder.HKE_INDICATOR] = tf.one_hot(target, num_actions)
+    logits_target = network(selected, training=False).numpy()
+    every = dict(features)
+    every[builder.HKE_INDICATOR] = tf.ones([len(target), num_actions])
+    logits_all = network(every, training=False).numpy()
+  else:
+    logits_target = logits_all = network(features, training=False).numpy()
+  logit = logits_target[np.arange(len(target)), target]
+  return logit, tf.sigmoid(logit).numpy(), tf.sigmoid(logits_all).numpy()
+
+
+def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, kit):
+  _, columns = log_files
+  schema = kit.schema
+  inputs = {k: np.asarray(columns[k]) for k in schema.feature_names}
+  inputs[schema_lib.TARGET_ACTION] = np.asarray(columns[schema_lib.TARGET_ACTION])
+  inputs["__examples__"] = np.asarray(
+      records.encode_examples(columns, schema.record_dtypes()), dtype=object)
+  np.savez(tmp_path / "inputs.npz", **inputs)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("TF_USE_LEGACY_KERAS", None)
+  loader = subprocess.Popen(
+      [sys.executable, "-c", _LOAD_AND_RUN, str(tmp_path / "inputs.npz"),
+       str(tmp_path / "outputs.npz")],
+      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+  cli = None
+  base = str(tmp_path / "serving")
+  expected = []
+  try:
+    for i, (backbone, hke) in enumerate(VARIANTS):
+      model_dir = str(tmp_path / f"{backbone}_{hke}")
+      network = kit.make_model_dir(model_dir, backbone, hke, seed=i)
+      expected.append(_keras_predictions(kit, network, columns))
+      path = exporter.export_model(model_dir, base, version=i + 1)
+      loader.stdin.write(path + "\n")
+      loader.stdin.flush()
+      if cli is None:
+        cli = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), "show", "--all",
+             "--dir", path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    load_out, load_err = loader.communicate(timeout=240)
+    cli_out, cli_err = cli.communicate(timeout=240)
+  finally:
+    for process in (loader, cli):
+      if process is not None and process.poll() is None:
+        process.kill()
+  assert loader.returncode == 0, load_err[-3000:]
+  assert cli.returncode == 0, cli_err[-3000:]
+
+  for name in module_lib.SIGNATURE_NAMES:
+    assert f"signature_def['{name}']" in cli_out
+  for k in schema.feature_names + (module_lib.TARGET_INPUT, module_lib.EXAMPLES_INPUT,
+                                   module_lib.CVR_OUTPUT, module_lib.LOGIT_OUTPUT,
+                                   module_lib.PROBABILITIES_OUTPUT):
+    assert f"['{k}'] tensor_info" in cli_out
+  assert load_out.splitlines() == ["['predict_all', 'serve_examples', 'serving_default']"
+                                   ] * len(VARIANTS)
+
+  outputs = np.load(tmp_path / "outputs.npz")
+  for i, (logit, cvr, probabilities) in enumerate(expected):
+    variant = VARIANTS[i]
+    np.testing.assert_allclose(outputs[f"{i}/logit"], logit, atol=1e-5, err_msg=str(variant))
+    np.testing.assert_allclose(outputs[f"{i}/cvr"], cvr, atol=1e-5, err_msg=str(variant))
+    np.testing.assert_allclose(outputs[f"{i}/probabilities"], probabilities, atol=1e-5,
+                               err_msg=str(variant))
+    np.testing.assert_allclose(outputs[f"{i}/examples_cvr"], cvr, atol=1e-5,
+                               err_msg=str(variant))
+    np.testing.assert_allclose(outputs[f"{i}/examples_logit"], logit, atol=1e-5,
+                               err_msg=str(variant))
+    # Every action's output varies over the rows: the comparison is not vacuous.
+    assert np.ptp(probabilities, axis=0).min() > 1e-4, variant
+
+
+def test_layout_and_assets(exported, kit):
+  path = exported.path
+  assert os.path.basename(path) == "1"
+  assert tf.saved_model.contains_saved_model(path)
+  assert schema_lib.Schema.load(os.path.join(path, "assets", "schema.json")) == kit.schema
+  with open(os.path.join(path, "assets", "actions.txt"), encoding="utf-8") as f:
+    assert f.read() == "install\nregister\npay\n"
+  # Nothing but the version: no temporary folder left behind.
+  assert os.listdir(exported.export_base) == ["1"]
+
+
+def test_default_version_is_the_time_and_always_newer(tmp_path, hke_model_dir):
+  base = str(tmp_path / "serving")
+  before = int(time.time())
+  first = exporter.export_model(hke_model_dir, base)
+  assert before <= int(os.path.basename(first)) <= int(time.time())
+  # A version from the future: the next default export still lands above it.
+  future = int(time.time()) + 1000
+  os.makedirs(os.path.join(base, str(future)))
+  second = exporter.export_model(hke_model_dir, base)
+  assert os.path.basename(second) == str(future + 1)
+  assert client.list_versions(base) == [int(os.path.basename(first)), future, future + 1]
+
+
+def test_existing_version_is_never_overwritten(tmp_path, hke_model_dir):
+  base = str(tmp_path / "serving")
+  os.makedirs(os.path.join(base, "7"))
+  with open(os.path.join(base, "7", "marker"), "w", encoding="utf-8") as f:
+    f.write("old")
+  with pytest.raises(FileExistsError, match="7 already exists"):
+    exporter.export_model(hke_model_dir, base, version=7)
+  assert os.listdir(os.path.join(base, "7")) == ["marker"]
+
+
+@pytest.mark.parametrize("version", [-1, 1.5, True, "3"])
+def test_bad_version(tmp_path, hke_model_dir, version):
+  with pytest.raises(ValueError, match="version: must be an integer >= 0"):
+    exporter.export_model(hke_model_dir, str(tmp_path), version=version)
+
+
+def test_killed_export_leaves_no_partial_version(tmp_path, hke_model_dir, monkeypatch):
+  base = str(tmp_path / "serving")
+  real_save = tf.saved_model.save
+
+  def save_then_die(obj, export_dir, signatures=None, options=None):
+    real_save(obj, export_dir, signatures=signatures, options=options)
+    raise KeyboardInterrupt("killed after writing the SavedModel")
+
+  monkeypatch.setattr(tf.saved_model, "save", save_then_die)
+  with pytest.raises(KeyboardInterrupt):
+    exporter.export_model(hke_model_dir, base, version=3)
+  assert os.listdir(base) == []
+  assert client.list_versions(base) == []
+
+
+def test_list_versions_ignores_temporary_and_other_entries(tmp_path):
+  for name in ("12", "3", ".4.tmp-abc", "notes", "5x"):
+    os.makedirs(tmp_path / name)
+  (tmp_path / "6").write_text("a file, not a version")
+  assert client.list_versions(str(tmp_path)) == [3, 12]
+  assert client.latest_version(str(tmp_path)) == 12
+  assert client.list_versions(str(tmp_path / "missing")) == []
+  assert client.latest_version(str(tmp_path / "missing")) is None
+
+
+def _retarget(model_dir, **changes):
+  """Rewrites config.json with other model settings (the checkpoint stays as it is)."""
+  run_config = config_lib.RunConfig.load(model_dir)
+  config = model_config_lib.ModelConfig.from_dict(dict(run_config.model.to_dict(), **changes))
+  config_lib.RunConfig(data=run_config.data, model=config, loss=run_config.loss,
+                       optim=run_config.optim).save(model_dir)
+
+
+@pytest.mark.parametrize("changes, match", [
+    # One more shared layer: two variables of the network have no value in the checkpoint.
+    ({"bottom_units": [6, 6]}, "Found 2 Python objects that were not bound to checkpointed"),
+    # Same structure, other widths: shapes differ.
+    ({"tower_units": [5]}, r"incompatible tensor with shape \(3, 4, 1\)"),
+])
+def test_strict_restore_refuses_a_mismatching_checkpoint(tmp_path, kit, changes, match):
+  model_dir = str(tmp_path / "model")
+  kit.make_model_dir(model_dir, "shared_bottom", hke=False)
+  _retarget(model_dir, **changes)
+  with pytest.raises(exporter.ExportError, match=match) as info:
+    exporter.export_model(model_dir, str(tmp_path / "serving"))
+  assert str(info.value).startswith(f"{model_dir}: the checkpoint does not match")
+  assert not os.path.exists(tmp_path / "serving")
+  # The failed restore's checkpoint reports its unused values when collected: let that
+  # happen now, while logs are captured, not at interpreter exit.
+  del info
+  gc.collect()
+
+
+def test_missing_checkpoint(tmp_path, kit):
+  model_dir = str(tmp_path / "model")
+  kit.make_model_dir(model_dir, "shared_bottom", hke=False)
+  for name in os.listdir(os.path.join(model_dir, "checkpoints")):
+    os.remove(os.path.join(model_dir, "checkpoints", name))
+  with pytest.raises(FileNotFoundError, match="no checkpoint under checkpoints/"):
+    exporter.export_model(model_dir, str(tmp_path / "serving"))
+
+
+def test_warmup_requests(tmp_path, hke_model_dir, log_files, kit):
+  """With tensorflow-serving-api: one PredictionLog per valid record; without: a clear error.
+
+  The package is not pinned (the lead decides); both environments are checked exactly.
+  """
+  pattern, columns = log_files
+  base = str(tmp_path / "serving")
+  if importlib.util.find_spec("tensorflow_serving") is None:
+    with pytest.raises(ImportError, match=r"pip install tensorflow-serving-api==2\.16\.1"):
+      exporter.export_model(hke_model_dir, base, version=1, warmup_files=pattern)
+    assert client.list_versions(base) == []
+    return
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  path = exporter.export_model(hke_model_dir, base, version=1, warmup_files=pattern,
+                               num_warmup_records=4, model_name="cvr")
+  warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+  logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+          for r in tf.data.TFRecordDataset(warmup)]
+  assert len(logs) == 4
+  for row, log in enumerate(logs):
+    request = log.predict_log.request
+    assert (request.model_spec.name, request.model_spec.signature_name) == (
+        "cvr", "serving_default")
+    assert sorted(request.inputs) == sorted(kit.schema.feature_names + ("target_action",))
+    for k, proto in request.inputs.items():
+      value = tf.make_ndarray(proto)
+      assert value.shape == (1,)
+      assert value[0] == columns[k][row], k
+  # Every request is answerable by the export itself.
+  model = client.ExportedModel(path)
+  for log in logs:
+    model.score({k: tf.make_ndarray(v) for k, v in log.predict_log.request.inputs.items()})
+
+
+def test_warmup_records_rejects_other_targets(tmp_path, kit):
+  if importlib.util.find_spec("tensorflow_serving") is None:
+    with pytest.raises(ImportError, match="tensorflow-serving-api"):
+      exporter.write_warmup_requests(str(tmp_path / "w"), kit.schema, {})
+    return
+  columns = {k: np.zeros(2, np.int64) for k in kit.schema.feature_names}
+  columns["city"] = np.array([b"rome", b"oslo"], dtype=object)
+  columns["bid"] = np.zeros(2, np.float32)
+  columns["target_action"] = np.array([0, -1])
+  with pytest.raises(ValueError, match=r"target_action must be in \[0, 3\)"):
+    exporter.write_warmup_requests(str(tmp_path / "w"), kit.schema, columns)
+
+
+def test_malformed_config_is_not_reported_as_a_checkpoint_mismatch(tmp_path, kit):
+  model_dir = str(tmp_path / "model")
+  kit.make_model_dir(model_dir, "shared_bottom", hke=False)
+  config_path = os.path.join(model_dir, "config.json")
+  with open(config_path, encoding="utf-8") as f:
+    text = f.read()
+  with open(config_path, "w", encoding="utf-8") as f:
+    f.write(text.replace('"backbone": "shared_bottom"', '"backbone": "resnet"'))
+  with pytest.raises(ValueError, match="backbone must be one of") as info:
+    exporter.export_model(model_dir, str(tmp_path / "serving"))
+  assert not isinstance(info.value, exporter.ExportError)
