@@ -41,8 +41,6 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder to write the logs 
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "TFRecord shards per split.")
 _COMPRESSION = flags.DEFINE_enum("compression", "none", ["none", "gzip"],
                                  "Compression of the TFRecord shards.")
-flags.mark_flag_as_required("output_dir")
-
 _COMPRESSION_TYPES = {"none": "", "gzip": "GZIP"}
 
 
@@ -67,6 +65,8 @@ def config_from_flags() -> simulator.SimulationConfig:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not _OUTPUT_DIR.value:
+    raise app.UsageError("--output_dir is required")
   config = config_from_flags()
   logging.info("simulating %d rows into %s", config.num_rows, _OUTPUT_DIR.value)
   simulator.write_simulation(config, _OUTPUT_DIR.value, num_shards=_NUM_SHARDS.value,

@@ -116,3 +116,9 @@ def test_bad_flag_names_the_flag(tmp_path):
   with pytest.raises(app.UsageError, match="--report_partial_prob"):
     run(tmp_path, report_partial_prob=["x", "0", "0", "0", "0"])
   assert not os.listdir(tmp_path)
+
+
+def test_missing_output_dir_is_named():
+  with flagsaver.flagsaver(output_dir=None):
+    with pytest.raises(app.UsageError, match="--output_dir is required"):
+      simulate.main(["simulate"])
