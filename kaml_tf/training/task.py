@@ -58,6 +58,11 @@ class KamlTask(tfrs.Model):
     self._input_names = tuple(network.input_names)
     self.term_metrics = [tf.keras.metrics.Mean(name=t) for t in joint.TERMS]
     self.auc_metric = streaming_auc.MaskedStreamingAUC(len(self.action_names), name="auc")
+    # Every replica's logs are already global (the loss terms come from all-reduced statistics
+    # and Keras aggregates metric state across replicas when reading a result), so fit must
+    # report the first replica's logs. tf-keras's default ("auto" = "sum" off TPU) would add
+    # them up and report num_replicas times the loss and the AUCs.
+    self.distribute_reduction_method = "first"
 
   def call(self, features: Features, training: bool = False) -> tf.Tensor:
     """Logits (batch, N) of the network, fed only the inputs it declares."""
@@ -68,16 +73,18 @@ class KamlTask(tfrs.Model):
     """(objective to differentiate on this replica, global loss terms for logging)."""
     labels, mask = targets["labels"], targets["mask"]
     local = self.loss_fn.statistics(labels, logits, mask)
-    summed = _sum_across_replicas(local)
     replicas = float(_num_replicas())
     regularization = (tf.add_n(self.network.losses) if self.network.losses
                       else tf.constant(0.0))
+    # The replicas' mean regularization rides along, so every replica logs the same values.
+    summed = _sum_across_replicas(dict(local, regularization=regularization / replicas))
     for_gradient = dict(local)
     for key in (joint.BCE_COUNT, joint.RANK_COUNT):
       for_gradient[key] = tf.stop_gradient(summed[key])
     objective = self.loss_fn.from_statistics(for_gradient, regularization / replicas)["total"]
     logged = self.loss_fn.from_statistics(
-        {k: tf.stop_gradient(v) for k, v in summed.items()}, tf.stop_gradient(regularization))
+        {k: tf.stop_gradient(summed[k]) for k in joint.STATISTICS_KEYS},
+        tf.stop_gradient(summed["regularization"]))
     return objective, logged
 
   def compute_loss(self, inputs: Tuple[Features, Targets], training: bool = False

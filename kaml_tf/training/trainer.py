@@ -4,7 +4,8 @@ Epoch e reads the training files in an order shuffled with seed `seed + e`; a ch
 records the epoch and the batches done within it, so a rerun after a kill skips exactly those
 batches and continues. Only the chief writes config, checkpoints and TensorBoard logs; other
 workers save into a scratch directory (checkpoint saving is a collective under
-MultiWorkerMirroredStrategy, so every worker must take part).
+MultiWorkerMirroredStrategy, so every worker must take part) and resume from the chief's
+checkpoints, so the model directory must be on storage every worker can read.
 """
 
 import dataclasses
@@ -27,9 +28,14 @@ from kaml_tf.io import atomic
 from kaml_tf.losses import joint
 from kaml_tf.models import builder
 from kaml_tf.training import checkpointing
+from kaml_tf.training import cluster
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import task as task_lib
+
+# The class of the no-op strategy used outside any `strategy.scope()` (read at import, when no
+# scope is open): the only strategy whose datasets stay plain `tf.data.Dataset`s.
+_DEFAULT_STRATEGY_TYPE = type(tf.distribute.get_strategy())
 
 
 @dataclasses.dataclass
@@ -71,6 +77,9 @@ def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> t
                         masked_pairs_only=loss_cfg.masked_pairs_only)
   task = task_lib.KamlTask(network, loss, schema.actions)
   task.compile(optimizer=tf.keras.optimizers.Adam(run_config.optim.learning_rate))
+  # Slots now, not in the first step: a train function that creates variables is traced a
+  # second time, which under MultiWorkerMirroredStrategy costs tens of seconds.
+  task.optimizer.build(task.trainable_variables)
   return task
 
 
@@ -117,6 +126,49 @@ def _callbacks(state, run_config, log_dir: Optional[str], skip: int):
   return callbacks
 
 
+def _restore(state, model_dir: str, strategy, chief: bool) -> Optional[str]:
+  """Restores the latest checkpoint of `model_dir`; every worker must resume the same one.
+
+  A non-chief worker saves into scratch but reads the chief's checkpoints: workers that
+  started from different steps would run different numbers of collectives and hang.
+
+  Raises:
+    model_dir_lib.ModelDirError: if the workers restored different progress.
+  """
+  if chief:
+    path = state.restore_latest()
+  else:
+    path = tf.train.latest_checkpoint(os.path.join(model_dir, model_dir_lib.CHECKPOINT_DIR))
+    if path:
+      state.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
+  steps = cluster.gather_over_replicas(strategy, int(state.global_step))
+  if len(set(steps)) > 1:
+    raise model_dir_lib.ModelDirError(
+        f"{model_dir}: the workers resumed from different steps {steps}; the model directory "
+        "must be on storage shared by every worker (e.g. GCS or NFS), not a local path")
+  return path
+
+
+def _check_distributable(run_config: config_lib.RunConfig, strategy) -> None:
+  """Fails before any work on what tf-keras cannot fit from a distributed dataset.
+
+  Under any strategy but the default one the datasets are distributed, and `fit` then needs
+  the number of steps: it cannot run a distributed dataset to its end by itself.
+  """
+  if isinstance(strategy, _DEFAULT_STRATEGY_TYPE):
+    return
+  if not run_config.optim.steps_per_epoch:
+    raise config_lib.ConfigError(
+        "steps_per_epoch: required under a tf.distribute strategy (Keras cannot find the end "
+        "of a distributed dataset); set it to the steps of one pass, ceil(records of the "
+        "largest worker's files / (batch_size / replicas)), or more: the epoch then ends when "
+        "every worker has read all its files")
+  if run_config.data.validation_files:
+    raise config_lib.ConfigError(
+        "validation: per-epoch validation needs --strategy=default; evaluate the trained "
+        "model with `python -m pipelines.evaluate` instead")
+
+
 def train(run_config: config_lib.RunConfig, model_dir: str,
           strategy: Optional[tf.distribute.Strategy] = None, verbose: Optional[int] = None
           ) -> TrainResult:
@@ -130,17 +182,21 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
       epoch otherwise (logs of batch jobs).
 
   Raises:
-    config_lib.ConfigError: if per-action lists do not match the schema.
-    model_dir_lib.ModelDirError: if the directory is in use or holds another run.
+    config_lib.ConfigError: if per-action lists do not match the schema, or a distributed
+      run lacks steps_per_epoch or asks for validation.
+    model_dir_lib.ModelDirError: if the directory is in use or holds another run, or the
+      workers of a multi-worker run resumed from different checkpoints.
   """
   schema = schema_lib.Schema.load(run_config.data.schema_path)
   run_config.validate_against(schema.num_actions)
   strategy = strategy or tf.distribute.get_strategy()
+  _check_distributable(run_config, strategy)
   chief = is_chief(strategy)
   if run_config.optim.deterministic:
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(run_config.optim.seed)
-  os.makedirs(model_dir, exist_ok=True)
+  if chief:
+    os.makedirs(model_dir, exist_ok=True)
   lock = model_dir_lib.DirectoryLock(model_dir) if chief else None
   scratch = None if chief else tempfile.mkdtemp(prefix="kaml-worker-")
   try:
@@ -162,10 +218,12 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
   datasets = _Datasets(schema, run_config, strategy)
   with strategy.scope():
     task = build_task(schema, run_config)
-    state = checkpointing.CheckpointState(
-        task.network, task.optimizer, os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
-        run_config.optim.keep_checkpoints)
-  resumed = state.restore_latest()
+  # Outside the scope: the progress counters are host-side bookkeeping that callbacks read
+  # with int(); created in the scope they would be MirroredVariables, which int() rejects.
+  state = checkpointing.CheckpointState(
+      task.network, task.optimizer, os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
+      run_config.optim.keep_checkpoints)
+  resumed = _restore(state, model_dir, strategy, chief=not scratch)
   if resumed:
     logging.info("resuming from %s (epoch %d, batch %d)", resumed, int(state.epoch),
                  int(state.step_in_epoch))
@@ -185,7 +243,8 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
                       steps_per_epoch=steps, validation_data=datasets.validation(),
                       callbacks=_callbacks(state, run_config, log_dir, skip), verbose=verbose)
     history.append({k: float(v[-1]) for k, v in fitted.history.items()})
-    unknown, read = datasets.counters.log(run_config.data.stats_path or "the statistics")
+    unknown, read = cluster.sum_over_workers(
+        strategy, datasets.counters.log(run_config.data.stats_path or "the statistics"))
     history[-1].update(unknown_ad_task_samples=float(unknown), samples_read=float(read))
     datasets.counters.reset()
   seconds = time.time() - started
