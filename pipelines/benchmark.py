@@ -20,6 +20,28 @@ atomically). Sections:
 * `train_step`: seconds per training step of the base MMoE and of KAML (MMoE + ADM + HKE +
   RLU, gamma 0.9) on the same in-memory batches of `--batch_size`, timed in turns
   (`kaml_tf.benchmarks.train_step`); target: KAML at most 1.3x the base step.
+* `train_throughput`: training samples/s of the base MMoE and of KAML through this project's
+  pipeline (TFRecord logs -> dataset factory with shuffling -> `KamlTask.fit`), timed in
+  alternating turns (`kaml_tf.benchmarks.throughput`). Compare with `train_step` (the same
+  models fed from in-memory batches) to see the input's share.
+* `peer`: DeepCTR's MMoE (same sizes, fed from NumPy arrays of the same logs;
+  `kaml_tf.benchmarks.peer_mmoe`) timed in turns with the two runners of `train_throughput`
+  and the same two models fed from in-memory batches (`mmoe_in_memory`, `kaml_in_memory`:
+  no input cost, like DeepCTR's NumPy feed) in one process; targets: base MMoE >= 1.0x and
+  KAML >= 0.8x DeepCTR's samples/s through the pipeline. DeepCTR
+  is a benchmark-only extra: without it the section fails with the install command.
+* `stats`: rows/s of the statistics job (`kaml_tf.data.stats.compute_stats`) over `--logs`.
+* `serving`: latency of `serving_default` and `predict_all` of the export `--export_dir`
+  (`kaml_tf.serving.latency`) on the first records of `--logs`.
+
+`--sections=all` runs every section. Each section runs in a fresh child process (unless
+`--noisolate`), so its peak resident memory (`kaml_tf.benchmarks.memory`) is its own; it goes
+under `"resources"` with the 1/5/15-minute load average before and after the section, since
+the machine may be shared.
+
+  python -m pipelines.benchmark --sections=all --logs='DIR/train-*' \
+      --schema=DIR/schema.json --stats=DIR/stats.parquet --export_dir=EXPORT/1 \
+      --output=bench.json
 """
 
 import dataclasses
@@ -36,6 +58,7 @@ from absl import flags
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import numpy as np
 import tensorflow as tf
 
 from kaml_tf import records
@@ -43,8 +66,12 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.benchmarks import memory
+from kaml_tf.benchmarks import throughput
 from kaml_tf.benchmarks import train_step
 from kaml_tf.io import atomic
+from kaml_tf.serving import client
+from kaml_tf.serving import latency
 from kaml_tf.training import config as config_lib
 from pipelines import compute_stats
 from pipelines import mask_report
@@ -59,7 +86,26 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Steps per timed turn of the train_st
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", 0, "Batches per timed pass (0: every "
                                     "batch of the logs).")
 
+_THROUGHPUT_STEPS = flags.DEFINE_integer("throughput_steps", 20, "Timed steps per turn of the "
+                                         "train_throughput and peer sections.")
+_THROUGHPUT_WARMUP = flags.DEFINE_integer("throughput_warmup_steps", 3, "Untimed steps at the "
+                                          "start of every turn (iterator start-up).")
+_SHUFFLE_BUFFER = flags.DEFINE_integer("shuffle_buffer", 100_000, "Shuffle buffer of the "
+                                       "pipeline runners (the trainer's default).")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Version folder of an export "
+                                  "(export.export_model), timed by the serving section.")
+_SERVING_RECORDS = flags.DEFINE_integer("serving_records", 256, "Log records fed to the "
+                                        "serving section (repeated up to each batch size).")
+_SERVING_BATCH_SIZES = flags.DEFINE_list("serving_batch_sizes", ["1", "256"], "Rows per "
+                                         "serving call.")
+_SERVING_ITERATIONS = flags.DEFINE_integer("serving_iterations", 200, "Timed calls per "
+                                           "signature and batch size.")
+_ISOLATE = flags.DEFINE_bool("isolate", True, "Run each section in a fresh child process, so "
+                             "its peak resident memory is its own.")
+
+ALL = "all"
 INPUT_TARGET_RATIO = 0.70
+PEER_TARGETS = {"mmoe": 1.0, "kaml": 0.8}  # samples/s as a fraction of DeepCTR's MMoE
 _WARMUP_BATCHES = 3
 
 
@@ -222,25 +268,212 @@ def _train_step_section() -> Dict[str, Any]:
   return result
 
 
+def _throughput_inputs():
+  """Schema, statistics and the base `DataConfig` of the training-throughput sections."""
+  logs = compute_stats.required(compute_stats.LOGS)
+  schema = compute_stats.load_schema()
+  if not mask_report.STATS.value:
+    raise app.UsageError("--stats is required by the train_throughput and peer sections")
+  stats = mask_report.stats_from_flags(schema)
+  data = config_lib.DataConfig(schema_path=compute_stats.SCHEMA.value, train_files=logs,
+                               stats_path=mask_report.STATS.value, mask_policy="adm",
+                               shuffle_buffer=_SHUFFLE_BUFFER.value)
+  return schema, stats, data
+
+
+def _timing() -> throughput.TimingConfig:
+  try:
+    return throughput.TimingConfig(steps=_THROUGHPUT_STEPS.value,
+                                   warmup_steps=_THROUGHPUT_WARMUP.value, turns=_REPEATS.value)
+  except ValueError as e:
+    raise app.UsageError(f"--throughput_{e}") from None
+
+
+def _log_runners(section: str, result: Dict[str, Any]) -> None:
+  for name, r in result["runners"].items():
+    logging.info("%s %s: best %.0f samples/s (median %.0f), %.3fx %s", section, name,
+                 r["samples_per_second_best"], r["samples_per_second_median"],
+                 result["ratio_to_first"][name], next(iter(result["runners"])))
+
+
+def _train_throughput_section() -> Dict[str, Any]:
+  schema, stats, data = _throughput_inputs()
+  runners = throughput.paper_runners(schema, data, _BATCH_SIZE.value, stats)
+  result = throughput.measure(runners, _timing())
+  result["shuffle_buffer"] = _SHUFFLE_BUFFER.value
+  _log_runners("train_throughput", result)
+  return result
+
+
+def _peer_rows_needed(timing: throughput.TimingConfig) -> int:
+  return (timing.warmup_steps + timing.steps) * _BATCH_SIZE.value
+
+
+def _peer_section() -> Dict[str, Any]:
+  # Imported here: the module is importable without DeepCTR, but building the peer is not.
+  from kaml_tf.benchmarks import peer_mmoe  # pylint: disable=g-import-not-at-top
+  try:
+    peer_mmoe.import_deepctr()
+  except peer_mmoe.PeerUnavailableError as e:
+    raise app.UsageError(f"--sections=peer: {e}") from None
+  schema, stats, data = _throughput_inputs()
+  timing = _timing()
+  needed = _peer_rows_needed(timing)
+  columns = _read_rows(data.train_files, schema, needed)
+  peer = peer_mmoe.PeerRunner(schema, columns, _BATCH_SIZE.value)
+  runners = ([peer] + throughput.paper_runners(schema, data, _BATCH_SIZE.value, stats) +
+             throughput.in_memory_runners(schema, data, _BATCH_SIZE.value, stats))
+  result = throughput.measure(runners, timing)
+  result["shuffle_buffer"] = _SHUFFLE_BUFFER.value
+  result["peer_rows"] = peer.rows
+  ratios = {name: result["ratio_to_first"][name] for name in PEER_TARGETS}
+  result.update(target_ratios=dict(PEER_TARGETS),
+                meets_target={n: ratios[n] >= t for n, t in PEER_TARGETS.items()})
+  _log_runners("peer", result)
+  logging.info("peer: MMoE / DeepCTR = %.3f (target >= %.1f), KAML / DeepCTR = %.3f (target "
+               ">= %.1f)", ratios["mmoe"], PEER_TARGETS["mmoe"], ratios["kaml"],
+               PEER_TARGETS["kaml"])
+  return result
+
+
+def _read_rows(files: str, schema: schema_lib.Schema, needed: int) -> Dict[str, Any]:
+  """At least `needed` rows of the logs as NumPy columns (whole files, in order)."""
+  parts = []
+  rows = 0
+  for path in records.list_files(files):
+    parts.append(records.read_columns([path], schema))
+    rows += len(parts[-1][schema_lib.AD_TASK_ID])
+    if rows >= needed:
+      break
+  if rows < needed:
+    raise app.UsageError(f"--logs: the peer needs {needed} rows (warm-up + timed steps times "
+                         f"--batch_size), the logs hold {rows}")
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _stats_section() -> Dict[str, Any]:
+  logs = compute_stats.required(compute_stats.LOGS)
+  schema = compute_stats.load_schema()
+  config = compute_stats.stats_config_from_flags()
+  start, cpu_start = time.perf_counter(), time.process_time()
+  result = stats_lib.compute_stats(logs, schema, config)
+  seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+  figures = {"rows": result.rows_read, "ad_tasks": result.num_ad_tasks, "seconds": seconds,
+             "rows_per_second": result.rows_read / seconds,
+             "rows_per_cpu_second": result.rows_read / max(cpu_seconds, 1e-9),
+             "read_batch_size": config.read_batch_size, "window_days": config.window_days}
+  logging.info("stats: %d rows in %.1f s, %.0f rows/s", result.rows_read, seconds,
+               figures["rows_per_second"])
+  return figures
+
+
+def _serving_section() -> Dict[str, Any]:
+  export_dir = compute_stats.required(_EXPORT_DIR)
+  logs = compute_stats.required(compute_stats.LOGS)
+  schema = compute_stats.load_schema()
+  try:
+    sizes = [int(b) for b in _SERVING_BATCH_SIZES.value]
+  except ValueError:
+    raise app.UsageError(f"--serving_batch_sizes: expected integers, got "
+                         f"{_SERVING_BATCH_SIZES.value}") from None
+  rows = client.read_records(logs, schema, _SERVING_RECORDS.value, valid_targets_only=True)
+  result = latency.measure_latency(export_dir, rows, batch_sizes=sizes,
+                                   iterations=_SERVING_ITERATIONS.value)
+  for signature, by_size in result["latency_ms"].items():
+    for size, ms in by_size.items():
+      logging.info("serving %s batch %s: p50 %.2f ms, p99 %.2f ms", signature, size, ms["p50"],
+                   ms["p99"])
+  return result
+
+
 SECTIONS: Dict[str, Callable[[], Dict[str, Any]]] = {
     "input": _input_section,
     "train_step": _train_step_section,
+    "train_throughput": _train_throughput_section,
+    "peer": _peer_section,
+    "stats": _stats_section,
+    "serving": _serving_section,
 }
+
+
+# The sections a child process knows: those defined by this module (a section registered at
+# run time, e.g. by a test, exists only in this process and runs here).
+_MODULE_SECTIONS = dict(SECTIONS)
+
+
+def _load_average() -> List[float]:
+  return [round(x, 2) for x in os.getloadavg()]
+
+
+def section_in_child(name: str, argv: List[str]) -> Dict[str, Any]:
+  """Entry point of a section's child process: parses the parent's flags, runs the section."""
+  flags.FLAGS(argv, known_only=True)
+  logging.set_verbosity(logging.INFO)
+  return SECTIONS[name]()
+
+
+def run_section(name: str, argv: List[str], isolate: bool) -> Tuple[Dict[str, Any],
+                                                                     Dict[str, Any]]:
+  """One section's results, and its peak memory and the load average around it.
+
+  Returns:
+    `(results, {"peak_rss_bytes", "peak_rss_scope", "load_average": {"before", "after"}})`.
+  """
+  before = _load_average()
+  if isolate and SECTIONS[name] is _MODULE_SECTIONS.get(name):
+    try:
+      result, peak = memory.run_isolated("pipelines.benchmark:section_in_child", name, argv)
+    except memory.ChildError as e:
+      message = str(e)
+      usage = "UsageError: "
+      if usage in message:
+        # A usage error in the child (a missing flag, DeepCTR not installed) stays one here.
+        raise app.UsageError(message.split(usage, 1)[1].split("\n", 1)[0]) from None
+      raise
+    scope = "child process of this section"
+  else:
+    result = SECTIONS[name]()
+    peak, scope = memory.peak_rss_bytes(), "whole benchmark process so far"
+  return result, {"peak_rss_bytes": peak, "peak_rss_scope": scope,
+                  "load_average": {"before": before, "after": _load_average()}}
+
+
+def section_names(names: Sequence[str]) -> List[str]:
+  """The sections to run: `all` expands to every section, in `SECTIONS` order."""
+  names = list(names)
+  if ALL in names:
+    if len(names) != 1:
+      raise app.UsageError(f"--sections: '{ALL}' cannot be combined with others: {names}")
+    return list(SECTIONS)
+  unknown = [n for n in names if n not in SECTIONS]
+  if unknown or not names:
+    raise app.UsageError(f"--sections: unknown section(s) {unknown}; known: "
+                         f"{sorted(SECTIONS) + [ALL]}")
+  return names
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   output = compute_stats.required(compute_stats.OUTPUT)
-  names = list(_SECTIONS.value)
-  unknown = [n for n in names if n not in SECTIONS]
-  if unknown or not names:
-    raise app.UsageError(f"--sections: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
-  results = {name: SECTIONS[name]() for name in names}
+  names = section_names(_SECTIONS.value)
+  # The children parse this process's flag values (set on the command line or by a test),
+  # ignoring absl's own flags that only `app.run` defines.
+  argv = [sys.argv[0]] + flags.FLAGS.flags_into_string().splitlines()
+  results, resources = {}, {}
+  for name in names:
+    results[name], resources[name] = run_section(name, argv, _ISOLATE.value)
+    logging.info("%s: peak RSS %.0f MiB, load average %s -> %s", name,
+                 resources[name]["peak_rss_bytes"] / 2**20,
+                 resources[name]["load_average"]["before"],
+                 resources[name]["load_average"]["after"])
   document = {
       "sections": results,
+      # Per section: peak resident memory and the 1/5/15-minute load average around it.
+      "resources": resources,
       "environment": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                      "cpus": os.cpu_count(), "machine": platform.machine()},
+                      "cpus": os.cpu_count(), "machine": platform.machine(),
+                      "load_average_end": _load_average()},
       "command": sys.argv,
   }
   atomic.write_text(output, json.dumps(document, indent=2, sort_keys=True) + "\n")

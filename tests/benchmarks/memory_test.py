@@ -1,0 +1,30 @@
+"""Tests of the peak-memory helper: the /proc reading and the child-process runner."""
+
+import kaml_tf  # noqa: F401
+import pytest
+
+from kaml_tf.benchmarks import memory
+
+
+def test_peak_rss_is_positive_and_not_below_current():
+  peak = memory.peak_rss_bytes()
+  with open("/proc/self/status") as f:
+    current_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+  assert peak >= current_kb * 1024 > 0
+
+
+def test_run_isolated_returns_result_and_child_peak():
+  result, peak = memory.run_isolated("math:factorial", 5)
+  assert result == 120
+  assert peak > 0
+
+
+def test_run_isolated_reports_the_child_error():
+  with pytest.raises(memory.ChildError, match="math:sqrt failed.*ValueError: math domain error"):
+    memory.run_isolated("math:sqrt", -1.0)
+
+
+@pytest.mark.parametrize("target", ["math", "math:", ":sqrt"])
+def test_bad_target_names_fail_in_the_parent(target):
+  with pytest.raises(ValueError, match="package.module:function"):
+    memory.run_isolated(target)

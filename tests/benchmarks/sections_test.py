@@ -1,0 +1,87 @@
+"""Runs the new sections of `pipelines.benchmark` in-process on the shared small logs."""
+
+import json
+import sys
+
+import kaml_tf  # noqa: F401
+from absl import app
+from absl.testing import flagsaver
+import pytest
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from pipelines import benchmark
+
+
+def _flags(small_logs, tmp_path, **overrides):
+  values = {"logs": small_logs["train"], "schema": small_logs["schema"],
+            "stats": small_logs["stats"], "window_days": 28, "end_day": None, "alpha": [],
+            "output": str(tmp_path / "bench.json"), "batch_size": 32, "repeats": 1,
+            "throughput_steps": 2, "throughput_warmup_steps": 1, "shuffle_buffer": 64,
+            "isolate": False, "export_dir": None}
+  values.update(overrides)
+  return flagsaver.flagsaver(**values)
+
+
+def _run(small_logs, tmp_path, sections, **overrides):
+  with _flags(small_logs, tmp_path, sections=sections, **overrides):
+    benchmark.main(["benchmark"])
+  return json.loads((tmp_path / "bench.json").read_text())
+
+
+def _train_rows(small_logs):
+  schema = schema_lib.Schema.load(small_logs["schema"])
+  return len(records.read_columns(small_logs["train"], schema)[schema_lib.AD_TASK_ID])
+
+
+def test_section_names():
+  assert benchmark.section_names(["all"]) == ["input", "train_step", "train_throughput", "peer",
+                                              "stats", "serving"]
+  assert benchmark.section_names(["stats", "input"]) == ["stats", "input"]
+  with pytest.raises(app.UsageError, match="unknown section"):
+    benchmark.section_names(["nope"])
+  with pytest.raises(app.UsageError, match="cannot be combined"):
+    benchmark.section_names(["all", "stats"])
+
+
+def test_stats_section_in_a_child_process(small_logs, tmp_path):
+  document = _run(small_logs, tmp_path, ["stats"], isolate=True)
+  result = document["sections"]["stats"]
+  assert result["rows"] == _train_rows(small_logs) > 0
+  assert result["rows_per_second"] == pytest.approx(result["rows"] / result["seconds"])
+  assert result["rows_per_cpu_second"] > 0 and result["ad_tasks"] > 0
+  resources = document["resources"]["stats"]
+  assert resources["peak_rss_bytes"] > 0
+  assert resources["peak_rss_scope"] == "child process of this section"
+  assert len(resources["load_average"]["before"]) == len(resources["load_average"]["after"]) == 3
+  assert len(document["environment"]["load_average_end"]) == 3
+
+
+def test_train_throughput_section(small_logs, tmp_path):
+  document = _run(small_logs, tmp_path, ["train_throughput"])
+  result = document["sections"]["train_throughput"]
+  assert set(result["runners"]) == {"mmoe", "kaml"}
+  for figures in result["runners"].values():
+    assert figures["batch_size"] == 32 and len(figures["turns"]) == 1
+    assert figures["samples_per_second_best"] > 0
+  assert result["ratio_to_first"]["mmoe"] == 1.0 and result["ratio_to_first"]["kaml"] > 0
+  assert (result["steps"], result["warmup_steps"], result["shuffle_buffer"]) == (2, 1, 64)
+  assert document["resources"]["train_throughput"]["peak_rss_bytes"] > 0
+  assert document["resources"]["train_throughput"]["peak_rss_scope"] == (
+      "whole benchmark process so far")
+
+
+def test_peer_section_without_deepctr_says_how_to_install(small_logs, tmp_path, monkeypatch):
+  for name in ("deepctr", "deepctr.models", "deepctr.feature_column"):
+    monkeypatch.setitem(sys.modules, name, None)
+  with pytest.raises(app.UsageError, match=r"pip install --no-deps deepctr==0\.9\.4"):
+    _run(small_logs, tmp_path, ["peer"])
+  assert not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.parametrize("sections,missing", [(["serving"], "export_dir"),
+                                              (["train_throughput"], "stats")])
+def test_sections_name_their_missing_flag(small_logs, tmp_path, sections, missing):
+  overrides = {"stats": ""} if missing == "stats" else {}
+  with pytest.raises(app.UsageError, match=f"--{missing}"):
+    _run(small_logs, tmp_path, sections, **overrides)
