@@ -784,7 +784,7 @@ def write_conversion(config: ConversionConfig, output_dir: str, num_shards: int 
                      compression: str = "") -> Dict[str, Any]:
   """Converts and writes `schema.json`, train / test shards and `conversion.json`.
 
-  Files: `<output_dir>/train-XXXXX-of-YYYYY.tfrecord[.gz]`, `test-...` (each split's rows in
+  Files: `<output_dir>/train-<shard>-of-<shards>.tfrecord[.gz]`, `test-...` (each split's rows in
   time order, spread over the shards in contiguous blocks), then `schema.json` and
   `conversion.json`, each written atomically.
 

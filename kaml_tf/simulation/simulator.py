@@ -738,7 +738,7 @@ def write_simulation(config: SimulationConfig, output_dir: str, num_shards: int 
                      compression: str = "") -> Dict[str, Any]:
   """Simulates and writes `schema.json`, train / test shards and `simulation.json`.
 
-  Files: `<output_dir>/train-XXXXX-of-YYYYY.tfrecord[.gz]` (days < train_days),
+  Files: `<output_dir>/train-<shard>-of-<shards>.tfrecord[.gz]` (days < train_days),
   `test-...` (the following days), then `schema.json` and `simulation.json`, each atomic.
   Each chunk is spread evenly over the shards.
 
