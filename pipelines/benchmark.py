@@ -81,7 +81,8 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 5000, "Global batch size.",
                                    allow_override=True)
 _INPUT_MASK = flags.DEFINE_enum("input_mask", masks.ADM, list(masks.POLICIES),
                                 "Mask policy of the input pipeline benchmarked.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed passes of each pipeline.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed passes of each pipeline.",
+                               allow_override=True)
 _STEPS = flags.DEFINE_integer("steps", 10, "Steps per timed turn of the train_step section.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", 0, "Batches per timed pass (0: every "
                                     "batch of the logs).")
@@ -91,7 +92,8 @@ _THROUGHPUT_STEPS = flags.DEFINE_integer("throughput_steps", 20, "Timed steps pe
 _THROUGHPUT_WARMUP = flags.DEFINE_integer("throughput_warmup_steps", 3, "Untimed steps at the "
                                           "start of every turn (iterator start-up).")
 _SHUFFLE_BUFFER = flags.DEFINE_integer("shuffle_buffer", 100_000, "Shuffle buffer of the "
-                                       "pipeline runners (the trainer's default).")
+                                       "pipeline runners (the trainer's default).",
+                                       allow_override=True)
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Version folder of an export "
                                   "(export.export_model), timed by the serving section.")
 _SERVING_RECORDS = flags.DEFINE_integer("serving_records", 256, "Log records fed to the "

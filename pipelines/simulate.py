@@ -38,9 +38,10 @@ for _field in dataclasses.fields(simulator.SimulationConfig):
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder to write the logs into.",
                                   allow_override=True)
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "TFRecord shards per split.")
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "TFRecord shards per split.",
+                                   allow_override=True)
 _COMPRESSION = flags.DEFINE_enum("compression", "none", ["none", "gzip"],
-                                 "Compression of the TFRecord shards.")
+                                 "Compression of the TFRecord shards.", allow_override=True)
 _COMPRESSION_TYPES = {"none": "", "gzip": "GZIP"}
 
 

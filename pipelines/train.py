@@ -46,7 +46,8 @@ _BATCH = flags.DEFINE_integer("batch_size", 5000, "Global batch size.", allow_ov
 _EPOCHS = flags.DEFINE_integer("epochs", 1, "Epochs.", allow_override=True)
 _STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.", allow_override=True)
 _CKPT_EVERY = flags.DEFINE_integer("checkpoint_every", 0, "Also checkpoint every N steps.")
-_SHUFFLE = flags.DEFINE_integer("shuffle_buffer", 100_000, "Shuffle buffer rows (0: off).")
+_SHUFFLE = flags.DEFINE_integer("shuffle_buffer", 100_000, "Shuffle buffer rows (0: off).",
+                                allow_override=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation and shuffling.", allow_override=True)
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "TF op determinism (slower).")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
