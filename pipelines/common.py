@@ -27,3 +27,16 @@ def ints(values: Optional[Sequence[str]], flag: str) -> Tuple[int, ...]:
     return tuple(int(v) for v in values or ())
   except ValueError:
     raise flags.ValidationError(f"--{flag}: expected integers, got {list(values)}") from None
+
+
+SKIP_BAD_RECORDS_HELP = (
+    "Skip malformed log records (bad CRC or truncation, missing or mistyped fields, labels "
+    "outside {0, 1}, targets outside [-1, N), NaN or infinite dense values, empty files), "
+    "count them, log the total at the end and write it to the job's output metadata. "
+    "Default: fail on the first one with an error naming its file, record and field.")
+
+
+def define_skip_bad_records() -> flags.FlagHolder:
+  """The `--skip_bad_records` flag, shared by every job that reads logs."""
+  return flags.DEFINE_bool("skip_bad_records", False, SKIP_BAD_RECORDS_HELP,
+                           allow_override=True)

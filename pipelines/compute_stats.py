@@ -24,6 +24,7 @@ from absl import logging
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
+from pipelines import common
 
 # Other entry points define some of these names too, with the same type and meaning; absl only
 # accepts a second definition (the test suite imports every pipeline into one process) when
@@ -39,6 +40,7 @@ OUTPUT = flags.DEFINE_string("output", None, "Output file, written atomically.",
                               allow_override=True)
 READ_BATCH_SIZE = flags.DEFINE_integer("read_batch_size", 65536, "Log records per read batch.",
                                    allow_override=True)
+SKIP_BAD_RECORDS = common.define_skip_bad_records()
 
 
 class RowProgress:
@@ -84,7 +86,8 @@ def required(flag: flags.FlagHolder) -> str:
 def stats_config_from_flags() -> stats_lib.StatsConfig:
   try:
     return stats_lib.StatsConfig(window_days=WINDOW_DAYS.value, end_day=END_DAY.value,
-                                 read_batch_size=READ_BATCH_SIZE.value)
+                                 read_batch_size=READ_BATCH_SIZE.value,
+                                 skip_bad_records=SKIP_BAD_RECORDS.value)
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
 

@@ -6,6 +6,9 @@ r"""Evaluates a trained model on test logs (paper section 4.1.4) and writes metr
 Every test sample is evaluated once, on its target action; "Other" targets are skipped and
 counted. `--oracle` (logs with true labels) also evaluates every action on every sample against
 the true labels. Undefined metrics (an action without test positives) are written as null.
+A malformed test record fails the job naming its file, record and field; with
+`--skip_bad_records` such records are skipped, and their count is logged and written to
+metrics.json under `skipped_bad_records`.
 With `--base_metrics=F`, RelaImpr (eq. 14) against that file is printed.
 """
 
@@ -27,6 +30,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.",
                               allow_override=True)
 _ORACLE = flags.DEFINE_bool("oracle", False, "Also evaluate every action on the true labels.")
 _BASE = flags.DEFINE_string("base_metrics", "", "A baseline metrics.json for RelaImpr.")
+_SKIP_BAD_RECORDS = common.define_skip_bad_records()
 
 
 def main(argv):
@@ -36,7 +40,8 @@ def main(argv):
     if not flag.value:
       raise app.UsageError(f"--{flag.name} is required")
   model = trained_model.load(_MODEL_DIR.value)
-  result = evaluator.evaluate(model, _TEST.value, oracle=_ORACLE.value)
+  result = evaluator.evaluate(model, _TEST.value, oracle=_ORACLE.value,
+                              skip_bad_records=_SKIP_BAD_RECORDS.value)
   evaluator.write_metrics(_OUTPUT.value, result)
   print(evaluator.format_table(result))
   if _BASE.value:

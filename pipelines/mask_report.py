@@ -73,7 +73,8 @@ def main(argv):
   progress = compute_stats.RowProgress("mask_report")
   report = mask_report.compute_mask_report(logs, schema, stats, alpha,
                                            batch_size=compute_stats.READ_BATCH_SIZE.value,
-                                           progress=progress)
+                                           progress=progress,
+                                           skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value)
   progress.done()
   text = report.to_markdown()
   atomic.write_text(output, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -8,7 +8,9 @@ KAML (MMoE + ADM + HKE + RLU):
       --stats=DIR/stats.parquet --model_dir=/tmp/kaml --mask=adm --hke --rank_gamma=0.9
 
 Rerunning the same command after a crash or kill resumes from the latest checkpoint. Flag
-errors fail before any work, naming the flag.
+errors fail before any work, naming the flag. A malformed record fails the job with an error
+naming its file, record and field; `--skip_bad_records` checks every record first, trains on
+the good ones and writes the skipped counts to MODEL_DIR/train_summary.json.
 """
 
 from absl import app
@@ -50,6 +52,7 @@ _SHUFFLE = flags.DEFINE_integer("shuffle_buffer", 100_000, "Shuffle buffer rows 
                                 allow_override=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation and shuffling.", allow_override=True)
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "TF op determinism (slower).")
+_SKIP_BAD_RECORDS = common.define_skip_bad_records()
 _STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                               "tf.distribute strategy.")
 
@@ -66,7 +69,8 @@ def run_config_from_flags():
         data=config_lib.DataConfig(
             schema_path=_SCHEMA.value, train_files=_TRAIN.value, stats_path=_STATS.value,
             mask_policy=_MASK.value, alpha=common.ints(_ALPHA.value, "alpha"),
-            validation_files=_VALIDATION.value, shuffle_buffer=_SHUFFLE.value),
+            validation_files=_VALIDATION.value, shuffle_buffer=_SHUFFLE.value,
+            skip_bad_records=_SKIP_BAD_RECORDS.value),
         model=model,
         loss=config_lib.LossConfig(
             gamma=_GAMMA.value, rank_betas=common.floats(_BETAS.value, "rank_betas"),

@@ -40,3 +40,77 @@ def _absl_flags_parsed():
   from absl import flags  # pylint: disable=g-import-not-at-top
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
+
+
+# Ways a log can be broken (kaml_tf.data.validation), each made by `write_broken_log`.
+BREAKAGES = ("bad_crc", "truncated", "unparsable", "missing_field", "wrong_type",
+             "wrong_shape", "bad_label", "bad_target", "nan", "inf", "empty_file")
+
+
+def write_broken_log(path, schema, columns, breakage, record=3):
+  """Writes `columns` as one TFRecord file with record `record` broken as `breakage` says.
+
+  Args:
+    path: The file to write.
+    schema: The logs' schema (dtypes of the fields).
+    columns: Field -> (n,) array of good values, n > record.
+    breakage: One of `BREAKAGES`.
+    record: The index of the record to break.
+
+  Returns:
+    (validation reason, offending field or None, offending record or None): what the
+    validators must report.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from kaml_tf import records  # pylint: disable=g-import-not-at-top
+  columns = {k: np.array(v, copy=True) for k, v in columns.items()}
+  dense = schema.dense_features[0].name if schema.dense_features else None
+  label = schema.label_keys[-1]
+  sparse = schema.sparse_features[0].name
+  value_breaks = {"bad_label": (label, 2, "bad_label"),
+                  "bad_target": ("target_action", schema.num_actions, "bad_target"),
+                  "nan": (dense, np.nan, "not_finite"), "inf": (dense, np.inf, "not_finite")}
+  if breakage in value_breaks:
+    field, value, reason = value_breaks[breakage]
+    columns[field][record] = value
+  encoded = records.encode_examples(columns, schema.record_dtypes())
+  expected = {"bad_crc": ("corrupt", None), "truncated": ("corrupt", None),
+              "unparsable": ("unparsable", None), "missing_field": ("missing_field", label),
+              "wrong_type": ("wrong_type", sparse), "wrong_shape": ("wrong_shape", sparse)}
+  if breakage in value_breaks:
+    expected[breakage] = (value_breaks[breakage][2], value_breaks[breakage][0])
+  example = tf.train.Example.FromString(encoded[record])
+  if breakage == "unparsable":
+    encoded[record] = b"\x0a\xff\xff not an Example"
+  elif breakage == "missing_field":
+    del example.features.feature[label]
+  elif breakage == "wrong_type":
+    example.features.feature[sparse].Clear()
+    example.features.feature[sparse].float_list.value.append(1.5)
+  elif breakage == "wrong_shape":
+    example.features.feature[sparse].int64_list.value.append(7)
+  if breakage in ("missing_field", "wrong_type", "wrong_shape"):
+    encoded[record] = example.SerializeToString()
+  if breakage == "empty_file":
+    open(path, "wb").close()
+    return "empty_file", None, None
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for e in encoded:
+      writer.write(e)
+  # TFRecord framing: 8-byte length, 4-byte length CRC, data, 4-byte data CRC.
+  start = sum(16 + len(e) for e in encoded[:record]) + 12
+  data = bytearray(open(path, "rb").read())
+  if breakage == "bad_crc":
+    data[start + 1] ^= 0xFF
+  elif breakage == "truncated":
+    data = data[:start + len(encoded[record]) // 2]
+  with open(path, "wb") as f:
+    f.write(bytes(data))
+  return expected[breakage][0], expected[breakage][1], record
+
+
+@pytest.fixture(name="broken_log")
+def _broken_log():
+  """`write_broken_log`, for tests that break logs."""
+  return write_broken_log

@@ -91,6 +91,9 @@ def test_invalid_schema_names_field(overrides, message):
     (lambda d: d["dense_features"][0].update(mean=None), "dense_features[0](price).mean"),
     (lambda d: d.update(colour=1), "unknown field(s) ['colour']"),
     (lambda d: d.update(version=7), "unsupported schema version 7"),
+    (lambda d: d["actions"].append(d["actions"][0]), "actions: duplicate name"),
+    (lambda d: d["dense_features"].append(dict(d["dense_features"][0])),
+     "features: duplicate name 'price'"),
 ])
 def test_malformed_file_names_field(tmp_path, mutate, message):
   data = _schema().to_dict()

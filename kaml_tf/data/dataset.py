@@ -37,12 +37,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.data import validation
 
 HKE_INDICATOR = schema_lib.HKE_INDICATOR
 LABELS = "labels"
@@ -57,6 +59,16 @@ Targets = Dict[str, tf.Tensor]
 def _stack(parsed: Dict[str, tf.Tensor], keys: Sequence[str]) -> tf.Tensor:
   """(batch, len(keys)) float32 from int64 (batch,) label columns."""
   return tf.cast(tf.stack([parsed[k] for k in keys], axis=1), tf.float32)
+
+
+# Ends every file's list of bad record indices, so a lookup never falls off the end.
+_NO_RECORD = np.iinfo(np.int64).max
+
+
+def _contains(sorted_values: tf.Tensor, value: tf.Tensor) -> tf.Tensor:
+  """Whether int64 `value` is in the sorted (k,) `sorted_values` that end in `_NO_RECORD`."""
+  position = tf.searchsorted(sorted_values, tf.reshape(value, [1]))[0]
+  return tf.equal(tf.gather(sorted_values, position), value)
 
 
 class DatasetError(ValueError):
@@ -101,6 +113,16 @@ class DatasetConfig:
   @property
   def shuffle(self) -> bool:
     return self.shuffle_buffer > 0
+
+
+def parse_spec(schema: schema_lib.Schema) -> Dict[str, tf.io.FixedLenFeature]:
+  """What the pipeline parses of each record: features, ad task, target and labels."""
+  fields = list(schema.feature_names) + [schema_lib.AD_TASK_ID, schema_lib.TARGET_ACTION]
+  fields += list(schema.label_keys)
+  if schema.has_true_labels:
+    fields += list(schema.true_label_keys)
+  full = schema.parse_spec()
+  return {k: full[k] for k in dict.fromkeys(fields)}
 
 
 class InputCounters:
@@ -160,7 +182,8 @@ class DatasetFactory:
 
   def __init__(self, schema: schema_lib.Schema,
                stats: Optional[stats_lib.ConversionStats],
-               config: DatasetConfig, counters: Optional[InputCounters] = None):
+               config: DatasetConfig, counters: Optional[InputCounters] = None,
+               skip: Optional[validation.BadRecords] = None):
     """Checks the policy, the statistics and the schema against each other.
 
     Args:
@@ -168,6 +191,9 @@ class DatasetFactory:
       stats: Ad-task statistics (required by `adm`; checked against `schema` when given).
       config: Files, batching, masks and shuffling.
       counters: Where to count samples and unknown ad tasks; a new one when None.
+      skip: Under --skip_bad_records, the result of `validation.scan` over the files with
+        `parse_spec`: its bad records are filtered out in-graph. None: every record must
+        be valid (a bad one fails the pipeline; `validation.first_problem` names it).
 
     Raises:
       MaskError: for `oracle` without true labels, or bad thresholds.
@@ -185,13 +211,9 @@ class DatasetFactory:
     self._stats = stats
     self._lookup = (stats_lib.WindowCountsLookup(stats)
                     if stats is not None and self._mask.needs_stats else None)
-    fields = list(schema.feature_names) + [schema_lib.AD_TASK_ID, schema_lib.TARGET_ACTION]
-    fields += list(schema.label_keys)
-    if schema.has_true_labels:
-      fields += list(schema.true_label_keys)
-    full = schema.parse_spec()
-    self._parse_spec = {k: full[k] for k in dict.fromkeys(fields)}
+    self._parse_spec = parse_spec(schema)
     self._counters = counters if counters is not None else InputCounters()
+    self._skip = skip
 
   @property
   def schema(self) -> schema_lib.Schema:
@@ -229,6 +251,12 @@ class DatasetFactory:
       DatasetError: for Parquet files.
     """
     files = records.list_files(self._config.files)
+    if self._skip is not None:
+      files = [p for p in files
+               if self._skip.readable.get(p, 1) > 0 and p not in self._skip.empty_files]
+      if not files:
+        raise DatasetError(f"no readable records in {self._config.files!r} after skipping "
+                           "bad records")
     for path in files:
       if stats_lib.log_format(path) != stats_lib.TFRECORD_FORMAT:
         raise DatasetError(f"{path}: the training pipeline reads TFRecord logs only; convert "
@@ -244,15 +272,63 @@ class DatasetFactory:
     return files[input_context.input_pipeline_id::num], False
 
   def _check_first_records(self, files: Sequence[str]) -> None:
-    """Parses the first record of every file so a schema mismatch names its file."""
+    """Checks the first record of every file, so a schema mismatch names its file early.
+
+    Raises:
+      validation.BadRecordError: for an empty file or a first record that does not parse.
+    """
     for path in files:
       first = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
-      for serialized in first.take(1):
-        try:
-          tf.io.parse_example(serialized[None], self._parse_spec)
-        except tf.errors.InvalidArgumentError as e:
-          raise DatasetError(f"{path}: record #0 does not match the schema: "
-                             f"{e.message}") from None
+      try:
+        serialized = [r.numpy() for r in first.take(1)]
+      except tf.errors.OpError:
+        serialized = None
+      found = (validation.first_problem(path, self._schema, self._parse_spec)
+               if not serialized else None)
+      if found is not None:
+        raise found
+      problem = validation.proto_problem(serialized[0], self._parse_spec)
+      if problem is not None:
+        raise validation.BadRecordError(validation.Problem(path, 0, *problem))
+
+  def _value_checks(self, parsed: Dict[str, tf.Tensor]) -> List[tf.Operation]:
+    """In-graph assertions of `validation.value_problems` (the trainer names the record)."""
+    schema = self._schema
+    target = parsed[schema_lib.TARGET_ACTION]
+    checks = [
+        tf.debugging.assert_greater_equal(
+            target, tf.constant(schema_lib.OTHER_TARGET, tf.int64),
+            message=f"record field {schema_lib.TARGET_ACTION} must be >= -1 (-1 = Other)"),
+        tf.debugging.assert_less(
+            target, tf.constant(schema.num_actions, tf.int64),
+            message=f"record field {schema_lib.TARGET_ACTION} must be < "
+                    f"{schema.num_actions} (the actions)"),
+    ]
+    labels = [k for k in schema.label_keys + schema.true_label_keys if k in parsed]
+    if labels:
+      stacked = tf.stack([parsed[k] for k in labels], axis=1)
+      checks.append(tf.debugging.assert_equal(
+          tf.reduce_all((stacked == 0) | (stacked == 1)), True,
+          message="record labels must be 0 or 1"))
+    for f in schema.dense_features:
+      checks.append(tf.debugging.assert_all_finite(
+          parsed[f.name], message=f"record field {f.name} must be finite"))
+    return checks
+
+  @staticmethod
+  def _reader(skip_table: Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]):
+    """(path, compression, file index) -> that file's records, bad ones filtered out."""
+
+    def read(path: tf.Tensor, kind: tf.Tensor, file_id: tf.Tensor) -> tf.data.Dataset:
+      ds = tf.data.TFRecordDataset(path, compression_type=kind, buffer_size=8 << 20)
+      if skip_table is None:
+        return ds
+      limits, bad, splits = skip_table
+      ds = ds.take(tf.gather(limits, file_id))
+      own = bad[splits[file_id]:splits[file_id + 1]]
+      return ds.enumerate().filter(lambda i, _: ~_contains(own, i)).map(lambda _, r: r)
+
+    return read
 
   def parse(self, serialized: tf.Tensor) -> Tuple[Features, Targets]:
     """Turns a (batch,) string tensor of Examples into `(features, targets)`."""
@@ -260,14 +336,7 @@ class DatasetFactory:
     n = schema.num_actions
     parsed = tf.io.parse_example(serialized, self._parse_spec)
     target = parsed[schema_lib.TARGET_ACTION]
-    checks = [
-        tf.debugging.assert_greater_equal(
-            target, tf.constant(schema_lib.OTHER_TARGET, tf.int64),
-            message=f"record field {schema_lib.TARGET_ACTION} must be >= -1 (-1 = Other)"),
-        tf.debugging.assert_less(
-            target, tf.constant(n, tf.int64),
-            message=f"record field {schema_lib.TARGET_ACTION} must be < {n} (the actions)"),
-    ]
+    checks = self._value_checks(parsed)
     is_target = masks_lib.target_indicator(target, n)
     batch = tf.shape(target, out_type=tf.int64)[0]
     if self._lookup is not None:
@@ -288,22 +357,41 @@ class DatasetFactory:
     features[HKE_INDICATOR] = is_target
     return features, targets
 
+  def _skip_tensors(self, files: Sequence[str]
+                    ) -> Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+    """Per file: records to read (-1: all), and its sorted bad indices as a ragged row.
+
+    Returns:
+      None when nothing is skipped, else (limits (F,), bad indices (B,), row splits (F+1,)),
+      each file's row ending in a sentinel that no record index reaches.
+    """
+    if self._skip is None or all(self._skip.is_clean(p) for p in files):
+      return None
+    limits, flat, splits = [], [], [0]
+    for path in files:
+      limits.append(self._skip.readable.get(path, -1))
+      flat.extend(sorted(self._skip.bad_indices.get(path, ())) + [_NO_RECORD])
+      splits.append(len(flat))
+    return (tf.constant(limits, tf.int64), tf.constant(flat, tf.int64),
+            tf.constant(splits, tf.int64))
+
   def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
                ) -> tf.data.Dataset:
     """Builds the pipeline for one input pipeline (all files when `input_context` is None)."""
     config = self._config
     files, shard_records = self.files_for(input_context)
-    self._check_first_records(files)
+    if self._skip is None:
+      self._check_first_records(files)
     # A seeded shuffle stays reproducible (a resumed epoch can skip the batches it has seen);
     # only an unseeded shuffle lets parallel stages hand out elements as they finish.
     deterministic = not config.shuffle or config.seed is not None
     compression = [records.compression_of(p) for p in files]
-    ds = tf.data.Dataset.from_tensor_slices((files, compression))
+    ds = tf.data.Dataset.from_tensor_slices(
+        (files, compression, tf.range(len(files), dtype=tf.int64)))
     if config.shuffle:
       ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
-        lambda path, kind: tf.data.TFRecordDataset(path, compression_type=kind,
-                                                   buffer_size=8 << 20),
+        self._reader(self._skip_tensors(files)),
         cycle_length=min(config.cycle_length, len(files)), block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if shard_records:
@@ -331,7 +419,8 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
                  seed: Optional[int] = None,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  counters: Optional[InputCounters] = None, repeat: bool = False,
-                 drop_remainder: bool = False) -> tf.data.Dataset:
+                 drop_remainder: bool = False,
+                 skip: Optional[validation.BadRecords] = None) -> tf.data.Dataset:
   """Builds one input pipeline of `(features, targets)` batches (see the module docstring).
 
   Args:
@@ -347,6 +436,7 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
     counters: Counts samples and unknown ad tasks; pass one to read them afterwards.
     repeat: Repeat forever.
     drop_remainder: Drop the last partial batch.
+    skip: Bad records to filter out (`validation.scan` of `files`), or None.
 
   Returns:
     The `tf.data.Dataset`.
@@ -355,4 +445,4 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
       files=files if isinstance(files, str) else tuple(files), batch_size=batch_size,
       mask=masks_lib.MaskConfig(policy, None if alpha is None else tuple(alpha)),
       shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder)
-  return DatasetFactory(schema, stats, config, counters)(input_context)
+  return DatasetFactory(schema, stats, config, counters, skip)(input_context)

@@ -20,6 +20,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.data import validation
 
 OTHER = "Other"
 
@@ -40,6 +41,7 @@ class MaskReport:
     window_start: First day of the statistics window.
     window_end: Last day of the statistics window.
     stats_source: Where the statistics came from.
+    skipped_bad_records: What `skip_bad_records` skipped (`BadRecords.to_dict()`), or None.
   """
   actions: Tuple[str, ...]
   samples: int
@@ -52,6 +54,7 @@ class MaskReport:
   window_start: int
   window_end: int
   stats_source: str
+  skipped_bad_records: Optional[Dict[str, Any]] = None
 
   def _share(self, count: int) -> float:
     return count / self.samples if self.samples else 0.0
@@ -85,7 +88,8 @@ class MaskReport:
         "alpha": dict(zip(self.actions, self.alpha)),
         "window": {"start_day": self.window_start, "end_day": self.window_end},
         "stats": self.stats_source,
-    }
+    } | ({"skipped_bad_records": self.skipped_bad_records}
+         if self.skipped_bad_records is not None else {})
 
   def to_markdown(self) -> str:
     """Table 1 as a markdown table, followed by the settings and the side counts."""
@@ -111,7 +115,8 @@ class MaskReport:
 def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
                         stats: stats_lib.ConversionStats,
                         alpha: Optional[Sequence[int]] = None, batch_size: int = 65536,
-                        progress: Optional[Callable[[int], None]] = None) -> MaskReport:
+                        progress: Optional[Callable[[int], None]] = None,
+                        skip_bad_records: bool = False) -> MaskReport:
   """Streams the logs and counts, per action, the samples the base and ADM masks use.
 
   Args:
@@ -121,10 +126,12 @@ def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Sch
     alpha: ADM thresholds, one per action (None: `masks.default_alpha`).
     batch_size: Records per read batch.
     progress: Called with the number of records read so far after every batch.
+    skip_bad_records: Skip and count malformed records instead of failing on the first.
 
   Raises:
     StatsError: when `stats` were computed with another schema.
-    LogError: naming file, record and field for a target outside [-1, N).
+    LogError: naming file, record and field for a malformed record (e.g. a target outside
+      [-1, N)), unless `skip_bad_records`.
   """
   stats.check_schema(schema)
   n = schema.num_actions
@@ -134,13 +141,9 @@ def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Sch
   samples = other = other_used = unknown = 0
   base_counts = np.zeros([n], np.int64)
   adm_counts = np.zeros([n], np.int64)
-  for path, first, batch in stats_lib.iter_log_batches(files, fields, batch_size):
+  bad = validation.BadRecords() if skip_bad_records else None
+  for _, _, batch in stats_lib.iter_log_batches(files, fields, batch_size, schema, bad):
     target = batch[schema_lib.TARGET_ACTION]
-    bad = np.flatnonzero((target < schema_lib.OTHER_TARGET) | (target >= n))
-    if bad.size:
-      raise stats_lib.LogError(
-          f"{path}: record #{first + int(bad[0])} field {schema_lib.TARGET_ACTION!r} is "
-          f"{int(target[bad[0]])}, expected -1 (Other) to {n - 1}")
     counts, known = lookup(tf.constant(batch[schema_lib.AD_TASK_ID]))
     mask = masks_lib.training_mask(adm, tf.constant(target), n, counts, known).numpy()
     is_other = target == schema_lib.OTHER_TARGET
@@ -152,9 +155,12 @@ def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Sch
     adm_counts += mask.sum(axis=0).astype(np.int64)
     if progress is not None:
       progress(samples)
+  if bad is not None:
+    bad.log("mask_report")
   return MaskReport(
       actions=tuple(schema.actions), samples=samples,
       base_samples=tuple(int(c) for c in base_counts), other_samples=other,
       adm_samples=tuple(int(c) for c in adm_counts), other_adm_samples=other_used,
       unknown_ad_task_samples=unknown, alpha=adm.alpha, window_start=stats.window_start,
-      window_end=stats.window_end, stats_source=stats.source)
+      window_end=stats.window_end, stats_source=stats.source,
+      skipped_bad_records=bad.to_dict() if bad is not None else None)

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import validation
 from kaml_tf.io import atomic
 
 STATS_VERSION = 1
@@ -48,8 +49,8 @@ class StatsError(ValueError):
   """Statistics are malformed or do not match the schema; the message names the file."""
 
 
-class LogError(ValueError):
-  """A log file is unreadable or a record is malformed; the message names file and field."""
+# A log file is unreadable or a record is malformed; the message names file, record and field.
+LogError = validation.LogError
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,17 +61,6 @@ class LogError(ValueError):
 def log_format(path: str) -> str:
   """`PARQUET_FORMAT` for `*.parquet` files, else `TFRECORD_FORMAT` (plain or `.gz`)."""
   return PARQUET_FORMAT if path.endswith(PARQUET_SUFFIX) else TFRECORD_FORMAT
-
-
-def _tfrecord_batches(path: str, fields: Mapping[str, tf.DType],
-                      batch_size: int) -> tf.data.Dataset:
-  spec = {k: tf.io.FixedLenFeature([], d) for k, d in fields.items()}
-  ds = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path),
-                               buffer_size=8 << 20)
-  ds = ds.batch(batch_size)
-  ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE,
-              deterministic=True)
-  return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _check_parquet(path: str, fields: Mapping[str, tf.DType]) -> int:
@@ -134,40 +124,51 @@ def _parquet_batches(path: str, fields: Mapping[str, tf.DType],
   return ds.map(read).prefetch(tf.data.AUTOTUNE)
 
 
-def file_batches(path: str, fields: Mapping[str, tf.DType], batch_size: int) -> tf.data.Dataset:
-  """Batches `{field: (batch,) tensor}` of one log file, in record order."""
-  if log_format(path) == PARQUET_FORMAT:
-    return _parquet_batches(path, fields, batch_size)
-  return _tfrecord_batches(path, fields, batch_size)
+def _parquet_checked(path: str, fields: Mapping[str, tf.DType], batch_size: int,
+                     schema: Optional[schema_lib.Schema],
+                     bad: Optional[validation.BadRecords]
+                     ) -> Iterator[Tuple[int, Dict[str, np.ndarray]]]:
+  first = 0
+  try:
+    for batch in _parquet_batches(path, fields, batch_size):
+      columns = {k: v.numpy() for k, v in batch.items()}
+      n = len(next(iter(columns.values())))
+      yield first, validation.drop_bad_values(path, first, columns, schema, bad)
+      first += n
+  except tf.errors.OpError as e:
+    raise LogError(f"{path}: records from #{first} (batch of up to {batch_size}) could not be "
+                   f"read as fields {sorted(fields)}: {e.message}") from None
 
 
 def iter_log_batches(files: Union[str, Sequence[str]], fields: Mapping[str, tf.DType],
-                     batch_size: int = 65536
+                     batch_size: int = 65536, schema: Optional[schema_lib.Schema] = None,
+                     bad: Optional[validation.BadRecords] = None
                      ) -> Iterator[Tuple[str, int, Dict[str, np.ndarray]]]:
-  """Streams the logs as numpy column batches, file by file in sorted order.
+  """Streams the logs as checked numpy column batches, file by file in sorted order.
 
   Args:
     files: A glob, comma-separated globs or a list of paths (TFRecord, `.gz` or `.parquet`).
     fields: Field name -> dtype of the columns to read.
     batch_size: Rows per batch.
+    schema: Checks label, target and dense values when given (`validation.value_problems`).
+    bad: None: a bad record raises; else bad records are dropped and counted in it.
 
   Yields:
-    (path, index of the batch's first record in the file, {field: (batch,) array}).
+    (path, index of the batch's first record in the file, {field: (rows,) array}); under
+    `bad`, the rows are the batch's good records.
 
   Raises:
     FileNotFoundError: when a pattern matches nothing.
-    LogError: naming the file and record range when a record cannot be parsed.
+    LogError: naming the file, record and field when a record cannot be used.
   """
+  spec = {k: tf.io.FixedLenFeature([], d) for k, d in fields.items()}
   for path in records.list_files(files):
-    first = 0
-    try:
-      for batch in file_batches(path, fields, batch_size):
-        columns = {k: v.numpy() for k, v in batch.items()}
-        yield path, first, columns
-        first += len(next(iter(columns.values())))
-    except tf.errors.OpError as e:
-      raise LogError(f"{path}: records from #{first} (batch of up to {batch_size}) could not be "
-                     f"read as fields {sorted(fields)}: {e.message}") from None
+    if log_format(path) == PARQUET_FORMAT:
+      batches = _parquet_checked(path, fields, batch_size, schema, bad)
+    else:
+      batches = validation.checked_batches(path, schema, spec, batch_size, bad)
+    for first, columns in batches:
+      yield path, first, columns
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,11 +185,14 @@ class StatsConfig:
     end_day: D, the last day of the window (inclusive); None for the last day in the logs.
     read_batch_size: Records per read batch.
     compaction_rows: Partial (ad task, day) rows kept before they are re-aggregated.
+    skip_bad_records: Skip and count malformed records (`kaml_tf.data.validation`) instead
+      of failing on the first one.
   """
   window_days: int
   end_day: Optional[int] = None
   read_batch_size: int = 65536
   compaction_rows: int = 1_000_000
+  skip_bad_records: bool = False
 
   def __post_init__(self):
     if self.window_days < 1:
@@ -211,6 +215,8 @@ class ConversionStats:
     window_end: Last day of the window (inclusive).
     rows_read: Log records read to compute the statistics (in and out of the window).
     source: The file the statistics were loaded from, or "<memory>".
+    skipped_bad_records: What `skip_bad_records` skipped (`BadRecords.to_dict()`), or None
+      when the job ran without it.
   """
   ad_task_ids: np.ndarray
   counts: np.ndarray
@@ -221,6 +227,7 @@ class ConversionStats:
   window_end: int
   rows_read: int = 0
   source: str = "<memory>"
+  skipped_bad_records: Optional[Dict[str, object]] = None
 
   def __post_init__(self):
     k = len(self.ad_task_ids)
@@ -251,7 +258,8 @@ class ConversionStats:
                    "days": self.window_days},
         "rows_read": self.rows_read,
         "ad_tasks": self.num_ad_tasks,
-    }
+    } | ({"skipped_bad_records": self.skipped_bad_records}
+         if self.skipped_bad_records is not None else {})
 
   def check_schema(self, schema: schema_lib.Schema) -> None:
     """Raises `StatsError` naming the file and both fingerprints unless `schema` matches."""
@@ -310,6 +318,7 @@ def load_stats(path: str, schema: Optional[schema_lib.Schema] = None) -> Convers
     fingerprint = str(meta["schema_fingerprint"])
     start, end = int(meta["window"]["start_day"]), int(meta["window"]["end_day"])
     rows_read = int(meta.get("rows_read", 0))
+    skipped = meta.get("skipped_bad_records")
   except (ValueError, KeyError, TypeError) as e:
     raise StatsError(f"{path}: malformed {METADATA_KEY.decode()} metadata ({e!r})") from None
   if version != STATS_VERSION:
@@ -328,7 +337,7 @@ def load_stats(path: str, schema: Optional[schema_lib.Schema] = None) -> Convers
       ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
       counts=counts.reshape(table.num_rows, -1), clicks=_int_column(table, CLICKS),
       actions=actions, schema_fingerprint=fingerprint, window_start=start, window_end=end,
-      rows_read=rows_read, source=path)
+      rows_read=rows_read, source=path, skipped_bad_records=skipped)
   if schema is not None:
     stats.check_schema(schema)
   return stats
@@ -337,16 +346,6 @@ def load_stats(path: str, schema: Optional[schema_lib.Schema] = None) -> Convers
 # --------------------------------------------------------------------------------------------
 # The statistics job.
 # --------------------------------------------------------------------------------------------
-
-
-def _check_labels(path: str, first: int, batch: Mapping[str, np.ndarray],
-                  label_keys: Sequence[str]) -> None:
-  for key in label_keys:
-    values = batch[key]
-    bad = np.flatnonzero((values != 0) & (values != 1))
-    if bad.size:
-      raise LogError(f"{path}: record #{first + int(bad[0])} field {key!r} is "
-                     f"{int(values[bad[0]])}, expected 0 or 1")
 
 
 class _WindowAggregator:
@@ -429,14 +428,16 @@ def compute_stats(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
   fields.update({k: tf.int64 for k in label_keys})
   aggregator = _WindowAggregator(label_keys, config)
   rows = 0
-  for path, first, batch in iter_log_batches(files, fields, config.read_batch_size):
-    _check_labels(path, first, batch, label_keys)
+  bad = validation.BadRecords() if config.skip_bad_records else None
+  for _, _, batch in iter_log_batches(files, fields, config.read_batch_size, schema, bad):
     aggregator.add(batch)
     rows += len(batch[schema_lib.AD_TASK_ID])
     if progress is not None:
       progress(rows)
+  if bad is not None:
+    bad.log("compute_stats")
   if rows == 0:
-    raise LogError(f"no records in the logs {files!r}")
+    raise LogError(f"no usable records in the logs {files!r}")
   end_day = config.end_day if config.end_day is not None else aggregator.max_day
   table = aggregator.finish(end_day)
   counts = np.stack([_int_column(table, k) for k in label_keys], axis=1)
@@ -444,7 +445,8 @@ def compute_stats(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
       ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
       counts=counts.reshape(table.num_rows, -1), clicks=_int_column(table, CLICKS),
       actions=tuple(schema.actions), schema_fingerprint=schema.fingerprint(),
-      window_start=end_day - config.window_days + 1, window_end=end_day, rows_read=rows)
+      window_start=end_day - config.window_days + 1, window_end=end_day, rows_read=rows,
+      skipped_bad_records=bad.to_dict() if bad is not None else None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import validation
 from kaml_tf.evaluation import metrics as metrics_lib
 from kaml_tf.io import atomic
 from kaml_tf.training import trained_model as trained_model_lib
@@ -37,35 +38,35 @@ class Predictions:
 
 
 def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
-            batch_size: int = 8192) -> Predictions:
-  """Scores every record of `files` (deterministic order)."""
+            batch_size: int = 8192,
+            bad: Optional[validation.BadRecords] = None) -> Predictions:
+  """Scores every record of `files` (files sorted, records in file order).
+
+  Args:
+    model: The trained model.
+    files: Test logs (glob, comma-separated globs or list of TFRecord files).
+    batch_size: Records per scoring batch.
+    bad: None: a malformed record raises `validation.BadRecordError` naming it; otherwise
+      malformed records are skipped and counted in `bad`.
+  """
   schema = model.schema
-  paths = records.list_files(files)
-  with_truth = schema.has_true_labels
-  ds = tf.data.Dataset.from_tensor_slices(paths).interleave(
-      lambda p: tf.data.TFRecordDataset(p, compression_type=_compression(p)),
-      cycle_length=1)
-  ds = ds.batch(batch_size).map(lambda s: records.parse_batch(s, schema),
-                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  spec = schema.parse_spec()
   score = tf.function(model.predict_all, reduce_retracing=True, autograph=False)
   parts: Dict[str, list] = {"p": [], "y": [], "t": [], "true": []}
-  for batch in ds.prefetch(2):
-    parts["p"].append(score(batch).numpy())
-    parts["y"].append(np.stack([batch[k].numpy() for k in schema.label_keys], axis=1))
-    parts["t"].append(batch[schema_lib.TARGET_ACTION].numpy())
-    if with_truth:
-      parts["true"].append(np.stack([batch[k].numpy() for k in schema.true_label_keys], 1))
+  for path in records.list_files(files):
+    for _, batch in validation.checked_batches(path, schema, spec, batch_size, bad):
+      parts["p"].append(score({k: tf.constant(batch[k]) for k in schema.feature_names}).numpy())
+      parts["y"].append(np.stack([batch[k] for k in schema.label_keys], axis=1))
+      parts["t"].append(batch[schema_lib.TARGET_ACTION])
+      if schema.has_true_labels:
+        parts["true"].append(np.stack([batch[k] for k in schema.true_label_keys], axis=1))
   n = schema.num_actions
   cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape)  # noqa: E731
   return Predictions(probabilities=cat(parts["p"], (0, n)).astype(np.float64),
                      labels=cat(parts["y"], (0, n)).astype(np.int64),
                      target_action=cat(parts["t"], (0,)).astype(np.int64),
-                     true_labels=cat(parts["true"], (0, n)).astype(np.int64) if with_truth
-                     else None)
-
-
-def _compression(path: tf.Tensor) -> tf.Tensor:
-  return tf.where(tf.strings.regex_full_match(path, r".*\.gz"), "GZIP", "")
+                     true_labels=cat(parts["true"], (0, n)).astype(np.int64)
+                     if schema.has_true_labels else None)
 
 
 def _require_true_labels(available: bool) -> None:
@@ -88,11 +89,21 @@ def metrics_of(predictions: Predictions, action_names: Sequence[str],
 
 
 def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
-             oracle: bool = False) -> Dict:
-  """Predicts `files` and returns the `metrics.json` dict."""
+             oracle: bool = False, skip_bad_records: bool = False) -> Dict:
+  """Predicts `files` and returns the `metrics.json` dict.
+
+  Under `skip_bad_records`, malformed records are skipped, logged and counted in the
+  dict's `skipped_bad_records` (`validation.BadRecords.to_dict()`); otherwise the first one
+  raises `validation.BadRecordError`.
+  """
   if oracle:
     _require_true_labels(model.schema.has_true_labels)
-  return metrics_of(predict(model, files), model.schema.actions, oracle=oracle)
+  bad = validation.BadRecords() if skip_bad_records else None
+  result = metrics_of(predict(model, files, bad=bad), model.schema.actions, oracle=oracle)
+  if bad is not None:
+    bad.log("evaluate")
+    result["skipped_bad_records"] = bad.to_dict()
+  return result
 
 
 def strict_json(value):

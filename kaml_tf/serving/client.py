@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import validation
 from kaml_tf.serving import module as module_lib
 
 
@@ -183,6 +184,9 @@ def read_records(files: Union[str, Sequence[str]], schema: schema_lib.Schema, li
     valid_targets_only: Skip records whose `target_action` is not in [0, N) ("Other"): the
       selector has nothing to return for them.
 
+  Raises:
+    validation.BadRecordError: naming the file, record and field of a malformed record.
+
   Returns:
     `{field: (n,)}` for every field of `schema.record_dtypes()`, n <= limit.
   """
@@ -190,10 +194,10 @@ def read_records(files: Union[str, Sequence[str]], schema: schema_lib.Schema, li
     raise ValueError(f"limit: must be >= 1, got {limit}")
   chunks: Dict[str, List[np.ndarray]] = {}
   found = 0
+  spec = schema.parse_spec()
   for path in records.list_files(files):
-    dataset = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
-    for batch in dataset.batch(256):
-      parsed = {k: v.numpy() for k, v in records.parse_batch(batch, schema).items()}
+    # A malformed record fails naming its file, record and field (warm-up data must be valid).
+    for _, parsed in validation.checked_batches(path, schema, spec, 256):
       keep = np.ones(len(parsed[schema_lib.TARGET_ACTION]), bool)
       if valid_targets_only:
         target = parsed[schema_lib.TARGET_ACTION]

@@ -35,6 +35,8 @@ class DataConfig:
       defaults (`kaml_tf.data.masks.DEFAULT_ALPHA`).
     validation_files: Optional glob(s) evaluated after each epoch.
     shuffle_buffer: Rows in the shuffle buffer (0 disables shuffling).
+    skip_bad_records: Scan the logs first and filter out malformed records (counted in
+      train_summary.json) instead of failing on the first one.
   """
   schema_path: str
   train_files: str
@@ -43,6 +45,7 @@ class DataConfig:
   alpha: Tuple[int, ...] = ()
   validation_files: str = ""
   shuffle_buffer: int = 100_000
+  skip_bad_records: bool = False
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))

@@ -25,8 +25,9 @@ CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 SUMMARY_FILE = "train_summary.json"
 LOCK_FILE = ".lock"
-# Fields that may differ between a run and its resumption: more epochs extend a run.
-_RESUMABLE_FIELDS = {("optim", "epochs")}
+# Fields that may differ between a run and its resumption: more epochs extend a run, and a
+# run stopped by a malformed record may resume with --skip_bad_records.
+_RESUMABLE_FIELDS = {("optim", "epochs"), ("data", "skip_bad_records")}
 
 
 class ModelDirError(RuntimeError):

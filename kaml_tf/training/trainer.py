@@ -24,6 +24,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.data import validation
 from kaml_tf.io import atomic
 from kaml_tf.losses import joint
 from kaml_tf.models import builder
@@ -49,6 +50,8 @@ class TrainResult:
     history: Per-epoch logs (loss terms, AUCs, validation) of this call.
     seconds: Wall time of this call's fitting.
     samples_per_second: Training throughput of this call.
+    skipped_bad_records: What --skip_bad_records skipped (`BadRecords.to_dict()`), or None
+      when the run did not skip.
   """
   epochs: int
   steps: int
@@ -56,6 +59,7 @@ class TrainResult:
   history: List[Dict[str, float]]
   seconds: float
   samples_per_second: float
+  skipped_bad_records: Optional[Dict[str, object]] = None
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -93,6 +97,27 @@ class _Datasets:
     data = run_config.data
     self._stats = (stats_lib.load_stats(data.stats_path, schema) if data.stats_path else None)
     self.counters = dataset_lib.InputCounters()
+    self.spec = dataset_lib.parse_spec(schema)
+    self.files = [f for f in (data.train_files, data.validation_files) if f]
+    # Under --skip_bad_records every file is checked once up front; the pipelines then filter
+    # the bad records in-graph on every epoch.
+    self.skipped = self._scan() if data.skip_bad_records else None
+
+  def _scan(self) -> validation.BadRecords:
+    logging.info("--skip_bad_records: checking every record of %s", ", ".join(self.files))
+    bad = validation.BadRecords()
+    for files in self.files:
+      validation.scan(files, self._schema, self.spec, bad=bad)
+    bad.log("train")
+    return bad
+
+  def diagnose(self, error: Exception) -> Exception:
+    """The `BadRecordError` naming the record behind a failed step, else `error` itself."""
+    for files in self.files:
+      found = validation.first_problem(files, self._schema, self.spec)
+      if found is not None:
+        return found
+    return error
 
   def _make(self, files: str, shuffle_seed: Optional[int], skip: int, ctx):
     data, optim = self._config.data, self._config.optim
@@ -101,7 +126,7 @@ class _Datasets:
         files, self._schema, stats=self._stats, policy=data.mask_policy,
         batch_size=batch, alpha=data.alpha or None,
         shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
-        seed=shuffle_seed, input_context=ctx, counters=self.counters)
+        seed=shuffle_seed, input_context=ctx, counters=self.counters, skip=self.skipped)
     return ds.skip(skip) if skip else ds
 
   def train(self, epoch: int, skip: int):
@@ -239,9 +264,15 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
       state.epoch.assign(epoch + 1)
       state.step_in_epoch.assign(0)
       continue
-    fitted = task.fit(datasets.train(epoch, skip), epochs=epoch + 1, initial_epoch=epoch,
-                      steps_per_epoch=steps, validation_data=datasets.validation(),
-                      callbacks=_callbacks(state, run_config, log_dir, skip), verbose=verbose)
+    try:
+      fitted = task.fit(datasets.train(epoch, skip), epochs=epoch + 1, initial_epoch=epoch,
+                        steps_per_epoch=steps, validation_data=datasets.validation(),
+                        callbacks=_callbacks(state, run_config, log_dir, skip),
+                        verbose=verbose)
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, UnicodeDecodeError) as e:
+      # A malformed record fails deep inside the input pipeline (TF's message may quote its
+      # bytes, which need not be UTF-8); name it instead.
+      raise datasets.diagnose(e) from None
     history.append({k: float(v[-1]) for k, v in fitted.history.items()})
     unknown, read = cluster.sum_over_workers(
         strategy, datasets.counters.log(run_config.data.stats_path or "the statistics"))
@@ -251,7 +282,11 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
   steps_done = int(state.global_step) - start_steps
   result = TrainResult(epochs=int(state.epoch), steps=int(state.global_step),
                        resumed_from=resumed, history=history, seconds=seconds,
-                       samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9))
+                       samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9),
+                       skipped_bad_records=(datasets.skipped.to_dict()
+                                            if datasets.skipped is not None else None))
+  if datasets.skipped is not None:
+    datasets.skipped.log("train")
   if not scratch:
     atomic.write_text(os.path.join(model_dir, model_dir_lib.SUMMARY_FILE),
                       json.dumps(dataclasses.asdict(result), indent=2) + "\n")

@@ -10,6 +10,7 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.data import validation
 
 
 def _schema(has_true_labels=False):
@@ -236,7 +237,8 @@ def test_record_not_matching_the_schema_names_the_file(tmp_path):
   other = schema_lib.Schema(actions=("A",))
   cols = _columns(SAMPLES)
   files = records.write_logs(other, str(tmp_path / "old"), cols)
-  with pytest.raises(dataset_lib.DatasetError, match="old-00000-of-00001.tfrecord: record #0"):
+  with pytest.raises(validation.BadRecordError,
+                     match="old-00000-of-00001.tfrecord: record #0 field 'user' is missing"):
     _factory(files)()
 
 
@@ -259,3 +261,72 @@ def test_figure_4_from_logs_through_the_statistics_job(tmp_path):
   features, targets = _all(_factory(files, stats=stats)())
   expected = {1: [1, 1], 2: [1, 0], 3: [1, 1]}
   np.testing.assert_array_equal(targets["mask"], [expected[t] for t in features["ad_task_id"]])
+
+
+def _many(n):
+  """n samples of known ad tasks, user 100 + i, so a yielded batch tells which rows it has."""
+  return [(1 + i % 4, i % 2, i % 2, (i // 2) % 2) for i in range(n)]
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("label_B", 2, "labels must be 0 or 1"),
+    ("x", np.nan, "record field x must be finite"),
+    ("x", np.inf, "record field x must be finite"),
+])
+def test_bad_values_fail_the_pipeline(tmp_path, field, value, message):
+  cols = _columns(_many(6))
+  cols[field][4] = value
+  files = records.write_logs(SCHEMA, str(tmp_path / "bad"), cols)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    _all(_factory(files)())
+
+
+def test_empty_file_is_an_error_naming_it(tmp_path):
+  empty = tmp_path / "empty-00000-of-00001.tfrecord"
+  empty.write_bytes(b"")
+  with pytest.raises(validation.BadRecordError, match="empty-00000-of-00001.tfrecord has no "
+                                                      "records"):
+    _factory(str(empty))()
+
+
+def test_corrupt_first_record_is_an_error_naming_it(tmp_path, broken_log):
+  path = str(tmp_path / "crc.tfrecord")
+  broken_log(path, SCHEMA, _columns(_many(6)), "bad_crc", record=0)
+  with pytest.raises(validation.BadRecordError, match=r"crc.tfrecord: record #0: unreadable "
+                                                      r"\(corrupted record at 12\)"):
+    _factory(path)()
+
+
+@pytest.mark.parametrize("shuffle_buffer", [0, 16])
+def test_skip_filters_exactly_the_bad_records(tmp_path, broken_log, shuffle_buffer):
+  """Two files: one with a bad label at record 3, one corrupt at record 5; plus an empty one."""
+  labelled = str(tmp_path / "a.tfrecord")
+  corrupt = str(tmp_path / "b.tfrecord")
+  empty = tmp_path / "c.tfrecord"
+  empty.write_bytes(b"")
+  broken_log(labelled, SCHEMA, _columns(_many(8)), "bad_label", record=3)
+  cols = _columns(_many(8))
+  cols["user"] = cols["user"] + 100
+  broken_log(corrupt, SCHEMA, cols, "bad_crc", record=5)
+  files = str(tmp_path / "*.tfrecord")
+  spec = dataset_lib.parse_spec(SCHEMA)
+  skip = validation.scan(files, SCHEMA, spec)
+  assert dict(skip.counts) == {"bad_label": 1, "corrupt": 1, "empty_file": 1}
+  config = dataset_lib.DatasetConfig(files=files, batch_size=3, shuffle_buffer=shuffle_buffer,
+                                     seed=1, mask=masks.MaskConfig("adm", ALPHA))
+  factory = dataset_lib.DatasetFactory(SCHEMA, _stats(), config, skip=skip)
+  features, _ = _all(factory())
+  expected = [100 + i for i in range(8) if i != 3] + [200 + i for i in range(5)]
+  assert sorted(features["user"].tolist()) == expected
+  assert factory.counters.samples_read == len(expected)
+
+
+def test_skip_with_nothing_bad_reads_the_plain_files(tmp_path):
+  files = _write(tmp_path, _many(7))
+  skip = validation.scan(files, SCHEMA, dataset_lib.parse_spec(SCHEMA))
+  features, _ = _all(_factory(files)())
+  skipped, _ = _all(dataset_lib.DatasetFactory(
+      SCHEMA, _stats(), dataset_lib.DatasetConfig(files=files, batch_size=64,
+                                                  mask=masks.MaskConfig("adm", ALPHA)),
+      skip=skip)())
+  np.testing.assert_array_equal(skipped["user"], features["user"])

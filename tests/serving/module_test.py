@@ -84,7 +84,9 @@ def test_selector_picks_each_rows_own_action(hke_module, kit, log_files):
     rows = dict(columns)
     rows[schema_lib.TARGET_ACTION] = np.full(n, action, np.int64)
     cvr = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, rows))["cvr"].numpy()
-    np.testing.assert_array_equal(cvr, every[:, action])
+    # Not bit-equal: the selector runs the chosen sub-tower on differently shaped matmuls,
+    # whose oneDNN kernels may round the last bit differently.
+    np.testing.assert_allclose(cvr, every[:, action], rtol=0, atol=1e-6)
   # A batch of one row gives the same value as inside a batch.
   one = {k: np.asarray(v)[3:4] for k, v in columns.items()}
   cvr = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, one))["cvr"].numpy()
