@@ -15,8 +15,9 @@ Layout of the output directory OUT:
   OUT/runs/<configuration>/seed-<r>/metrics.json   its evaluation, written atomically, last
   OUT/results.json, results.md, *.png       the report (kaml_tf.experiments.report)
 
-A run is finished when its metrics.json exists. A restarted experiment skips finished runs and
-reruns the others, the trainer resuming each from its latest checkpoint; the statistics and
+A run is finished when its metrics.json exists. A restarted experiment skips finished runs
+(evaluating again, without training, one whose metrics lack the true-label block its suite
+asks for) and reruns the others, the trainer resuming each from its latest checkpoint; the statistics and
 conversions are only (re)computed when an unfinished run needs them and they are missing. The
 fixed settings (suite, data, training, model overrides, base seed) may not change between
 restarts (finished runs would silently mix two experiments); `repeats` may grow and `configs`
@@ -330,6 +331,10 @@ def _load_json(path: str) -> Dict[str, Any]:
     return json.load(f)
 
 
+def _lacks_oracle(suite: suites_lib.Suite, metrics_path: str) -> bool:
+  return suite.oracle_evaluation and "oracle" not in _load_json(metrics_path)
+
+
 def _run(config: ExperimentConfig, suite: suites_lib.Suite, variant: suites_lib.Variant,
          run: int, data: _Data, label: str, progress: Progress,
          verbose: Optional[int]) -> Dict[str, Any]:
@@ -339,7 +344,15 @@ def _run(config: ExperimentConfig, suite: suites_lib.Suite, variant: suites_lib.
   model_dir = os.path.join(folder, MODEL_DIR)
   seed = config.seed(run)
   name = f"{label} {variant.name} seed-{run} (seed {seed})"
-  if os.path.exists(metrics_path):
+  if os.path.exists(metrics_path) and _lacks_oracle(suite, metrics_path):
+    # Evaluation is cheap and deterministic: a run finished before its suite evaluated the
+    # true labels is evaluated again, not trained again.
+    progress(f"{name}: finished earlier, evaluating it again with the true labels")
+    metrics = evaluator.evaluate(trained_model.load(model_dir), data.get(run).test_files,
+                                 oracle=True)
+    evaluator.write_metrics(metrics_path, metrics)
+    tf.keras.backend.clear_session()
+  elif os.path.exists(metrics_path):
     progress(f"{name}: finished earlier, skipped")
   else:
     source = data.get(run)

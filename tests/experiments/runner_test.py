@@ -118,6 +118,18 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
   assert train_calls[4:] == [os.path.relpath(os.path.join(runner.run_dir(out, "KAML", 1),
                                                           "model"))]
 
+  # A finished run whose metrics lack the true-label block is evaluated again, not trained.
+  path = os.path.join(runner.run_dir(out, "Vanilla", 0), runner.METRICS_FILE)
+  complete = _metrics(out, "Vanilla", 0)
+  with open(path, "w") as f:
+    json.dump({k: v for k, v in complete.items() if k != "oracle"}, f)
+  lines.clear()
+  runner.run_experiment(_config(data_dir, out), progress=lines.append, verbose=0)
+  assert len(train_calls) == 5
+  assert lines[0] == ("[1/4] Vanilla seed-0 (seed 5): finished earlier, evaluating it again "
+                      "with the true labels")
+  assert _metrics(out, "Vanilla", 0) == complete
+
   # A restart with other fixed settings is refused before anything runs.
   with pytest.raises(runner.ExperimentError, match=r"epochs: 1 -> 2"):
     runner.run_experiment(_config(data_dir, out, epochs=2), progress=lines.append)
