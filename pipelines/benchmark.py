@@ -20,6 +20,10 @@ atomically). Sections:
 * `train_step`: seconds per training step of the base MMoE and of KAML (MMoE + ADM + HKE +
   RLU, gamma 0.9) on the same in-memory batches of `--batch_size`, timed in turns
   (`kaml_tf.benchmarks.train_step`); target: KAML at most 1.3x the base step.
+* `determinism`: seconds per KAML training step (the `train_step` KAML variant and batches)
+  with and without `tf.config.experimental.enable_op_determinism()`, in two child processes
+  timed in alternating turns (`kaml_tf.benchmarks.determinism`: determinism cannot be switched
+  off once on); reports both step times and their ratio.
 * `train_throughput`: training samples/s of the base MMoE and of KAML through this project's
   pipeline (TFRecord logs -> dataset factory with shuffling -> `KamlTask.fit`), timed in
   alternating turns (`kaml_tf.benchmarks.throughput`). Compare with `train_step` (the same
@@ -66,6 +70,7 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.benchmarks import determinism
 from kaml_tf.benchmarks import memory
 from kaml_tf.benchmarks import throughput
 from kaml_tf.benchmarks import train_step
@@ -83,7 +88,8 @@ _INPUT_MASK = flags.DEFINE_enum("input_mask", masks.ADM, list(masks.POLICIES),
                                 "Mask policy of the input pipeline benchmarked.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed passes of each pipeline.",
                                allow_override=True)
-_STEPS = flags.DEFINE_integer("steps", 10, "Steps per timed turn of the train_step section.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Steps per timed turn of the train_step and "
+                              "determinism sections.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", 0, "Batches per timed pass (0: every "
                                     "batch of the logs).")
 
@@ -247,26 +253,50 @@ def _input_section() -> Dict[str, Any]:
 # Section name -> function returning its JSON-ready results (reading its own flags).
 def _train_step_section() -> Dict[str, Any]:
   schema = compute_stats.load_schema()
-  stats = mask_report.stats_from_flags(schema)
-  if not mask_report.STATS.value:
-    raise app.UsageError("--stats is required by the train_step section")
-  data = config_lib.DataConfig(schema_path=compute_stats.SCHEMA.value,
-                               train_files=compute_stats.LOGS.value,
-                               stats_path=mask_report.STATS.value, mask_policy="adm")
-  batches = list(dataset_lib.make_dataset(
-      compute_stats.LOGS.value, schema, stats=stats, policy="adm",
-      batch_size=_BATCH_SIZE.value, drop_remainder=True).take(4))
+  data, batches = _in_memory_batches(schema, "train_step")
   result = train_step.measure(schema, train_step.paper_variants(data, _BATCH_SIZE.value),
                               batches, steps=_STEPS.value, turns=_REPEATS.value)
   ratio = result["ratio_to_first"]["kaml"]
   result.update(target_ratio=train_step.KAML_STEP_TARGET,
                 meets_target=ratio <= train_step.KAML_STEP_TARGET)
   for name, r in result["variants"].items():
-    logging.info("train_step %s: best %.1f ms/step (median %.1f), %.0f samples/s", name,
-                 1000 * r["step_seconds_best"], 1000 * r["step_seconds_median"],
+    logging.info("train_step %s: best %.1f ms/step (median %.1f; CPU %.1f ms/step), %.0f "
+                 "samples/s", name, 1000 * r["step_seconds_best"],
+                 1000 * r["step_seconds_median"], 1000 * r["cpu_seconds_median"],
                  r["samples_per_second"])
-  logging.info("train_step: KAML / MMoE = %.3f (target <= %.1f)", ratio,
-               train_step.KAML_STEP_TARGET)
+  logging.info("train_step: KAML / MMoE = %.3f (target <= %.1f); CPU time per step %.3f", ratio,
+               train_step.KAML_STEP_TARGET, result["cpu_ratio_to_first"]["kaml"])
+  return result
+
+
+def _in_memory_batches(schema: schema_lib.Schema, section: str):
+  """The ADM data config and 4 in-memory batches of `--batch_size` from `--logs`."""
+  if not mask_report.STATS.value:
+    raise app.UsageError(f"--stats is required by the {section} section")
+  stats = mask_report.stats_from_flags(schema)
+  data = config_lib.DataConfig(schema_path=compute_stats.SCHEMA.value,
+                               train_files=compute_stats.LOGS.value,
+                               stats_path=mask_report.STATS.value, mask_policy="adm")
+  batches = list(dataset_lib.make_dataset(
+      compute_stats.LOGS.value, schema, stats=stats, policy="adm",
+      batch_size=_BATCH_SIZE.value, drop_remainder=True).take(4))
+  return data, batches
+
+
+def _determinism_section() -> Dict[str, Any]:
+  schema = compute_stats.load_schema()
+  data, batches = _in_memory_batches(schema, "determinism")
+  kaml = {v.name: v for v in train_step.paper_variants(data, _BATCH_SIZE.value)}["kaml"]
+  result = determinism.measure(schema, kaml.run_config, batches, steps=_STEPS.value,
+                               turns=_REPEATS.value)
+  result["variant"] = kaml.name
+  for case, r in result["cases"].items():
+    logging.info("determinism %s: best %.1f ms/step (median %.1f; CPU %.1f ms/step)", case,
+                 1000 * r["step_seconds_best"], 1000 * r["step_seconds_median"],
+                 1000 * r["cpu_seconds_median"])
+  logging.info("determinism: deterministic / non-deterministic KAML step = %.3f (median %.3f, "
+               "CPU time %.3f)", result["ratio_best"], result["ratio_median"],
+               result["ratio_cpu_median"])
   return result
 
 
@@ -293,9 +323,11 @@ def _timing() -> throughput.TimingConfig:
 
 def _log_runners(section: str, result: Dict[str, Any]) -> None:
   for name, r in result["runners"].items():
-    logging.info("%s %s: best %.0f samples/s (median %.0f), %.3fx %s", section, name,
-                 r["samples_per_second_best"], r["samples_per_second_median"],
-                 result["ratio_to_first"][name], next(iter(result["runners"])))
+    logging.info("%s %s: best %.0f samples/s (median %.0f), %.3fx %s; %.0f samples per CPU "
+                 "second, %.3fx", section, name, r["samples_per_second_best"],
+                 r["samples_per_second_median"], result["ratio_to_first"][name],
+                 next(iter(result["runners"])), r["samples_per_cpu_second_median"],
+                 result["cpu_ratio_to_first"][name])
 
 
 def _train_throughput_section() -> Dict[str, Any]:
@@ -391,6 +423,7 @@ def _serving_section() -> Dict[str, Any]:
 SECTIONS: Dict[str, Callable[[], Dict[str, Any]]] = {
     "input": _input_section,
     "train_step": _train_step_section,
+    "determinism": _determinism_section,
     "train_throughput": _train_throughput_section,
     "peer": _peer_section,
     "stats": _stats_section,

@@ -10,7 +10,7 @@ target: a KAML step (MMoE + ADM + HKE + RLU) costs at most 1.3x a base MMoE step
 import dataclasses
 import statistics
 import time
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import kaml_tf  # noqa: F401
 import tensorflow as tf
@@ -30,10 +30,24 @@ class Variant:
   run_config: config_lib.RunConfig
 
 
-def _time_turn(task, batches: tf.data.Dataset, steps: int) -> float:
-  started = time.perf_counter()
+def in_memory_stream(batches: Sequence[Any]) -> tf.data.Dataset:
+  """The batches, in order, repeated forever (no input cost beyond handing them over)."""
+  stream = tf.data.Dataset.from_tensors(batches[0])
+  for batch in batches[1:]:
+    stream = stream.concatenate(tf.data.Dataset.from_tensors(batch))
+  return stream.repeat()
+
+
+def time_turn(task, batches: tf.data.Dataset, steps: int) -> Tuple[float, float]:
+  """Wall and CPU seconds per step of `steps` training steps of `task` (one `fit` call).
+
+  CPU time is the whole process's (every TF thread): on a machine shared with other jobs it
+  measures the step's work, whereas wall time also measures how much CPU the others left.
+  """
+  started, cpu_started = time.perf_counter(), time.process_time()
   task.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
-  return (time.perf_counter() - started) / steps
+  return ((time.perf_counter() - started) / steps,
+          (time.process_time() - cpu_started) / steps)
 
 
 def measure(schema: schema_lib.Schema, variants: Sequence[Variant],
@@ -49,27 +63,33 @@ def measure(schema: schema_lib.Schema, variants: Sequence[Variant],
 
   Returns:
     `{"variants": {name: {"step_seconds_best", "step_seconds_median", "samples_per_second",
-    "turns": [...]}}, "ratio_to_first": {name: best / first's best}}`.
+    "turns": [...], "cpu_seconds_median", "cpu_turns": [...]}},
+    "ratio_to_first": {name: best / first's best},
+    "cpu_ratio_to_first": {name: median CPU seconds / first's}}`.
   """
-  stream = tf.data.Dataset.from_tensors(batches[0])
-  for batch in batches[1:]:
-    stream = stream.concatenate(tf.data.Dataset.from_tensors(batch))
-  stream = stream.repeat()
+  stream = in_memory_stream(batches)
   tasks = {v.name: trainer.build_task(schema, v.run_config) for v in variants}
   for task in tasks.values():
-    _time_turn(task, stream, 2)  # traces the step function
+    time_turn(task, stream, 2)  # traces the step function
   times: Dict[str, List[float]] = {name: [] for name in tasks}
+  cpu_times: Dict[str, List[float]] = {name: [] for name in tasks}
   for _ in range(turns):
     for name, task in tasks.items():
-      times[name].append(_time_turn(task, stream, steps))
+      wall, cpu = time_turn(task, stream, steps)
+      times[name].append(wall)
+      cpu_times[name].append(cpu)
   batch_size = int(tf.shape(tf.nest.flatten(batches[0])[0])[0])
   result = {name: {"step_seconds_best": min(t), "step_seconds_median": statistics.median(t),
-                   "samples_per_second": batch_size / min(t), "turns": t}
+                   "samples_per_second": batch_size / min(t), "turns": t,
+                   "cpu_seconds_median": statistics.median(cpu_times[name]),
+                   "cpu_turns": cpu_times[name]}
             for name, t in times.items()}
-  first = variants[0].name
+  first = result[variants[0].name]
   return {"batch_size": batch_size, "variants": result,
-          "ratio_to_first": {name: r["step_seconds_best"] / result[first]["step_seconds_best"]
-                             for name, r in result.items()}}
+          "ratio_to_first": {name: r["step_seconds_best"] / first["step_seconds_best"]
+                             for name, r in result.items()},
+          "cpu_ratio_to_first": {name: r["cpu_seconds_median"] / first["cpu_seconds_median"]
+                                 for name, r in result.items()}}
 
 
 def paper_variants(data: config_lib.DataConfig, batch_size: int,

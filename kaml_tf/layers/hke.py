@@ -98,14 +98,16 @@ class HKETowers(tf.keras.layers.Layer):
   @no_autograph.no_autograph
   def call(self, inputs, training: Optional[bool] = None) -> tf.Tensor:
     representations, indicator = inputs
+    heads = parallel_mlp.split_heads(representations, self.num_heads)
     m = tf.cast(indicator, self.compute_dtype)
     if self.group_size > 1:
       m = tf.repeat(m, self.group_size, axis=1)
-    m = m[:, :, tf.newaxis]
-    original = self.original(representations, training=training)
-    extended = self.extended(representations, training=training)
-    merged = m * original + (1.0 - m) * extended
-    return tf.squeeze(self.logit(self.final(merged, training=training)), axis=-1)
+    m = tf.split(m, self.num_heads, axis=1)  # H x (batch, 1)
+    # Head by head (lists, see `kaml_tf.layers.parallel_mlp`): no stacking between layers.
+    original = self.original(heads, training=training)
+    extended = self.extended(heads, training=training)
+    merged = [mh * o + (1.0 - mh) * e for mh, o, e in zip(m, original, extended)]
+    return tf.concat(self.logit(self.final(merged, training=training)), axis=1)
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

@@ -1,8 +1,8 @@
-"""Many independent dense layers / MLPs evaluated as batched matrix products.
+"""Many independent dense layers / MLPs with stacked per-head kernels.
 
-Multi-task models apply one small network per expert, per action or per learner. Running H
-separate `Dense` layers costs H sets of ops; stacking their kernels into one `(H, d_in, d_out)`
-variable and multiplying with one batched `tf.matmul` does the same arithmetic in one op.
+Multi-task models apply one small network per expert, per action or per learner. The H heads'
+kernels are stacked into one `(H, d_in, d_out)` variable (one checkpoint entry per layer, and
+each head initialised like a `Dense` layer); how the product is computed is a separate choice.
 
 Layouts. The public layout is batch-major:
 
@@ -10,12 +10,20 @@ Layouts. The public layout is batch-major:
 * per-head input `(batch, H, d_in)`: head h reads its own slice (towers reading h_j);
 * output `(batch, H, d_out)`.
 
-Internally the batched product is head-major, `(H, batch, d) @ (H, d, d_out)`, and a shared
-input is broadcast as `(1, batch, d_in)` without being copied. `tf.einsum` would express the same
-contraction but lowers it with transposes on every call; measured on CPU at batch 5000 (two
-layers of (256, 128) over 4 heads, forward and backward) it was about 1.5-2x slower than the
-head-major matmuls. `ParallelMLP` therefore keeps its hidden activations head-major
-(`ParallelDense(heads_first=True)`) and transposes once at its output.
+Both layers also take and return a Python list of H per-head `(batch, d)` tensors, which is how
+stacked layers (and `Towers`, `HKETowers`) chain them without stacking in between.
+
+Computation. Measured on CPU (oneDNN) at batch 5000, forward and backward, one plain 2-D
+matmul per head beats one broadcast batched matmul over the heads: two expert layers of
+(256, 128) over 4 heads on a shared input took 101 ms against 147 ms batched
+(`(1, batch, d_in) @ (H, d_in, d_out)`, whose kernel gradient is a batched product plus a
+reduction over the broadcast axis) and 134 ms for one wide matmul split per head; towers of
+(64,) then a logit over 5 heads took 14 vs 18 ms (no transposes between layers). `tf.einsum`
+was slower still (it transposes on every call). So each head runs its own `tf.matmul` on its own
+slice of the kernel (`tf.unstack`, whose gradient is one `tf.stack`), and per-head activations
+stay a list until the output of the layer stack is needed as one tensor. The one exception is a
+single `ParallelDense` on a shared input (MMoE's gates): one `(batch, d_in) @ (d_in, H * units)`
+matmul, reshaped to `(batch, H, units)` at no cost, is the cheapest there.
 """
 
 from typing import Any, Dict, Optional, Sequence
@@ -44,6 +52,13 @@ def headwise_glorot_uniform(num_heads: int) -> tf.keras.initializers.Initializer
       scale=float(num_heads), mode="fan_avg", distribution="uniform")
 
 
+def split_heads(inputs: tf.Tensor, num_heads: int) -> list:
+  """`(batch, H, d)` -> a list of H `(batch, d)`; a shared `(batch, d)` is repeated H times."""
+  if inputs.shape.rank == 2:
+    return [inputs] * num_heads
+  return tf.unstack(inputs, num=num_heads, axis=1)
+
+
 def initializer_config(initializer: Any) -> Any:
   """The JSON form of an optional initializer argument (`None` stays `None`: the default)."""
   if initializer is None:
@@ -57,10 +72,11 @@ class ParallelDense(tf.keras.layers.Layer):
 
   Call args:
     inputs: `(batch, d_in)` shared by every head, or per head `(batch, H, d_in)`
-      (`(H, batch, d_in)` when `heads_first`).
+      (`(H, batch, d_in)` when `heads_first`), or a list of H per-head `(batch, d_in)`.
 
   Returns:
-    `(batch, H, units)` (`(H, batch, units)` when `heads_first`).
+    `(batch, H, units)` (`(H, batch, units)` when `heads_first`), or a list of H
+    `(batch, units)` when the input is a list.
   """
 
   def __init__(self,
@@ -83,7 +99,7 @@ class ParallelDense(tf.keras.layers.Layer):
       kernel_initializer: Initializer of the `(H, d_in, units)` kernel; `None` means
         `headwise_glorot_uniform(H)` (each head initialised like a `Dense` layer).
       bias_initializer: Initializer of the `(H, units)` bias.
-      heads_first: Head-major per-head inputs and outputs (see the module docstring).
+      heads_first: Stacked per-head inputs and outputs are head-major, `(H, batch, d)`.
       **kwargs: Base `Layer` arguments.
     """
     super().__init__(**kwargs)
@@ -101,7 +117,21 @@ class ParallelDense(tf.keras.layers.Layer):
     self._activation = tf.keras.activations.get(self.activation_name)
 
   def build(self, input_shape):
-    shape = tf.TensorShape(input_shape)
+    if isinstance(input_shape, (list, tuple)) and input_shape and not isinstance(
+        input_shape[0], (int, type(None))):
+      d_in = self._per_head_list_width([tf.TensorShape(s) for s in input_shape])
+    else:
+      d_in = self._tensor_width(tf.TensorShape(input_shape))
+    self.kernel = self.add_weight(
+        name="kernel", shape=(self.num_heads, d_in, self.units),
+        initializer=self.kernel_initializer, trainable=True)
+    self.bias = (self.add_weight(name="bias", shape=(self.num_heads, self.units),
+                                 initializer=self.bias_initializer, trainable=True)
+                 if self.use_bias else None)
+    super().build(input_shape)
+
+  def _tensor_width(self, shape: tf.TensorShape) -> int:
+    """d_in of a `(batch, d_in)` or stacked per-head input, after checking its heads."""
     layout = f"({self.num_heads}, batch, d_in)" if self.heads_first else (
         f"(batch, {self.num_heads}, d_in)")
     if shape.rank not in (2, 3) or shape[-1] is None:
@@ -111,27 +141,53 @@ class ParallelDense(tf.keras.layers.Layer):
     if shape.rank == 3 and heads is not None and heads != self.num_heads:
       raise ValueError(f"ParallelDense({self.name}): input {shape} has {heads} heads, "
                        f"expected {layout}")
-    self.kernel = self.add_weight(
-        name="kernel", shape=(self.num_heads, int(shape[-1]), self.units),
-        initializer=self.kernel_initializer, trainable=True)
-    self.bias = (self.add_weight(name="bias", shape=(self.num_heads, self.units),
-                                 initializer=self.bias_initializer, trainable=True)
-                 if self.use_bias else None)
-    super().build(input_shape)
+    return int(shape[-1])
+
+  def _per_head_list_width(self, shapes) -> int:
+    """d_in of a list of H `(batch, d_in)` inputs, after checking their number and shapes."""
+    widths = {s[-1] if s.rank == 2 else "bad" for s in shapes}
+    if len(shapes) != self.num_heads or len(widths) != 1 or None in widths or "bad" in widths:
+      raise ValueError(f"ParallelDense({self.name}): expected a list of {self.num_heads} "
+                       f"(batch, d_in) inputs of one known d_in, got {shapes}")
+    return int(widths.pop())
+
+  def per_head(self, inputs) -> list:
+    """The H outputs as a list of `(batch, units)`, one 2-D matmul per head.
+
+    Args:
+      inputs: `(batch, d_in)` shared by every head, or a list of H `(batch, d_in)`.
+
+    Returns:
+      A list of H `(batch, units)` tensors.
+    """
+    heads = inputs if isinstance(inputs, (list, tuple)) else [inputs] * self.num_heads
+    kernels = tf.unstack(self.kernel)
+    biases = tf.unstack(self.bias) if self.bias is not None else [None] * self.num_heads
+    outputs = []
+    for x, kernel, bias in zip(heads, kernels, biases):
+      y = tf.matmul(x, kernel)
+      outputs.append(self._activation(y if bias is None else tf.nn.bias_add(y, bias)))
+    return outputs
+
+  def _shared(self, inputs: tf.Tensor) -> tf.Tensor:
+    """`(batch, d_in)` -> `(batch, H, units)` as one matmul against the heads side by side."""
+    d_in = self.kernel.shape[1]
+    kernel = tf.reshape(tf.transpose(self.kernel, [1, 0, 2]), [d_in, -1])  # (d_in, H * units)
+    outputs = tf.matmul(inputs, kernel)
+    if self.bias is not None:
+      outputs = tf.nn.bias_add(outputs, tf.reshape(self.bias, [-1]))
+    # The activation is per head on its own units (softmax), so it comes after the reshape.
+    return self._activation(tf.reshape(outputs, [-1, self.num_heads, self.units]))
 
   @no_autograph.no_autograph
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+  def call(self, inputs):
+    if isinstance(inputs, (list, tuple)):
+      return self.per_head(list(inputs))
     if inputs.shape.rank == 2:
-      heads_first_inputs = inputs[tf.newaxis]  # (1, batch, d_in), broadcast over the heads
-    elif self.heads_first:
-      heads_first_inputs = inputs
-    else:
-      heads_first_inputs = tf.transpose(inputs, [1, 0, 2])
-    outputs = tf.matmul(heads_first_inputs, self.kernel)  # (H, batch, units)
-    if self.bias is not None:
-      outputs = outputs + self.bias[:, tf.newaxis, :]
-    outputs = self._activation(outputs)
-    return outputs if self.heads_first else tf.transpose(outputs, [1, 0, 2])
+      outputs = self._shared(inputs)
+      return tf.transpose(outputs, [1, 0, 2]) if self.heads_first else outputs
+    axis = 0 if self.heads_first else 1
+    return tf.stack(self.per_head(tf.unstack(inputs, num=self.num_heads, axis=axis)), axis=axis)
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
@@ -154,11 +210,13 @@ class ParallelMLP(tf.keras.layers.Layer):
   With no `units` the layer is the identity (a tower with no hidden layer).
 
   Call args:
-    inputs: `(batch, d_in)` shared by every head, or `(batch, H, d_in)`.
+    inputs: `(batch, d_in)` shared by every head, `(batch, H, d_in)`, or a list of H per-head
+      `(batch, d_in)`.
     training: Whether dropout is active.
 
   Returns:
-    `(batch, H, units[-1])`, or `inputs` unchanged when `units` is empty.
+    `(batch, H, units[-1])` (a list of H `(batch, units[-1])` for a list input), or `inputs`
+    unchanged when `units` is empty.
   """
 
   def __init__(self,
@@ -190,22 +248,35 @@ class ParallelMLP(tf.keras.layers.Layer):
     self.dense_layers = [
         ParallelDense(self.num_heads, u, activation=self.activation_name,
                       kernel_initializer=initializer_config(kernel_initializer),
-                      heads_first=True, name=f"dense_{i}")
+                      name=f"dense_{i}")
         for i, u in enumerate(self.units)]
     self.dropout_layers = [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}")
                            for i in range(len(self.units))] if self.dropout > 0 else []
 
   @no_autograph.no_autograph
-  def call(self, inputs: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
+  def call(self, inputs, training: Optional[bool] = None):
+    if isinstance(inputs, (list, tuple)):
+      return self.per_head(list(inputs), training)
     if not self.dense_layers:
       return inputs
-    # Head-major from here on; a shared (batch, d_in) input is broadcast by the first layer.
-    outputs = inputs if inputs.shape.rank == 2 else tf.transpose(inputs, [1, 0, 2])
+    return tf.stack(self.per_head(split_heads(inputs, self.num_heads), training), axis=1)
+
+  def per_head(self, inputs, training: Optional[bool] = None) -> list:
+    """The H MLPs' outputs as a list, one 2-D matmul per head and layer (module docstring).
+
+    Args:
+      inputs: `(batch, d_in)` shared by every head, or a list of H `(batch, d_in)`.
+      training: Whether dropout is active.
+
+    Returns:
+      A list of H `(batch, units[-1])` tensors (the inputs, as a list, when `units` is empty).
+    """
+    outputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs] * self.num_heads
     for i, dense in enumerate(self.dense_layers):
-      outputs = dense(outputs)
+      outputs = dense(outputs)  # Keras __call__: builds the layer under its name scope
       if self.dropout_layers:
-        outputs = self.dropout_layers[i](outputs, training=training)
-    return tf.transpose(outputs, [1, 0, 2])
+        outputs = [self.dropout_layers[i](o, training=training) for o in outputs]
+    return outputs
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

@@ -1,7 +1,8 @@
 """Task-specific towers (paper eq. 4): one MLP per action on h_j, then a logit.
 
 `y_j = sigmoid(MLP_j(h_j))`; the layer returns the logits (the sigmoid belongs to the losses
-and to serving). All towers run as one batched op (`ParallelMLP`).
+and to serving). The towers are a `ParallelMLP` and a `ParallelDense` chained head by head
+(lists of per-head tensors, see `kaml_tf.layers.parallel_mlp`).
 """
 
 from typing import Any, Dict, Optional, Sequence
@@ -62,7 +63,9 @@ class Towers(tf.keras.layers.Layer):
 
   @no_autograph.no_autograph
   def call(self, inputs: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
-    return tf.squeeze(self.logit(self.mlp(inputs, training=training)), axis=-1)
+    heads = parallel_mlp.split_heads(inputs, self.num_heads)
+    logits = self.logit(self.mlp(heads, training=training))  # H x (batch, 1)
+    return tf.concat(logits, axis=1)
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

@@ -35,8 +35,8 @@ def _train_rows(small_logs):
 
 
 def test_section_names():
-  assert benchmark.section_names(["all"]) == ["input", "train_step", "train_throughput", "peer",
-                                              "stats", "serving"]
+  assert benchmark.section_names(["all"]) == ["input", "train_step", "determinism",
+                                              "train_throughput", "peer", "stats", "serving"]
   assert benchmark.section_names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(app.UsageError, match="unknown section"):
     benchmark.section_names(["nope"])
@@ -69,6 +69,39 @@ def test_train_throughput_section(small_logs, tmp_path):
   assert document["resources"]["train_throughput"]["peak_rss_bytes"] > 0
   assert document["resources"]["train_throughput"]["peak_rss_scope"] == (
       "whole benchmark process so far")
+
+
+def test_determinism_section_times_both_cases_in_alternating_children(small_logs, tmp_path):
+  document = _run(small_logs, tmp_path, ["determinism"], steps=2, repeats=2)
+  result = document["sections"]["determinism"]
+  assert result["variant"] == "kaml" and result["batch_size"] == 32 and result["steps"] == 2
+  cases = result["cases"]
+  assert set(cases) == {"nondeterministic", "deterministic"}
+  assert cases["deterministic"]["op_determinism"] is True
+  assert cases["nondeterministic"]["op_determinism"] is False
+  for figures in cases.values():
+    assert len(figures["turns"]) == 2 and all(t > 0 for t in figures["turns"])
+    assert figures["step_seconds_best"] == min(figures["turns"])
+  assert result["ratio_best"] == pytest.approx(cases["deterministic"]["step_seconds_best"] /
+                                               cases["nondeterministic"]["step_seconds_best"])
+  assert result["ratio_cpu_median"] == pytest.approx(
+      cases["deterministic"]["cpu_seconds_median"] /
+      cases["nondeterministic"]["cpu_seconds_median"])
+
+
+def test_train_step_section_reports_wall_and_cpu_time(small_logs, tmp_path):
+  document = _run(small_logs, tmp_path, ["train_step"], steps=2, repeats=2)
+  result = document["sections"]["train_step"]
+  assert result["batch_size"] == 32 and set(result["variants"]) == {"mmoe", "kaml"}
+  for figures in result["variants"].values():
+    assert len(figures["turns"]) == len(figures["cpu_turns"]) == 2
+    assert figures["step_seconds_best"] == min(figures["turns"])
+    assert figures["cpu_seconds_median"] > 0
+  assert result["ratio_to_first"]["mmoe"] == result["cpu_ratio_to_first"]["mmoe"] == 1.0
+  assert result["cpu_ratio_to_first"]["kaml"] == pytest.approx(
+      result["variants"]["kaml"]["cpu_seconds_median"] /
+      result["variants"]["mmoe"]["cpu_seconds_median"])
+  assert result["meets_target"] == (result["ratio_to_first"]["kaml"] <= 1.3)
 
 
 def test_peer_section_without_deepctr_says_how_to_install(small_logs, tmp_path, monkeypatch):

@@ -65,6 +65,14 @@ def test_measure_alternates_turns_and_reports_ratios():
   assert result["ratio_to_first"]["b"] == pytest.approx(
       result["runners"]["b"]["samples_per_second_best"] /
       result["runners"]["a"]["samples_per_second_best"])
+  # The fake runners busy-wait, so their CPU time per sample is positive too.
+  for name in ("a", "b"):
+    assert len(result["runners"][name]["cpu_turns"]) == 2
+    assert result["runners"][name]["samples_per_cpu_second_median"] > 0
+  assert result["cpu_ratio_to_first"]["a"] == 1.0
+  assert result["cpu_ratio_to_first"]["b"] == pytest.approx(
+      result["runners"]["b"]["samples_per_cpu_second_median"] /
+      result["runners"]["a"]["samples_per_cpu_second_median"])
 
 
 def test_measure_needs_distinct_names():
