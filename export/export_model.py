@@ -9,7 +9,8 @@ SavedModel has three signatures (`saved_model_cli show --all --dir EXPORT_BASE/<
 `serving_default` (features + target_action -> cvr, logit), `predict_all` (features ->
 probabilities) and `serve_examples` (serialized tf.Example -> cvr, logit). `--warmup_records`
 also writes TF Serving's warm-up file from those log records; it needs the
-`tensorflow-serving-api` package. Prints the path of the new version.
+`tensorflow-serving-api` package, and logs whose folder holds another schema's `schema.json`
+are refused, naming the model directory. Prints the path of the new version.
 """
 
 from absl import app
@@ -29,7 +30,8 @@ _VERSION = flags.DEFINE_integer("version", None, "Version number (default: Unix 
                                 lower_bound=0)
 _WARMUP_RECORDS = flags.DEFINE_string("warmup_records", "", "Log files (glob) whose first "
                                       "records become TF Serving warm-up requests; needs "
-                                      "tensorflow-serving-api. Empty: no warm-up file.")
+                                      "tensorflow-serving-api. A schema.json beside them must "
+                                      "be the model's. Empty: no warm-up file.")
 _NUM_WARMUP = flags.DEFINE_integer("num_warmup_records", 10, "Warm-up requests to write.",
                                    lower_bound=1)
 _MODEL_NAME = flags.DEFINE_string("model_name", exporter.DEFAULT_MODEL_NAME,

@@ -20,6 +20,7 @@ from absl import flags
 import kaml_tf  # noqa: F401
 from kaml_tf.evaluation import evaluator
 from kaml_tf.evaluation import metrics as metrics_lib
+from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 from pipelines import common
 
@@ -40,6 +41,9 @@ def main(argv):
     if not flag.value:
       raise app.UsageError(f"--{flag.name} is required")
   model = trained_model.load(_MODEL_DIR.value)
+  # Logs of another schema often parse anyway and would be scored by the wrong model.
+  model_dir_lib.check_logs_schema(_MODEL_DIR.value, model.schema, _TEST.value,
+                                  "the test records'")
   result = evaluator.evaluate(model, _TEST.value, oracle=_ORACLE.value,
                               skip_bad_records=_SKIP_BAD_RECORDS.value)
   evaluator.write_metrics(_OUTPUT.value, result)

@@ -36,6 +36,7 @@ from kaml_tf.serving import client
 from kaml_tf.serving import module as module_lib
 from kaml_tf.training import checkpointing
 from kaml_tf.training import config as config_lib
+from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model as trained_model_lib
 
 DEFAULT_MODEL_NAME = "kaml"
@@ -69,11 +70,10 @@ def load_strict(model_dir: str) -> trained_model_lib.TrainedModel:
   network = builder.build_model(schema, run_config.model)
   try:
     path = checkpointing.restore_network(network, model_dir)
-  except (AssertionError, ValueError) as e:
-    # Unmatched objects (AssertionError) or shape mismatches (ValueError).
+  except checkpointing.CheckpointMismatchError as e:
     raise ExportError(f"{model_dir}: the checkpoint does not match the network built from "
-                      f"its config.json, refusing to export a partly restored model: {e}"
-                      ) from e
+                      f"its config.json, refusing to export a partly restored model: "
+                      f"{e.detail}") from e
   return trained_model_lib.TrainedModel(schema=schema, run_config=run_config, network=network,
                                         checkpoint=os.path.abspath(path))
 
@@ -89,7 +89,8 @@ def export_model(model_dir: str, export_base: str, version: Optional[int] = None
     export_base: The folder TF Serving watches; created if missing.
     version: The version number; default `default_version(export_base)`.
     warmup_files: Log files (glob(s)) whose first records become the TF Serving warm-up
-      requests; None writes no warm-up file.
+      requests; None writes no warm-up file. If the folder of the first file holds a
+      `schema.json` (as the simulation and KuaiRand jobs write), it must be the model's.
     num_warmup_records: Warm-up requests (one record each) to write.
     model_name: The model name in the warm-up requests.
 
@@ -98,6 +99,7 @@ def export_model(model_dir: str, export_base: str, version: Optional[int] = None
 
   Raises:
     ExportError: if the checkpoint does not match the network.
+    ModelDirError: if the warm-up logs are of another schema.
     FileExistsError: if the version already exists.
     ImportError: if warm-up is asked for without `tensorflow-serving-api`.
   """
@@ -107,6 +109,8 @@ def export_model(model_dir: str, export_base: str, version: Optional[int] = None
   warmup = None
   if warmup_files:
     _serving_apis()  # Fail before any work, not after the SavedModel is written.
+    model_dir_lib.check_logs_schema(model_dir, model.schema, warmup_files,
+                                    "the warm-up records'")
     warmup = client.read_records(warmup_files, model.schema, num_warmup_records,
                                  valid_targets_only=True)
   return export_trained(model, export_base, version, warmup_columns=warmup,

@@ -13,6 +13,25 @@ import kaml_tf  # noqa: F401
 import tensorflow as tf
 
 
+class CheckpointMismatchError(ValueError):
+  """A model directory's checkpoint does not fit the network its config and schema build.
+
+  Attributes:
+    model_dir: The model directory.
+    checkpoint: The checkpoint path that was restored.
+    detail: TensorFlow's message (unmatched objects, or the mismatching shapes).
+  """
+
+  def __init__(self, model_dir: str, checkpoint: str, detail: str):
+    super().__init__(
+        f"{model_dir}: the checkpoint {checkpoint} does not match the network built from its "
+        f"config.json and schema.json (were they replaced after training, e.g. by another "
+        f"schema's?): {detail}")
+    self.model_dir = model_dir
+    self.checkpoint = checkpoint
+    self.detail = detail
+
+
 class CheckpointState:
   """Network + optimizer + progress counters, saved by a `tf.train.CheckpointManager`.
 
@@ -81,12 +100,18 @@ def restore_network(network: tf.keras.Model, model_dir: str,
 
   Raises:
     FileNotFoundError: if the model directory has no checkpoint.
-    AssertionError: if a variable of the network is not in the checkpoint.
+    CheckpointMismatchError: naming `model_dir`, if a variable of the network is not in the
+      checkpoint or has another shape there.
   """
   path = tf.train.latest_checkpoint(os.path.join(model_dir, checkpoint_dir))
   if not path:
     raise FileNotFoundError(f"{model_dir}: no checkpoint under {checkpoint_dir}/; train first "
                             "with `python -m pipelines.train`")
-  status = tf.train.Checkpoint(network=network).restore(path)
-  status.assert_existing_objects_matched().expect_partial()
+  try:
+    status = tf.train.Checkpoint(network=network).restore(path)
+    status.assert_existing_objects_matched().expect_partial()
+  except (AssertionError, ValueError) as e:
+    # Unmatched objects (AssertionError) or shape mismatches (ValueError): TF's messages name
+    # a variable but not the directory, which is what the user has to fix.
+    raise CheckpointMismatchError(model_dir, path, str(e)) from e
   return path

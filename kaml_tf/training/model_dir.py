@@ -8,16 +8,21 @@ Layout:
   MODEL_DIR/train_summary.json  final metrics of the last completed run
   MODEL_DIR/.lock            held (flock) while a job trains here
 
-A rerun with the same config resumes; a different config, or a second job while one holds the
-lock, fails with a clear message instead of mixing checkpoints.
+A rerun with the same config resumes; a different config or schema, or a second job while one
+holds the lock, fails with a clear message instead of mixing checkpoints. `check_logs_schema`
+refuses logs of another schema to the jobs that read logs with a trained model's schema.
 """
 
 import errno
 import fcntl
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.training import config as config_lib
 
@@ -61,6 +66,15 @@ def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib
   """
   config_path = os.path.join(model_dir, config_lib.CONFIG_FILE)
   if os.path.exists(config_path):
+    # The schema first: logs of another schema usually come with another --schema path too,
+    # and "trained on another schema" says more than a config difference in that path.
+    existing = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
+    if existing.fingerprint() != schema.fingerprint():
+      raise ModelDirError(
+          f"{model_dir} was trained on schema {existing.fingerprint()} (actions "
+          f"{list(existing.actions)}) but the logs' schema {run_config.data.schema_path} is "
+          f"{schema.fingerprint()} (actions {list(schema.actions)}); refusing to mix "
+          "checkpoints. Use a new --model_dir")
     with open(config_path, encoding="utf-8") as f:
       old = json.load(f)
     diffs = _differences(old, json.loads(run_config.to_json()))
@@ -69,15 +83,42 @@ def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib
           f"{model_dir} holds a training run with a different configuration; refusing to mix "
           f"checkpoints. Use a new --model_dir, or rerun with the original flags. "
           f"Differences: {'; '.join(diffs)}")
-    existing = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
-    if existing.fingerprint() != schema.fingerprint():
-      raise ModelDirError(
-          f"{model_dir} was trained on schema {existing.fingerprint()} but the logs' schema "
-          f"is {schema.fingerprint()}; use a new --model_dir")
   elif write:
     os.makedirs(model_dir, exist_ok=True)
     schema.save(schema_lib.schema_path(model_dir))
     run_config.save(model_dir)
+
+
+def check_logs_schema(model_dir: str, schema: schema_lib.Schema,
+                      files: Union[str, Sequence[str]], what: str = "the logs'") -> None:
+  """Refuses logs whose folder's schema.json is another schema than the model's.
+
+  For the jobs that read logs with a trained model's schema (export's warm-up records; the
+  evaluation job should too). Logs of another schema often parse anyway (the same field
+  names with other vocabularies, hash buckets or dense moments) and would be scored silently
+  by the wrong model; the `schema.json` the data jobs write beside the logs tells them apart.
+  Logs without one are not checked.
+
+  Args:
+    model_dir: The model directory (named in the error).
+    schema: The schema the model was trained on (its schema.json).
+    files: The logs (glob, comma-separated globs or list); the first file's folder is looked
+      at.
+    what: Whose schema, for the message ("the warm-up records'").
+
+  Raises:
+    ModelDirError: naming `model_dir` and both fingerprints.
+    FileNotFoundError: if no file matches.
+  """
+  # gfile: logs may be on GCS or HDFS, like the other jobs' inputs.
+  beside = schema_lib.schema_path(os.path.dirname(records.list_files(files)[0]))
+  if not tf.io.gfile.exists(beside):
+    return
+  logs = schema_lib.Schema.load(beside)
+  if logs.fingerprint() != schema.fingerprint():
+    raise ModelDirError(
+        f"{model_dir} was trained on schema {schema.fingerprint()} but {what} schema "
+        f"{beside} is {logs.fingerprint()}; use logs of the model's own schema")
 
 
 class DirectoryLock:

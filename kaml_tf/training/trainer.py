@@ -236,6 +236,11 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
       shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _is_empty(dataset: tf.data.Dataset) -> bool:
+  """Whether a (default-strategy, so plain) dataset yields nothing."""
+  return not any(True for _ in dataset.take(1))
+
+
 def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResult:
   out_dir = scratch or model_dir
   if verbose is None:
@@ -260,9 +265,14 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
   for epoch in range(int(state.epoch), optim.epochs):
     skip = int(state.step_in_epoch)
     steps = optim.steps_per_epoch - skip if optim.steps_per_epoch else None
-    if steps is not None and steps <= 0:
+    if (steps is not None and steps <= 0) or (
+        steps is None and skip and _is_empty(datasets.train(epoch, skip))):
+      # Killed after the checkpoint of the epoch's last batch, before the epoch's own: the
+      # epoch is done (Keras refuses to fit an empty dataset).
       state.epoch.assign(epoch + 1)
       state.step_in_epoch.assign(0)
+      if steps is None:
+        state.save()
       continue
     try:
       fitted = task.fit(datasets.train(epoch, skip), epochs=epoch + 1, initial_epoch=epoch,

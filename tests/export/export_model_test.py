@@ -13,6 +13,7 @@ import pytest
 from export import export_model
 from kaml_tf import schema as schema_lib
 from kaml_tf.serving import client
+from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 
 
@@ -85,3 +86,21 @@ def test_flags_coexist_with_the_other_jobs():
   with flagsaver.flagsaver(model_dir="/m", export_base="/b"):
     assert export_model._MODEL_DIR.value == train._MODEL_DIR.value == "/m"
     assert export_model._EXPORT_BASE.value == serve._EXPORT_BASE.value == "/b"
+
+
+def test_warmup_records_of_another_schema_are_refused_naming_the_model_dir(
+    tmp_path, model_dir, small_logs):
+  """Logs simulated with another world parse under this model's schema, so the schema.json
+  beside them is what tells them apart; without the check they would be scored silently."""
+  other = schema_lib.Schema.load(small_logs["schema"])
+  own = schema_lib.Schema.load(os.path.join(model_dir, "schema.json"))
+  assert other.feature_names == own.feature_names and other.fingerprint() != own.fingerprint()
+  base = str(tmp_path / "serving")
+  with flagsaver.flagsaver(model_dir=model_dir, export_base=base, version=1,
+                           warmup_records=small_logs["test"]):
+    with pytest.raises(model_dir_lib.ModelDirError) as error:
+      export_model.main(["export_model"])
+  assert str(error.value) == (
+      f"{model_dir} was trained on schema {own.fingerprint()} but the warm-up records' schema "
+      f"{small_logs['schema']} is {other.fingerprint()}; use logs of the model's own schema")
+  assert not os.path.exists(base)

@@ -42,3 +42,28 @@ def test_missing_flag_is_named(tmp_path):
   with flagsaver.flagsaver(model_dir="", test="x", output=str(tmp_path / "m.json")):
     with pytest.raises(app.UsageError, match="--model_dir is required"):
       evaluate.main([])
+
+
+def test_test_logs_of_another_schema_are_refused(small_logs, model_dir, tmp_path):
+  """Logs beside another schema.json parse anyway; the job refuses them, naming the model."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from kaml_tf import records  # pylint: disable=g-import-not-at-top
+  from kaml_tf import schema as schema_lib  # pylint: disable=g-import-not-at-top
+  from kaml_tf.training import model_dir as model_dir_lib  # pylint: disable=g-import-not-at-top
+  schema = schema_lib.Schema.load(small_logs["schema"])
+  first = schema.sparse_features[0]
+  other = dataclasses.replace(schema, sparse_features=(
+      dataclasses.replace(first, num_buckets=first.num_buckets + 1),) + schema.sparse_features[1:])
+  other.save(str(tmp_path / "schema.json"))
+  for path in records.list_files(small_logs["test"]):
+    shutil.copy(path, tmp_path)
+  output = str(tmp_path / "metrics.json")
+  with flagsaver.flagsaver(model_dir=model_dir, test=str(tmp_path / "test-*"), output=output,
+                           oracle=False, base_metrics=""):
+    with pytest.raises(model_dir_lib.ModelDirError,
+                       match=f"{model_dir} was trained on schema {schema.fingerprint()} but the "
+                             f"test records' schema {tmp_path}/schema.json is "
+                             f"{other.fingerprint()}"):
+      evaluate.main([])
+  assert not (tmp_path / "metrics.json").exists()
