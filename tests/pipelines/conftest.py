@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, TypeVar
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 import pytest
 
@@ -151,6 +151,19 @@ class Job:
     self.kill()
     pytest.fail(f"{self.name}: {what} not reached in {timeout_s} s:\n{self.tail()}")
 
+  def _check_frozen(self, condition: Callable[[], Optional[T]]) -> Tuple[bool, Optional[T]]:
+    """Stops the process and checks `condition`: (whether to stop watching, its result).
+
+    The process stays stopped when the watch ends, and runs on otherwise.
+    """
+    if not self.freeze():
+      return True, None
+    result = condition()
+    if result:
+      return True, result
+    self.resume()
+    return False, None
+
   def step_until(self, condition: Callable[[], Optional[T]], slice_s: float,
                  timeout_s: float) -> Optional[T]:
     """Runs the process in slices of `slice_s` until `condition()` holds while it is stopped.
@@ -165,12 +178,9 @@ class Job:
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-      if not self.freeze():
-        return None
-      result = condition()
-      if result:
+      done, result = self._check_frozen(condition)
+      if done:
         return result
-      self.resume()
       time.sleep(slice_s)
     self._fail("condition", timeout_s)
 
@@ -200,12 +210,9 @@ class Job:
           if self.returncode is not None:
             return None
           continue
-        if not self.freeze():
-          return None
-        result = condition()
-        if result:
+        done, result = self._check_frozen(condition)
+        if done:
           return result
-        self.resume()
     finally:
       watch.close()
     self._fail("condition", timeout_s)
