@@ -51,7 +51,7 @@ class LogCheck:
   @property
   def ok(self) -> bool:
     """True when training may start: rows, and nothing malformed."""
-    return self.rows > 0 and not self.bad.counts
+    return self.rows > 0 and not self.bad.field_counts
 
   def add(self, batch: Dict[str, np.ndarray], schema: schema_lib.Schema) -> None:
     """Adds one batch of good records (every field of `schema.parse_spec()`)."""

@@ -101,18 +101,15 @@ class BadRecords:
   """What `--skip_bad_records` skipped: counts by reason, and which records of which file.
 
   Attributes:
-    counts: reason -> records (or files, for `empty_file`) skipped.
-    examples: reason -> the first `Problem` of that reason.
-    field_counts: (reason, field or None) -> records.
-    field_examples: (reason, field or None) -> the first `Problem` of that pair.
+    field_counts: (reason, field or None) -> records (or files, for `empty_file`) skipped.
+    field_examples: (reason, field or None) -> the first `Problem` of that pair, in the
+      order the pairs were first met.
     bad_indices: path -> sorted indices of skipped records (corrupt ones excluded).
     readable: path -> records readable before a corruption (files without one are absent).
     empty_files: Files without any record.
   """
 
   def __init__(self):
-    self.counts: Dict[str, int] = collections.Counter()
-    self.examples: Dict[str, Problem] = {}
     self.field_counts: Dict[Tuple[str, Optional[str]], int] = collections.Counter()
     self.field_examples: Dict[Tuple[str, Optional[str]], Problem] = {}
     self.bad_indices: Dict[str, List[int]] = {}
@@ -120,8 +117,6 @@ class BadRecords:
     self.empty_files: List[str] = []
 
   def add(self, problem: Problem) -> None:
-    self.counts[problem.reason] += 1
-    self.examples.setdefault(problem.reason, problem)
     key = (problem.reason, problem.field)
     self.field_counts[key] += 1
     self.field_examples.setdefault(key, problem)
@@ -133,6 +128,22 @@ class BadRecords:
       self.bad_indices.setdefault(problem.path, []).append(problem.record)
 
   @property
+  def counts(self) -> Dict[str, int]:
+    """reason -> records (or files, for `empty_file`) skipped."""
+    counts: Dict[str, int] = collections.Counter()
+    for (reason, _), n in self.field_counts.items():
+      counts[reason] += n
+    return counts
+
+  @property
+  def examples(self) -> Dict[str, Problem]:
+    """reason -> the first `Problem` of that reason (its pair was the first one met)."""
+    first: Dict[str, Problem] = {}
+    for (reason, _), problem in self.field_examples.items():
+      first.setdefault(reason, problem)
+    return first
+
+  @property
   def total(self) -> int:
     """Records skipped (a corruption counts as one: what follows it is unreadable)."""
     return sum(n for reason, n in self.counts.items() if reason != EMPTY_FILE)
@@ -142,10 +153,11 @@ class BadRecords:
 
   def to_dict(self) -> Dict[str, object]:
     """JSON-ready summary for the jobs' output metadata."""
+    counts, examples = self.counts, self.examples
     return {
         "total_records": self.total,
-        "by_reason": {r: self.counts[r] for r in REASONS if self.counts.get(r)},
-        "first": {r: str(self.examples[r]) for r in REASONS if r in self.examples},
+        "by_reason": {r: counts[r] for r in REASONS if counts.get(r)},
+        "first": {r: str(examples[r]) for r in REASONS if r in examples},
         "by_field": [{"reason": r, "field": f, "count": n,
                       "first": str(self.field_examples[(r, f)])}
                      for (r, f), n in sorted(self.field_counts.items(),
@@ -156,13 +168,14 @@ class BadRecords:
 
   def log(self, job: str) -> None:
     """Logs the totals at the end of a job (a warning when anything was skipped)."""
-    if not self.counts:
+    counts, examples = self.counts, self.examples
+    if not counts:
       logging.info("%s: --skip_bad_records skipped nothing", job)
       return
     logging.warning("%s: --skip_bad_records skipped %d record(s) and %d empty file(s): %s",
-                    job, self.total, self.counts.get(EMPTY_FILE, 0),
-                    "; ".join(f"{r}: {n} (first: {self.examples[r]})"
-                              for r, n in sorted(self.counts.items())))
+                    job, self.total, counts.get(EMPTY_FILE, 0),
+                    "; ".join(f"{r}: {n} (first: {examples[r]})"
+                              for r, n in sorted(counts.items())))
     for path, n in sorted(self.readable.items()):
       logging.warning("%s: %s is unreadable from record #%d on; the rest of the file was not "
                       "read", job, path, n)
@@ -346,13 +359,18 @@ def checked_batches(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
     _report(Problem(path, None, None, EMPTY_FILE, "has no records"), bad)
 
 
+def _check_files(files: Union[str, Sequence[str]], schema: schema_lib.Schema, spec: Spec,
+                 batch_size: int, bad: Optional[BadRecords]) -> None:
+  for path in records.list_files(files):
+    for _ in checked_batches(path, schema, spec, batch_size, bad):
+      pass
+
+
 def scan(files: Union[str, Sequence[str]], schema: schema_lib.Schema, spec: Spec,
          batch_size: int = 8192, bad: Optional[BadRecords] = None) -> BadRecords:
   """Checks every record of `files` and returns what is bad (for in-graph filtering)."""
   bad = bad if bad is not None else BadRecords()
-  for path in records.list_files(files):
-    for _ in checked_batches(path, schema, spec, batch_size, bad):
-      pass
+  _check_files(files, schema, spec, batch_size, bad)
   return bad
 
 
@@ -360,9 +378,7 @@ def first_problem(files: Union[str, Sequence[str]], schema: schema_lib.Schema, s
                   batch_size: int = 8192) -> Optional[BadRecordError]:
   """The error of the first bad record of `files`, or None when every record passes."""
   try:
-    for path in records.list_files(files):
-      for _ in checked_batches(path, schema, spec, batch_size):
-        pass
+    _check_files(files, schema, spec, batch_size, None)
   except BadRecordError as e:
     return e
   return None

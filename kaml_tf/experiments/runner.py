@@ -17,8 +17,8 @@ Layout of the output directory OUT:
 
 A run is finished when its metrics.json exists. A restarted experiment skips finished runs
 (evaluating again, without training, one whose metrics lack the true-label block its suite
-asks for) and reruns the others, the trainer resuming each from its latest checkpoint; the statistics and
-conversions are only (re)computed when an unfinished run needs them and they are missing. The
+asks for) and reruns the others, the trainer resuming each from its latest checkpoint; the
+statistics and conversions are only (re)computed when an unfinished run needs them and they are missing. The
 fixed settings (suite, data, training, model overrides, base seed) may not change between
 restarts (finished runs would silently mix two experiments); `repeats` may grow and `configs`
 may change. Statistics cover every train day (the window from the first to the last day of the
@@ -331,6 +331,14 @@ def _load_json(path: str) -> Dict[str, Any]:
     return json.load(f)
 
 
+def _evaluate(model_dir: str, test_files: str, oracle: bool, metrics_path: str) -> None:
+  """Evaluates a run's model into its metrics.json (atomically)."""
+  metrics = evaluator.evaluate(trained_model.load(model_dir), test_files, oracle=oracle)
+  evaluator.write_metrics(metrics_path, metrics)
+  # Each run builds a new network; without this the graph of every earlier run stays alive.
+  tf.keras.backend.clear_session()
+
+
 def _lacks_oracle(suite: suites_lib.Suite, metrics_path: str) -> bool:
   return suite.oracle_evaluation and "oracle" not in _load_json(metrics_path)
 
@@ -348,10 +356,7 @@ def _run(config: ExperimentConfig, suite: suites_lib.Suite, variant: suites_lib.
     # Evaluation is cheap and deterministic: a run finished before its suite evaluated the
     # true labels is evaluated again, not trained again.
     progress(f"{name}: finished earlier, evaluating it again with the true labels")
-    metrics = evaluator.evaluate(trained_model.load(model_dir), data.get(run).test_files,
-                                 oracle=True)
-    evaluator.write_metrics(metrics_path, metrics)
-    tf.keras.backend.clear_session()
+    _evaluate(model_dir, data.get(run).test_files, suite.oracle_evaluation, metrics_path)
   elif os.path.exists(metrics_path):
     progress(f"{name}: finished earlier, skipped")
   else:
@@ -360,11 +365,7 @@ def _run(config: ExperimentConfig, suite: suites_lib.Suite, variant: suites_lib.
     progress(f"{name}: training in {model_dir}")
     started = time.time()
     trainer.train(run_config, model_dir, verbose=verbose)
-    metrics = evaluator.evaluate(trained_model.load(model_dir), source.test_files,
-                                 oracle=suite.oracle_evaluation)
-    evaluator.write_metrics(metrics_path, metrics)
-    # Each run builds a new network; without this the graph of every earlier run stays alive.
-    tf.keras.backend.clear_session()
+    _evaluate(model_dir, source.test_files, suite.oracle_evaluation, metrics_path)
     progress(f"{name}: done in {time.time() - started:.1f} s, "
              f"{_overall(_load_json(metrics_path))}")
   summary_path = os.path.join(model_dir, model_dir_lib.SUMMARY_FILE)

@@ -93,8 +93,8 @@ def check_logs_schema(model_dir: str, schema: schema_lib.Schema,
                       files: Union[str, Sequence[str]], what: str = "the logs'") -> None:
   """Refuses logs whose folder's schema.json is another schema than the model's.
 
-  For the jobs that read logs with a trained model's schema (export's warm-up records; the
-  evaluation job should too). Logs of another schema often parse anyway (the same field
+  For the jobs that read logs with a trained model's schema (export's warm-up records, the
+  evaluation job's test records). Logs of another schema often parse anyway (the same field
   names with other vocabularies, hash buckets or dense moments) and would be scored silently
   by the wrong model; the `schema.json` the data jobs write beside the logs tells them apart.
   Logs without one are not checked.
