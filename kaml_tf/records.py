@@ -159,8 +159,62 @@ def shard_paths(prefix: str, num_shards: int, compression: str = "") -> List[str
   return [f"{prefix}-{i:05d}-of-{num_shards:05d}{suffix}" for i in range(num_shards)]
 
 
-class LogWriter:
-  """Writes column batches round-robin over shards; atomic on `close()`.
+class LogError(ValueError):
+  """A log file is unreadable or malformed; the message names the file (and field)."""
+
+
+class ShardedWriter:
+  """Writes batches round-robin over shard files, each to a temporary sibling until `close`.
+
+  Subclasses open a shard's writer (`_open`) and append a batch of columns to it (`_append`,
+  returning the rows written); the writers need a `close()`.
+  """
+
+  def __init__(self, paths: Sequence[str]):
+    self.paths = list(paths)
+    self._tmp = [atomic.temp_sibling(p) for p in self.paths]
+    self._writers = [self._open(t) for t in self._tmp]
+    self._next = 0
+    self.rows_written = 0
+
+  def _open(self, tmp: str):
+    raise NotImplementedError
+
+  def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
+    raise NotImplementedError
+
+  def write(self, columns: Mapping[str, np.ndarray]) -> None:
+    """Appends a batch of rows, given as `{field: (n,) array}`, to the next shard."""
+    self.rows_written += self._append(self._writers[self._next], columns)
+    self._next = (self._next + 1) % len(self._writers)
+
+  def close(self) -> List[str]:
+    """Finishes every shard and renames it into place; returns the final paths."""
+    for w in self._writers:
+      w.close()
+    for tmp, final in zip(self._tmp, self.paths):
+      atomic.publish(tmp, final)
+    return self.paths
+
+  def abort(self) -> None:
+    """Closes and deletes the temporary shards; nothing appears at the destination."""
+    for w, tmp in zip(self._writers, self._tmp):
+      w.close()
+      if os.path.exists(tmp):
+        os.remove(tmp)
+
+  def __enter__(self) -> "ShardedWriter":
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
+
+
+class LogWriter(ShardedWriter):
+  """Writes column batches round-robin over TFRecord shards; atomic on `close()`.
 
   Rows are assigned to shards in contiguous blocks per batch, so reading the shards in order
   gives back the rows in the order written when there is one shard.
@@ -178,45 +232,17 @@ class LogWriter:
     if compression not in ("", "GZIP"):
       raise ValueError(f"compression must be '' or 'GZIP', got {compression!r}")
     self._dtypes = schema.record_dtypes(include_true_labels)
-    self.paths = shard_paths(prefix, num_shards, compression)
-    self._tmp = [atomic.temp_sibling(p) for p in self.paths]
-    options = tf.io.TFRecordOptions(compression_type=compression)
-    self._writers = [tf.io.TFRecordWriter(t, options) for t in self._tmp]
-    self._next = 0
-    self.rows_written = 0
+    self._options = tf.io.TFRecordOptions(compression_type=compression)
+    super().__init__(shard_paths(prefix, num_shards, compression))
 
-  def write(self, columns: Mapping[str, np.ndarray]) -> None:
-    """Encodes and appends a batch of rows given as columns (see `encode_examples`)."""
-    records = encode_examples(columns, self._dtypes)
-    writer = self._writers[self._next]
-    self._next = (self._next + 1) % len(self._writers)
-    for r in records:
+  def _open(self, tmp: str):
+    return tf.io.TFRecordWriter(tmp, self._options)
+
+  def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
+    encoded = encode_examples(columns, self._dtypes)
+    for r in encoded:
       writer.write(r)
-    self.rows_written += len(records)
-
-  def close(self) -> List[str]:
-    """Flushes every shard and renames it into place; returns the final paths."""
-    for w in self._writers:
-      w.close()
-    for tmp, final in zip(self._tmp, self.paths):
-      atomic.publish(tmp, final)
-    return self.paths
-
-  def abort(self) -> None:
-    """Closes and deletes the temporary shards; nothing appears at the destination."""
-    for w, tmp in zip(self._writers, self._tmp):
-      w.close()
-      if os.path.exists(tmp):
-        os.remove(tmp)
-
-  def __enter__(self) -> "LogWriter":
-    return self
-
-  def __exit__(self, exc_type, exc, tb) -> None:
-    if exc_type is None:
-      self.close()
-    else:
-      self.abort()
+    return len(encoded)
 
 
 def write_logs(schema: schema_lib.Schema, prefix: str, columns: Mapping[str, np.ndarray],

@@ -11,7 +11,7 @@ each that traces the train functions, and the best turn of each is compared: on 
 machine the best turn is the least disturbed one, and alternating makes a busy period slow
 every runner alike.
 
-`PipelineRunner` is this project's path: TFRecord logs -> `kaml_tf.data.dataset` (parse,
+`PipelineRunner` is this project's path: TFRecord or Parquet logs -> `kaml_tf.data.dataset` (parse,
 statistics join, masks, shuffle) -> `KamlTask.fit`, as `kaml_tf.training.trainer` trains.
 `InMemoryRunner` trains the same task on a few batches of that pipeline held in memory, so the
 difference between the two is the input pipeline's cost.
@@ -205,9 +205,13 @@ def measure(runners: Sequence[Runner], timing: TimingConfig = TimingConfig()) ->
 
 def paper_runners(schema: schema_lib.Schema, data, batch_size: int,
                   stats: Optional[stats_lib.ConversionStats],
-                  model_overrides: Mapping[str, Any] = None) -> List[PipelineRunner]:
-  """Base MMoE and KAML (`train_step.paper_variants`) fed through the input pipeline."""
-  return [PipelineRunner(v.name, schema, v.run_config, stats)
+                  model_overrides: Mapping[str, Any] = None,
+                  name_suffix: str = "") -> List[PipelineRunner]:
+  """Base MMoE and KAML (`train_step.paper_variants`) fed through the input pipeline.
+
+  Named after the variant plus `name_suffix` (e.g. "_parquet" for a second set of logs).
+  """
+  return [PipelineRunner(v.name + name_suffix, schema, v.run_config, stats)
           for v in train_step.paper_variants(data, batch_size, model_overrides)]
 
 

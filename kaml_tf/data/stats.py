@@ -7,7 +7,7 @@ conversions (records with `label_<action> = 1`). Days after `end_day` never coun
 on a window never peeks at later reports.
 
 The job streams the logs in large batches (TFRecord through `tf.data`, Parquet through
-tensorflow-io's `IOTensor.from_parquet` read in slices) and aggregates each batch with pyarrow
+pyarrow, both via `validation.checked_batches`) and aggregates each batch with pyarrow
 into per (ad task, day) partial sums, compacted whenever they grow: memory is bounded by the
 number of (ad task, day) pairs, never by the number of rows.
 
@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import parquet_logs
 from kaml_tf.data import validation
 from kaml_tf.io import atomic
 
@@ -38,7 +39,7 @@ STATS_VERSION = 1
 METADATA_KEY = b"kaml.stats"
 CLICKS = "clicks"
 CONVERSIONS_PREFIX = "conversions_"
-PARQUET_SUFFIX = ".parquet"
+PARQUET_SUFFIX = parquet_logs.PARQUET_SUFFIX
 TFRECORD_FORMAT = "tfrecord"
 PARQUET_FORMAT = "parquet"
 
@@ -60,84 +61,7 @@ LogError = validation.LogError
 
 def log_format(path: str) -> str:
   """`PARQUET_FORMAT` for `*.parquet` files, else `TFRECORD_FORMAT` (plain or `.gz`)."""
-  return PARQUET_FORMAT if path.endswith(PARQUET_SUFFIX) else TFRECORD_FORMAT
-
-
-def _check_parquet(path: str, fields: Mapping[str, tf.DType]) -> int:
-  """Checks a Parquet log's columns before tensorflow-io reads it; returns its row count.
-
-  Known tensorflow-io 0.37.1 problems, rejected here from the file footer with a message naming
-  the file and column: null values are read as wrong numbers without an error (a column
-  [1, null, 3] comes back as [1, 3, 1]; tensorflow/io#1667 reports aborts), list columns yield
-  only their first items (tensorflow/io#1562), and a directory path fails with a kernel error
-  (tensorflow/io#1468). Null counts come from the column statistics, which pyarrow writes by
-  default.
-  """
-  if tf.io.gfile.isdir(path):
-    raise LogError(f"{path}: is a directory; pass the Parquet files inside it (e.g. a glob)")
-  try:
-    parquet = pq.ParquetFile(path)
-  except (OSError, pa.ArrowException) as e:
-    raise LogError(f"{path}: not a readable Parquet file ({e})") from None
-  arrow_schema = parquet.schema_arrow
-  metadata = parquet.metadata
-  for name, dtype in fields.items():
-    index = arrow_schema.get_field_index(name)
-    if index < 0:
-      raise LogError(f"{path}: missing column {name!r} (the schema's records need it)")
-    arrow_type = arrow_schema.field(index).type
-    numeric = pa.types.is_integer(arrow_type) or (
-        not dtype.is_integer and pa.types.is_floating(arrow_type))
-    if not numeric:
-      raise LogError(f"{path}: column {name!r} has type {arrow_type}, expected {dtype.name}")
-    for g in range(metadata.num_row_groups):
-      column = metadata.row_group(g).column(index)
-      stats = column.statistics
-      if stats is None or not stats.has_null_count:
-        continue
-      if stats.null_count:
-        raise LogError(f"{path}: column {name!r} has {stats.null_count} null value(s) in row "
-                       f"group {g}; every record needs a value")
-  return metadata.num_rows
-
-
-def _parquet_batches(path: str, fields: Mapping[str, tf.DType],
-                     batch_size: int) -> tf.data.Dataset:
-  """Reads a Parquet file in slices of `batch_size` rows per column (never row by row).
-
-  `tfio.IODataset.from_parquet` reads 4096-row chunks but unbatches them to single rows,
-  which is ~10x slower here than slicing the columns of `tfio.IOTensor.from_parquet`.
-  """
-  # Imported here: loading tensorflow-io's kernels costs time and log noise in every process
-  # that imports this module (the trainer too) but only Parquet logs need them.
-  import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
-
-  num_rows = _check_parquet(path, fields)
-  table = tfio.IOTensor.from_parquet(path)
-  columns = {k: table(k) for k in fields}
-
-  def read(start):
-    stop = tf.minimum(start + batch_size, num_rows)
-    return {k: tf.cast(c[start:stop], fields[k]) for k, c in columns.items()}
-
-  ds = tf.data.Dataset.range(0, num_rows, batch_size)
-  return ds.map(read).prefetch(tf.data.AUTOTUNE)
-
-
-def _parquet_checked(path: str, fields: Mapping[str, tf.DType], batch_size: int,
-                     schema: Optional[schema_lib.Schema],
-                     bad: Optional[validation.BadRecords]
-                     ) -> Iterator[Tuple[int, Dict[str, np.ndarray]]]:
-  first = 0
-  try:
-    for batch in _parquet_batches(path, fields, batch_size):
-      columns = {k: v.numpy() for k, v in batch.items()}
-      n = len(next(iter(columns.values())))
-      yield first, validation.drop_bad_values(path, first, columns, schema, bad)
-      first += n
-  except tf.errors.OpError as e:
-    raise LogError(f"{path}: records from #{first} (batch of up to {batch_size}) could not be "
-                   f"read as fields {sorted(fields)}: {e.message}") from None
+  return PARQUET_FORMAT if parquet_logs.is_parquet(path) else TFRECORD_FORMAT
 
 
 def iter_log_batches(files: Union[str, Sequence[str]], fields: Mapping[str, tf.DType],
@@ -163,11 +87,7 @@ def iter_log_batches(files: Union[str, Sequence[str]], fields: Mapping[str, tf.D
   """
   spec = {k: tf.io.FixedLenFeature([], d) for k, d in fields.items()}
   for path in records.list_files(files):
-    if log_format(path) == PARQUET_FORMAT:
-      batches = _parquet_checked(path, fields, batch_size, schema, bad)
-    else:
-      batches = validation.checked_batches(path, schema, spec, batch_size, bad)
-    for first, columns in batches:
+    for first, columns in validation.checked_batches(path, schema, spec, batch_size, bad):
       yield path, first, columns
 
 

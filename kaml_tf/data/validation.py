@@ -1,13 +1,14 @@
 """Record validation: finds malformed log records and names their file, record and field.
 
 Every job that reads logs in Python batches (statistics, Table 1 report, evaluation,
-`pipelines.validate_logs`) reads each TFRecord file through `checked_batches`, which yields
-parsed numpy columns of the records that pass every check. A record fails when
+`pipelines.validate_logs`) reads each log file (TFRecord, or Parquet through
+`kaml_tf.data.parquet_logs`) through `checked_batches`, which yields parsed numpy columns of
+the records that pass every check. A record fails when
 
-* the file cannot be read at it (`corrupt`: a bad CRC or a truncated record; TFRecord framing
-  is lost there, so the rest of the file is unreadable),
+* the file cannot be read at it (`corrupt`: a bad CRC or a truncated record, or an unreadable
+  Parquet row group; the rest of the file is unreadable then),
 * its bytes are not a `tf.train.Example` (`unparsable`),
-* a field of the job's parse spec is absent (`missing_field`), of another kind
+* a field of the job's parse spec is absent or, in Parquet, null (`missing_field`), of another kind
   (`wrong_type`, e.g. a float_list where int64 is expected) or not exactly one value
   (`wrong_shape`),
 * a label is outside {0, 1} (`bad_label`), `target_action` outside [-1, N) (`bad_target`),
@@ -40,6 +41,7 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import parquet_logs
 
 CORRUPT = "corrupt"
 UNPARSABLE = "unparsable"
@@ -85,8 +87,7 @@ class Problem:
     return f"{where}: {self.detail}" if self.record is not None else f"{where} {self.detail}"
 
 
-class LogError(ValueError):
-  """A log file is unreadable or malformed; the message names the file (and field)."""
+LogError = records.LogError
 
 
 class BadRecordError(LogError):
@@ -325,10 +326,10 @@ def _parse(path: str, first: int, serialized: np.ndarray, spec: Spec,
 def checked_batches(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
                     batch_size: int = 8192,
                     bad: Optional[BadRecords] = None) -> Iterator[Tuple[int, Columns]]:
-  """Reads one TFRecord file as checked numpy column batches, in record order.
+  """Reads one log file as checked numpy column batches, in record order.
 
   Args:
-    path: A TFRecord file (plain or `.gz`).
+    path: A TFRecord file (plain or `.gz`) or a Parquet file (`.parquet`).
     schema: The logs' schema, for the value checks (None: parse checks only).
     spec: The fields to parse (`tf.io.FixedLenFeature`s); only these are checked.
     batch_size: Records per read batch.
@@ -336,7 +337,59 @@ def checked_batches(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
 
   Yields:
     (index of the batch's first record in the file, {field: (rows,) array} of the good rows).
+
+  Raises:
+    LogError: for a Parquet file without a column of `spec` or with one of another type
+      (every record would be bad: never skipped).
   """
+  if parquet_logs.is_parquet(path):
+    return _checked_parquet(path, schema, spec, batch_size, bad)
+  return _checked_tfrecord(path, schema, spec, batch_size, bad)
+
+
+def null_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
+  """The first null value of a Parquet batch, as a `missing_field` problem (None: none)."""
+  if not batch.nulls:
+    return None
+  position, field = min((int(p[0]), f) for f, p in batch.nulls.items())
+  return Problem(path, batch.first + position, field, MISSING_FIELD, "is null")
+
+
+def _drop_nulls(path: str, batch: parquet_logs.Batch, bad: Optional[BadRecords]
+                ) -> Tuple[Columns, Optional[np.ndarray]]:
+  """(columns without the rows that have a null, their record indices or None)."""
+  if not batch.nulls:
+    return batch.columns, None
+  keep = np.ones(batch.size, bool)
+  for position in sorted(set(np.concatenate(list(batch.nulls.values())).tolist())):
+    fields = [f for f, p in batch.nulls.items() if position in p]
+    _report(Problem(path, batch.first + position, fields[0], MISSING_FIELD, "is null"), bad)
+    keep[position] = False
+  rows = batch.first + np.flatnonzero(keep)
+  return {k: v[keep] for k, v in batch.columns.items()}, rows
+
+
+def _checked_parquet(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
+                     batch_size: int, bad: Optional[BadRecords]
+                     ) -> Iterator[Tuple[int, Columns]]:
+  fields = {k: f.dtype for k, f in spec.items()}
+  read = 0
+  try:
+    for batch in parquet_logs.read_batches(path, fields, batch_size):
+      columns, rows = _drop_nulls(path, batch, bad)
+      yield batch.first, drop_bad_values(path, batch.first, columns, schema, bad, rows)
+      read = batch.first + batch.size
+  except parquet_logs.ReadError as e:
+    _report(Problem(path, e.first, None, CORRUPT,
+                    f"unreadable ({e.reason}); the rest of the file cannot be read"), bad)
+    return
+  if read == 0:
+    _report(Problem(path, None, None, EMPTY_FILE, "has no records"), bad)
+
+
+def _checked_tfrecord(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
+                    batch_size: int = 8192,
+                    bad: Optional[BadRecords] = None) -> Iterator[Tuple[int, Columns]]:
   first = 0
   batches = iter(_records(path).batch(batch_size).prefetch(2))
   while True:

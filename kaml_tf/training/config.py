@@ -28,13 +28,16 @@ class DataConfig:
 
   Attributes:
     schema_path: The logs' `schema.json`.
-    train_files: Glob(s) of training TFRecord logs (comma-separated allowed).
+    train_files: Glob(s) of training logs, TFRecord or Parquet (comma-separated allowed).
     stats_path: Parquet conversion statistics (required for the `adm` policy).
     mask_policy: One of `MASK_POLICIES`.
     alpha: Per-action ADM thresholds, integers >= 1 (length N), or empty for the data path's
       defaults (`kaml_tf.data.masks.DEFAULT_ALPHA`).
     validation_files: Optional glob(s) evaluated after each epoch.
-    shuffle_buffer: Rows in the shuffle buffer (0 disables shuffling).
+    shuffle_buffer: Rows shuffled together, one permuted window at a time (0 disables
+      shuffling; `kaml_tf.data.dataset`).
+    parallel_reads: Reader threads per input pipeline (-1: tf.data picks); 0 reads the files
+      in turn on the pipeline's thread, the cheapest from local disk.
     skip_bad_records: Scan the logs first and filter out malformed records (counted in
       train_summary.json) instead of failing on the first one.
   """
@@ -46,6 +49,7 @@ class DataConfig:
   validation_files: str = ""
   shuffle_buffer: int = 100_000
   skip_bad_records: bool = False
+  parallel_reads: int = 0
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))
@@ -60,6 +64,9 @@ class DataConfig:
                         f"{list(self.alpha)}")
     if self.shuffle_buffer < 0:
       raise ConfigError(f"shuffle_buffer: must be >= 0, got {self.shuffle_buffer}")
+    if self.parallel_reads < -1:
+      raise ConfigError(f"parallel_reads: must be >= 0, or -1 to let tf.data pick, got "
+                        f"{self.parallel_reads}")
 
 
 @dataclasses.dataclass(frozen=True)

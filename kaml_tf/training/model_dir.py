@@ -30,9 +30,11 @@ CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 SUMMARY_FILE = "train_summary.json"
 LOCK_FILE = ".lock"
-# Fields that may differ between a run and its resumption: more epochs extend a run, and a
-# run stopped by a malformed record may resume with --skip_bad_records.
-_RESUMABLE_FIELDS = {("optim", "epochs"), ("data", "skip_bad_records")}
+# Fields that may differ between a run and its resumption: more epochs extend a run, a run
+# stopped by a malformed record may resume with --skip_bad_records, and reader threads do not
+# change the order of the records.
+_RESUMABLE_FIELDS = {("optim", "epochs"), ("data", "skip_bad_records"),
+                     ("data", "parallel_reads")}
 
 
 class ModelDirError(RuntimeError):

@@ -126,7 +126,8 @@ class _Datasets:
         files, self._schema, stats=self._stats, policy=data.mask_policy,
         batch_size=batch, alpha=data.alpha or None,
         shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
-        seed=shuffle_seed, input_context=ctx, counters=self.counters, skip=self.skipped)
+        seed=shuffle_seed, input_context=ctx, counters=self.counters, skip=self.skipped,
+        parallel_reads=data.parallel_reads)
     return ds.skip(skip) if skip else ds
 
   def train(self, epoch: int, skip: int):

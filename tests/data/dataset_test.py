@@ -1,7 +1,9 @@
-"""Tests of the `(features, targets)` input pipeline on hand-made TFRecord logs."""
+"""Tests of the `(features, targets)` input pipeline on hand-made TFRecord and Parquet logs."""
 
 import kaml_tf  # noqa: F401
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
@@ -9,6 +11,7 @@ from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
+from kaml_tf.data import parquet_logs
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.data import validation
 
@@ -226,11 +229,89 @@ def test_fewer_files_than_pipelines_shards_records(tmp_path):
   np.testing.assert_array_equal(shares[1], [101, 103, 105])
 
 
-def test_parquet_logs_are_rejected(tmp_path):
-  path = tmp_path / "logs.parquet"
-  path.write_bytes(b"")
-  with pytest.raises(dataset_lib.DatasetError, match="logs.parquet: .*TFRecord logs only"):
-    _factory(str(path))()
+def _write_parquet(tmp_path, samples=SAMPLES, schema=SCHEMA, num_shards=1, name="logs"):
+  writer = parquet_logs.LogWriter(schema, str(tmp_path / name), num_shards)
+  cols = _columns(samples, schema)
+  with writer:
+    for start in range(0, len(samples), 2):
+      writer.write({k: v[start:start + 2] for k, v in cols.items()})
+  return writer.paths
+
+
+def _by_user(features, targets):
+  order = np.argsort(features["user"])
+  return ({k: v[order] for k, v in features.items()}, {k: v[order] for k, v in targets.items()})
+
+
+@pytest.mark.parametrize("shuffle_buffer", [0, 4])
+def test_parquet_logs_give_the_tfrecord_batches(tmp_path, shuffle_buffer):
+  samples = _many(10)
+  tfrecord = _write(tmp_path, samples, num_shards=2)
+  parquet = _write_parquet(tmp_path, samples, num_shards=2)
+  got = [_by_user(*_all(_factory(files, batch_size=3, seed=4,
+                                 shuffle_buffer=shuffle_buffer)()))
+         for files in (tfrecord, parquet)]
+  for tf_part, pq_part in zip(*got):
+    assert sorted(tf_part) == sorted(pq_part)
+    for k in tf_part:
+      np.testing.assert_array_equal(pq_part[k], tf_part[k], err_msg=k)
+      assert pq_part[k].dtype == tf_part[k].dtype
+
+
+def test_parquet_batches_without_shuffle_are_in_file_order(tmp_path):
+  files = _write_parquet(tmp_path, _many(7))
+  users = [f["user"].numpy().tolist() for f, _ in _factory(files, batch_size=3)()]
+  assert users == [[100, 101, 102], [103, 104, 105], [106]]
+
+
+def test_mixed_formats_are_refused(tmp_path):
+  files = _write(tmp_path, SAMPLES) + _write_parquet(tmp_path, SAMPLES)
+  with pytest.raises(dataset_lib.DatasetError, match="mixes Parquet and TFRecord"):
+    _factory(files)()
+
+
+def test_parquet_null_names_file_record_and_field(tmp_path):
+  cols = _columns(_many(5))
+  table = pa.table({k: pa.array(v) for k, v in cols.items()})
+  table = table.set_column(table.schema.get_field_index("label_B"), "label_B",
+                           pa.array([0, 1, 0, None, 1], pa.int64()))
+  path = str(tmp_path / "null.parquet")
+  pq.write_table(table, path)
+  with pytest.raises(tf.errors.OpError, match=r"null.parquet: record #3 field 'label_B' is "
+                                               r"null"):
+    _all(_factory(path)())
+  skip = validation.scan(path, SCHEMA, dataset_lib.parse_spec(SCHEMA))
+  assert dict(skip.counts) == {"missing_field": 1}
+  config = dataset_lib.DatasetConfig(files=path, batch_size=2, mask=masks.MaskConfig("adm", ALPHA))
+  features, _ = _all(dataset_lib.DatasetFactory(SCHEMA, _stats(), config, skip=skip)())
+  assert features["user"].tolist() == [100, 101, 102, 104]
+
+
+def test_parquet_missing_column_fails_before_reading(tmp_path):
+  cols = _columns(SAMPLES)
+  path = str(tmp_path / "old.parquet")
+  pq.write_table(pa.table({k: pa.array(v) for k, v in cols.items() if k != "x"}), path)
+  with pytest.raises(validation.LogError, match=r"old.parquet: missing column 'x'"):
+    _factory(path)()
+
+
+def test_parquet_records_are_sharded_when_files_are_few(tmp_path):
+  files = _write_parquet(tmp_path, _many(6))
+  context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
+                                       num_replicas_in_sync=2)
+  users = np.concatenate([f["user"].numpy() for f, _ in _factory(files, batch_size=4)(context)])
+  assert users.tolist() == [101, 103, 105]
+
+
+def test_shuffle_permutes_within_windows(tmp_path):
+  """Batches of 4 from windows of 8: each batch holds records of one window only."""
+  files = _write(tmp_path, _many(24))
+  factory = _factory(files, batch_size=4, seed=0, shuffle_buffer=8)
+  batches = [f["user"].numpy() - 100 for f, _ in factory()]
+  windows = [set((b // 8).tolist()) for b in batches]
+  assert [len(w) for w in windows] == [1] * 6
+  assert sorted(np.concatenate(batches).tolist()) == list(range(24))
+  assert np.concatenate(batches).tolist() != list(range(24))
 
 
 def test_record_not_matching_the_schema_names_the_file(tmp_path):

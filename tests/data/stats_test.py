@@ -120,8 +120,12 @@ def test_parquet_with_nulls_or_missing_column_is_rejected(tmp_path):
   pq.write_table(pa.table({**{k: pa.array(v) for k, v in cols.items()},
                            "label_B": pa.array([1, None], pa.int64())}), with_null)
   config = stats_lib.StatsConfig(window_days=2)
-  with pytest.raises(stats_lib.LogError, match=r"null.parquet: column 'label_B' has 1 null"):
+  with pytest.raises(stats_lib.LogError, match=r"null.parquet: record #1 field 'label_B' is "
+                                               r"null"):
     stats_lib.compute_stats(with_null, SCHEMA, config)
+  # Under --skip_bad_records the record is skipped and counted; the other one still counts.
+  skipping = stats_lib.StatsConfig(window_days=2, skip_bad_records=True)
+  assert stats_lib.compute_stats(with_null, SCHEMA, skipping).rows_read == 1
   missing = str(tmp_path / "missing.parquet")
   pq.write_table(pa.table({k: pa.array(v) for k, v in cols.items() if k != "day"}), missing)
   with pytest.raises(stats_lib.LogError, match=r"missing.parquet: missing column 'day'"):
