@@ -9,9 +9,11 @@ run, in the order given, and their results go under `"sections"` in the output J
 atomically). Sections:
 
 * `input`: examples/s of the full input pipeline (`kaml_tf.data.dataset`: parse, statistics
-  join and masks) against a bare `TFRecordDataset` + `tf.io.parse_example` of the same files,
-  batch size and parse spec, with the same read parallelism, parallel parsing and prefetch, so
-  the ratio isolates the cost of the join, the masks and the checks. The timed passes
+  join, masks and checks) against a bare `TFRecordDataset` + `tf.io.parse_example` of the same
+  files, batch size and parse spec (files read in turn, parallel parsing, prefetch), so the
+  ratio isolates the cost of the join, the masks and the checks. With `--parquet_logs` (the
+  same records converted by `pipelines.convert_logs`) the full pipeline reading them is timed
+  in the same turns (`full_parquet`). The timed passes
   alternate in one process (bare then full, then full then bare, ...) after a short warm-up of
   each, and the best pass of each is compared (on a shared machine the best pass is the least
   disturbed); the median ratio is reported too, and so are rows per CPU second of the process
@@ -26,13 +28,14 @@ atomically). Sections:
   off once on); reports both step times and their ratio.
 * `train_throughput`: training samples/s of the base MMoE and of KAML through this project's
   pipeline (TFRecord logs -> dataset factory with shuffling -> `KamlTask.fit`), timed in
-  alternating turns (`kaml_tf.benchmarks.throughput`). Compare with `train_step` (the same
+  alternating turns (`kaml_tf.benchmarks.throughput`); with `--parquet_logs`, also both
+  models reading the Parquet logs (`mmoe_parquet`, `kaml_parquet`). Compare with `train_step` (the same
   models fed from in-memory batches) to see the input's share.
 * `peer`: DeepCTR's MMoE (same sizes, fed from NumPy arrays of the same logs;
   `kaml_tf.benchmarks.peer_mmoe`) timed in turns with the two runners of `train_throughput`
   and the same two models fed from in-memory batches (`mmoe_in_memory`, `kaml_in_memory`:
   no input cost, like DeepCTR's NumPy feed) in one process; targets: base MMoE >= 1.0x and
-  KAML >= 0.8x DeepCTR's samples/s through the pipeline. DeepCTR
+  KAML >= 0.8x DeepCTR's samples/s through the pipeline, checked for each log format timed. DeepCTR
   is a benchmark-only extra: without it the section fails with the install command.
 * `stats`: rows/s of the statistics job (`kaml_tf.data.stats.compute_stats`) over `--logs`.
 * `serving`: latency of `serving_default` and `predict_all` of the export `--export_dir`
@@ -147,13 +150,16 @@ class InputBenchmarkConfig:
 
 
 def bare_dataset(files: Sequence[str], parse_spec: Dict[str, tf.io.FixedLenFeature],
-                 batch_size: int, cycle_length: int) -> tf.data.Dataset:
-  """`TFRecordDataset` + batched `parse_example`, nothing else (the baseline)."""
+                 batch_size: int) -> tf.data.Dataset:
+  """`TFRecordDataset` + batched `parse_example`, nothing else (the baseline).
+
+  The files are read one after the other on the pipeline's thread, the cheapest way to read
+  them (a parallel read costs more CPU than it saves here, as in the full pipeline).
+  """
   kinds = {records.compression_of(p) for p in files}
   if len(kinds) != 1:
     raise ValueError(f"the benchmark needs files of one compression, got {sorted(kinds)}")
-  ds = tf.data.TFRecordDataset(list(files), compression_type=kinds.pop(), buffer_size=8 << 20,
-                               num_parallel_reads=min(cycle_length, len(files)))
+  ds = tf.data.TFRecordDataset(list(files), compression_type=kinds.pop(), buffer_size=8 << 20)
   ds = ds.batch(batch_size)
   ds = ds.map(lambda s: tf.io.parse_example(s, parse_spec), num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=True)
@@ -180,40 +186,55 @@ def time_pass(ds: tf.data.Dataset, max_batches: int = 0) -> Tuple[int, float, fl
   return rows, time.perf_counter() - start, time.process_time() - cpu_start
 
 
+def _time_alternating(pipelines: Dict[str, tf.data.Dataset], repeats: int, max_batches: int
+                      ) -> Tuple[Dict[str, int], Dict[str, List[float]], Dict[str, List[float]]]:
+  """Rows, rows/s and rows per CPU second of every pass, the pipelines' order rotating."""
+  names = list(pipelines)
+  rows: Dict[str, int] = {}
+  passes: Dict[str, List[float]] = {n: [] for n in names}
+  cpu_passes: Dict[str, List[float]] = {n: [] for n in names}
+  for repeat in range(repeats):
+    # Rotate who goes first, so no pipeline always runs right after the same other one.
+    for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+      n, seconds, cpu_seconds = time_pass(pipelines[name], max_batches)
+      rows[name] = n
+      passes[name].append(n / seconds)
+      cpu_passes[name].append(n / max(cpu_seconds, 1e-9))
+  return rows, passes, cpu_passes
+
+
 def run_input_benchmark(schema: schema_lib.Schema,
                         stats: Optional[stats_lib.ConversionStats],
-                        config: InputBenchmarkConfig) -> Dict[str, Any]:
-  """Times the full input pipeline against the bare parse (see the module docstring)."""
+                        config: InputBenchmarkConfig,
+                        parquet_files: Optional[str] = None) -> Dict[str, Any]:
+  """Times the full input pipeline against the bare parse (see the module docstring).
+
+  With `parquet_files` (the same records as Parquet logs) the full pipeline reading them is
+  timed in the same turns, as `full_parquet`.
+  """
   data_config = dataset_lib.DatasetConfig(files=config.files, batch_size=config.batch_size,
                                           mask=config.mask)
   factory = dataset_lib.DatasetFactory(schema, stats, data_config)
   files, _ = factory.files_for()
-  bare = bare_dataset(files, factory.parse_spec, config.batch_size, data_config.cycle_length)
-  full = factory()
+  pipelines = {"bare": bare_dataset(files, factory.parse_spec, config.batch_size),
+               "full": factory()}
+  if parquet_files:
+    pipelines["full_parquet"] = dataset_lib.DatasetFactory(
+        schema, stats, dataclasses.replace(data_config, files=parquet_files),
+        counters=factory.counters)()
   # Warm-up: traces the functions and fills the page cache before anything is timed.
-  time_pass(bare, _WARMUP_BATCHES)
-  time_pass(full, _WARMUP_BATCHES)
+  for ds in pipelines.values():
+    time_pass(ds, _WARMUP_BATCHES)
   factory.counters.reset()
-  passes: Dict[str, List[float]] = {"bare": [], "full": []}
-  cpu_passes: Dict[str, List[float]] = {"bare": [], "full": []}
-  rows = {}
-  for repeat in range(config.repeats):
-    # Alternate which pipeline goes first, so neither always runs right after the other.
-    order = (("bare", bare), ("full", full)) if repeat % 2 == 0 else (("full", full),
-                                                                       ("bare", bare))
-    for name, ds in order:
-      n, seconds, cpu_seconds = time_pass(ds, config.max_batches)
-      rows[name] = n
-      passes[name].append(n / seconds)
-      cpu_passes[name].append(n / max(cpu_seconds, 1e-9))
-  if rows["bare"] != rows["full"]:
+  rows, passes, cpu_passes = _time_alternating(pipelines, config.repeats, config.max_batches)
+  if len(set(rows.values())) != 1:
     raise RuntimeError(f"the pipelines read different row counts: {rows}")
   best = {k: max(v) for k, v in passes.items()}
   median = {k: statistics.median(v) for k, v in passes.items()}
   cpu_median = {k: statistics.median(v) for k, v in cpu_passes.items()}
   unknown, total = factory.log_counters()
   ratio = best["full"] / best["bare"]
-  return {
+  result = {
       "files": len(files),
       "rows_per_pass": rows["full"],
       "batch_size": config.batch_size,
@@ -221,20 +242,20 @@ def run_input_benchmark(schema: schema_lib.Schema,
       "alpha": list(factory.mask_config.alpha),
       "parsed_fields": len(factory.parse_spec),
       "repeats": config.repeats,
-      "bare_rows_per_second": passes["bare"],
-      "full_rows_per_second": passes["full"],
-      "bare_best": best["bare"],
-      "full_best": best["full"],
-      "ratio_best": ratio,
-      "ratio_median": median["full"] / median["bare"],
-      "bare_rows_per_cpu_second": cpu_passes["bare"],
-      "full_rows_per_cpu_second": cpu_passes["full"],
-      "ratio_cpu_median": cpu_median["full"] / cpu_median["bare"],
       "target_ratio": INPUT_TARGET_RATIO,
       "meets_target": ratio >= INPUT_TARGET_RATIO,
       "unknown_ad_task_samples": unknown,
       "samples_timed": total,
   }
+  for name in pipelines:
+    result.update({f"{name}_rows_per_second": passes[name], f"{name}_best": best[name],
+                   f"{name}_rows_per_cpu_second": cpu_passes[name]})
+  for name in (n for n in pipelines if n != "bare"):
+    suffix = name[len("full"):]
+    result.update({f"ratio{suffix}_best": best[name] / best["bare"],
+                   f"ratio{suffix}_median": median[name] / median["bare"],
+                   f"ratio{suffix}_cpu_median": cpu_median[name] / cpu_median["bare"]})
+  return result
 
 
 def _input_section() -> Dict[str, Any]:
@@ -247,11 +268,15 @@ def _input_section() -> Dict[str, Any]:
                                   repeats=_REPEATS.value, max_batches=_MAX_BATCHES.value)
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
-  result = run_input_benchmark(schema, stats, config)
+  result = run_input_benchmark(schema, stats, config, _PARQUET_LOGS.value)
   logging.info("input: full pipeline %.0f rows/s, bare parse %.0f rows/s, ratio %.3f "
                "(target >= %.2f); median ratio %.3f, CPU-time ratio %.3f", result["full_best"],
                result["bare_best"], result["ratio_best"], INPUT_TARGET_RATIO,
                result["ratio_median"], result["ratio_cpu_median"])
+  if "full_parquet_best" in result:
+    logging.info("input: full pipeline from Parquet %.0f rows/s, %.3fx the bare TFRecord parse "
+                 "(CPU time %.3fx)", result["full_parquet_best"], result["ratio_parquet_best"],
+                 result["ratio_parquet_cpu_median"])
   return result
 
 

@@ -26,9 +26,12 @@ _OUTPUT_PREFIX = flags.DEFINE_string("output_prefix", None, "Output shards: "
                                      "<prefix>-00000-of-0000N.<format suffix>.")
 _TO_FORMAT = flags.DEFINE_enum("to_format", log_conversion.PARQUET,
                                list(log_conversion.FORMATS), "Output log format.")
+# Shared with pipelines.simulate and pipelines.kuairand (same type and meaning).
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Output files (at least one per input "
-                                   "pipeline of the training job).", lower_bound=1)
-_COMPRESSION = flags.DEFINE_enum("compression", "", ["", "GZIP"], "TFRecord output only.")
+                                   "pipeline of the training job).", allow_override=True)
+_COMPRESSION = flags.DEFINE_enum("compression", "none", ["none", "gzip"],
+                                 "Compression of TFRecord output shards.", allow_override=True)
+_COMPRESSION_TYPES = {"none": "", "gzip": "GZIP"}
 
 
 def config_from_flags() -> log_conversion.ConversionConfig:
@@ -36,7 +39,7 @@ def config_from_flags() -> log_conversion.ConversionConfig:
     return log_conversion.ConversionConfig(
         output_prefix=compute_stats.required(_OUTPUT_PREFIX), to_format=_TO_FORMAT.value,
         num_shards=_NUM_SHARDS.value, batch_size=compute_stats.READ_BATCH_SIZE.value,
-        compression=_COMPRESSION.value, skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value)
+        compression=_COMPRESSION_TYPES[_COMPRESSION.value], skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value)
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
 

@@ -1,4 +1,4 @@
-r"""Trains a multi-task CVR model (KAML or a baseline) on TFRecord logs.
+r"""Trains a multi-task CVR model (KAML or a baseline) on TFRecord or Parquet logs.
 
 Base MMoE:
   python -m pipelines.train --schema=DIR/schema.json --train='DIR/train-*' \
@@ -25,7 +25,8 @@ from kaml_tf.training import trainer
 from pipelines import common
 
 _SCHEMA = flags.DEFINE_string("schema", None, "The logs' schema.json.", allow_override=True)
-_TRAIN = flags.DEFINE_string("train", None, "Glob(s) of training TFRecord logs.")
+_TRAIN = flags.DEFINE_string("train", None, "Glob(s) of training logs: TFRecord, or Parquet "
+                            "(pipelines.convert_logs; the faster input).")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output directory.", allow_override=True)
 _STATS = flags.DEFINE_string("stats", "", "Conversion statistics (needed by --mask=adm).", allow_override=True)
 _VALIDATION = flags.DEFINE_string("validation", "", "Glob(s) evaluated after each epoch.")

@@ -44,7 +44,7 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
 
   Args:
     model: The trained model.
-    files: Test logs (glob, comma-separated globs or list of TFRecord files).
+    files: Test logs (glob, comma-separated globs or list of TFRecord or Parquet files).
     batch_size: Records per scoring batch.
     bad: None: a malformed record raises `validation.BadRecordError` naming it; otherwise
       malformed records are skipped and counted in `bad`.

@@ -10,6 +10,7 @@ import pytest
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import log_conversion
 from pipelines import benchmark
 
 
@@ -18,7 +19,7 @@ def _flags(small_logs, tmp_path, **overrides):
             "stats": small_logs["stats"], "window_days": 28, "end_day": None, "alpha": [],
             "output": str(tmp_path / "bench.json"), "batch_size": 32, "repeats": 1,
             "throughput_steps": 2, "throughput_warmup_steps": 1, "shuffle_buffer": 64,
-            "isolate": False, "export_dir": None}
+            "isolate": False, "export_dir": None, "parquet_logs": None}
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -69,6 +70,24 @@ def test_train_throughput_section(small_logs, tmp_path):
   assert document["resources"]["train_throughput"]["peak_rss_bytes"] > 0
   assert document["resources"]["train_throughput"]["peak_rss_scope"] == (
       "whole benchmark process so far")
+
+
+def test_train_throughput_section_times_parquet_logs_too(small_logs, tmp_path):
+  schema = schema_lib.Schema.load(small_logs["schema"])
+  config = log_conversion.ConversionConfig(str(tmp_path / "pq" / "train"), num_shards=2)
+  log_conversion.convert_logs(small_logs["train"], schema, config)
+  document = _run(small_logs, tmp_path, ["train_throughput"],
+                  parquet_logs=str(tmp_path / "pq" / "train-*"))
+  runners = document["sections"]["train_throughput"]["runners"]
+  assert set(runners) == {"mmoe", "kaml", "mmoe_parquet", "kaml_parquet"}
+  assert all(r["samples_per_second_best"] > 0 for r in runners.values())
+
+
+def test_peer_targets_cover_both_log_formats():
+  assert benchmark.peer_targets(["deepctr_mmoe", "mmoe", "kaml", "mmoe_in_memory"]) == {
+      "mmoe": 1.0, "kaml": 0.8}
+  assert benchmark.peer_targets(["mmoe", "kaml", "mmoe_parquet", "kaml_parquet"]) == {
+      "mmoe": 1.0, "mmoe_parquet": 1.0, "kaml": 0.8, "kaml_parquet": 0.8}
 
 
 def test_determinism_section_times_both_cases_in_alternating_children(small_logs, tmp_path):

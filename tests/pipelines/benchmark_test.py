@@ -11,6 +11,7 @@ import pytest
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import parquet_logs
 from pipelines import benchmark
 
 SCHEMA = schema_lib.Schema(actions=("A", "B"),
@@ -36,7 +37,7 @@ def _flags(tmp_path, **overrides):
   values = {"logs": str(tmp_path / "train-*"), "schema": str(tmp_path / "schema.json"),
             "stats": "", "window_days": 1, "end_day": None, "alpha": ["1", "1"],
             "output": str(tmp_path / "bench.json"), "sections": ["input"], "batch_size": 64,
-            "input_mask": "adm", "repeats": 2, "max_batches": 0}
+            "input_mask": "adm", "repeats": 2, "max_batches": 0, "parquet_logs": None}
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -59,6 +60,22 @@ def test_input_section(tmp_path):
   # Statistics of the last day (day 2) cover every ad task: none unknown.
   assert result["unknown_ad_task_samples"] == 0
   assert document["environment"]["tensorflow"]
+
+
+def test_input_section_times_the_parquet_pipeline_in_the_same_turns(tmp_path):
+  saver = _flags(tmp_path, parquet_logs=str(tmp_path / "pq-*"))  # writes the TFRecord logs
+  columns = records.read_columns(str(tmp_path / "train-*"), SCHEMA)
+  with parquet_logs.LogWriter(SCHEMA, str(tmp_path / "pq"), num_shards=2) as writer:
+    for half in (slice(0, ROWS // 2), slice(ROWS // 2, ROWS)):
+      writer.write({k: v[half] for k, v in columns.items()})
+  with saver:
+    benchmark.main(["benchmark"])
+  result = json.loads((tmp_path / "bench.json").read_text())["sections"]["input"]
+  assert len(result["full_parquet_rows_per_second"]) == 2
+  assert result["ratio_parquet_best"] == pytest.approx(result["full_parquet_best"] /
+                                                       result["bare_best"])
+  assert result["ratio_parquet_cpu_median"] > 0
+  assert result["samples_timed"] == 2 * 2 * ROWS  # both full pipelines, 2 passes each
 
 
 def test_max_batches_limits_each_pass(tmp_path):
