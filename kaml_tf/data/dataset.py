@@ -468,19 +468,14 @@ class DatasetFactory:
     return (tf.constant(limits, tf.int64), tf.constant(flat, tf.int64),
             tf.constant(splits, tf.int64))
 
-  def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
+  def _columns(self, files: List[str], shard_records: bool,
+               input_context: Optional[tf.distribute.InputContext], deterministic: bool
                ) -> tf.data.Dataset:
-    """Builds the pipeline for one input pipeline (all files when `input_context` is None)."""
+    """The files' records as checked `{field: (n,)}` columns: batches, or shuffle windows."""
     config = self._config
-    files, shard_records = self.files_for(input_context)
-    if self._skip is None:
-      self._check_first_records(files)
-    # A seeded shuffle stays reproducible (a resumed epoch can skip the batches it has seen);
-    # only an unseeded shuffle lets parallel stages hand out elements as they finish.
-    deterministic = not config.shuffle or config.seed is not None
-    compression = [records.compression_of(p) for p in files]
     ds = tf.data.Dataset.from_tensor_slices(
-        (files, compression, tf.range(len(files), dtype=tf.int64)))
+        (files, [records.compression_of(p) for p in files],
+         tf.range(len(files), dtype=tf.int64)))
     if config.shuffle:
       ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
     parquet = parquet_logs.is_parquet(files[0])
@@ -498,14 +493,25 @@ class DatasetFactory:
       ds = ds.shard(*shard)
     if config.repeat:
       ds = ds.repeat()
-    # Windows of `shuffle_buffer` records when shuffling, else the batches themselves.
     drop = config.drop_remainder and not config.shuffle
     if parquet:
-      ds = ds.rebatch(size, drop_remainder=drop).map(
+      # Slices of each file, concatenated across the files read in turn.
+      return ds.rebatch(size, drop_remainder=drop).map(
           self.check_columns, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    else:
-      ds = ds.batch(size, drop_remainder=drop).map(
-          self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return ds.batch(size, drop_remainder=drop).map(
+        self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+  def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
+               ) -> tf.data.Dataset:
+    """Builds the pipeline for one input pipeline (all files when `input_context` is None)."""
+    config = self._config
+    files, shard_records = self.files_for(input_context)
+    if self._skip is None:
+      self._check_first_records(files)
+    # A seeded shuffle stays reproducible (a resumed epoch can skip the batches it has seen);
+    # only an unseeded shuffle lets parallel stages hand out elements as they finish.
+    deterministic = not config.shuffle or config.seed is not None
+    ds = self._columns(files, shard_records, input_context, deterministic)
     if config.shuffle:
       ds = self._permuted(ds, deterministic)
     ds = ds.map(self.to_examples, num_parallel_calls=tf.data.AUTOTUNE,

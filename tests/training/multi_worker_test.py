@@ -12,9 +12,9 @@ sums the gradients. Losses, AUCs, weights and Adam's moments then agree with the
 process up to float summation order. The loss is compared per epoch (each epoch's mean over
 its 3 steps, from `train_summary.json`); epoch 2 starts after 3 Adam steps.
 
-The KAML run (ADM + HKE + gamma 0.9) forms ranking pairs within each worker's half of the
-batch, so its loss is not the single-process one; it is checked to finish, to read every record
-once, to restore, and to resume on every worker.
+The KAML run (ADM + HKE + gamma 0.9, reading the same shards as Parquet logs) forms ranking
+pairs within each worker's half of the batch, so its loss is not the single-process one; it is
+checked to finish, to read every record once, to restore, and to resume on every worker.
 """
 
 import json
@@ -33,6 +33,7 @@ import tensorflow as tf
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
+from kaml_tf.data import log_conversion
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import cluster
@@ -143,19 +144,31 @@ def _event_file_pids(model_dir: str) -> List[int]:
           for name in names if name.startswith("events.out.tfevents.")]
 
 
+def _parquet_copy(small_logs, folder: pathlib.Path) -> str:
+  """Each TFRecord train shard as one Parquet file (same records, order and shard sizes)."""
+  schema = schema_lib.Schema.load(small_logs["schema"])
+  for i, path in enumerate(records.list_files(small_logs["train"])):
+    config = log_conversion.ConversionConfig(str(folder / f"train{i}"))
+    log_conversion.convert_logs(path, schema, config)
+  return str(folder / "train*.parquet")
+
+
 @pytest.fixture(scope="module")
 def runs(small_logs, tmp_path_factory):
   """Runs every training job of this file; returns what they left behind.
 
   Phase 1, concurrently: the BCE run on two workers (the non-chief gets a model dir of its
   own, as on a host without shared storage: it must stay empty), the same run in a single
-  process, and the KAML run on two workers sharing one model dir. Phase 2, concurrently:
+  process, and the KAML run on two workers sharing one model dir (reading the shards as
+  Parquet logs). Phase 2, concurrently:
   the KAML command again (every worker must resume from the chief's checkpoint and find the
   run finished), and the BCE command again, whose non-chief finds no checkpoint in its own
   dir (the workers must refuse to train from different steps).
   """
   base = tmp_path_factory.mktemp("multi_worker")
   data = dict(schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats"])
+  # KAML reads the same shards as Parquet logs, so both formats train under the strategy.
+  kaml_data = dict(data, train=_parquet_copy(small_logs, base / "parquet"))
   dirs = {k: str(base / k) for k in ("bce_chief", "bce_other", "bce_single", "kaml")}
   jobs: List[_Job] = []
   try:
@@ -164,7 +177,8 @@ def runs(small_logs, tmp_path_factory):
     bce = _workers("bce", base, dict(data, **BCE), [dirs["bce_chief"], dirs["bce_other"]],
                    ports[:2])
     single = _Job("bce-single", base, dict(data, **BCE, model_dir=dirs["bce_single"]), None)
-    kaml = _workers("kaml", base, dict(data, **KAML), [dirs["kaml"], dirs["kaml"]], ports[2:])
+    kaml = _workers("kaml", base, dict(kaml_data, **KAML), [dirs["kaml"], dirs["kaml"]],
+                    ports[2:])
     jobs = bce + [single] + kaml
     _wait(jobs, TIMEOUT_S)
     _assert_succeeded(jobs)
@@ -177,8 +191,8 @@ def runs(small_logs, tmp_path_factory):
         "event_pids": {k: _event_file_pids(dirs[k]) for k in ("bce_chief", "kaml")},
     }
     ports = cluster.free_ports(4)
-    kaml_again = _workers("kaml-again", base, dict(data, **KAML), [dirs["kaml"], dirs["kaml"]],
-                          ports[:2])
+    kaml_again = _workers("kaml-again", base, dict(kaml_data, **KAML),
+                          [dirs["kaml"], dirs["kaml"]], ports[:2])
     bce_again = _workers("bce-again", base, dict(data, **BCE),
                          [dirs["bce_chief"], dirs["bce_other"]], ports[2:])
     jobs = kaml_again + bce_again
