@@ -19,6 +19,9 @@ atomically). Sections:
   disturbed); the median ratio is reported too, and so are rows per CPU second of the process
   (less sensitive to other jobs on the machine than wall time). The target is a ratio of at
   least 0.70.
+* `input_stages`: where the input's CPU goes: the pipeline rebuilt stage by stage (read,
+  parallel read, parse, per-record shuffle, the full pipeline, and from `--parquet_logs`),
+  each timed in CPU and wall milliseconds per batch (`kaml_tf.benchmarks.input_stages`).
 * `train_step`: seconds per training step of the base MMoE and of KAML (MMoE + ADM + HKE +
   RLU, gamma 0.9) on the same in-memory batches of `--batch_size`, timed in turns
   (`kaml_tf.benchmarks.train_step`); target: KAML at most 1.3x the base step.
@@ -74,6 +77,7 @@ from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.benchmarks import determinism
+from kaml_tf.benchmarks import input_stages
 from kaml_tf.benchmarks import memory
 from kaml_tf.benchmarks import throughput
 from kaml_tf.benchmarks import train_step
@@ -103,6 +107,8 @@ _THROUGHPUT_WARMUP = flags.DEFINE_integer("throughput_warmup_steps", 3, "Untimed
 _SHUFFLE_BUFFER = flags.DEFINE_integer("shuffle_buffer", 100_000, "Shuffle buffer of the "
                                        "pipeline runners (the trainer's default).",
                                        allow_override=True)
+_STAGE_BATCHES = flags.DEFINE_integer("stage_batches", 40, "Timed batches per turn of each "
+                                     "input_stages stage.", lower_bound=1)
 _PARQUET_LOGS = flags.DEFINE_string(
     "parquet_logs", None, "The records of --logs as Parquet logs (pipelines.convert_logs): "
     "the train_throughput and peer sections then also time both models reading them "
@@ -277,6 +283,22 @@ def _input_section() -> Dict[str, Any]:
     logging.info("input: full pipeline from Parquet %.0f rows/s, %.3fx the bare TFRecord parse "
                  "(CPU time %.3fx)", result["full_parquet_best"], result["ratio_parquet_best"],
                  result["ratio_parquet_cpu_median"])
+  return result
+
+
+def _input_stages_section() -> Dict[str, Any]:
+  logs = compute_stats.required(compute_stats.LOGS)
+  schema = compute_stats.load_schema()
+  if not mask_report.STATS.value:
+    raise app.UsageError("--stats is required by the input_stages section")
+  stats = mask_report.stats_from_flags(schema)
+  result = input_stages.measure(schema, stats, logs, batch_size=_BATCH_SIZE.value,
+                                shuffle_buffer=_SHUFFLE_BUFFER.value,
+                                batches=_STAGE_BATCHES.value, turns=_REPEATS.value,
+                                parquet_files=_PARQUET_LOGS.value)
+  for name, figures in result["stages"].items():
+    logging.info("input_stages %s: %.1f ms of CPU per batch (wall %.1f ms)", name,
+                 figures["cpu_ms"], figures["wall_ms"])
   return result
 
 
@@ -467,6 +489,7 @@ def _serving_section() -> Dict[str, Any]:
 
 SECTIONS: Dict[str, Callable[[], Dict[str, Any]]] = {
     "input": _input_section,
+    "input_stages": _input_stages_section,
     "train_step": _train_step_section,
     "determinism": _determinism_section,
     "train_throughput": _train_throughput_section,

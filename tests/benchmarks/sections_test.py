@@ -19,7 +19,7 @@ def _flags(small_logs, tmp_path, **overrides):
             "stats": small_logs["stats"], "window_days": 28, "end_day": None, "alpha": [],
             "output": str(tmp_path / "bench.json"), "batch_size": 32, "repeats": 1,
             "throughput_steps": 2, "throughput_warmup_steps": 1, "shuffle_buffer": 64,
-            "isolate": False, "export_dir": None, "parquet_logs": None}
+            "isolate": False, "export_dir": None, "parquet_logs": None, "stage_batches": 40}
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -36,7 +36,8 @@ def _train_rows(small_logs):
 
 
 def test_section_names():
-  assert benchmark.section_names(["all"]) == ["input", "train_step", "determinism",
+  assert benchmark.section_names(["all"]) == ["input", "input_stages", "train_step",
+                                              "determinism",
                                               "train_throughput", "peer", "stats", "serving"]
   assert benchmark.section_names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(app.UsageError, match="unknown section"):
@@ -81,6 +82,23 @@ def test_train_throughput_section_times_parquet_logs_too(small_logs, tmp_path):
   runners = document["sections"]["train_throughput"]["runners"]
   assert set(runners) == {"mmoe", "kaml", "mmoe_parquet", "kaml_parquet"}
   assert all(r["samples_per_second_best"] > 0 for r in runners.values())
+
+
+def test_input_stages_section_times_every_stage(small_logs, tmp_path):
+  schema = schema_lib.Schema.load(small_logs["schema"])
+  config = log_conversion.ConversionConfig(str(tmp_path / "pq" / "train"), num_shards=2)
+  log_conversion.convert_logs(small_logs["train"], schema, config)
+  document = _run(small_logs, tmp_path, ["input_stages"], stage_batches=3, repeats=2,
+                  parquet_logs=str(tmp_path / "pq" / "train-*"))
+  result = document["sections"]["input_stages"]
+  assert set(result["stages"]) == {"read", "read_parallel", "parse", "shuffle_records",
+                                   "pipeline", "pipeline_parquet"}
+  for figures in result["stages"].values():
+    assert len(figures["cpu_turns"]) == len(figures["wall_turns"]) == 2
+    assert figures["cpu_ms"] == pytest.approx(sorted(figures["cpu_turns"])[0] / 2 +
+                                              sorted(figures["cpu_turns"])[1] / 2)
+    assert figures["wall_ms"] > 0
+  assert (result["batch_size"], result["batches"], result["shuffle_buffer"]) == (32, 3, 64)
 
 
 def test_peer_targets_cover_both_log_formats():
