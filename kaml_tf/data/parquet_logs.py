@@ -21,6 +21,7 @@ Every reader here goes through `read_batches`, which
 """
 
 import dataclasses
+import io
 from typing import Dict, Iterator, List, Mapping, Optional
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
@@ -63,13 +64,46 @@ def _accepts(dtype: tf.DType, arrow_type: pa.DataType) -> bool:
   return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
 
 
+class _TfFile(io.RawIOBase):
+  """A seekable binary file of any TF filesystem, as pyarrow reads Python files."""
+
+  def __init__(self, path: str):
+    super().__init__()
+    self._file = tf.io.gfile.GFile(path, "rb")
+
+  def readable(self) -> bool:
+    return True
+
+  def seekable(self) -> bool:
+    return True
+
+  def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+    self._file.seek(offset, whence)
+    return self._file.tell()
+
+  def tell(self) -> int:
+    return self._file.tell()
+
+  def readinto(self, buffer) -> int:
+    data = self._file.read(len(buffer))
+    buffer[:len(data)] = data
+    return len(data)
+
+  def close(self) -> None:
+    self._file.close()
+    super().close()
+
+
 def _open(path: str) -> pq.ParquetFile:
   if tf.io.gfile.isdir(path):
     raise records.LogError(f"{path}: is a directory; pass the Parquet files inside it (e.g. a "
                            "glob)")
+  # A URL (gs://, hdfs://, ...) is read through TF's filesystems, like the TFRecord logs; a
+  # local path directly by pyarrow.
+  source = _TfFile(path) if "://" in path else path
   try:
-    return pq.ParquetFile(path)
-  except (OSError, pa.ArrowException) as e:
+    return pq.ParquetFile(source)
+  except (OSError, pa.ArrowException, tf.errors.OpError) as e:
     raise records.LogError(f"{path}: not a readable Parquet file ({e})") from None
 
 

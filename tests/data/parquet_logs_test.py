@@ -45,6 +45,14 @@ def test_read_batches_casts_to_the_schema_dtypes_in_record_order(tmp_path):
   assert all(not b.nulls for b in batches)
 
 
+def test_urls_are_read_through_tf_filesystems(tmp_path):
+  path = _write(tmp_path, _table(3))
+  (batch,) = parquet_logs.read_batches("file://" + path, FIELDS, batch_size=8)
+  np.testing.assert_array_equal(batch.columns["ad_task_id"], [0, 1, 2])
+  with pytest.raises(records.LogError, match=r"file://.*missing.parquet: not a readable"):
+    parquet_logs.check_file("file://" + str(tmp_path / "missing.parquet"), FIELDS)
+
+
 def test_limit_stops_inside_a_batch(tmp_path):
   path = _write(tmp_path, _table(5))
   batches = list(parquet_logs.read_batches(path, FIELDS, batch_size=4, limit=3))
