@@ -10,6 +10,7 @@ Files are sharded as `<prefix>-00000-of-00004.tfrecord[.gz]` and written atomica
 shard goes to a hidden temporary file, renamed into place only when the writer closes cleanly.
 """
 
+import abc
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
@@ -163,7 +164,7 @@ class LogError(ValueError):
   """A log file is unreadable or malformed; the message names the file (and field)."""
 
 
-class ShardedWriter:
+class ShardedWriter(abc.ABC):
   """Writes batches round-robin over shard files, each to a temporary sibling until `close`.
 
   Subclasses open a shard's writer (`_open`) and append a batch of columns to it (`_append`,
@@ -177,11 +178,13 @@ class ShardedWriter:
     self._next = 0
     self.rows_written = 0
 
+  @abc.abstractmethod
   def _open(self, tmp: str):
-    raise NotImplementedError
+    """A writer of one shard, writing to the temporary file `tmp`."""
 
+  @abc.abstractmethod
   def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
-    raise NotImplementedError
+    """Writes the batch `columns` with `writer`; returns its number of rows."""
 
   def write(self, columns: Mapping[str, np.ndarray]) -> None:
     """Appends a batch of rows, given as `{field: (n,) array}`, to the next shard."""
