@@ -200,8 +200,7 @@ def _time_alternating(pipelines: Dict[str, tf.data.Dataset], repeats: int, max_b
   passes: Dict[str, List[float]] = {n: [] for n in names}
   cpu_passes: Dict[str, List[float]] = {n: [] for n in names}
   for repeat in range(repeats):
-    # Rotate who goes first, so no pipeline always runs right after the same other one.
-    for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+    for name in input_stages.turn_order(names, repeat):
       n, seconds, cpu_seconds = time_pass(pipelines[name], max_batches)
       rows[name] = n
       passes[name].append(n / seconds)

@@ -59,6 +59,12 @@ def _tfrecord_stages(factory: dataset_lib.DatasetFactory, files: List[str], batc
   }
 
 
+def turn_order(names: List[str], turn: int) -> List[str]:
+  """`names` rotated by `turn`, so no one always runs right after the same other one."""
+  shift = turn % len(names)
+  return names[shift:] + names[:shift]
+
+
 def _time(ds: tf.data.Dataset, batches: int) -> Dict[str, float]:
   """CPU and wall milliseconds per batch over `batches` batches of a started iterator."""
   iterator = iter(ds)
@@ -106,7 +112,7 @@ def measure(schema, stats, files: str, batch_size: int = 5000, shuffle_buffer: i
   names = list(datasets)
   timed: Dict[str, List[Dict[str, float]]] = {name: [] for name in names}
   for turn in range(turns):
-    for name in names[turn % len(names):] + names[:turn % len(names)]:
+    for name in turn_order(names, turn):
       timed[name].append(_time(datasets[name], batches))
   return {"batch_size": batch_size, "batches": batches, "turns": turns,
           "shuffle_buffer": shuffle_buffer, "stages": {name: _summary(t)

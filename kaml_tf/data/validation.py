@@ -347,12 +347,23 @@ def checked_batches(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
   return _checked_tfrecord(path, schema, spec, batch_size, bad)
 
 
+def _null_problems(path: str, batch: parquet_logs.Batch) -> List[Problem]:
+  """One `missing_field` problem per record of a Parquet batch with a null, in record order.
+
+  A record with several nulls is named by its first null field in the spec's order.
+  """
+  first_field: Dict[int, str] = {}
+  for field, positions in batch.nulls.items():
+    for position in positions.tolist():
+      first_field.setdefault(position, field)
+  return [Problem(path, batch.first + position, field, MISSING_FIELD, "is null")
+          for position, field in sorted(first_field.items())]
+
+
 def null_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
-  """The first null value of a Parquet batch, as a `missing_field` problem (None: none)."""
-  if not batch.nulls:
-    return None
-  position, field = min((int(p[0]), f) for f, p in batch.nulls.items())
-  return Problem(path, batch.first + position, field, MISSING_FIELD, "is null")
+  """The first record of a Parquet batch with a null, as a `missing_field` problem (or None)."""
+  problems = _null_problems(path, batch)
+  return problems[0] if problems else None
 
 
 def _drop_nulls(path: str, batch: parquet_logs.Batch, bad: Optional[BadRecords]
@@ -361,10 +372,9 @@ def _drop_nulls(path: str, batch: parquet_logs.Batch, bad: Optional[BadRecords]
   if not batch.nulls:
     return batch.columns, None
   keep = np.ones(batch.size, bool)
-  for position in sorted(set(np.concatenate(list(batch.nulls.values())).tolist())):
-    fields = [f for f, p in batch.nulls.items() if position in p]
-    _report(Problem(path, batch.first + position, fields[0], MISSING_FIELD, "is null"), bad)
-    keep[position] = False
+  for problem in _null_problems(path, batch):
+    _report(problem, bad)
+    keep[problem.record - batch.first] = False
   rows = batch.first + np.flatnonzero(keep)
   return {k: v[keep] for k, v in batch.columns.items()}, rows
 
@@ -388,8 +398,8 @@ def _checked_parquet(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
 
 
 def _checked_tfrecord(path: str, schema: Optional[schema_lib.Schema], spec: Spec,
-                    batch_size: int = 8192,
-                    bad: Optional[BadRecords] = None) -> Iterator[Tuple[int, Columns]]:
+                      batch_size: int, bad: Optional[BadRecords]
+                      ) -> Iterator[Tuple[int, Columns]]:
   first = 0
   batches = iter(_records(path).batch(batch_size).prefetch(2))
   while True:

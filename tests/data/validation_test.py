@@ -2,6 +2,8 @@
 
 import kaml_tf  # noqa: F401
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
@@ -137,3 +139,22 @@ def test_missing_file_pattern_is_a_clear_error():
 def test_proto_problem_of_a_good_record_is_none():
   encoded = records.encode_examples(_columns(1), SCHEMA.record_dtypes())
   assert validation.proto_problem(encoded[0], _spec()) is None
+
+
+def test_parquet_nulls_name_each_record_by_its_first_null_field_in_spec_order(tmp_path):
+  columns = {k: pa.array(v) for k, v in _columns().items()}
+  columns["x"] = pa.array([0.0, None, None, 0.75, 1.0, 1.25, 1.5, 1.75], pa.float32())
+  columns["label_A"] = pa.array([0, None, 0, 1, 0, 1, None, 1], pa.int64())
+  path = str(tmp_path / "nulls.parquet")
+  pq.write_table(pa.table(columns), path)
+  spec = _spec()
+  assert list(spec).index("x") < list(spec).index("label_A")
+  with pytest.raises(validation.BadRecordError,
+                     match=r"nulls.parquet: record #1 field 'x' is null"):
+    list(validation.checked_batches(path, SCHEMA, spec))
+  bad = validation.BadRecords()
+  (first, good), = validation.checked_batches(path, SCHEMA, spec, bad=bad)
+  assert first == 0 and good["user"].tolist() == [100, 103, 104, 105, 107]
+  assert bad.bad_indices == {path: [1, 2, 6]}
+  # Record 1 has both nulls and is named by x; record 2 by x; record 6 by label_A.
+  assert dict(bad.field_counts) == {("missing_field", "x"): 2, ("missing_field", "label_A"): 1}
