@@ -39,11 +39,16 @@ _GAMMA = flags.DEFINE_float("rank_gamma", 1.0, "gamma of eq. 13; 1.0 disables RL
 _BETAS = flags.DEFINE_list("rank_betas", [], "Ranking weights beta_k, one per action.")
 _BCE_WEIGHTS = flags.DEFINE_list("bce_weights", [], "BCE weights, one per action.")
 _MASKED_PAIRS = flags.DEFINE_bool("masked_pairs_only", False, "Rank only masked samples.")
+_EXTENDED_WEIGHT = flags.DEFINE_list(
+    "extended_weight", [], "Soft ADM: BCE weight in [0, 1] of an extended cell (masked, not the "
+    "row's target); one value for all actions or one per action (default 1 = ADM; 0 = base).")
 _EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", None, "Override every embedding width.")
 _NUM_EXPERTS = flags.DEFINE_integer("num_experts", 4, "MMoE experts.")
 _EXPERT_UNITS = flags.DEFINE_list("expert_units", ["256", "128"], "Expert MLP widths.")
 _TOWER_UNITS = flags.DEFINE_list("tower_units", ["64"], "Tower MLP widths.")
 _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate.")
+_EMBEDDING_L2 = flags.DEFINE_float(
+    "embedding_l2", 0.0, "L2 on the looked-up embedding rows (mean over the batch).")
 _LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", allow_override=True)
 _BATCH = flags.DEFINE_integer("batch_size", 5000, "Global batch size.", allow_override=True)
 _EPOCHS = flags.DEFINE_integer("epochs", 1, "Epochs.", allow_override=True)
@@ -68,6 +73,7 @@ def run_config_from_flags():
     model = model_config_lib.ModelConfig(
         backbone=_MODEL.value, hke=_HKE.value, embedding_dim=_EMBEDDING_DIM.value,
         num_experts=_NUM_EXPERTS.value, dropout=_DROPOUT.value,
+        embedding_l2=_EMBEDDING_L2.value,
         expert_units=common.ints(_EXPERT_UNITS.value, "expert_units"),
         tower_units=common.ints(_TOWER_UNITS.value, "tower_units"))
     return config_lib.RunConfig(
@@ -80,7 +86,8 @@ def run_config_from_flags():
         loss=config_lib.LossConfig(
             gamma=_GAMMA.value, rank_betas=common.floats(_BETAS.value, "rank_betas"),
             bce_weights=common.floats(_BCE_WEIGHTS.value, "bce_weights"),
-            masked_pairs_only=_MASKED_PAIRS.value),
+            masked_pairs_only=_MASKED_PAIRS.value,
+            extended_weight=common.floats(_EXTENDED_WEIGHT.value, "extended_weight")),
         optim=config_lib.OptimConfig(
             learning_rate=_LR.value, batch_size=_BATCH.value, epochs=_EPOCHS.value,
             steps_per_epoch=_STEPS.value, checkpoint_every_steps=_CKPT_EVERY.value,

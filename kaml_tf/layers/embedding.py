@@ -14,6 +14,17 @@ For every schema feature, in schema order (sparse features first, then dense one
 
 Each sparse feature has its own embedding table of `embedding_dim` columns (the schema's, or one
 size for all features when `embedding_dim` is given).
+
+Embedding L2 (`l2` > 0) penalises the rows the batch looks up, not the whole tables:
+`l2 * mean_i sum_f ||e_f(x_i)||^2`, registered with `add_loss` (so it is in `model.losses` and
+the trainer adds it to the objective). Why the rows used: its gradient is, like the lookup's,
+an `IndexedSlices` of the batch's rows, whereas a penalty on the full tables
+(`embeddings_regularizer`) reads and differentiates every row of every table on every step (a
+million-row id table each batch) and shrinks ids that are absent from the batch, i.e. decays
+rare ids by the number of steps rather than by their use. Per occurrence, an id's
+penalty grows with its frequency just as its data gradient does, so the coefficient is a prior
+on every example (the usual L2 of large sparse tables); it is the mean over the batch, so it
+does not change with the batch size. Dense features are values, not parameters: not penalised.
 """
 
 from typing import Any, Dict, List, Mapping, Optional, Union
@@ -50,6 +61,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
   def __init__(self,
                schema: Union[schema_lib.Schema, Mapping[str, Any]],
                embedding_dim: Optional[int] = None,
+               l2: float = 0.0,
                **kwargs):
     """Initialises the layer.
 
@@ -57,6 +69,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       schema: The feature schema, or its `to_dict()` form (as stored in the layer config).
       embedding_dim: Width of every embedding table; `None` uses each feature's
         `embedding_dim` from the schema.
+      l2: Coefficient of the L2 penalty on the looked-up rows (module docstring); 0 adds none.
       **kwargs: Base `Layer` arguments.
     """
     super().__init__(**kwargs)
@@ -71,6 +84,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       raise ValueError(f"{owner}: the schema has no features to embed")
     self.embedding_dim = (None if embedding_dim is None
                           else checks.positive_int(embedding_dim, "embedding_dim", owner))
+    self.l2 = checks.non_negative_float(l2, "l2", owner)
     self.lookups: List[Optional[tf.keras.layers.Layer]] = []
     self.tables: List[tf.keras.layers.Embedding] = []
     for f in self.schema.sparse_features:
@@ -123,6 +137,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       else:
         index = tf.strings.to_hash_bucket_fast(ids, f.num_buckets)
       parts.append(table(index))
+    if self.l2 > 0 and parts:
+      self.add_loss(self.l2 * looked_up_l2(parts))
     if self.schema.dense_features:
       values = tf.stack([tf.cast(self._feature(inputs, f.name), tf.float32)
                          for f in self.schema.dense_features], axis=1)
@@ -131,5 +147,20 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({"schema": self.schema.to_dict(), "embedding_dim": self.embedding_dim})
+    config.update({"schema": self.schema.to_dict(), "embedding_dim": self.embedding_dim,
+                   "l2": self.l2})
     return config
+
+
+def looked_up_l2(vectors: List[tf.Tensor]) -> tf.Tensor:
+  """`mean_i sum_f ||vectors[f][i]||^2`, unweighted: the embedding penalty of one batch.
+
+  Args:
+    vectors: One `(batch, d_f)` tensor of looked-up embedding rows per sparse feature.
+
+  Returns:
+    A float32 scalar.
+  """
+  per_sample = tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)), axis=1)
+                         for v in vectors])  # (batch,)
+  return tf.reduce_mean(per_sample)

@@ -36,6 +36,7 @@ class SingleTask(tf.keras.layers.Layer):
                activation: Optional[str] = "relu",
                dropout: float = 0.0,
                kernel_initializer: Any = None,
+               embedding_l2: float = 0.0,
                **kwargs):
     """Initialises the layer.
 
@@ -46,6 +47,7 @@ class SingleTask(tf.keras.layers.Layer):
       activation: Activation name of the MLPs.
       dropout: Dropout rate after every MLP layer.
       kernel_initializer: For the MLP kernels; `None` = per-head Glorot.
+      embedding_l2: L2 on the looked-up rows of every action's tables (`FeatureEmbedding`).
       **kwargs: Base `Layer` arguments.
     """
     super().__init__(**kwargs)
@@ -61,12 +63,14 @@ class SingleTask(tf.keras.layers.Layer):
                           else checks.positive_int(embedding_dim, "embedding_dim", owner))
     self.activation_name = checks.activation(activation, owner)
     self.dropout = checks.dropout_rate(dropout, owner)
+    self.embedding_l2 = checks.non_negative_float(embedding_l2, "embedding_l2", owner)
     self._kernel_initializer_arg = kernel_initializer
     # Sublayers get the config, so each builds its own instance (a shared unseeded instance
     # would give them identical initial kernels).
     kernel_initializer = parallel_mlp.initializer_config(kernel_initializer)
     self.embeddings = [
-        embedding_lib.FeatureEmbedding(self.schema, self.embedding_dim, name=f"embedding_{a}")
+        embedding_lib.FeatureEmbedding(self.schema, self.embedding_dim, l2=self.embedding_l2,
+                                       name=f"embedding_{a}")
         for a in self.schema.actions]
     self.mlp = parallel_mlp.ParallelMLP(
         self.schema.num_actions, self.units, self.activation_name, self.dropout,
@@ -86,5 +90,6 @@ class SingleTask(tf.keras.layers.Layer):
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
+        "embedding_l2": self.embedding_l2,
     })
     return config

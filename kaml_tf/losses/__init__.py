@@ -1,5 +1,7 @@
 """KAML losses: masked dynamic-average BCE (eq. 12), RLU ranking (eq. 11), joint (eq. 13).
 
+Soft ADM (`soft_adm`) weighs ADM's extended cells by `extended_weight` inside the joint loss.
+
 Each loss owns the training mask, takes `labels, logits, mask` of shape (batch, N), exposes
 per-action sufficient statistics `(sums, counts)` for global averaging across workers, and is
 registered as Keras-serializable under the package "kaml_tf".

@@ -7,6 +7,10 @@ their sum in, so this module never needs the model.
 Every term is reported separately, and the objective can be computed either from one batch
 (`__call__`) or from sufficient statistics all-reduced across workers (`from_statistics`).
 With gamma = 1 (the base model's plain masked BCE) the ranking loss is not computed at all.
+
+Soft ADM (`extended_weight`, see `kaml_tf.losses.soft_adm`): an extended cell (mask 1, not the
+row's target) weighs w_k in the BCE, and in the ranking loss when `masked_pairs_only`; the
+loss builds the cell weights from the targets `mask` and `is_target`.
 """
 
 import math
@@ -18,6 +22,7 @@ import tensorflow as tf
 
 from kaml_tf.losses import masked_bce
 from kaml_tf.losses import ranking
+from kaml_tf.losses import soft_adm
 
 # Keys of the statistics dict; each value is (N,) float32 and is all-reduced with SUM.
 BCE_SUM = "bce_sum"
@@ -34,6 +39,9 @@ TERMS = ("bce", "rank", "regularization", "total")
 class KamlLoss:
   """gamma * masked dynamic-average BCE + (1 - gamma) * RLU ranking loss + regularization.
 
+  With `extended_weight`, the BCE is soft ADM's: sum_k (sum_i c_ik BCE_ik) / (sum_i c_ik) with
+  c_ik = mask_ik * (t_ik + (1 - t_ik) * w_k) (`kaml_tf.losses.soft_adm`).
+
   Example (one worker):
     loss = KamlLoss(gamma=0.8)
     terms = loss(labels, logits, mask, regularization=tf.add_n(model.losses))
@@ -46,7 +54,7 @@ class KamlLoss:
 
   def __init__(self, gamma: float, bce_weights: masked_bce.ActionWeights = None,
                betas: masked_bce.ActionWeights = None, masked_pairs_only: bool = False,
-               name: str = "kaml_loss"):
+               name: str = "kaml_loss", extended_weight: masked_bce.ActionWeights = None):
     """Creates the joint loss.
 
     Args:
@@ -55,6 +63,9 @@ class KamlLoss:
       betas: Per-action ranking weights beta_k (None, a number, or one per action).
       masked_pairs_only: Restrict ranking pairs to masked samples (ablation).
       name: Name scope of the ops.
+      extended_weight: Soft ADM: the weight w_k in [0, 1] of an extended cell (None = 1, ADM
+        as is; one number for all actions, or one per action). Needs `is_target` in
+        `statistics` unless every weight is 1.
 
     Raises:
       ValueError: if gamma is not a number in [0, 1], or a weight is invalid.
@@ -67,32 +78,62 @@ class KamlLoss:
     self.bce = masked_bce.MaskedBinaryCrossentropy(weights=bce_weights, name="masked_bce")
     self.rank = ranking.PairwiseRankingLoss(betas=betas, masked_pairs_only=masked_pairs_only,
                                             name="rlu_rank")
+    self.extended_weight = soft_adm.check_extended_weight(extended_weight)
 
   @property
   def uses_ranking(self) -> bool:
     """False when gamma == 1: the ranking loss is then never computed."""
     return self.gamma < 1.0
 
-  def statistics(self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
-                 ) -> Dict[str, tf.Tensor]:
+  @property
+  def soft(self) -> bool:
+    """True when some extended cell weighs less than 1 (soft ADM)."""
+    return not soft_adm.is_hard(self.extended_weight)
+
+  def statistics(self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor,
+                 is_target: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
     """Per-action sufficient statistics of both losses.
 
     Args:
       labels: (batch, N) float32 reported labels.
       logits: (batch, N) float32 logits.
       mask: (batch, N) float32 0/1 training mask.
+      is_target: (batch, N) float32 0/1 one_hot(target action); needed (and only read) when
+        `extended_weight` has a weight below 1.
 
     Returns:
       Dict with keys `STATISTICS_KEYS`, each (N,) float32. The ranking entries are zeros when
-      gamma == 1, so the structure to all-reduce is the same for every gamma.
+      gamma == 1, so the structure to all-reduce is the same for every gamma. Under soft ADM
+      the counts are sums of cell (or pair) weights.
+
+    Raises:
+      ValueError: if `extended_weight` is soft and `is_target` is None.
     """
+    if self.soft and is_target is None:
+      raise ValueError(f"extended_weight={self.extended_weight!r} needs is_target (the "
+                       "targets' one_hot of each row's target action) to tell extended cells "
+                       "from target cells")
     with tf.name_scope(self.name):
-      bce_sum, bce_count = self.bce.statistics(labels, logits, mask)
+      weights = (soft_adm.cell_weights(mask, is_target, self.extended_weight) if self.soft
+                 else mask)
+      bce_sum, bce_count = self.bce.statistics(labels, logits, weights)
       if self.uses_ranking:
-        rank_sum, rank_count = self.rank.statistics(labels, logits, mask)
+        rank_sum, rank_count = self._rank_statistics(labels, logits, mask, is_target)
       else:
         rank_sum = rank_count = tf.zeros_like(bce_sum)
       return {BCE_SUM: bce_sum, BCE_COUNT: bce_count, RANK_SUM: rank_sum, RANK_COUNT: rank_count}
+
+  def _rank_statistics(self, labels, logits, mask, is_target):
+    """Ranking statistics; pairs of extended cells weigh w_k when they come from the mask.
+
+    Soft masked pairs cost a second pass over the base pairs (a subset of the ADM pairs).
+    """
+    adm = self.rank.statistics(labels, logits, mask)
+    # Default pairs ignore the mask, and so the extended weight (see soft_adm's docstring).
+    if not (self.soft and self.rank.masked_pairs_only):
+      return adm
+    base = self.rank.statistics(labels, logits, soft_adm.base_cells(mask, is_target))
+    return soft_adm.interpolate(adm, base, self.extended_weight)
 
   def from_statistics(self, statistics: Dict[str, tf.Tensor],
                       regularization: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
@@ -127,16 +168,21 @@ class KamlLoss:
       return {"bce": bce, "rank": rank, "regularization": regularization, "total": total}
 
   def __call__(self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor,
-               regularization: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+               regularization: Optional[tf.Tensor] = None,
+               is_target: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
     """The objective on one batch; see `statistics` and `from_statistics`."""
-    return self.from_statistics(self.statistics(labels, logits, mask), regularization)
+    return self.from_statistics(self.statistics(labels, logits, mask, is_target),
+                                regularization)
 
   def get_config(self) -> Dict[str, Any]:
     bce_config = self.bce.get_config()
     rank_config = self.rank.get_config()
     return {"gamma": self.gamma, "bce_weights": bce_config["weights"],
             "betas": rank_config["betas"], "masked_pairs_only": rank_config["masked_pairs_only"],
-            "name": self.name}
+            "name": self.name,
+            "extended_weight": (list(self.extended_weight)
+                                if isinstance(self.extended_weight, tuple)
+                                else self.extended_weight)}
 
   @classmethod
   def from_config(cls, config: Dict[str, Any]) -> "KamlLoss":

@@ -6,6 +6,9 @@ optionally weighted:
 
     L_BCE = sum_k w_k * (sum_i mask_ik * BCE(y_ik, s_ik)) / (sum_i mask_ik)
 
+The mask may also hold weights in [0, 1] (soft ADM, `kaml_tf.losses.soft_adm`): the sum is then
+weighted and the count is the sum of the weights.
+
 ADM makes the number of masked samples per action vary from batch to batch (and be 0 for
 rare actions), so dividing by the batch's own count keeps each action's scale stable; an
 action without masked samples contributes 0, never NaN.
@@ -90,11 +93,12 @@ def masked_bce_statistics(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
   Args:
     labels: (batch, N) float32 0/1 reported labels.
     logits: (batch, N) float32 logits.
-    mask: (batch, N) float32 0/1; 1 where the sample trains action k (ADM or base mask).
+    mask: (batch, N) float32 0/1; 1 where the sample trains action k (ADM or base mask). Soft
+      ADM passes cell weights in [0, 1] instead (`kaml_tf.losses.soft_adm.cell_weights`).
 
   Returns:
-    `(sums, counts)`, both (N,) float32: the BCE summed over the masked samples of each action,
-    and the number of masked samples of each action.
+    `(sums, counts)`, both (N,) float32: the mask-weighted BCE sum of each action, and the sum
+    of the mask (the number of masked samples for a 0/1 mask) of each action.
   """
   labels, logits, mask = check_inputs(labels, logits, mask)
   # sigmoid_cross_entropy_with_logits is max(s, 0) - s*y + log(1 + exp(-|s|)): no overflow for

@@ -16,6 +16,11 @@ Every model has the same skeleton (paper section 3.1, Figure 3):
   HKE on TAML: every learner's tower is an HKE tower and all learners of action j follow j's
   indicator (see `kaml_tf.layers.taml`, choice 6).
 
+Regularisation: `dropout` follows every hidden layer of every backbone and tower (experts,
+bottoms, STAR layers, towers, HKE sub-towers and final MLP; not gates, not logits), active in
+training only; `embedding_l2` penalises the looked-up embedding rows (`FeatureEmbedding`), in
+`model.losses` with TAML's self-distillation.
+
 Inputs are `schema.keras_inputs()` (one scalar per example and feature) plus `hke_indicator`
 only when HKE is on; the single output is the float32 logits layer named "logits". Layers never
 see labels or masks.
@@ -54,8 +59,10 @@ def _backbone(schema: schema_lib.Schema, config: config_lib.ModelConfig, feature
   common = dict(activation=config.activation, dropout=config.dropout)
   if config.backbone == "single_task":
     return single_task.SingleTask(schema, config.bottom_units, config.embedding_dim,
-                                  name="single_task", **common)(features)
-  x = embedding.FeatureEmbedding(schema, config.embedding_dim, name="embedding")(features)
+                                  embedding_l2=config.embedding_l2, name="single_task",
+                                  **common)(features)
+  x = embedding.FeatureEmbedding(schema, config.embedding_dim, l2=config.embedding_l2,
+                                 name="embedding")(features)
   if config.backbone == "shared_bottom":
     return mlp.MLP(config.bottom_units, name="shared_bottom", **common)(x)
   if config.backbone == "mmoe":

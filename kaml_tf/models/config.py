@@ -31,7 +31,11 @@ class ModelConfig:
     embedding_dim: Width of every embedding table; `None` uses each feature's `embedding_dim`
       from the schema (16 unless the schema says otherwise).
     activation: Keras activation name of every hidden layer.
-    dropout: Dropout rate after every hidden layer, in [0, 1).
+    dropout: Dropout rate after every hidden layer (experts, bottoms, STAR layers, towers and
+      HKE sub-towers; not gates or logits), in [0, 1); active in training only.
+    embedding_l2: L2 coefficient on the embedding rows looked up in the batch:
+      `embedding_l2 * mean_i sum_f ||e_f(x_i)||^2` over every sparse feature's table (each
+      action's tables for single_task), added to `model.losses` (see `FeatureEmbedding`).
     expert_units: Widths of every expert MLP (mmoe, ple, taml).
     num_experts: Experts of the MMoE (M in eq. 2-3).
     num_levels: Stacked CGC levels of PLE.
@@ -52,6 +56,7 @@ class ModelConfig:
   embedding_dim: Optional[int] = None
   activation: str = "relu"
   dropout: float = 0.0
+  embedding_l2: float = 0.0
   expert_units: Tuple[int, ...] = (256, 128)
   num_experts: int = 4
   num_levels: int = 2
@@ -78,6 +83,8 @@ class ModelConfig:
                        f"got {self.activation!r}")
     checks.activation(self.activation, _OWNER)
     checks.dropout_rate(self.dropout, _OWNER)
+    object.__setattr__(self, "embedding_l2",
+                       checks.non_negative_float(self.embedding_l2, "embedding_l2", _OWNER))
     for name in ("num_experts", "num_levels", "num_task_experts", "num_shared_experts",
                  "num_learners", "num_learner_experts"):
       checks.positive_int(getattr(self, name), name, _OWNER)

@@ -78,17 +78,25 @@ class LossConfig:
     rank_betas: Per-action ranking weights beta_k (length N), or empty for all ones.
     bce_weights: Per-action BCE weights (length N), or empty for all ones.
     masked_pairs_only: Restrict ranking pairs to masked samples (ablation).
+    extended_weight: Soft ADM (`kaml_tf.losses.soft_adm`): the loss weight of an extended cell
+      (mask 1, not the row's target), each in [0, 1]; one value for every action or one per
+      action; empty = 1.0 (ADM as is). 0 gives the base mask's loss.
   """
   gamma: float = 1.0
   rank_betas: Tuple[float, ...] = ()
   bce_weights: Tuple[float, ...] = ()
   masked_pairs_only: bool = False
+  extended_weight: Tuple[float, ...] = ()
 
   def __post_init__(self):
     object.__setattr__(self, "rank_betas", tuple(float(b) for b in self.rank_betas))
     object.__setattr__(self, "bce_weights", tuple(float(b) for b in self.bce_weights))
     if not 0.0 <= self.gamma <= 1.0:
       raise ConfigError(f"rank_gamma: must be in [0, 1], got {self.gamma}")
+    object.__setattr__(self, "extended_weight", tuple(float(w) for w in self.extended_weight))
+    if not all(0.0 <= w <= 1.0 for w in self.extended_weight):
+      raise ConfigError(f"extended_weight: each weight must be in [0, 1] (0 = base mask, "
+                        f"1 = ADM), got {list(self.extended_weight)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +156,10 @@ class RunConfig:
       if values and len(values) != num_actions:
         raise ConfigError(f"{flag}: expected {num_actions} values (one per action), "
                           f"got {len(values)}: {list(values)}")
+    weights = self.loss.extended_weight
+    if len(weights) not in (0, 1, num_actions):
+      raise ConfigError(f"extended_weight: expected 1 value (all actions) or {num_actions} "
+                        f"(one per action), got {len(weights)}: {list(weights)}")
 
   def to_dict(self) -> Dict[str, Any]:
     return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),

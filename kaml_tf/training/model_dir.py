@@ -78,7 +78,8 @@ def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib
           f"{schema.fingerprint()} (actions {list(schema.actions)}); refusing to mix "
           "checkpoints. Use a new --model_dir")
     with open(config_path, encoding="utf-8") as f:
-      old = json.load(f)
+      # Read through RunConfig, so that fields added since that run compare as their defaults.
+      old = json.loads(config_lib.RunConfig.from_dict(json.load(f)).to_json())
     diffs = _differences(old, json.loads(run_config.to_json()))
     if diffs:
       raise ModelDirError(

@@ -45,8 +45,8 @@ class KamlTask(tfrs.Model):
   """Wraps a logits network with the KAML objective, loss-term metrics and per-action AUCs.
 
   Inputs to `fit`/`evaluate` are `(features, targets)` from `kaml_tf.data.dataset`:
-  features hold the schema's features (+ `hke_indicator`), targets hold `labels` and `mask`
-  (batch, N).
+  features hold the schema's features (+ `hke_indicator`), targets hold `labels`, `mask` and
+  `is_target` (batch, N).
   """
 
   def __init__(self, network: tf.keras.Model, loss: joint.KamlLoss,
@@ -72,7 +72,8 @@ class KamlTask(tfrs.Model):
              ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """(objective to differentiate on this replica, global loss terms for logging)."""
     labels, mask = targets["labels"], targets["mask"]
-    local = self.loss_fn.statistics(labels, logits, mask)
+    # is_target tells soft ADM's extended cells from target cells (the loss owns the weights).
+    local = self.loss_fn.statistics(labels, logits, mask, targets.get("is_target"))
     replicas = float(_num_replicas())
     regularization = (tf.add_n(self.network.losses) if self.network.losses
                       else tf.constant(0.0))

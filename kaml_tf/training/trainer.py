@@ -78,7 +78,8 @@ def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> t
   loss_cfg = run_config.loss
   loss = joint.KamlLoss(gamma=loss_cfg.gamma, bce_weights=loss_cfg.bce_weights or None,
                         betas=loss_cfg.rank_betas or None,
-                        masked_pairs_only=loss_cfg.masked_pairs_only)
+                        masked_pairs_only=loss_cfg.masked_pairs_only,
+                        extended_weight=loss_cfg.extended_weight or None)
   task = task_lib.KamlTask(network, loss, schema.actions)
   task.compile(optimizer=tf.keras.optimizers.Adam(run_config.optim.learning_rate))
   # Slots now, not in the first step: a train function that creates variables is traced a

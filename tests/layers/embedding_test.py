@@ -111,3 +111,44 @@ def test_get_config_round_trip_rebuilds_the_same_layer():
   clone(_features())
   clone.set_weights(layer.get_weights())
   np.testing.assert_array_equal(clone(_features()).numpy(), layer(_features()).numpy())
+
+
+def test_l2_penalises_the_looked_up_rows_mean_over_the_batch():
+  layer = embedding.FeatureEmbedding(SCHEMA, l2=0.01)
+  layer(_features())
+  _row_index_tables(layer)
+  layer(_features())
+  # Rows (see test_hand_computed_rows_and_normalisation) have squared norm r^2 + (100 + r)^2.
+  # user rows 2, 2, 0, 4; slot rows 1, 2, 3, 0; os rows 2, 1, 0, 1; city rows from FarmHash.
+  city = tf.strings.to_hash_bucket_fast(_features()["city"], 7).numpy()
+  rows = np.concatenate([[2, 2, 0, 4], city, [1, 2, 3, 0], [2, 1, 0, 1]])
+  expected = 0.01 * np.sum(rows ** 2 + (100 + rows) ** 2) / 4  # batch of 4
+  assert len(layer.losses) == 1
+  assert layer.losses[0].numpy() == pytest.approx(expected, rel=1e-6)
+
+
+def test_l2_gradient_touches_only_the_rows_used():
+  layer = embedding.FeatureEmbedding(SCHEMA, l2=0.5)
+  layer(_features())
+  _row_index_tables(layer)
+  with tf.GradientTape() as tape:
+    layer(_features())
+    penalty = tf.add_n(layer.losses)
+  user = layer.tables[0].embeddings
+  gradient = tf.convert_to_tensor(tape.gradient(penalty, user)).numpy()
+  # d/dE_r of 0.5 * mean_i ||E_{id_i}||^2 = 0.5 * 2 * count_r / 4 * E_r; user rows 2, 2, 0, 4.
+  table = user.numpy()
+  expected = np.zeros_like(table)
+  for row, count in ((2, 2), (0, 1), (4, 1)):
+    expected[row] = 0.5 * 2 * count / 4 * table[row]
+  np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+  assert not gradient[[1, 3]].any()  # rows 1 and 3 are not in the batch
+
+
+def test_no_l2_adds_no_loss_and_l2_is_in_the_config():
+  layer = embedding.FeatureEmbedding(SCHEMA)
+  layer(_features())
+  assert not layer.losses
+  assert embedding.FeatureEmbedding(SCHEMA, l2=0.25).get_config()["l2"] == 0.25
+  with pytest.raises(ValueError, match="l2 must be a finite number >= 0, got -1"):
+    embedding.FeatureEmbedding(SCHEMA, l2=-1)

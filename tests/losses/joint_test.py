@@ -166,6 +166,7 @@ def test_config_round_trip():
   assert tf.keras.utils.get_registered_name(joint.KamlLoss) == "kaml_tf>KamlLoss"
   restored = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(loss))
   assert restored.get_config() == {"gamma": 0.5, "bce_weights": [1.0, 0.0], "betas": [0.0, 1.0],
-                                   "masked_pairs_only": True, "name": "kaml"}
+                                   "masked_pairs_only": True, "name": "kaml",
+                                   "extended_weight": None}
   assert float(restored(_t(LABELS), _t(LOGITS), _t(MASK))["total"].numpy()) == pytest.approx(
       0.5 * BCE_ACTIONS[0] + 0.5 * math.log(4.0), rel=1e-6)

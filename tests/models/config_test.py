@@ -13,7 +13,7 @@ def test_defaults_are_the_benchmark_mmoe():
   assert c.backbone == "mmoe" and c.hke is False
   assert c.embedding_dim is None  # the schema's per-feature size (16 by default)
   assert (c.num_experts, c.expert_units, c.tower_units) == (4, (256, 128), (64,))
-  assert (c.activation, c.dropout) == ("relu", 0.0)
+  assert (c.activation, c.dropout, c.embedding_l2) == ("relu", 0.0, 0.0)
 
 
 def test_json_round_trip_and_lists_become_tuples():
@@ -31,6 +31,12 @@ def test_from_dict_fills_missing_fields_with_defaults():
       backbone="ple")
 
 
+def test_embedding_l2_is_a_float_in_json():
+  c = config_lib.ModelConfig.from_dict({"embedding_l2": 1})
+  assert c.embedding_l2 == 1.0 and isinstance(c.embedding_l2, float)
+  assert c.to_dict()["embedding_l2"] == 1.0
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("backbone", "mmoe2", "backbone must be one of ['single_task', 'shared_bottom', 'mmoe', "
      "'ple', 'star', 'taml'], got 'mmoe2'"),
@@ -38,6 +44,8 @@ def test_from_dict_fills_missing_fields_with_defaults():
     ("activation", "relux", "unknown activation 'relux'"),
     ("activation", None, "activation must be the name of a Keras activation, got None"),
     ("dropout", 1.5, "dropout must be in [0, 1), got 1.5"),
+    ("embedding_l2", -1e-6, "embedding_l2 must be a finite number >= 0, got -1e-06"),
+    ("embedding_l2", float("inf"), "embedding_l2 must be a finite number >= 0, got inf"),
     ("num_experts", 0, "num_experts must be a positive integer, got 0"),
     ("num_levels", 2.5, "num_levels must be a positive integer, got 2.5"),
     ("num_learners", -1, "num_learners must be a positive integer, got -1"),

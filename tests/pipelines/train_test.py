@@ -1,5 +1,6 @@
 """The training job run in-process: flags to config, errors naming flags, a real run."""
 
+import json
 import os
 
 from absl import app
@@ -30,6 +31,18 @@ def test_kaml_run_prints_losses_and_writes_checkpoints(small_logs, tmp_path, cap
   assert os.path.exists(os.path.join(model_dir, "checkpoints", "checkpoint"))
 
 
+def test_soft_adm_with_dropout_and_embedding_l2_trains(small_logs, tmp_path, capsys):
+  model_dir = str(tmp_path / "soft")
+  with flagsaver.flagsaver(**_flags(small_logs, model_dir, extended_weight=["0.5"],
+                                    embedding_l2=1e-3, dropout=0.2, masked_pairs_only=True)):
+    train.main([])
+  final = dict(item.split("=") for item in capsys.readouterr().out.split("final: ")[1].split(", "))
+  assert float(final["regularization"]) > 0.0
+  with open(os.path.join(model_dir, "config.json")) as f:
+    saved = json.load(f)
+  assert saved["loss"]["extended_weight"] == [0.5] and saved["model"]["embedding_l2"] == 1e-3
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(alpha=["1", "2"]), "--alpha: expected 5 values"),
     (dict(alpha=["x"]), "--alpha: expected integers"),
@@ -39,6 +52,11 @@ def test_kaml_run_prints_losses_and_writes_checkpoints(small_logs, tmp_path, cap
     (dict(batch_size=0), "--batch_size: must be >= 1, got 0"),
     (dict(model_dir=""), "--model_dir is required"),
     (dict(dropout=1.0), "dropout"),
+    (dict(extended_weight=["1.5"]), "--extended_weight: each weight must be in [0, 1]"),
+    (dict(extended_weight=["0.5", "1"]), "--extended_weight: expected 1 value (all actions) "
+     "or 5 (one per action), got 2"),
+    (dict(extended_weight=["x"]), "--extended_weight: expected numbers"),
+    (dict(embedding_l2=-0.1), "embedding_l2 must be a finite number >= 0, got -0.1"),
 ])
 def test_flag_errors_fail_before_any_work(small_logs, tmp_path, overrides, message):
   model_dir = str(tmp_path / "never")
@@ -47,6 +65,17 @@ def test_flag_errors_fail_before_any_work(small_logs, tmp_path, overrides, messa
       train.main([])
   assert message in str(e.value)
   assert not os.path.exists(model_dir)
+
+
+def test_regularisation_and_soft_adm_flags_reach_the_config(small_logs, tmp_path):
+  with flagsaver.flagsaver(**_flags(small_logs, str(tmp_path), extended_weight=["0.25"],
+                                    embedding_l2=1e-4, dropout=0.1)):
+    config = train.run_config_from_flags()
+  assert config.loss.extended_weight == (0.25,)
+  assert (config.model.embedding_l2, config.model.dropout) == (1e-4, 0.1)
+  with flagsaver.flagsaver(**_flags(small_logs, str(tmp_path))):
+    defaults = train.run_config_from_flags()
+  assert defaults.loss.extended_weight == () and defaults.model.embedding_l2 == 0.0
 
 
 def test_unknown_model_is_rejected_when_flags_are_parsed():
