@@ -7,7 +7,9 @@ The model is rebuilt from the model directory's config and every variable restor
 latest checkpoint (a mismatch fails). The version defaults to the current Unix time. The
 SavedModel has three signatures (`saved_model_cli show --all --dir EXPORT_BASE/<version>`):
 `serving_default` (features + target_action -> cvr, logit), `predict_all` (features ->
-probabilities) and `serve_examples` (serialized tf.Example -> cvr, logit). `--warmup_records`
+probabilities) and `serve_examples` (serialized tf.Example -> cvr, logit); a model calibrated
+for the restored checkpoint (`pipelines.train --calibrate`) serves calibrated scores in all
+three and ships `assets/calibration.json`. `--warmup_records`
 also writes TF Serving's warm-up file from those log records; it needs the
 `tensorflow-serving-api` package, and logs whose folder holds another schema's `schema.json`
 are refused, naming the model directory. Prints the path of the new version.

@@ -10,6 +10,11 @@ A malformed test record fails the job naming its file, record and field; with
 `--skip_bad_records` such records are skipped, and their count is logged and written to
 metrics.json under `skipped_bad_records`.
 With `--base_metrics=F`, RelaImpr (eq. 14) against that file is printed.
+
+The top-level metrics are of the probabilities the model serves: calibrated when the model
+directory holds a `calibration.json` for the restored checkpoint (`pipelines.train
+--calibrate`). `calibration` names it (checkpoint, a and b per action; null when
+uncalibrated) and `raw` holds the same metrics of the uncalibrated sigmoid(logit).
 """
 
 import json

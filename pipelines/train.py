@@ -11,6 +11,8 @@ Rerunning the same command after a crash or kill resumes from the latest checkpo
 errors fail before any work, naming the flag. A malformed record fails the job with an error
 naming its file, record and field; `--skip_bad_records` checks every record first, trains on
 the good ones and writes the skipped counts to MODEL_DIR/train_summary.json.
+`--calibrate` (needs `--validation`) then fits per-action Platt scaling on the validation set
+into MODEL_DIR/calibration.json, which evaluation and export apply.
 """
 
 from absl import app
@@ -63,6 +65,10 @@ _PARALLEL_READS = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation and shuffling.", allow_override=True)
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "TF op determinism (slower).")
 _SKIP_BAD_RECORDS = common.define_skip_bad_records()
+_CALIBRATE = flags.DEFINE_bool(
+    "calibrate", False, "After training, fit per-action Platt scaling on the validation set "
+    "(--validation), each action on its own target rows, into MODEL_DIR/calibration.json; "
+    "evaluation and export then serve calibrated probabilities.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                               "tf.distribute strategy.")
 
@@ -91,7 +97,8 @@ def run_config_from_flags():
         optim=config_lib.OptimConfig(
             learning_rate=_LR.value, batch_size=_BATCH.value, epochs=_EPOCHS.value,
             steps_per_epoch=_STEPS.value, checkpoint_every_steps=_CKPT_EVERY.value,
-            seed=_SEED.value, deterministic=_DETERMINISTIC.value, strategy=_STRATEGY.value))
+            seed=_SEED.value, deterministic=_DETERMINISTIC.value, strategy=_STRATEGY.value,
+            calibrate=_CALIBRATE.value))
   except (ValueError, flags.ValidationError) as e:
     raise app.UsageError(str(e) if str(e).startswith(("--", "ModelConfig")) else f"--{e}")
 

@@ -26,15 +26,20 @@ class Predictions:
   """Model outputs and labels of every test record, in file order.
 
   Attributes:
-    probabilities: (n, N) each action scored as the target.
+    probabilities: (n, N) each action scored as the target: what the model serves
+      (calibrated when the model is).
     labels: (n, N) reported labels.
     target_action: (n,) target index, -1 for "Other".
     true_labels: (n, N) complete labels, or None when the logs have none.
+    logits: (n, N) the network's raw logits.
+    raw_probabilities: (n, N) sigmoid(logits), the uncalibrated probabilities.
   """
   probabilities: np.ndarray
   labels: np.ndarray
   target_action: np.ndarray
   true_labels: Optional[np.ndarray]
+  logits: np.ndarray
+  raw_probabilities: np.ndarray
 
 
 def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
@@ -51,11 +56,13 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
   """
   schema = model.schema
   spec = schema.parse_spec()
-  score = tf.function(model.predict_all, reduce_retracing=True, autograph=False)
-  parts: Dict[str, list] = {"p": [], "y": [], "t": [], "true": []}
+  score = tf.function(lambda f: _scores(model, f), reduce_retracing=True, autograph=False)
+  parts: Dict[str, list] = {"p": [], "y": [], "t": [], "true": [], "logit": [], "raw": []}
   for path in records.list_files(files):
     for _, batch in validation.checked_batches(path, schema, spec, batch_size, bad):
-      parts["p"].append(score({k: tf.constant(batch[k]) for k in schema.feature_names}).numpy())
+      scores = score({k: tf.constant(batch[k]) for k in schema.feature_names})
+      for key, value in zip(("logit", "raw", "p"), scores):
+        parts[key].append(value.numpy())
       parts["y"].append(np.stack([batch[k] for k in schema.label_keys], axis=1))
       parts["t"].append(batch[schema_lib.TARGET_ACTION])
       if schema.has_true_labels:
@@ -66,7 +73,15 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
                      labels=cat(parts["y"], (0, n)).astype(np.int64),
                      target_action=cat(parts["t"], (0,)).astype(np.int64),
                      true_labels=cat(parts["true"], (0, n)).astype(np.int64)
-                     if schema.has_true_labels else None)
+                     if schema.has_true_labels else None,
+                     logits=cat(parts["logit"], (0, n)).astype(np.float64),
+                     raw_probabilities=cat(parts["raw"], (0, n)).astype(np.float64))
+
+
+def _scores(model: trained_model_lib.TrainedModel, features: Dict[str, tf.Tensor]):
+  """(raw logits, raw probabilities, served probabilities), each (batch, N)."""
+  logits = model.logits_all(features)
+  return logits, tf.sigmoid(logits), model.probabilities(logits)
 
 
 def _require_true_labels(available: bool) -> None:
@@ -92,6 +107,11 @@ def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[s
              oracle: bool = False, skip_bad_records: bool = False) -> Dict:
   """Predicts `files` and returns the `metrics.json` dict.
 
+  The top-level metrics (and `oracle`) are of the probabilities the model serves: calibrated
+  when the model directory holds a calibration for the restored checkpoint. `calibration`
+  is that calibration's summary (or None) and `raw` holds the same metrics of the raw,
+  uncalibrated probabilities sigmoid(logit) (equal to the top level when uncalibrated).
+
   Under `skip_bad_records`, malformed records are skipped, logged and counted in the
   dict's `skipped_bad_records` (`validation.BadRecords.to_dict()`); otherwise the first one
   raises `validation.BadRecordError`.
@@ -99,7 +119,12 @@ def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[s
   if oracle:
     _require_true_labels(model.schema.has_true_labels)
   bad = validation.BadRecords() if skip_bad_records else None
-  result = metrics_of(predict(model, files, bad=bad), model.schema.actions, oracle=oracle)
+  predictions = predict(model, files, bad=bad)
+  result = metrics_of(predictions, model.schema.actions, oracle=oracle)
+  result["calibration"] = model.calibration.summary() if model.calibration else None
+  result["raw"] = metrics_of(
+      dataclasses.replace(predictions, probabilities=predictions.raw_probabilities),
+      model.schema.actions, oracle=oracle)
   if bad is not None:
     bad.log("evaluate")
     result["skipped_bad_records"] = bad.to_dict()
@@ -121,10 +146,15 @@ def write_metrics(path: str, result: Dict) -> None:
 
 
 def format_table(result: Dict) -> str:
-  """A markdown table of the per-target (and oracle) metrics, for logs and the demo."""
+  """A markdown table of the per-target (and oracle) metrics, for logs and the demo.
+
+  A calibrated model's raw metrics follow as the blocks "raw per-target" and "raw oracle".
+  """
   lines = ["| block | action | AUC | LogLoss | count | positives |", "|---|---|---|---|---|---|"]
-  for block in ("per-target", "oracle"):
-    data = result if block == "per-target" else result.get("oracle")
+  blocks = [("per-target", result), ("oracle", result.get("oracle"))]
+  if result.get("calibration"):
+    blocks += [("raw per-target", result["raw"]), ("raw oracle", result["raw"].get("oracle"))]
+  for block, data in blocks:
     if not data:
       continue
     for name, m in list(data["actions"].items()) + [("overall", data["overall"])]:

@@ -10,6 +10,7 @@ Version folders are numeric names under the export base (TF Serving's layout); a
 (such as an export's hidden temporary folder) is not a version.
 """
 
+import json
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
@@ -48,6 +49,8 @@ class ExportedModel:
     path: The version folder.
     version: Its number (None if the folder name is not a number).
     schema: The schema from the export's assets.
+    calibration: The export's `assets/calibration.json` as a dict (the Platt scaling its
+      signatures apply), or None for an uncalibrated export.
     saved_model: The object `tf.saved_model.load` returned.
   """
 
@@ -70,6 +73,10 @@ class ExportedModel:
       raise FileNotFoundError(f"{export_dir}: the export has no assets/"
                               f"{module_lib.SCHEMA_ASSET}; was it written by kaml_tf?")
     self.schema = schema_lib.Schema.load(assets[module_lib.SCHEMA_ASSET])
+    self.calibration = None
+    if module_lib.CALIBRATION_ASSET in assets:
+      with tf.io.gfile.GFile(assets[module_lib.CALIBRATION_ASSET], "r") as f:
+        self.calibration = json.loads(f.read())
     self._signatures = dict(self.saved_model.signatures)
 
   @property

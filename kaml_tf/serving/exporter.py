@@ -5,6 +5,8 @@ The layout is the one TF Serving watches (it serves the highest numeric version)
   EXPORT_BASE/<version>/saved_model.pb, variables/      the three signatures of `module`
   EXPORT_BASE/<version>/assets/schema.json              the schema the model was trained on
   EXPORT_BASE/<version>/assets/actions.txt              action names, line j = action j
+  EXPORT_BASE/<version>/assets/calibration.json         the Platt scaling the signatures apply
+                                                        (only when the model is calibrated)
   EXPORT_BASE/<version>/assets.extra/tf_serving_warmup_requests   (only when asked for)
 
 A version is written into a hidden temporary folder next to it and renamed into place only
@@ -30,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.calibration import platt
 from kaml_tf.io import atomic
 from kaml_tf.models import builder
 from kaml_tf.serving import client
@@ -59,9 +62,13 @@ def default_version(export_base: str) -> int:
 def load_strict(model_dir: str) -> trained_model_lib.TrainedModel:
   """Rebuilds the network of `model_dir` and restores every one of its variables.
 
+  The model's calibration is `calibration.json` when that was fitted for the restored
+  checkpoint (`kaml_tf.calibration.platt.for_checkpoint`).
+
   Raises:
     FileNotFoundError: if `model_dir` has no config, schema or checkpoint.
     ExportError: if the checkpoint does not match the network the saved config builds.
+    platt.CalibrationError: if `calibration.json` is malformed or of other actions.
   """
   # `trained_model.load`'s steps, so that only the restore's errors are reported as a
   # mismatch (a malformed config or schema raises its own, clearer error).
@@ -74,8 +81,9 @@ def load_strict(model_dir: str) -> trained_model_lib.TrainedModel:
     raise ExportError(f"{model_dir}: the checkpoint does not match the network built from "
                       f"its config.json, refusing to export a partly restored model: "
                       f"{e.detail}") from e
-  return trained_model_lib.TrainedModel(schema=schema, run_config=run_config, network=network,
-                                        checkpoint=os.path.abspath(path))
+  return trained_model_lib.TrainedModel(
+      schema=schema, run_config=run_config, network=network, checkpoint=os.path.abspath(path),
+      calibration=platt.for_checkpoint(model_dir, schema.actions, path))
 
 
 def export_model(model_dir: str, export_base: str, version: Optional[int] = None, *,
@@ -145,7 +153,11 @@ def export_trained(model: trained_model_lib.TrainedModel, export_base: str,
     actions_file = os.path.join(staging, module_lib.ACTIONS_ASSET)
     model.schema.save(schema_file)
     atomic.write_text(actions_file, "".join(a + "\n" for a in model.schema.actions))
-    serving = module_lib.ServingModule(model, asset_paths=(schema_file, actions_file))
+    assets = [schema_file, actions_file]
+    if model.calibration is not None:
+      assets.append(os.path.join(staging, module_lib.CALIBRATION_ASSET))
+      model.calibration.write(assets[-1])
+    serving = module_lib.ServingModule(model, asset_paths=assets)
     with atomic.atomic_directory(path) as tmp:
       tf.saved_model.save(serving, tmp, signatures=serving.signatures())
       if warmup_columns is not None:

@@ -16,6 +16,12 @@ indicator is all ones. Each HKE tower reads only its own indicator column, so
 `predict_all[row, target]` is exactly what the network gives for the indicator
 `one_hot(target)`, and `serving_default` is a gather from the same computation.
 
+A calibrated model (`TrainedModel.calibration`, `pipelines.train --calibrate`) serves
+calibrated scores in all three signatures: the graph holds the per-action a_j and b_j as
+constants, `probabilities` and `cvr` are sigmoid(a_j * logit_j + b_j) and `logit` is
+a_j * logit_j + b_j, so that `cvr = sigmoid(logit)` holds either way. The export then ships
+`assets/calibration.json`, which says it is calibrated and for which checkpoint.
+
 A `target_action` outside [0, N) (including -1, "Other", which has no tower) fails the call
 with an `InvalidArgumentError` naming `target_action` and the valid range, instead of
 returning another action's score.
@@ -47,6 +53,7 @@ PROBABILITIES_OUTPUT = "probabilities"
 # Files the export ships in `assets/`.
 SCHEMA_ASSET = "schema.json"
 ACTIONS_ASSET = "actions.txt"
+CALIBRATION_ASSET = "calibration.json"  # Only in calibrated exports.
 
 
 def target_range_message(schema: schema_lib.Schema) -> str:
@@ -121,8 +128,10 @@ class ServingModule(tf.Module):
     return {k: f.get_concrete_function() for k, f in self._functions.value.items()}
 
   def _logits_all(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
-    """Logits (batch, N), each action scored as the target."""
-    return self._model.value.logits_all(features)
+    """Logits (batch, N) of the served probabilities (calibrated if the model is), each
+    action scored as the target."""
+    model = self._model.value
+    return model.calibrated_logits(model.logits_all(features))
 
   def _checked_features(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """`inputs` after checking that every input has one value per row."""

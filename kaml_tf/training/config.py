@@ -114,6 +114,8 @@ class OptimConfig:
     deterministic: Enable TF op determinism (bit-for-bit repeatable, slower).
     strategy: One of `STRATEGIES`.
     log_every_steps: TensorBoard scalar frequency.
+    calibrate: After training, fit per-action Platt scaling on the validation set and write
+      MODEL_DIR/calibration.json (`kaml_tf.calibration`).
   """
   learning_rate: float = 1e-3
   batch_size: int = 5000
@@ -125,6 +127,7 @@ class OptimConfig:
   deterministic: bool = False
   strategy: str = "default"
   log_every_steps: int = 50
+  calibrate: bool = False
 
   def __post_init__(self):
     if not self.learning_rate > 0:
@@ -148,6 +151,11 @@ class RunConfig:
   model: model_config_lib.ModelConfig
   loss: LossConfig = LossConfig()
   optim: OptimConfig = OptimConfig()
+
+  def __post_init__(self):
+    if self.optim.calibrate and not self.data.validation_files:
+      raise ConfigError("calibrate: the calibration is fitted on the validation set; give one "
+                        "with --validation")
 
   def validate_against(self, num_actions: int) -> None:
     """Checks the per-action lists against the schema's N actions."""

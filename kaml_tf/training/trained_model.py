@@ -4,16 +4,21 @@ The network is rebuilt from the saved `config.json` and `schema.json` and its we
 strictly from the latest checkpoint. `predict_all` scores every action as if it were the
 sample's target: with HKE that is the "original" sub-tower of every action (indicator all
 ones), which is what the serving selector returns for a row's target action.
+
+When the model directory holds a `calibration.json` fitted for the restored checkpoint
+(`pipelines.train --calibrate`), `predict_all` returns the calibrated probabilities
+sigmoid(a_j * logit_j + b_j); `logits_all` stays the network's raw logits.
 """
 
 import dataclasses
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 import kaml_tf  # noqa: F401
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.calibration import platt
 from kaml_tf.models import builder
 from kaml_tf.training import checkpointing
 from kaml_tf.training import config as config_lib
@@ -23,11 +28,16 @@ HKE_INPUT = schema_lib.HKE_INDICATOR
 
 @dataclasses.dataclass
 class TrainedModel:
-  """A restored network with its schema and run config."""
+  """A restored network with its schema, run config and (if any) calibration.
+
+  Attributes:
+    calibration: The Platt scaling fitted for `checkpoint`, or None: raw probabilities.
+  """
   schema: schema_lib.Schema
   run_config: config_lib.RunConfig
   network: tf.keras.Model
   checkpoint: str
+  calibration: Optional[platt.Calibration] = None
 
   @property
   def uses_indicator(self) -> bool:
@@ -45,16 +55,29 @@ class TrainedModel:
       inputs[HKE_INPUT] = tf.ones([batch, self.schema.num_actions], tf.float32)
     return self.network(inputs, training=False)
 
+  def calibrated_logits(self, logits: tf.Tensor) -> tf.Tensor:
+    """The logits (batch, N) of the served probabilities: a_j * logits_j + b_j if calibrated."""
+    return logits if self.calibration is None else self.calibration.calibrated_logits(logits)
+
+  def probabilities(self, logits: tf.Tensor) -> tf.Tensor:
+    """The served probabilities (batch, N) of raw logits (batch, N): calibrated if calibrated."""
+    return tf.sigmoid(self.calibrated_logits(logits))
+
   def predict_all(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
-    """Probabilities (batch, N), each action scored as the target."""
-    return tf.sigmoid(self.logits_all(features))
+    """Probabilities (batch, N), each action scored as the target (calibrated if calibrated)."""
+    return self.probabilities(self.logits_all(features))
 
 
 def load(model_dir: str) -> TrainedModel:
-  """Rebuilds and strictly restores the network trained in `model_dir`."""
+  """Rebuilds and strictly restores the network trained in `model_dir`, with its calibration.
+
+  Raises:
+    platt.CalibrationError: if `calibration.json` is malformed or of other actions.
+  """
   run_config = config_lib.RunConfig.load(model_dir)
   schema = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
   network = builder.build_model(schema, run_config.model)
   path = checkpointing.restore_network(network, model_dir)
   return TrainedModel(schema=schema, run_config=run_config, network=network,
-                      checkpoint=os.path.abspath(path))
+                      checkpoint=os.path.abspath(path),
+                      calibration=platt.for_checkpoint(model_dir, schema.actions, path))

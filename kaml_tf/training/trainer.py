@@ -22,6 +22,7 @@ import kaml_tf  # noqa: F401
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.calibration import fitting as calibration_fitting
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.data import validation
@@ -201,6 +202,9 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
           ) -> TrainResult:
   """Trains (or resumes training) in `model_dir` and returns what was done.
 
+  With `optim.calibrate`, the chief then fits the per-action calibration of the latest
+  checkpoint on the validation files and writes MODEL_DIR/calibration.json.
+
   Args:
     run_config: The resolved run configuration.
     model_dir: Output directory (see `kaml_tf.training.model_dir`).
@@ -230,7 +234,11 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
     if lock:
       lock.__enter__()
     model_dir_lib.prepare(model_dir, run_config, schema, write=chief)
-    return _fit(run_config, schema, strategy, model_dir, scratch, verbose)
+    result = _fit(run_config, schema, strategy, model_dir, scratch, verbose)
+    if chief and run_config.optim.calibrate:
+      calibration_fitting.fit_for(model_dir, run_config.data.validation_files,
+                                  skip_bad_records=run_config.data.skip_bad_records)
+    return result
   finally:
     if lock:
       lock.__exit__(None, None, None)

@@ -28,7 +28,11 @@ def test_metrics_json_shape(small_logs, model_dir, tmp_path, capsys):
     evaluate.main([])
   with open(output) as f:
     metrics = json.load(f)
-  assert list(metrics) == ["actions", "overall", "skipped_other", "oracle"]
+  assert list(metrics) == ["actions", "overall", "skipped_other", "oracle", "calibration", "raw"]
+  # Not calibrated: the served figures are the raw ones.
+  assert metrics["calibration"] is None
+  assert metrics["raw"] == {k: metrics[k] for k in ("actions", "overall", "skipped_other",
+                                                    "oracle")}
   assert list(metrics["actions"]) == ["activation", "re_engagement", "registration", "payment",
                                       "retention"]
   for block in [metrics["overall"], *metrics["actions"].values()]:

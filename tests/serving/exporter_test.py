@@ -1,4 +1,5 @@
-"""Export: parity with the Keras model in a fresh process, layout, atomicity, strictness."""
+"""Export: parity with the Keras model (and, calibrated, with the evaluator) in a fresh
+process, layout, atomicity, strictness."""
 
 import gc
 import importlib.util
@@ -14,12 +15,15 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.calibration import platt
+from kaml_tf.evaluation import evaluator
 from kaml_tf.models import builder
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.serving import client
 from kaml_tf.serving import exporter
 from kaml_tf.serving import module as module_lib
 from kaml_tf.training import config as config_lib
+from kaml_tf.training import trained_model
 
 VARIANTS = [(b, h) for b in model_config_lib.BACKBONES for h in (False, True)]
 
@@ -129,6 +133,71 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
                                err_msg=str(variant))
     # Every action's output varies over the rows: the comparison is not vacuous.
     assert np.ptp(probabilities, axis=0).min() > 1e-4, variant
+
+
+def _calibrate(model_dir, kit):
+  """Writes a calibration.json for the model directory's checkpoint, distinct per action."""
+  checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+  calibration = platt.Calibration(
+      actions=kit.schema.actions, a=(0.5, 2.0, 1.5), b=(-1.0, 0.25, 0.5),
+      checkpoint=platt.CheckpointRef.of(model_dir, checkpoint),
+      fitted_on={"rows": [4, 4, 4], "positives": [2, 2, 2],
+                 "identity_because": [None, None, None]})
+  calibration.save(model_dir)
+  return calibration
+
+
+def test_calibrated_export_scores_what_the_evaluator_scores_in_a_fresh_process(
+    tmp_path, log_files, kit):
+  pattern, columns = log_files
+  schema = kit.schema
+  model_dir = str(tmp_path / "model")
+  kit.make_model_dir(model_dir, "mmoe", hke=True, seed=3)
+  calibration = _calibrate(model_dir, kit)
+  path = exporter.export_model(model_dir, str(tmp_path / "serving"), version=1)
+  assert sorted(os.listdir(os.path.join(path, "assets"))) == [
+      "actions.txt", "calibration.json", "schema.json"]
+  assert client.ExportedModel(path).calibration == calibration.to_dict()
+
+  inputs = {k: np.asarray(columns[k]) for k in schema.feature_names}
+  inputs[schema_lib.TARGET_ACTION] = np.asarray(columns[schema_lib.TARGET_ACTION])
+  inputs["__examples__"] = np.asarray(
+      records.encode_examples(columns, schema.record_dtypes()), dtype=object)
+  np.savez(tmp_path / "inputs.npz", **inputs)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("TF_USE_LEGACY_KERAS", None)
+  loader = subprocess.run(
+      [sys.executable, "-c", _LOAD_AND_RUN, str(tmp_path / "inputs.npz"),
+       str(tmp_path / "outputs.npz")],
+      input=path + "\n", capture_output=True, env=env, text=True, timeout=240, check=False)
+  assert loader.returncode == 0, loader.stderr[-3000:]
+  outputs = np.load(tmp_path / "outputs.npz")
+
+  model = trained_model.load(model_dir)
+  assert model.calibration == calibration
+  predictions = evaluator.predict(model, pattern)
+  rows = np.arange(len(predictions.target_action))
+  target = predictions.target_action
+  np.testing.assert_array_equal(target, inputs[schema_lib.TARGET_ACTION])
+  expected_cvr = predictions.probabilities[rows, target]
+  np.testing.assert_allclose(outputs["0/probabilities"], predictions.probabilities, atol=1e-6)
+  np.testing.assert_allclose(outputs["0/cvr"], expected_cvr, atol=1e-6)
+  np.testing.assert_allclose(outputs["0/examples_cvr"], expected_cvr, atol=1e-6)
+  # `logit` is the calibrated logit a_t * z_t + b_t of the target, so cvr = sigmoid(logit).
+  a, b = np.array(calibration.a)[target], np.array(calibration.b)[target]
+  expected_logit = a * predictions.logits[rows, target] + b
+  np.testing.assert_allclose(outputs["0/logit"], expected_logit, atol=1e-5)
+  np.testing.assert_allclose(outputs["0/examples_logit"], expected_logit, atol=1e-5)
+  # The numpy definition agrees, and the calibration changed the scores (not vacuous).
+  np.testing.assert_allclose(outputs["0/probabilities"], calibration.apply(predictions.logits),
+                             atol=1e-6)
+  assert np.abs(outputs["0/probabilities"] - predictions.raw_probabilities).min() > 1e-3
+
+
+def test_an_uncalibrated_export_says_so(exported):
+  assert client.ExportedModel(exported.path).calibration is None
+  assert sorted(os.listdir(os.path.join(exported.path, "assets"))) == ["actions.txt",
+                                                                       "schema.json"]
 
 
 def test_layout_and_assets(exported, kit):
