@@ -122,6 +122,11 @@ def fit_platt(logits: Any, labels: Any) -> Tuple[float, float]:
     theta, value = candidate, candidate_value
     if np.max(np.abs(scale * step)) < _STEP_TOLERANCE:
       break
+  if theta[0] < 0:
+    # The objective is convex, so with the unconstrained optimum at a < 0 the optimum over
+    # a >= 0 lies on a = 0: a constant, the target rows' base rate. Calibration must never
+    # reverse a head's ranking on the strength of one validation day.
+    return 0.0, float(np.log(y.mean() / (1.0 - y.mean())))
   return float(theta[0]), float(theta[1])
 
 
@@ -244,10 +249,11 @@ def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
     if reason is not None:
       logging.warning("calibration of %s: %s among its %d target rows; keeping (a, b) = (1, 0)",
                       name, reason, y.size)
-    elif slope <= 0:
-      # Only a head that ranks its own traffic worse than chance gets a slope <= 0.
-      logging.warning("calibration of %s: slope a = %.4g <= 0 reverses the head's ranking",
-                      name, slope)
+    elif slope == 0:
+      # Only a head that ranks its own traffic worse than chance would get a slope < 0.
+      logging.warning("calibration of %s: the head ranks its %d validation target rows worse "
+                      "than chance; calibrated to their base rate (a = 0) instead of reversing "
+                      "it", name, y.size)
     a.append(slope)
     b.append(intercept)
     rows.append(int(y.size))

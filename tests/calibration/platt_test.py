@@ -84,11 +84,21 @@ def test_two_logit_values_are_fitted_to_their_empirical_rates():
 
 
 def test_constant_logits_move_the_least_from_the_identity():
-  """One logit value (3) with rate 1/10 fixes only 3 a + b = logit(0.1); the ridge picks the
-  point of that line closest to (1, 0): (a, b) = (1 + 3 t, t), t = (logit(0.1) - 3) / 10."""
-  a, b = platt.fit_platt(np.full(10, 3.0), np.array([1] + [0] * 9))
-  t = (_logit(0.1) - 3.0) / 10.0
-  np.testing.assert_allclose([a, b], [1.0 + 3.0 * t, t], atol=1e-5)
+  """One logit value (-1) with rate 1/10 fixes only -a + b = logit(0.1); the ridge picks the
+  point of that line closest to (1, 0): (a, b) = (1 - t, t), t = (logit(0.1) + 1) / 2."""
+  a, b = platt.fit_platt(np.full(10, -1.0), np.array([1] + [0] * 9))
+  t = (_logit(0.1) + 1.0) / 2.0
+  np.testing.assert_allclose([a, b], [1.0 - t, t], atol=1e-5)
+
+
+@pytest.mark.parametrize("z", [np.array([3.0] * 10), np.array([-2.0, -1.0, 1.0, 2.0] * 3)])
+def test_a_fit_never_reverses_the_ranking(z):
+  """Constant logits at 3 with rate 1/10 would be nearest (1, 0) at a < 0, and labels that
+  fall as the logit rises would need a < 0: both get a = 0 and the base rate, a constant."""
+  y = np.array([1] + [0] * 9) if z.size == 10 else np.array([1, 1, 0, 0] * 3)
+  a, b = platt.fit_platt(z, y)
+  assert a == 0.0
+  assert b == pytest.approx(_logit(y.mean()))
 
 
 def test_separable_labels_give_finite_parameters():
