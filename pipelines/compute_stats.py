@@ -1,13 +1,17 @@
 r"""Computes the ad-task conversion statistics that ADM thresholds (paper eq. 8).
 
   python -m pipelines.compute_stats --logs='DIR/train-*' --schema=DIR/schema.json \
-      --window_days=28 [--end_day=D] --output=DIR/stats.parquet
+      --window_days=28 [--end_day=D] [--as_of=end|daily] --output=DIR/stats.parquet
 
-For each ad task with a click in the window of `--window_days` days ending at `--end_day`
-(default: the last day in the logs), writes its click count and its number of reported
-conversions of every action to one Parquet file (atomically), with the window, the action names
-and the schema fingerprint in its metadata. Logs may be TFRecord (`.tfrecord[.gz]`) or Parquet
-(`.parquet`, same fields). Rows read are shown on stderr as the job streams the logs.
+`--as_of=end` (default, static): for each ad task with a click in the window of
+`--window_days` days ending at `--end_day` (default: the last day in the logs), writes its
+click count and its number of reported conversions of every action to one Parquet file
+(atomically), with the window, the action names and the schema fingerprint in its metadata.
+`--as_of=daily` (point in time): one row per (ad task, day d) for every day d from the first
+log day to the day after the last one (`--end_day` + 1), counting days d - T .. d - 1 only,
+never day d itself (`kaml_tf.data.stats`); `pipelines.train` joins them on (ad task, day).
+Logs may be TFRecord (`.tfrecord[.gz]`) or Parquet (`.parquet`, same fields). Rows read are
+shown on stderr as the job streams the logs.
 
 The `--logs`, `--schema`, window and output flags are shared with `pipelines.mask_report` and
 `pipelines.benchmark`, which import this module.
@@ -41,6 +45,10 @@ OUTPUT = flags.DEFINE_string("output", None, "Output file, written atomically.",
 READ_BATCH_SIZE = flags.DEFINE_integer("read_batch_size", 65536, "Log records per read batch.",
                                    allow_override=True)
 SKIP_BAD_RECORDS = common.define_skip_bad_records()
+AS_OF = flags.DEFINE_enum("as_of", stats_lib.END, list(stats_lib.AS_OF),
+                          "end: one static window ending at --end_day; daily: for every day d, "
+                          "the counts of days d-T..d-1 (point in time, never day d itself).",
+                          allow_override=True)
 
 
 class RowProgress:
@@ -87,7 +95,7 @@ def stats_config_from_flags() -> stats_lib.StatsConfig:
   try:
     return stats_lib.StatsConfig(window_days=WINDOW_DAYS.value, end_day=END_DAY.value,
                                  read_batch_size=READ_BATCH_SIZE.value,
-                                 skip_bad_records=SKIP_BAD_RECORDS.value)
+                                 skip_bad_records=SKIP_BAD_RECORDS.value, as_of=AS_OF.value)
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
 
@@ -102,8 +110,13 @@ def compute_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
   progress = RowProgress("compute_stats")
   stats = stats_lib.compute_stats(required(LOGS), schema, config, progress=progress)
   progress.done()
-  logging.info("statistics of %d ad tasks over days %d-%d from %d records", stats.num_ad_tasks,
-               stats.window_start, stats.window_end, stats.rows_read)
+  if stats.is_daily:
+    logging.info("daily statistics of %d ad tasks (%d (task, day) rows, window %d days) for "
+                 "days %d-%d from %d records", stats.num_ad_tasks, stats.num_rows,
+                 stats.window_days, stats.window_start, stats.window_end, stats.rows_read)
+  else:
+    logging.info("statistics of %d ad tasks over days %d-%d from %d records",
+                 stats.num_ad_tasks, stats.window_start, stats.window_end, stats.rows_read)
   return stats
 
 

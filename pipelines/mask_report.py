@@ -1,13 +1,17 @@
 r"""The paper's Table 1 for any logs: share of samples per action under the base and ADM masks.
 
   python -m pipelines.mask_report --logs='DIR/train-*' --schema=DIR/schema.json \
-      [--stats=DIR/stats.parquet | --window_days=28 --end_day=D] [--alpha=10,5,5,3,3] \
+      [--stats=DIR/stats.parquet | --window_days=28 --end_day=D --as_of=end|daily] \
+      [--stats_mode=static|point_in_time] [--alpha=10,5,5,3,3] \
       --output=DIR/table1.json [--markdown_output=DIR/table1.md]
 
-Without `--stats` the statistics are computed from `--logs` first (same window flags as
-`pipelines.compute_stats`). Writes the JSON report to `--output` and the markdown table to
-`--markdown_output` (default: `--output` with a `.md` suffix), both atomically, and prints the
-markdown table.
+Without `--stats` the statistics are computed from `--logs` first (same window and `--as_of`
+flags as `pipelines.compute_stats`). Daily statistics are joined on (ad task, day) like
+`pipelines.train` does (`--stats_mode`, empty: the statistics' kind). Besides Table 1 the
+report gives, per action, the extended (ADM-only, non-target) cells' share of the samples,
+P(mask | y = 1) over non-target cells and their positive rate, with the reported labels.
+Writes the JSON report to `--output` and the markdown table to `--markdown_output` (default:
+`--output` with a `.md` suffix), both atomically, and prints the markdown table.
 """
 
 import json
@@ -23,6 +27,7 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import mask_report
 from kaml_tf.data import masks
+from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.io import atomic
 from pipelines import compute_stats
@@ -31,6 +36,10 @@ STATS = flags.DEFINE_string("stats", "", "Conversion statistics from pipelines.c
                              "empty: computed from --logs.", allow_override=True)
 ALPHA = flags.DEFINE_list("alpha", [], "ADM thresholds, one integer per action (default: "
                            "kaml_tf.data.masks.default_alpha).", allow_override=True)
+STATS_MODE = flags.DEFINE_enum(
+    "stats_mode", "", ["", "static", "point_in_time"], "How the masks join the statistics, as "
+    "in pipelines.train: point_in_time (daily statistics), static, or empty for the "
+    "statistics' kind.", allow_override=True)
 _MARKDOWN = flags.DEFINE_string("markdown_output", None, "Markdown report (default: --output "
                                 "with a .md suffix).")
 
@@ -70,11 +79,16 @@ def main(argv):
   schema = compute_stats.load_schema()
   alpha = alpha_from_flags(schema)
   stats = stats_from_flags(schema)
+  try:
+    point_in_time.resolve_stats_mode(STATS_MODE.value, stats)
+  except point_in_time.StatsModeError as e:
+    raise app.UsageError(str(e)) from None
   progress = compute_stats.RowProgress("mask_report")
   report = mask_report.compute_mask_report(logs, schema, stats, alpha,
                                            batch_size=compute_stats.READ_BATCH_SIZE.value,
                                            progress=progress,
-                                           skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value)
+                                           skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value,
+                                           stats_mode=STATS_MODE.value)
   progress.done()
   text = report.to_markdown()
   atomic.write_text(output, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")

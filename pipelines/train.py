@@ -32,6 +32,11 @@ _TRAIN = flags.DEFINE_string("train", None, "Glob(s) of training logs: TFRecord,
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output directory.", allow_override=True)
 _STATS = flags.DEFINE_string("stats", "", "Conversion statistics (needed by --mask=adm).", allow_override=True)
 _VALIDATION = flags.DEFINE_string("validation", "", "Glob(s) evaluated after each epoch.")
+_STATS_MODE = flags.DEFINE_enum(
+    "stats_mode", "", ["", "static", "point_in_time"], "How ADM joins --stats: "
+    "point_in_time (daily statistics from compute_stats --as_of=daily: a row of day d is "
+    "masked by counts of days d-T..d-1), static (one window, --as_of=end), or empty for the "
+    "file's kind.", allow_override=True)
 _MASK = flags.DEFINE_enum("mask", "base", ["base", "adm", "all", "oracle"], "Mask policy.")
 _ALPHA = flags.DEFINE_list("alpha", [], "ADM thresholds, one per action (default: the data "
                            "path's default).", allow_override=True)
@@ -87,7 +92,8 @@ def run_config_from_flags():
             schema_path=_SCHEMA.value, train_files=_TRAIN.value, stats_path=_STATS.value,
             mask_policy=_MASK.value, alpha=common.ints(_ALPHA.value, "alpha"),
             validation_files=_VALIDATION.value, shuffle_buffer=_SHUFFLE.value,
-            skip_bad_records=_SKIP_BAD_RECORDS.value, parallel_reads=_PARALLEL_READS.value),
+            skip_bad_records=_SKIP_BAD_RECORDS.value, parallel_reads=_PARALLEL_READS.value,
+            stats_mode=_STATS_MODE.value),
         model=model,
         loss=config_lib.LossConfig(
             gamma=_GAMMA.value, rank_betas=common.floats(_BETAS.value, "rank_betas"),

@@ -1,6 +1,7 @@
 """The ADM data path: ad-task conversion statistics, mask policies and the tf.data pipeline.
 
-Modules: `stats` (the statistics job, its Parquet file and the in-graph join), `masks` (the
+Modules: `stats` (the statistics job, static or daily, its Parquet file and the in-graph join),
+`point_in_time` (stats modes and the (ad task, day) join of daily statistics), `masks` (the
 base / ADM / all / oracle training masks and the HKE indicator), `dataset` (the
 `(features, targets)` input pipeline), `mask_report` (the paper's Table 1 for any logs),
 `validation` and `log_check` (malformed records), `parquet_logs` (the columnar log format)

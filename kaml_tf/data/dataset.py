@@ -15,7 +15,8 @@ instances are callables taking an optional `tf.distribute.InputContext` (they fi
    when shuffling, the batches are windows of `shuffle_buffer` records, each parsed at once,
    permuted uniformly and cut into `batch_size` batches;
 4. joins the ad-task statistics in-graph (`stats.WindowCountsLookup`: a `StaticHashTable`
-   from ad task id to a row of the counts matrix, then `tf.gather`) and computes the masks
+   from ad task id to a row of the counts matrix, then `tf.gather`; for daily statistics
+   `point_in_time.DailyCountsLookup`, keyed on (ad task id, day)) and computes the masks
    (`masks.training_mask`);
 5. prefetches.
 
@@ -43,7 +44,10 @@ Evaluation order (`shuffle_buffer=0`) is deterministic: sorted files, a determin
 interleave and deterministic parallel maps; a seeded shuffle is reproducible too. An ad task
 missing from the statistics falls back to the base mask; such samples are counted by an
 `InputCounters` (host-side variables the pipeline adds to as it produces batches, prefetched
-ones included) whose `log()` reports them.
+ones included) whose `log()` reports them. Under point-in-time statistics
+(`DatasetConfig.stats_mode`, `kaml_tf.data.point_in_time`) a row whose ad task has no
+statistics for the row's day (no click in the T days before) is a cold start: base mask,
+counted as `cold_start_samples`.
 """
 
 import dataclasses
@@ -58,6 +62,7 @@ from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
 from kaml_tf.data import parquet_logs
+from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.data import validation
 
@@ -117,6 +122,8 @@ class DatasetConfig:
     parallel_reads: Reader threads (tf.data.AUTOTUNE = -1 lets tf.data pick). 0 reads on
       the pipeline's own thread: the cheapest in CPU, and the fastest from local disk; give
       threads to logs on remote storage (GCS, HDFS), whose reads wait on the network.
+    stats_mode: How ADM joins the statistics (`point_in_time.STATS_MODES`): "" picks
+      "point_in_time" for daily statistics and "static" otherwise.
   """
   files: Union[str, Tuple[str, ...]]
   batch_size: int
@@ -127,6 +134,7 @@ class DatasetConfig:
   drop_remainder: bool = False
   cycle_length: int = 4
   parallel_reads: int = 0
+  stats_mode: str = point_in_time.AUTO
 
   def __post_init__(self):
     if not isinstance(self.files, str):
@@ -157,7 +165,7 @@ def parse_spec(schema: schema_lib.Schema) -> Dict[str, tf.io.FixedLenFeature]:
 
 
 class InputCounters:
-  """Host-side counts of what input pipelines produced: samples, and unknown ad tasks.
+  """Host-side counts of what input pipelines produced: samples, unknown ad tasks, cold starts.
 
   The variables are created eagerly, outside any `tf.function`, and the pipelines add to them
   from their parsing functions, so one object can be shared by every pipeline of a run (per
@@ -170,6 +178,8 @@ class InputCounters:
                                   name="unknown_ad_task_samples")
       self._samples = tf.Variable(tf.constant(0, tf.int64), trainable=False,
                                   name="samples_read")
+      self._cold_start = tf.Variable(tf.constant(0, tf.int64), trainable=False,
+                                     name="cold_start_samples")
 
   @property
   def unknown_ad_task_samples(self) -> int:
@@ -180,17 +190,33 @@ class InputCounters:
   def samples_read(self) -> int:
     return int(self._samples.numpy())
 
-  def add(self, unknown: tf.Tensor, samples: tf.Tensor) -> List[tf.Operation]:
+  @property
+  def cold_start_samples(self) -> int:
+    """Point-in-time samples whose ad task had no statistics for their day (base mask)."""
+    return int(self._cold_start.numpy())
+
+  def add(self, unknown: tf.Tensor, samples: tf.Tensor,
+          cold_start: Optional[tf.Tensor] = None) -> List[tf.Operation]:
     """The in-graph updates for one batch (int64 scalars)."""
-    return [self._unknown.assign_add(unknown), self._samples.assign_add(samples)]
+    updates = [self._unknown.assign_add(unknown), self._samples.assign_add(samples)]
+    if cold_start is not None:
+      updates.append(self._cold_start.assign_add(cold_start))
+    return updates
 
   def reset(self) -> None:
     self._unknown.assign(0)
     self._samples.assign(0)
+    self._cold_start.assign(0)
 
   def log(self, stats_source: str = "the statistics") -> Tuple[int, int]:
-    """Logs and returns (unknown ad-task samples, samples read)."""
+    """Logs and returns (unknown ad-task samples, samples read); logs cold starts too."""
     unknown, total = self.unknown_ad_task_samples, self.samples_read
+    cold = self.cold_start_samples
+    if cold:
+      logging.warning(
+          "%d of %d samples (%.3f%%) are cold starts: their ad task has no point-in-time "
+          "statistics for their day in %s (no click in the window before it); they were given "
+          "the base mask", cold, total, 100.0 * cold / max(total, 1), stats_source)
     if unknown:
       logging.warning(
           "%d of %d samples (%.3f%%) belong to ad tasks missing from %s; they were given the "
@@ -219,7 +245,8 @@ class DatasetFactory:
 
     Args:
       schema: The logs' schema.
-      stats: Ad-task statistics (required by `adm`; checked against `schema` when given).
+      stats: Ad-task statistics (required by `adm`; checked against `schema` and
+        `config.stats_mode` when given), static or daily.
       config: Files, batching, masks and shuffling.
       counters: Where to count samples and unknown ad tasks; a new one when None.
       skip: Under --skip_bad_records, the result of `validation.scan` over the files with
@@ -229,6 +256,7 @@ class DatasetFactory:
     Raises:
       MaskError: for `oracle` without true labels, or bad thresholds.
       StatsError: when `stats` come from a different schema (naming both fingerprints).
+      StatsModeError: when `config.stats_mode` does not fit `stats` (naming --stats_mode).
       DatasetError: when `adm` is asked for without statistics.
     """
     self._schema = schema
@@ -240,9 +268,13 @@ class DatasetFactory:
       raise DatasetError("mask policy 'adm' needs the ad-task statistics (run "
                          "pipelines.compute_stats and pass its output)")
     self._stats = stats
-    self._lookup = (stats_lib.WindowCountsLookup(stats)
+    self._stats_mode = point_in_time.resolve_stats_mode(config.stats_mode, stats)
+    self._lookup = (point_in_time.counts_lookup(stats, self._stats_mode)
                     if stats is not None and self._mask.needs_stats else None)
     self._parse_spec = parse_spec(schema)
+    if self._lookup is not None and self._stats_mode == point_in_time.POINT_IN_TIME:
+      # The join needs each record's day.
+      self._parse_spec[schema_lib.DAY] = schema.parse_spec()[schema_lib.DAY]
     self._fields = {k: f.dtype for k, f in self._parse_spec.items()}
     self._counters = counters if counters is not None else InputCounters()
     self._skip = skip
@@ -250,6 +282,11 @@ class DatasetFactory:
   @property
   def schema(self) -> schema_lib.Schema:
     return self._schema
+
+  @property
+  def stats_mode(self) -> str:
+    """The resolved stats mode, `point_in_time.STATIC` or `POINT_IN_TIME`."""
+    return self._stats_mode
 
   @property
   def mask_config(self) -> masks_lib.MaskConfig:
@@ -419,19 +456,23 @@ class DatasetFactory:
     target = parsed[schema_lib.TARGET_ACTION]
     is_target = masks_lib.target_indicator(target, n)
     batch = tf.shape(target, out_type=tf.int64)[0]
+    unknown = cold_start = tf.constant(0, tf.int64)
     if self._lookup is not None:
-      counts, known = self._lookup(parsed[schema_lib.AD_TASK_ID])
+      counts, known = self._lookup(parsed[schema_lib.AD_TASK_ID], parsed.get(schema_lib.DAY))
       mask = masks_lib.training_mask(self._mask, target, n, counts, known)
-      unknown = batch - tf.reduce_sum(tf.cast(known, tf.int64))
+      missing = batch - tf.reduce_sum(tf.cast(known, tf.int64))
+      if self._stats_mode == point_in_time.POINT_IN_TIME:
+        cold_start = missing
+      else:
+        unknown = missing
     else:
       mask = masks_lib.training_mask(self._mask, target, n)
-      unknown = tf.constant(0, tf.int64)
     labels = _stack(parsed, schema.label_keys)
     targets = {IS_TARGET: is_target}
     if schema.has_true_labels:
       targets[TRUE_LABELS] = _stack(parsed, schema.true_label_keys)
     targets[LABELS] = targets[TRUE_LABELS] if self._mask.uses_true_labels else labels
-    with tf.control_dependencies(self._counters.add(unknown, batch)):
+    with tf.control_dependencies(self._counters.add(unknown, batch, cold_start)):
       targets[MASK] = tf.identity(mask)
     features = {name: parsed[name] for name in schema.feature_names}
     features[HKE_INDICATOR] = is_target
@@ -535,7 +576,8 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
                  counters: Optional[InputCounters] = None, repeat: bool = False,
                  drop_remainder: bool = False,
                  skip: Optional[validation.BadRecords] = None,
-                 parallel_reads: int = 0) -> tf.data.Dataset:
+                 parallel_reads: int = 0,
+                 stats_mode: str = point_in_time.AUTO) -> tf.data.Dataset:
   """Builds one input pipeline of `(features, targets)` batches (see the module docstring).
 
   Args:
@@ -553,6 +595,7 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
     drop_remainder: Drop the last partial batch.
     skip: Bad records to filter out (`validation.scan` of `files`), or None.
     parallel_reads: Reader threads (see `DatasetConfig`).
+    stats_mode: "", "static" or "point_in_time" (see `DatasetConfig`).
 
   Returns:
     The `tf.data.Dataset`.
@@ -561,5 +604,5 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
       files=files if isinstance(files, str) else tuple(files), batch_size=batch_size,
       mask=masks_lib.MaskConfig(policy, None if alpha is None else tuple(alpha)),
       shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
-      parallel_reads=parallel_reads)
+      parallel_reads=parallel_reads, stats_mode=stats_mode)
   return DatasetFactory(schema, stats, config, counters, skip)(input_context)

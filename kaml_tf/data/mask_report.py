@@ -5,13 +5,21 @@ For action j, the `base` share is the fraction of all samples whose target is j 
 column is the fraction of samples targeting "Other", which the base mask never uses; the
 report also gives the fraction of those that ADM brings back for at least one action.
 
+Extended cells: the (sample, action j) cells that ADM adds, i.e. mask 1 where j is not the
+sample's target. Per action the report gives their share of the samples, P(mask | y = 1)
+among non-target cells (how many reported positives of action j outside its target traffic
+ADM trains on) and their positive rate, all with the REPORTED labels `label_<action>` (what
+training sees), never the simulator's true labels. Under static statistics a reported
+conversion counts towards its own row's mask, which inflates both; point-in-time statistics
+(`kaml_tf.data.point_in_time`) remove that.
+
 The masks are computed by the same functions the training pipeline uses
-(`stats.WindowCountsLookup` and `masks.training_mask`), on the ad task id and target of every
-record, streamed in batches.
+(`point_in_time.counts_lookup` and `masks.training_mask`), on the ad task id, day, target and
+labels of every record, streamed in batches.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
@@ -19,6 +27,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
+from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.data import validation
 
@@ -36,12 +45,19 @@ class MaskReport:
     other_samples: Samples targeting "Other".
     adm_samples: (N,) samples whose ADM mask for action j is 1.
     other_adm_samples: "Other" samples with an ADM mask of 1 for at least one action.
-    unknown_ad_task_samples: Samples whose ad task is missing from the statistics.
+    unknown_ad_task_samples: Static statistics: samples whose ad task is missing from them.
     alpha: The ADM thresholds used.
-    window_start: First day of the statistics window.
-    window_end: Last day of the statistics window.
+    window_start: First day of the statistics window (daily: first day covered).
+    window_end: Last day of the statistics window (daily: last day covered).
     stats_source: Where the statistics came from.
     skipped_bad_records: What `skip_bad_records` skipped (`BadRecords.to_dict()`), or None.
+    stats_mode: `point_in_time.STATIC` or `POINT_IN_TIME`.
+    window_days: T, the days each statistics row counts.
+    cold_start_samples: Point-in-time statistics: samples whose ad task has no statistics
+      for their day (base mask).
+    extended_samples: (N,) extended cells of action j: ADM mask 1, target not j.
+    extended_positives: (N,) extended cells of action j with reported label 1.
+    nontarget_positives: (N,) samples not targeting j with reported label 1 for j.
   """
   actions: Tuple[str, ...]
   samples: int
@@ -55,6 +71,12 @@ class MaskReport:
   window_end: int
   stats_source: str
   skipped_bad_records: Optional[Dict[str, Any]] = None
+  stats_mode: str = point_in_time.STATIC
+  window_days: int = 0
+  cold_start_samples: int = 0
+  extended_samples: Tuple[int, ...] = ()
+  extended_positives: Tuple[int, ...] = ()
+  nontarget_positives: Tuple[int, ...] = ()
 
   def _share(self, count: int) -> float:
     return count / self.samples if self.samples else 0.0
@@ -71,6 +93,33 @@ class MaskReport:
   def other_share(self) -> float:
     return self._share(self.other_samples)
 
+  @property
+  def extended_shares(self) -> Tuple[float, ...]:
+    """Per action: extended cells / samples."""
+    return tuple(self._share(c) for c in self.extended_samples)
+
+  @property
+  def extended_positive_rates(self) -> Tuple[float, ...]:
+    """Per action: reported positives among extended cells (0 without extended cells)."""
+    return tuple(p / c if c else 0.0
+                 for p, c in zip(self.extended_positives, self.extended_samples))
+
+  @property
+  def extended_recall(self) -> Tuple[float, ...]:
+    """Per action: P(mask | y = 1) over non-target cells (0 without such positives)."""
+    return tuple(p / c if c else 0.0
+                 for p, c in zip(self.extended_positives, self.nontarget_positives))
+
+  def _extended_dict(self) -> Dict[str, Any]:
+    per_action = lambda values: dict(zip(self.actions, values))  # noqa: E731
+    return {"labels": "reported (label_<action>)",
+            "samples": per_action(self.extended_samples),
+            "share": per_action(self.extended_shares),
+            "positives": per_action(self.extended_positives),
+            "positive_rate": per_action(self.extended_positive_rates),
+            "nontarget_positives": per_action(self.nontarget_positives),
+            "p_mask_given_positive": per_action(self.extended_recall)}
+
   def to_dict(self) -> Dict[str, Any]:
     """JSON-ready form: counts and shares (fractions in [0, 1])."""
     return {
@@ -85,6 +134,10 @@ class MaskReport:
                 "other_share_of_other_used": (self.other_adm_samples / self.other_samples
                                               if self.other_samples else 0.0)},
         "unknown_ad_task_samples": self.unknown_ad_task_samples,
+        "cold_start_samples": self.cold_start_samples,
+        "stats_mode": self.stats_mode,
+        "window_days": self.window_days,
+        "extended": self._extended_dict(),
         "alpha": dict(zip(self.actions, self.alpha)),
         "window": {"start_day": self.window_start, "end_day": self.window_end},
         "stats": self.stats_source,
@@ -102,65 +155,107 @@ class MaskReport:
     used = (self.other_adm_samples / self.other_samples) if self.other_samples else 0.0
     lines += [
         "",
-        f"Samples: {self.samples}. Statistics window: days {self.window_start}-"
-        f"{self.window_end} ({self.stats_source}). "
+        f"Samples: {self.samples}. {self._window_text()} ({self.stats_source}). "
         f"Alpha: {', '.join(f'{a}={t}' for a, t in zip(self.actions, self.alpha))}.",
         f"'Other'-target samples used by ADM for at least one action: {self.other_adm_samples} "
-        f"({pct(used)} of them). Samples of ad tasks missing from the statistics (base mask): "
-        f"{self.unknown_ad_task_samples}.",
+        f"({pct(used)} of them). {self._missing_text()}",
     ]
+    if self.extended_samples:
+      lines += ["", *self._extended_markdown()]
     return "\n".join(lines) + "\n"
+
+  def _window_text(self) -> str:
+    if self.stats_mode == point_in_time.POINT_IN_TIME:
+      return (f"Point-in-time statistics: a sample of day d uses days d-{self.window_days}.."
+              f"d-1, for days {self.window_start}-{self.window_end}")
+    return f"Statistics window: days {self.window_start}-{self.window_end}"
+
+  def _missing_text(self) -> str:
+    if self.stats_mode == point_in_time.POINT_IN_TIME:
+      return ("Cold-start samples (no statistics for their day, base mask): "
+              f"{self.cold_start_samples}.")
+    return ("Samples of ad tasks missing from the statistics (base mask): "
+            f"{self.unknown_ad_task_samples}.")
+
+  def _extended_markdown(self) -> List[str]:
+    """Extended (ADM-only, non-target) cells per action, with the reported labels."""
+    pct = lambda x: f"{100.0 * x:.2f}%"  # noqa: E731
+    header = ["Extended cells (reported labels)"] + list(self.actions)
+    rows = [["Share of samples"] + [pct(s) for s in self.extended_shares],
+            ["P(mask \\| y = 1), non-target"] + [f"{r:.4f}" for r in self.extended_recall],
+            ["Positive rate"] + [pct(r) for r in self.extended_positive_rates]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
                         stats: stats_lib.ConversionStats,
                         alpha: Optional[Sequence[int]] = None, batch_size: int = 65536,
                         progress: Optional[Callable[[int], None]] = None,
-                        skip_bad_records: bool = False) -> MaskReport:
+                        skip_bad_records: bool = False,
+                        stats_mode: str = point_in_time.AUTO) -> MaskReport:
   """Streams the logs and counts, per action, the samples the base and ADM masks use.
 
   Args:
     files: Logs (glob, comma-separated globs or list; TFRecord, `.gz` or `.parquet`).
     schema: The logs' schema.
-    stats: Ad-task statistics computed with `schema`.
+    stats: Ad-task statistics computed with `schema`, static or daily.
     alpha: ADM thresholds, one per action (None: `masks.default_alpha`).
     batch_size: Records per read batch.
     progress: Called with the number of records read so far after every batch.
     skip_bad_records: Skip and count malformed records instead of failing on the first.
+    stats_mode: "", "static" or "point_in_time" (`point_in_time.resolve_stats_mode`).
 
   Raises:
     StatsError: when `stats` were computed with another schema.
+    StatsModeError: when `stats_mode` does not fit `stats`.
     LogError: naming file, record and field for a malformed record (e.g. a target outside
       [-1, N)), unless `skip_bad_records`.
+    tf.errors.InvalidArgumentError: for a record of a day that daily statistics do not cover.
   """
   stats.check_schema(schema)
   n = schema.num_actions
   adm = masks_lib.MaskConfig(masks_lib.ADM, alpha).resolve(schema)
-  lookup = stats_lib.WindowCountsLookup(stats)
-  fields = {schema_lib.AD_TASK_ID: tf.int64, schema_lib.TARGET_ACTION: tf.int64}
-  samples = other = other_used = unknown = 0
-  base_counts = np.zeros([n], np.int64)
-  adm_counts = np.zeros([n], np.int64)
+  mode = point_in_time.resolve_stats_mode(stats_mode, stats)
+  lookup = point_in_time.counts_lookup(stats, mode)
+  fields = {schema_lib.AD_TASK_ID: tf.int64, schema_lib.TARGET_ACTION: tf.int64,
+            schema_lib.DAY: tf.int64}
+  fields.update({k: tf.int64 for k in schema.label_keys})
+  samples = other = other_used = missing = 0
+  base_counts, adm_counts = np.zeros([n], np.int64), np.zeros([n], np.int64)
+  extended, extended_pos, nontarget_pos = (np.zeros([n], np.int64) for _ in range(3))
   bad = validation.BadRecords() if skip_bad_records else None
   for _, _, batch in stats_lib.iter_log_batches(files, fields, batch_size, schema, bad):
     target = batch[schema_lib.TARGET_ACTION]
-    counts, known = lookup(tf.constant(batch[schema_lib.AD_TASK_ID]))
+    counts, known = lookup(tf.constant(batch[schema_lib.AD_TASK_ID]),
+                           tf.constant(batch[schema_lib.DAY]))
     mask = masks_lib.training_mask(adm, tf.constant(target), n, counts, known).numpy()
     is_other = target == schema_lib.OTHER_TARGET
     samples += len(target)
     other += int(is_other.sum())
     other_used += int((mask[is_other].sum(axis=1) > 0).sum())
-    unknown += int(len(target) - known.numpy().sum())
+    missing += int(len(target) - known.numpy().sum())
     base_counts += np.bincount(target[~is_other], minlength=n)[:n]
     adm_counts += mask.sum(axis=0).astype(np.int64)
+    # (batch, N) 0/1: cells off the target, their ADM mask, their reported labels.
+    off_target = (target[:, None] != np.arange(n)[None, :]).astype(np.int64)
+    labels = np.stack([batch[k] for k in schema.label_keys], axis=1)
+    cells = mask.astype(np.int64) * off_target
+    extended += cells.sum(axis=0)
+    extended_pos += (cells * labels).sum(axis=0)
+    nontarget_pos += (off_target * labels).sum(axis=0)
     if progress is not None:
       progress(samples)
   if bad is not None:
     bad.log("mask_report")
+  pit = mode == point_in_time.POINT_IN_TIME
+  as_tuple = lambda a: tuple(int(c) for c in a)  # noqa: E731
   return MaskReport(
-      actions=tuple(schema.actions), samples=samples,
-      base_samples=tuple(int(c) for c in base_counts), other_samples=other,
-      adm_samples=tuple(int(c) for c in adm_counts), other_adm_samples=other_used,
-      unknown_ad_task_samples=unknown, alpha=adm.alpha, window_start=stats.window_start,
-      window_end=stats.window_end, stats_source=stats.source,
-      skipped_bad_records=bad.to_dict() if bad is not None else None)
+      actions=tuple(schema.actions), samples=samples, base_samples=as_tuple(base_counts),
+      other_samples=other, adm_samples=as_tuple(adm_counts), other_adm_samples=other_used,
+      unknown_ad_task_samples=0 if pit else missing, alpha=adm.alpha,
+      window_start=stats.window_start, window_end=stats.window_end, stats_source=stats.source,
+      skipped_bad_records=bad.to_dict() if bad is not None else None, stats_mode=mode,
+      window_days=stats.window_days, cold_start_samples=missing if pit else 0,
+      extended_samples=as_tuple(extended), extended_positives=as_tuple(extended_pos),
+      nontarget_positives=as_tuple(nontarget_pos))

@@ -15,6 +15,8 @@ from kaml_tf.models import config as model_config_lib
 
 CONFIG_FILE = "config.json"
 MASK_POLICIES = ("base", "adm", "all", "oracle")
+# "" picks the statistics file's kind (kaml_tf.data.point_in_time).
+STATS_MODES = ("", "static", "point_in_time")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
@@ -40,6 +42,8 @@ class DataConfig:
       in turn on the pipeline's thread, the cheapest from local disk.
     skip_bad_records: Scan the logs first and filter out malformed records (counted in
       train_summary.json) instead of failing on the first one.
+    stats_mode: How ADM joins the statistics: "point_in_time" (daily statistics, on
+      (ad task, day)), "static" (one window, on ad task), or "" for the file's kind.
   """
   schema_path: str
   train_files: str
@@ -50,6 +54,7 @@ class DataConfig:
   shuffle_buffer: int = 100_000
   skip_bad_records: bool = False
   parallel_reads: int = 0
+  stats_mode: str = ""
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))
@@ -64,6 +69,9 @@ class DataConfig:
                         f"{list(self.alpha)}")
     if self.shuffle_buffer < 0:
       raise ConfigError(f"shuffle_buffer: must be >= 0, got {self.shuffle_buffer}")
+    if self.stats_mode not in STATS_MODES:
+      raise ConfigError(f"stats_mode: unknown {self.stats_mode!r}; expected one of "
+                        f"{list(STATS_MODES)}")
     if self.parallel_reads < -1:
       raise ConfigError(f"parallel_reads: must be >= 0, or -1 to let tf.data pick, got "
                         f"{self.parallel_reads}")

@@ -24,6 +24,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import fitting as calibration_fitting
 from kaml_tf.data import dataset as dataset_lib
+from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.data import validation
 from kaml_tf.io import atomic
@@ -129,7 +130,7 @@ class _Datasets:
         batch_size=batch, alpha=data.alpha or None,
         shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
         seed=shuffle_seed, input_context=ctx, counters=self.counters, skip=self.skipped,
-        parallel_reads=data.parallel_reads)
+        parallel_reads=data.parallel_reads, stats_mode=data.stats_mode)
     return ds.skip(skip) if skip else ds
 
   def train(self, epoch: int, skip: int):
@@ -217,9 +218,14 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
       run lacks steps_per_epoch or asks for validation.
     model_dir_lib.ModelDirError: if the directory is in use or holds another run, or the
       workers of a multi-worker run resumed from different checkpoints.
+    point_in_time.StatsModeError: if `data.stats_mode` does not fit the statistics file.
   """
   schema = schema_lib.Schema.load(run_config.data.schema_path)
   run_config.validate_against(schema.num_actions)
+  if run_config.data.stats_path:
+    # Before the model directory is written: --stats_mode must fit the statistics file.
+    point_in_time.resolve_stats_mode(run_config.data.stats_mode, stats_lib.load_stats_header(
+        run_config.data.stats_path, schema))
   strategy = strategy or tf.distribute.get_strategy()
   _check_distributable(run_config, strategy)
   chief = is_chief(strategy)
@@ -294,9 +300,11 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
       # bytes, which need not be UTF-8); name it instead.
       raise datasets.diagnose(e) from None
     history.append({k: float(v[-1]) for k, v in fitted.history.items()})
-    unknown, read = cluster.sum_over_workers(
-        strategy, datasets.counters.log(run_config.data.stats_path or "the statistics"))
-    history[-1].update(unknown_ad_task_samples=float(unknown), samples_read=float(read))
+    unknown, read, cold_start = cluster.sum_over_workers(
+        strategy, datasets.counters.log(run_config.data.stats_path or "the statistics")
+        + (datasets.counters.cold_start_samples,))
+    history[-1].update(unknown_ad_task_samples=float(unknown), samples_read=float(read),
+                       cold_start_samples=float(cold_start))
     datasets.counters.reset()
   seconds = time.time() - started
   steps_done = int(state.global_step) - start_steps

@@ -8,6 +8,7 @@ from kaml_tf import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import mask_report
 from kaml_tf.data import masks
+from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 
 SCHEMA = schema_lib.Schema(actions=("A", "B"),
@@ -103,3 +104,68 @@ def test_statistics_of_another_schema_are_rejected(tmp_path):
       schema_fingerprint=other.fingerprint(), window_start=0, window_end=0, source="o.parquet")
   with pytest.raises(stats_lib.StatsError, match="o.parquet.*" + other.fingerprint()):
     mask_report.compute_mask_report(_write(tmp_path), SCHEMA, stats, ALPHA)
+
+
+# (ad_task_id, day, target_action, label_A, label_B): task 5 targets B and reports its only
+# A conversion on day 4; task 7 targets A and appears on day 6 only.
+LEAK_ROWS = [(5, 3, 1, 0, 0), (5, 4, 1, 1, 0), (5, 4, 1, 0, 1), (5, 5, 1, 0, 0),
+             (5, 6, 1, 0, 0), (7, 6, 0, 1, 1)]
+
+
+def _write_days(tmp_path, rows=LEAK_ROWS):
+  a = np.asarray(rows, np.int64)
+  n = len(a)
+  cols = {"ad_task_id": a[:, 0], "day": a[:, 1], "target_action": a[:, 2],
+          "user": np.arange(n, dtype=np.int64), "label_A": a[:, 3], "label_B": a[:, 4]}
+  return records.write_logs(SCHEMA, str(tmp_path / "days"), cols, num_shards=2, batch_rows=2)
+
+
+def test_extended_cells_static_vs_point_in_time(tmp_path):
+  files = _write_days(tmp_path)
+  static = stats_lib.compute_stats(files, SCHEMA, stats_lib.StatsConfig(window_days=4))
+  daily = stats_lib.compute_stats(files, SCHEMA,
+                                  stats_lib.StatsConfig(window_days=2, as_of="daily"))
+  # Static window 3-6 (alpha 1, 1): every cell is masked in. Extended cells: A on task 5's
+  # five rows (one reported positive, day 4's), B on task 7's row (a positive).
+  report = mask_report.compute_mask_report(files, SCHEMA, static, (1, 1), batch_size=2)
+  assert report.stats_mode == "static"
+  assert report.extended_samples == (5, 1)
+  assert report.extended_positives == (1, 1)
+  assert report.nontarget_positives == (1, 1)
+  assert report.extended_recall == (1.0, 1.0)
+  assert report.extended_positive_rates == (0.2, 1.0)
+  assert report.extended_shares == (5 / 6, 1 / 6)
+  assert (report.unknown_ad_task_samples, report.cold_start_samples) == (0, 0)
+  # Point in time (T = 2): A is extended on days 5 and 6 only (they see day 4), never on day
+  # 4 itself, so the day-4 positive is not masked in; task 7 is a cold start on day 6, and
+  # so is task 5 on day 3.
+  report = mask_report.compute_mask_report(files, SCHEMA, daily, (1, 1), batch_size=2)
+  assert report.stats_mode == "point_in_time" and report.window_days == 2
+  assert report.extended_samples == (2, 0)
+  assert report.extended_positives == (0, 0)
+  assert report.nontarget_positives == (1, 1)
+  assert report.extended_recall == (0.0, 0.0)
+  assert report.extended_positive_rates == (0.0, 0.0)
+  assert (report.unknown_ad_task_samples, report.cold_start_samples) == (0, 2)
+  assert report.adm_samples == (3, 5)
+  data = report.to_dict()
+  assert data["extended"]["labels"] == "reported (label_<action>)"
+  assert data["extended"]["samples"] == {"A": 2, "B": 0}
+  assert data["extended"]["p_mask_given_positive"] == {"A": 0.0, "B": 0.0}
+  assert (data["stats_mode"], data["cold_start_samples"]) == ("point_in_time", 2)
+  lines = report.to_markdown().splitlines()
+  assert "a sample of day d uses days d-2..d-1, for days 3-7" in lines[5]
+  assert "Cold-start samples (no statistics for their day, base mask): 2." in lines[6]
+  assert lines[8:] == ["| Extended cells (reported labels) | A | B |",
+                       "|---|---|---|",
+                       "| Share of samples | 33.33% | 0.00% |",
+                       "| P(mask \\| y = 1), non-target | 0.0000 | 0.0000 |",
+                       "| Positive rate | 0.00% | 0.00% |"]
+
+
+def test_static_mode_refuses_daily_statistics(tmp_path):
+  files = _write_days(tmp_path)
+  daily = stats_lib.compute_stats(files, SCHEMA,
+                                  stats_lib.StatsConfig(window_days=2, as_of="daily"))
+  with pytest.raises(point_in_time.StatsModeError, match="--stats_mode=static"):
+    mask_report.compute_mask_report(files, SCHEMA, daily, (1, 1), stats_mode="static")

@@ -102,3 +102,28 @@ def test_progress_lines():
   lines = stream.text.splitlines()
   assert [l.split(" rows read")[0] for l in lines] == ["job: 10", "job: 20", "job: 20"]
   assert lines[-1].endswith("done")
+
+
+def test_daily_statistics(tmp_path):
+  _logs(tmp_path)
+  output = str(tmp_path / "daily.parquet")
+  with flagsaver.flagsaver(logs=str(tmp_path / "train-*"), schema=str(tmp_path / "schema.json"),
+                           window_days=1, end_day=None, as_of="daily", output=output):
+    compute_stats.main(["compute_stats"])
+  stats = stats_lib.load_stats(output, SCHEMA)
+  # Days 0-2 in the logs, T = 1: day d counts day d - 1 only. Day 0 has no history; day 3
+  # (the day after the logs) counts day 2.
+  assert stats.is_daily
+  assert list(zip(stats.ad_task_ids.tolist(), stats.days.tolist())) == [
+      (1, 1), (1, 2), (1, 3), (2, 2), (2, 3)]
+  np.testing.assert_array_equal(stats.clicks, [1, 1, 1, 1, 1])
+  np.testing.assert_array_equal(stats.counts, [[1, 0], [1, 1], [0, 1], [0, 1], [0, 0]])
+  meta = json.loads(pq.read_schema(output).metadata[b"kaml.stats"])
+  assert (meta["as_of"], meta["window"], meta["days_covered"]) == (
+      "daily", {"days": 1}, {"first_day": 0, "last_day": 3})
+
+
+def test_bad_as_of_names_the_flag(tmp_path):
+  with flagsaver.flagsaver(window_days=2):
+    with pytest.raises(flags.IllegalFlagValueError, match="value should be one of <end|daily>"):
+      flags.FLAGS["as_of"].parse("weekly")

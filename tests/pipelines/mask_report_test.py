@@ -39,7 +39,8 @@ def _logs(tmp_path):
 def _flags(tmp_path, **overrides):
   values = {"logs": _logs(tmp_path), "schema": str(tmp_path / "schema.json"), "stats": "",
             "window_days": 1, "end_day": None, "alpha": ["1", "2"],
-            "output": str(tmp_path / "table1.json"), "markdown_output": None}
+            "output": str(tmp_path / "table1.json"), "markdown_output": None, "as_of": "end",
+            "stats_mode": ""}
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -81,4 +82,52 @@ def test_report_from_a_statistics_file(tmp_path):
 def test_bad_alpha_names_the_flag(tmp_path, alpha, message):
   with _flags(tmp_path, alpha=alpha):
     with pytest.raises(app.UsageError, match=message):
+      mask_report.main(["mask_report"])
+
+
+def _daily_logs(tmp_path):
+  # (ad_task_id, day, target_action, label_A, label_B): task 1 targets B and reports an A
+  # conversion on day 1; task 2 (target A) appears on day 2 only.
+  rows = np.array([(1, 0, 1, 0, 0), (1, 1, 1, 1, 0), (1, 2, 1, 0, 1), (2, 2, 0, 0, 1)],
+                  np.int64)
+  n = len(rows)
+  cols = {"ad_task_id": rows[:, 0], "day": rows[:, 1], "target_action": rows[:, 2],
+          "u": np.arange(n, dtype=np.int64), "label_A": rows[:, 3], "label_B": rows[:, 4]}
+  SCHEMA.save(str(tmp_path / "schema.json"))
+  records.write_logs(SCHEMA, str(tmp_path / "days"), cols)
+  return str(tmp_path / "days-*")
+
+
+def test_report_on_daily_statistics(tmp_path):
+  logs = _daily_logs(tmp_path)
+  stats_path = str(tmp_path / "daily.parquet")
+  with _flags(tmp_path, logs=logs, window_days=2, as_of="daily", output=stats_path):
+    compute_stats.main(["compute_stats"])
+  with _flags(tmp_path, logs=logs, stats=stats_path, alpha=["1", "1"], stats_mode=""):
+    mask_report.main(["mask_report"])
+  # Day 0: cold start; day 1 (history: day 0, no conversion): base mask; day 2, task 1:
+  # sees day 1's A conversion -> A extended (label 0); task 2 on day 2: cold start.
+  data = json.loads((tmp_path / "table1.json").read_text())
+  assert data["stats_mode"] == "point_in_time" and data["cold_start_samples"] == 2
+  assert data["adm"]["samples"] == {"A": 2, "B": 3}
+  assert data["extended"]["samples"] == {"A": 1, "B": 0}
+  assert data["extended"]["positive_rate"] == {"A": 0.0, "B": 0.0}
+  # Non-target positives: A on day 1 (task 1, not masked in), B of task 2 (cold start).
+  assert data["extended"]["nontarget_positives"] == {"A": 1, "B": 1}
+  assert data["extended"]["p_mask_given_positive"] == {"A": 0.0, "B": 0.0}
+  # The same logs with static statistics (window 0-2): every cell is masked in.
+  with _flags(tmp_path, logs=logs, window_days=3, as_of="end", alpha=["1", "1"],
+              stats_mode=""):
+    mask_report.main(["mask_report"])
+  data = json.loads((tmp_path / "table1.json").read_text())
+  assert data["stats_mode"] == "static"
+  assert data["extended"]["samples"] == {"A": 3, "B": 1}
+  assert data["extended"]["p_mask_given_positive"] == {"A": 1.0, "B": 1.0}
+
+
+def test_stats_mode_that_does_not_fit_names_the_flag(tmp_path):
+  logs = _daily_logs(tmp_path)
+  with _flags(tmp_path, logs=logs, window_days=2, as_of="daily", alpha=["1", "1"],
+              stats_mode="static"):
+    with pytest.raises(app.UsageError, match="--stats_mode=static: <memory> holds daily"):
       mask_report.main(["mask_report"])

@@ -8,10 +8,14 @@ from absl import flags
 from absl.testing import flagsaver
 import pytest
 
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import point_in_time
+from kaml_tf.data import stats as stats_lib
 from pipelines import train
 
 TINY_FLAGS = dict(expert_units=["8"], num_experts=2, tower_units=["4"], embedding_dim=4,
-                  batch_size=128, shuffle_buffer=500)
+                  batch_size=128, shuffle_buffer=500, stats_mode="")
 
 
 def _flags(logs, directory, **overrides):
@@ -82,3 +86,47 @@ def test_unknown_model_is_rejected_when_flags_are_parsed():
   with pytest.raises(flags.IllegalFlagValueError, match="value should be one of <single_task"):
     flags.FLAGS["model"].parse("transformer")
   assert flags.FLAGS.model == "mmoe"
+
+
+def _daily_stats(logs, tmp_path):
+  schema = schema_lib.Schema.load(logs["schema"])
+  path = str(tmp_path / "daily.parquet")
+  config = stats_lib.StatsConfig(window_days=28, as_of="daily")
+  stats_lib.compute_stats(logs["train"], schema, config).save(path)
+  return path, schema
+
+
+def test_point_in_time_run_counts_cold_starts(small_logs, tmp_path):
+  stats, schema = _daily_stats(small_logs, tmp_path)
+  model_dir = str(tmp_path / "pit")
+  with flagsaver.flagsaver(**_flags(small_logs, model_dir, stats=stats, stats_mode="")):
+    train.main([])
+  with open(os.path.join(model_dir, "train_summary.json"), encoding="utf-8") as f:
+    epoch = json.load(f)["history"][-1]
+  # The 28 train days fit in the window, so the cold starts are the rows of each ad task's
+  # first day.
+  cols = records.read_columns(small_logs["train"], schema)
+  first_day = {}
+  for task, day in zip(cols["ad_task_id"].tolist(), cols["day"].tolist()):
+    first_day[task] = min(day, first_day.get(task, day))
+  expected = sum(day == first_day[task]
+                 for task, day in zip(cols["ad_task_id"].tolist(), cols["day"].tolist()))
+  assert 0 < expected < len(cols["day"])
+  assert epoch["cold_start_samples"] == expected
+  assert epoch["unknown_ad_task_samples"] == 0
+  assert epoch["samples_read"] == len(cols["day"])
+
+
+@pytest.mark.parametrize("mode, stats, message", [
+    ("static", "daily", "--stats_mode=static: .*daily.parquet holds daily"),
+    ("point_in_time", "static", "--stats_mode=point_in_time: .*stats.parquet holds static .*"
+                                "rerun pipelines.compute_stats --as_of=daily"),
+])
+def test_stats_mode_that_does_not_fit_fails_before_any_work(small_logs, tmp_path, mode, stats,
+                                                            message):
+  path = _daily_stats(small_logs, tmp_path)[0] if stats == "daily" else small_logs["stats"]
+  model_dir = str(tmp_path / "never")
+  with flagsaver.flagsaver(**_flags(small_logs, model_dir, stats=path, stats_mode=mode)):
+    with pytest.raises(point_in_time.StatsModeError, match=message):
+      train.main([])
+  assert not os.path.exists(model_dir)
