@@ -3,6 +3,7 @@
 Modules: `stats` (the statistics job, its Parquet file and the in-graph join), `masks` (the
 base / ADM / all / oracle training masks and the HKE indicator), `dataset` (the
 `(features, targets)` input pipeline), `mask_report` (the paper's Table 1 for any logs),
-`validation` and `log_check` (malformed records), `parquet_logs` (the columnar log format)
-and `log_conversion` (TFRecord <-> Parquet).
+`validation` and `log_check` (malformed records), `parquet_logs` (the columnar log format),
+`log_conversion` (TFRecord <-> Parquet) and `days` (the days logs cover, and the hold-out of
+the last ones for validation).
 """

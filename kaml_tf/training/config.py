@@ -40,6 +40,8 @@ class DataConfig:
       in turn on the pipeline's thread, the cheapest from local disk.
     skip_bad_records: Scan the logs first and filter out malformed records (counted in
       train_summary.json) instead of failing on the first one.
+    validation_days: Hold the last K days found in `train_files` out of training and
+      validate on them (0: off; exclusive with `validation_files`).
   """
   schema_path: str
   train_files: str
@@ -50,9 +52,15 @@ class DataConfig:
   shuffle_buffer: int = 100_000
   skip_bad_records: bool = False
   parallel_reads: int = 0
+  validation_days: int = 0
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))
+    if self.validation_days < 0:
+      raise ConfigError(f"validation_days: must be >= 0, got {self.validation_days}")
+    if self.validation_days and self.validation_files:
+      raise ConfigError("validation_days: give either --validation (explicit files) or "
+                        "--validation_days (the last days of --train), not both")
     if self.mask_policy not in MASK_POLICIES:
       raise ConfigError(f"mask: unknown policy {self.mask_policy!r}; expected one of "
                         f"{list(MASK_POLICIES)}")
@@ -106,6 +114,10 @@ class OptimConfig:
     deterministic: Enable TF op determinism (bit-for-bit repeatable, slower).
     strategy: One of `STRATEGIES`.
     log_every_steps: TensorBoard scalar frequency.
+    early_stopping_patience: Validation evaluations in a row without improvement that stop
+      training (0: off; `epochs` is then the maximum).
+    eval_every_steps: Also evaluate the validation set every N global steps (0: only after
+      each epoch).
   """
   learning_rate: float = 1e-3
   batch_size: int = 5000
@@ -117,6 +129,8 @@ class OptimConfig:
   deterministic: bool = False
   strategy: str = "default"
   log_every_steps: int = 50
+  early_stopping_patience: int = 0
+  eval_every_steps: int = 0
 
   def __post_init__(self):
     if not self.learning_rate > 0:
@@ -128,6 +142,9 @@ class OptimConfig:
       raise ConfigError(f"steps_per_epoch: must be >= 1, got {self.steps_per_epoch}")
     if self.checkpoint_every_steps < 0:
       raise ConfigError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every_steps}")
+    for name in ("early_stopping_patience", "eval_every_steps"):
+      if getattr(self, name) < 0:
+        raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
     if self.strategy not in STRATEGIES:
       raise ConfigError(f"strategy: unknown {self.strategy!r}; expected one of "
                         f"{list(STRATEGIES)}")

@@ -4,7 +4,8 @@ Layout:
   MODEL_DIR/config.json      the resolved `RunConfig` (written once, compared on every rerun)
   MODEL_DIR/schema.json      the schema the model was trained on (export reads it)
   MODEL_DIR/checkpoints/     `tf.train.CheckpointManager` checkpoints
-  MODEL_DIR/logs/            TensorBoard event files
+  MODEL_DIR/logs/            TensorBoard event files (`validation/`: the validation metrics)
+  MODEL_DIR/best/            the best checkpoint on validation (`early_stopping`), if validated
   MODEL_DIR/train_summary.json  final metrics of the last completed run
   MODEL_DIR/.lock            held (flock) while a job trains here
 
@@ -78,7 +79,9 @@ def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib
           f"{schema.fingerprint()} (actions {list(schema.actions)}); refusing to mix "
           "checkpoints. Use a new --model_dir")
     with open(config_path, encoding="utf-8") as f:
-      old = json.load(f)
+      # Through the dataclasses: fields added since the run was written take their
+      # defaults, which is what that run used.
+      old = json.loads(config_lib.RunConfig.from_dict(json.load(f)).to_json())
     diffs = _differences(old, json.loads(run_config.to_json()))
     if diffs:
       raise ModelDirError(
