@@ -4,7 +4,9 @@ r"""Exports a trained model for TF Serving: `EXPORT_BASE/<version>/`, written at
       [--version=N] [--warmup_records='DIR/test-*' --num_warmup_records=10]
 
 The model is rebuilt from the model directory's config and every variable restored from its
-latest checkpoint (a mismatch fails). The version defaults to the current Unix time. The
+best checkpoint (MODEL_DIR/best/, kept by training with validation; the latest if there is
+none) or, with `--checkpoint=latest`, its latest one (a mismatch fails); the version's
+`assets.extra/checkpoint.json` names the checkpoint exported. The version defaults to the current Unix time. The
 SavedModel has three signatures (`saved_model_cli show --all --dir EXPORT_BASE/<version>`):
 `serving_default` (features + target_action -> cvr, logit), `predict_all` (features ->
 probabilities) and `serve_examples` (serialized tf.Example -> cvr, logit); a model calibrated
@@ -36,6 +38,7 @@ _WARMUP_RECORDS = flags.DEFINE_string("warmup_records", "", "Log files (glob) wh
                                       "be the model's. Empty: no warm-up file.")
 _NUM_WARMUP = flags.DEFINE_integer("num_warmup_records", 10, "Warm-up requests to write.",
                                    lower_bound=1)
+_CHECKPOINT = common.define_checkpoint()
 _MODEL_NAME = flags.DEFINE_string("model_name", exporter.DEFAULT_MODEL_NAME,
                                   "Model name in the warm-up requests.", allow_override=True)
 
@@ -56,7 +59,8 @@ def main(argv) -> None:
     path = exporter.export_model(model_dir, export_base, _VERSION.value,
                                  warmup_files=_WARMUP_RECORDS.value or None,
                                  num_warmup_records=_NUM_WARMUP.value,
-                                 model_name=_MODEL_NAME.value)
+                                 model_name=_MODEL_NAME.value,
+                                 checkpoint=_CHECKPOINT.value)
   except FileExistsError as e:
     raise app.UsageError(f"--version: {e}") from None
   print(path)

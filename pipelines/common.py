@@ -40,3 +40,11 @@ def define_skip_bad_records() -> flags.FlagHolder:
   """The `--skip_bad_records` flag, shared by every job that reads logs."""
   return flags.DEFINE_bool("skip_bad_records", False, SKIP_BAD_RECORDS_HELP,
                            allow_override=True)
+
+
+def define_checkpoint() -> flags.FlagHolder:
+  """The `--checkpoint=best|latest` flag of the jobs that restore a trained model."""
+  return flags.DEFINE_enum(
+      "checkpoint", "best", ["best", "latest"], "Which checkpoint of --model_dir: best (the "
+      "best on validation, kept in MODEL_DIR/best/; the latest if the run kept none) or "
+      "latest.", allow_override=True)

@@ -15,6 +15,9 @@ The top-level metrics are of the probabilities the model serves: calibrated when
 directory holds a `calibration.json` for the restored checkpoint (`pipelines.train
 --calibrate`). `calibration` names it (checkpoint, a and b per action; null when
 uncalibrated) and `raw` holds the same metrics of the uncalibrated sigmoid(logit).
+`--checkpoint=best` (default) evaluates the best checkpoint a run with validation kept
+(MODEL_DIR/best/; the latest one if there is none), `--checkpoint=latest` the latest;
+metrics.json names the one used under `checkpoint` (relative to the model directory).
 """
 
 import json
@@ -37,6 +40,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.",
 _ORACLE = flags.DEFINE_bool("oracle", False, "Also evaluate every action on the true labels.")
 _BASE = flags.DEFINE_string("base_metrics", "", "A baseline metrics.json for RelaImpr.")
 _SKIP_BAD_RECORDS = common.define_skip_bad_records()
+_CHECKPOINT = common.define_checkpoint()
 
 
 def main(argv):
@@ -45,12 +49,13 @@ def main(argv):
   for flag in (_MODEL_DIR, _TEST, _OUTPUT):
     if not flag.value:
       raise app.UsageError(f"--{flag.name} is required")
-  model = trained_model.load(_MODEL_DIR.value)
+  model = trained_model.load(_MODEL_DIR.value, _CHECKPOINT.value)
   # Logs of another schema often parse anyway and would be scored by the wrong model.
   model_dir_lib.check_logs_schema(_MODEL_DIR.value, model.schema, _TEST.value,
                                   "the test records'")
   result = evaluator.evaluate(model, _TEST.value, oracle=_ORACLE.value,
                               skip_bad_records=_SKIP_BAD_RECORDS.value)
+  result["checkpoint"] = model.checkpoint_name
   evaluator.write_metrics(_OUTPUT.value, result)
   print(evaluator.format_table(result))
   if _BASE.value:

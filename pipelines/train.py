@@ -11,8 +11,14 @@ Rerunning the same command after a crash or kill resumes from the latest checkpo
 errors fail before any work, naming the flag. A malformed record fails the job with an error
 naming its file, record and field; `--skip_bad_records` checks every record first, trains on
 the good ones and writes the skipped counts to MODEL_DIR/train_summary.json.
-`--calibrate` (needs `--validation`) then fits per-action Platt scaling on the validation set
-into MODEL_DIR/calibration.json, which evaluation and export apply.
+
+Validation and early stopping: `--validation_days=K` holds the last K days of --train out
+(or `--validation=GLOB` names the logs); the per-target overall AUC is evaluated after every
+epoch and every `--eval_every_steps`, the best network is kept in MODEL_DIR/best/ (what
+evaluation and export use by default), and `--early_stopping_patience=P` stops after P
+evaluations without improvement. `--calibrate` (needs a validation set) then fits per-action
+Platt scaling on it for the best checkpoint into MODEL_DIR/calibration.json, which
+evaluation and export apply.
 """
 
 from absl import app
@@ -31,12 +37,23 @@ _TRAIN = flags.DEFINE_string("train", None, "Glob(s) of training logs: TFRecord,
                             "(pipelines.convert_logs; the faster input).")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output directory.", allow_override=True)
 _STATS = flags.DEFINE_string("stats", "", "Conversion statistics (needed by --mask=adm).", allow_override=True)
-_VALIDATION = flags.DEFINE_string("validation", "", "Glob(s) evaluated after each epoch.")
 _STATS_MODE = flags.DEFINE_enum(
     "stats_mode", "", ["", "static", "point_in_time"], "How ADM joins --stats: "
     "point_in_time (daily statistics from compute_stats --as_of=daily: a row of day d is "
     "masked by counts of days d-T..d-1), static (one window, --as_of=end), or empty for the "
     "file's kind.", allow_override=True)
+_VALIDATION = flags.DEFINE_string("validation", "", "Glob(s) of validation logs, evaluated "
+                                  "after each epoch (see --validation_days).")
+_VALIDATION_DAYS = flags.DEFINE_integer(
+    "validation_days", 0, "Hold the last K days found in --train out of training and validate "
+    "on them (0: off; not with --validation).", lower_bound=0)
+_PATIENCE = flags.DEFINE_integer(
+    "early_stopping_patience", 0, "Stop after this many validation evaluations in a row "
+    "without a better per-target overall AUC (0: never; --epochs is the maximum). The best "
+    "network is kept in MODEL_DIR/best/.", lower_bound=0)
+_EVAL_EVERY = flags.DEFINE_integer(
+    "eval_every_steps", 0, "Also validate every N global steps (0: after each epoch only).",
+    lower_bound=0)
 _MASK = flags.DEFINE_enum("mask", "base", ["base", "adm", "all", "oracle"], "Mask policy.")
 _ALPHA = flags.DEFINE_list("alpha", [], "ADM thresholds, one per action (default: the data "
                            "path's default).", allow_override=True)
@@ -93,7 +110,7 @@ def run_config_from_flags():
             mask_policy=_MASK.value, alpha=common.ints(_ALPHA.value, "alpha"),
             validation_files=_VALIDATION.value, shuffle_buffer=_SHUFFLE.value,
             skip_bad_records=_SKIP_BAD_RECORDS.value, parallel_reads=_PARALLEL_READS.value,
-            stats_mode=_STATS_MODE.value),
+            stats_mode=_STATS_MODE.value, validation_days=_VALIDATION_DAYS.value),
         model=model,
         loss=config_lib.LossConfig(
             gamma=_GAMMA.value, rank_betas=common.floats(_BETAS.value, "rank_betas"),
@@ -104,7 +121,8 @@ def run_config_from_flags():
             learning_rate=_LR.value, batch_size=_BATCH.value, epochs=_EPOCHS.value,
             steps_per_epoch=_STEPS.value, checkpoint_every_steps=_CKPT_EVERY.value,
             seed=_SEED.value, deterministic=_DETERMINISTIC.value, strategy=_STRATEGY.value,
-            calibrate=_CALIBRATE.value))
+            calibrate=_CALIBRATE.value, early_stopping_patience=_PATIENCE.value,
+            eval_every_steps=_EVAL_EVERY.value))
   except (ValueError, flags.ValidationError) as e:
     raise app.UsageError(str(e) if str(e).startswith(("--", "ModelConfig")) else f"--{e}")
 
@@ -126,6 +144,10 @@ def main(argv):
   print(f"trained {result.epochs} epoch(s), {result.steps} steps, "
         f"{result.samples_per_second:,.0f} samples/s; final: "
         + ", ".join(f"{k}={v:.4f}" for k, v in sorted(final.items())))
+  if result.best:
+    print(f"best validation {result.best['metric']}={result.best['score']:.4f} at global step "
+          f"{result.best['global_step']} ({result.best['checkpoint']})"
+          + ("; stopped early" if result.stopped_early else ""))
 
 
 if __name__ == "__main__":

@@ -114,3 +114,30 @@ def write_broken_log(path, schema, columns, breakage, record=3):
 def _broken_log():
   """`write_broken_log`, for tests that break logs."""
   return write_broken_log
+
+
+@pytest.fixture(scope="session")
+def early_stopped(small_logs, tmp_path_factory):
+  """A tiny KAML run of `pipelines.train` that stopped early on its validation days.
+
+  The last 3 of the 28 training days of `small_logs` are the validation set; it is evaluated
+  every 5 steps and at epoch ends, with patience 2 and at most 4 epochs. A learning rate of
+  0.01 makes the tiny network overfit within its first epoch, so the run stops there.
+
+  Returns:
+    dict with `model_dir`, `summary` (its train_summary.json) and `logs` (`small_logs`).
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from pipelines import train  # pylint: disable=g-import-not-at-top
+  model_dir = str(tmp_path_factory.mktemp("early_stopped") / "kaml")
+  with flagsaver.flagsaver(
+      schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats"],
+      model_dir=model_dir, mask="adm", hke=True, rank_gamma=0.9, expert_units=["8"],
+      num_experts=2, tower_units=["4"], embedding_dim=4, batch_size=64, shuffle_buffer=1000,
+      seed=3, learning_rate=0.01, epochs=4, validation_days=3, eval_every_steps=5,
+      early_stopping_patience=2):
+    train.main([])
+  with open(f"{model_dir}/train_summary.json", encoding="utf-8") as f:
+    summary = json.load(f)
+  return {"model_dir": model_dir, "summary": summary, "logs": small_logs}

@@ -11,7 +11,9 @@ instances are callables taking an optional `tf.distribute.InputContext` (they fi
    shuffling), on the pipeline's own thread unless `parallel_reads` asks for reader threads;
    Parquet logs (`kaml_tf.data.parquet_logs`) are read a column slice at a time instead;
 3. batches the serialized records, then parses each batch with one `tf.io.parse_example`
-   (Parquet slices are already columns: they are re-cut into batches and checked);
+   (Parquet slices are already columns: they are re-cut into batches and checked); with
+   `days=(first, last)` only the rows whose `day` lies in [first, last] are kept, and the
+   rows left are re-cut into full batches;
    when shuffling, the batches are windows of `shuffle_buffer` records, each parsed at once,
    permuted uniformly and cut into `batch_size` batches;
 4. joins the ad-task statistics in-graph (`stats.WindowCountsLookup`: a `StaticHashTable`
@@ -102,6 +104,15 @@ class DatasetError(ValueError):
   """The pipeline cannot be built as asked; the message names the file or setting."""
 
 
+def _check_days(days: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
+  """`days` as an (first, last) int pair, checked; None stays None."""
+  if days is None:
+    return None
+  if len(days) != 2 or int(days[0]) > int(days[1]):
+    raise DatasetError(f"days must be a (first, last) pair with first <= last, got {days!r}")
+  return int(days[0]), int(days[1])
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
   """Settings of one input pipeline.
@@ -154,9 +165,17 @@ class DatasetConfig:
     return self.shuffle_buffer > 0
 
 
-def parse_spec(schema: schema_lib.Schema) -> Dict[str, tf.io.FixedLenFeature]:
-  """What the pipeline parses of each record: features, ad task, target and labels."""
+def parse_spec(schema: schema_lib.Schema, with_day: bool = False
+               ) -> Dict[str, tf.io.FixedLenFeature]:
+  """What the pipeline parses of each record: features, ad task, target and labels.
+
+  Args:
+    schema: The logs' schema.
+    with_day: Also the `day` field (what a day filter needs).
+  """
   fields = list(schema.feature_names) + [schema_lib.AD_TASK_ID, schema_lib.TARGET_ACTION]
+  if with_day:
+    fields.append(schema_lib.DAY)
   fields += list(schema.label_keys)
   if schema.has_true_labels:
     fields += list(schema.true_label_keys)
@@ -240,7 +259,8 @@ class DatasetFactory:
   def __init__(self, schema: schema_lib.Schema,
                stats: Optional[stats_lib.ConversionStats],
                config: DatasetConfig, counters: Optional[InputCounters] = None,
-               skip: Optional[validation.BadRecords] = None):
+               skip: Optional[validation.BadRecords] = None,
+               days: Optional[Tuple[int, int]] = None):
     """Checks the policy, the statistics and the schema against each other.
 
     Args:
@@ -252,13 +272,17 @@ class DatasetFactory:
       skip: Under --skip_bad_records, the result of `validation.scan` over the files with
         `parse_spec`: its bad records are filtered out in-graph. None: every record must
         be valid (a bad one fails the pipeline; `validation.first_problem` names it).
+      days: (first, last): keep only the rows whose `day` is in [first, last] (inclusive);
+        None keeps every row.
 
     Raises:
       MaskError: for `oracle` without true labels, or bad thresholds.
       StatsError: when `stats` come from a different schema (naming both fingerprints).
       StatsModeError: when `config.stats_mode` does not fit `stats` (naming --stats_mode).
-      DatasetError: when `adm` is asked for without statistics.
+      DatasetError: when `adm` is asked for without statistics, or `days` is not a
+        (first, last) pair with first <= last.
     """
+    self._days = _check_days(days)
     self._schema = schema
     self._config = config
     self._mask = config.mask.resolve(schema)
@@ -271,7 +295,7 @@ class DatasetFactory:
     self._stats_mode = point_in_time.resolve_stats_mode(config.stats_mode, stats)
     self._lookup = (point_in_time.counts_lookup(stats, self._stats_mode)
                     if stats is not None and self._mask.needs_stats else None)
-    self._parse_spec = parse_spec(schema)
+    self._parse_spec = parse_spec(schema, with_day=days is not None)
     if self._lookup is not None and self._stats_mode == point_in_time.POINT_IN_TIME:
       # The join needs each record's day.
       self._parse_spec[schema_lib.DAY] = schema.parse_spec()[schema_lib.DAY]
@@ -535,12 +559,27 @@ class DatasetFactory:
     if config.repeat:
       ds = ds.repeat()
     drop = config.drop_remainder and not config.shuffle
+    # With a day filter the batches are cut again after it, so none is dropped before.
+    cut_drop = drop and self._days is None
     if parquet:
       # Slices of each file, concatenated across the files read in turn.
-      return ds.rebatch(size, drop_remainder=drop).map(
+      ds = ds.rebatch(size, drop_remainder=cut_drop).map(
           self.check_columns, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    return ds.batch(size, drop_remainder=drop).map(
-        self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    else:
+      ds = ds.batch(size, drop_remainder=cut_drop).map(
+          self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if self._days is None:
+      return ds
+    ds = ds.map(self._in_days, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.filter(lambda columns: tf.size(columns[schema_lib.DAY]) > 0)
+    # Shuffle windows are re-cut by `_permuted`; evaluation batches here.
+    return ds if config.shuffle else ds.rebatch(size, drop_remainder=drop)
+
+  def _in_days(self, columns: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """The rows of `{field: (n,)}` whose `day` lies in the factory's [first, last]."""
+    day = columns[schema_lib.DAY]
+    keep = (day >= self._days[0]) & (day <= self._days[1])
+    return {k: tf.boolean_mask(v, keep) for k, v in columns.items()}
 
   def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
                ) -> tf.data.Dataset:
@@ -577,7 +616,8 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
                  drop_remainder: bool = False,
                  skip: Optional[validation.BadRecords] = None,
                  parallel_reads: int = 0,
-                 stats_mode: str = point_in_time.AUTO) -> tf.data.Dataset:
+                 stats_mode: str = point_in_time.AUTO,
+                 days: Optional[Tuple[int, int]] = None) -> tf.data.Dataset:
   """Builds one input pipeline of `(features, targets)` batches (see the module docstring).
 
   Args:
@@ -596,6 +636,7 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
     skip: Bad records to filter out (`validation.scan` of `files`), or None.
     parallel_reads: Reader threads (see `DatasetConfig`).
     stats_mode: "", "static" or "point_in_time" (see `DatasetConfig`).
+    days: (first, last): keep only the rows whose `day` is in [first, last]; None: all.
 
   Returns:
     The `tf.data.Dataset`.
@@ -605,4 +646,4 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
       mask=masks_lib.MaskConfig(policy, None if alpha is None else tuple(alpha)),
       shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
       parallel_reads=parallel_reads, stats_mode=stats_mode)
-  return DatasetFactory(schema, stats, config, counters, skip)(input_context)
+  return DatasetFactory(schema, stats, config, counters, skip, days)(input_context)

@@ -7,7 +7,7 @@ model and files always give the same predictions and metrics.
 import dataclasses
 import json
 import math
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401
 import numpy as np
@@ -42,9 +42,17 @@ class Predictions:
   raw_probabilities: np.ndarray
 
 
+def _in_days(batch: Dict[str, np.ndarray], days: Tuple[int, int]) -> Dict[str, np.ndarray]:
+  """The rows of a column batch whose `day` lies in [first, last]."""
+  day = batch[schema_lib.DAY]
+  keep = (day >= days[0]) & (day <= days[1])
+  return batch if keep.all() else {k: v[keep] for k, v in batch.items()}
+
+
 def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
             batch_size: int = 8192,
-            bad: Optional[validation.BadRecords] = None) -> Predictions:
+            bad: Optional[validation.BadRecords] = None,
+            days: Optional[Tuple[int, int]] = None) -> Predictions:
   """Scores every record of `files` (files sorted, records in file order).
 
   Args:
@@ -53,13 +61,19 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
     batch_size: Records per scoring batch.
     bad: None: a malformed record raises `validation.BadRecordError` naming it; otherwise
       malformed records are skipped and counted in `bad`.
+    days: (first, last): score only the records whose `day` is in [first, last]
+      (inclusive); None scores every record.
   """
   schema = model.schema
   spec = schema.parse_spec()
-  score = tf.function(lambda f: _scores(model, f), reduce_retracing=True, autograph=False)
+  score = model.traced_scores()
   parts: Dict[str, list] = {"p": [], "y": [], "t": [], "true": [], "logit": [], "raw": []}
   for path in records.list_files(files):
     for _, batch in validation.checked_batches(path, schema, spec, batch_size, bad):
+      if days is not None:
+        batch = _in_days(batch, days)
+        if not batch[schema_lib.DAY].size:
+          continue
       scores = score({k: tf.constant(batch[k]) for k in schema.feature_names})
       for key, value in zip(("logit", "raw", "p"), scores):
         parts[key].append(value.numpy())
@@ -76,12 +90,6 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
                      if schema.has_true_labels else None,
                      logits=cat(parts["logit"], (0, n)).astype(np.float64),
                      raw_probabilities=cat(parts["raw"], (0, n)).astype(np.float64))
-
-
-def _scores(model: trained_model_lib.TrainedModel, features: Dict[str, tf.Tensor]):
-  """(raw logits, raw probabilities, served probabilities), each (batch, N)."""
-  logits = model.logits_all(features)
-  return logits, tf.sigmoid(logits), model.probabilities(logits)
 
 
 def _require_true_labels(available: bool) -> None:

@@ -7,6 +7,8 @@ The layout is the one TF Serving watches (it serves the highest numeric version)
   EXPORT_BASE/<version>/assets/actions.txt              action names, line j = action j
   EXPORT_BASE/<version>/assets/calibration.json         the Platt scaling the signatures apply
                                                         (only when the model is calibrated)
+  EXPORT_BASE/<version>/assets.extra/checkpoint.json      the checkpoint exported (relative to
+                                                          its model directory, and absolute)
   EXPORT_BASE/<version>/assets.extra/tf_serving_warmup_requests   (only when asked for)
 
 A version is written into a hidden temporary folder next to it and renamed into place only
@@ -21,6 +23,7 @@ package, which is not among the pinned requirements: asking for warm-up without 
 with an `ImportError` saying what to install.
 """
 
+import json
 import os
 import tempfile
 import time
@@ -45,6 +48,7 @@ from kaml_tf.training import trained_model as trained_model_lib
 DEFAULT_MODEL_NAME = "kaml"
 ASSETS_EXTRA_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
+CHECKPOINT_FILE = "checkpoint.json"
 SERVING_API_REQUIREMENT = "tensorflow-serving-api==2.16.1"
 
 
@@ -59,11 +63,16 @@ def default_version(export_base: str) -> int:
   return now if latest is None or now > latest else latest + 1
 
 
-def load_strict(model_dir: str) -> trained_model_lib.TrainedModel:
+def load_strict(model_dir: str, checkpoint: str = trained_model_lib.BEST
+                ) -> trained_model_lib.TrainedModel:
   """Rebuilds the network of `model_dir` and restores every one of its variables.
 
   The model's calibration is `calibration.json` when that was fitted for the restored
   checkpoint (`kaml_tf.calibration.platt.for_checkpoint`).
+
+  Args:
+    model_dir: The model directory.
+    checkpoint: `best` (the best checkpoint if the run kept one, else the latest) or `latest`.
 
   Raises:
     FileNotFoundError: if `model_dir` has no config, schema or checkpoint.
@@ -76,20 +85,23 @@ def load_strict(model_dir: str) -> trained_model_lib.TrainedModel:
   schema = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
   network = builder.build_model(schema, run_config.model)
   try:
-    path = checkpointing.restore_network(network, model_dir)
+    path = checkpointing.restore_network(
+        network, model_dir, path=trained_model_lib.checkpoint_path(model_dir, checkpoint))
   except checkpointing.CheckpointMismatchError as e:
     raise ExportError(f"{model_dir}: the checkpoint does not match the network built from "
                       f"its config.json, refusing to export a partly restored model: "
                       f"{e.detail}") from e
   return trained_model_lib.TrainedModel(
       schema=schema, run_config=run_config, network=network, checkpoint=os.path.abspath(path),
+      checkpoint_name=os.path.relpath(path, model_dir),
       calibration=platt.for_checkpoint(model_dir, schema.actions, path))
 
 
 def export_model(model_dir: str, export_base: str, version: Optional[int] = None, *,
                  warmup_files: Union[str, Sequence[str], None] = None,
                  num_warmup_records: int = 10,
-                 model_name: str = DEFAULT_MODEL_NAME) -> str:
+                 model_name: str = DEFAULT_MODEL_NAME,
+                 checkpoint: str = trained_model_lib.BEST) -> str:
   """Exports the model trained in `model_dir` as `export_base/<version>/`.
 
   Args:
@@ -101,6 +113,8 @@ def export_model(model_dir: str, export_base: str, version: Optional[int] = None
       `schema.json` (as the simulation and KuaiRand jobs write), it must be the model's.
     num_warmup_records: Warm-up requests (one record each) to write.
     model_name: The model name in the warm-up requests.
+    checkpoint: `best` (the best checkpoint if the run kept one, else the latest) or
+      `latest`; the one used is recorded in `assets.extra/checkpoint.json`.
 
   Returns:
     The path of the new version folder.
@@ -112,7 +126,7 @@ def export_model(model_dir: str, export_base: str, version: Optional[int] = None
     ImportError: if warm-up is asked for without `tensorflow-serving-api`.
   """
   _check_version(version)
-  model = load_strict(model_dir)
+  model = load_strict(model_dir, checkpoint)
   logging.info("restored %s from %s", model.network.name, model.checkpoint)
   warmup = None
   if warmup_files:
@@ -160,9 +174,12 @@ def export_trained(model: trained_model_lib.TrainedModel, export_base: str,
     serving = module_lib.ServingModule(model, asset_paths=assets)
     with atomic.atomic_directory(path) as tmp:
       tf.saved_model.save(serving, tmp, signatures=serving.signatures())
+      extra = os.path.join(tmp, ASSETS_EXTRA_DIR)
+      os.makedirs(extra)
+      # Which checkpoint this version serves (the best or the latest of its model directory).
+      atomic.write_text(os.path.join(extra, CHECKPOINT_FILE), json.dumps(
+          {"checkpoint": model.checkpoint_name, "path": model.checkpoint}, indent=2) + "\n")
       if warmup_columns is not None:
-        extra = os.path.join(tmp, ASSETS_EXTRA_DIR)
-        os.makedirs(extra)
         write_warmup_requests(os.path.join(extra, WARMUP_FILE), model.schema, warmup_columns,
                               model_name)
   logging.info("exported version %s to %s", version, path)

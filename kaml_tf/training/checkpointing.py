@@ -7,7 +7,7 @@ interrupted mid-epoch ends where an uninterrupted one would.
 """
 
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 import kaml_tf  # noqa: F401
 import tensorflow as tf
@@ -44,13 +44,24 @@ class CheckpointState:
   """
 
   def __init__(self, network: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer,
-               directory: str, max_to_keep: int = 3):
+               directory: str, max_to_keep: int = 3,
+               extra: Optional[Dict[str, tf.Variable]] = None):
+    """Creates the counters and the manager.
+
+    Args:
+      network: The network.
+      optimizer: Its optimizer.
+      directory: Where the manager keeps the checkpoints.
+      max_to_keep: Checkpoints kept.
+      extra: More state saved and restored with the progress (e.g. the early-stopping
+        state); a checkpoint written without it restores it to its initial value.
+    """
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     self.checkpoint = tf.train.Checkpoint(network=network, optimizer=optimizer,
                                           epoch=self.epoch, step_in_epoch=self.step_in_epoch,
-                                          global_step=self.global_step)
+                                          global_step=self.global_step, **(extra or {}))
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=max_to_keep)
 
@@ -67,33 +78,62 @@ class CheckpointState:
 
 
 class CheckpointCallback(tf.keras.callbacks.Callback):
-  """Saves every `every_steps` batches and at the end of every epoch."""
+  """Saves every `every_steps` batches and at the end of every epoch.
 
-  def __init__(self, state: CheckpointState, every_steps: int, skipped_steps: int):
+  With a `validation` hook (`kaml_tf.training.validation_loop.ValidationLoop`), the hook is
+  asked after every batch and at every epoch end whether it evaluated (and so changed state
+  held in the checkpoint); if so a checkpoint is saved there, then the hook's `after_save`
+  runs (it writes the best checkpoint), and training stops when the hook says so.
+  """
+
+  def __init__(self, state: CheckpointState, every_steps: int, skipped_steps: int,
+               validation=None):
     super().__init__()
     self._state = state
     self._every = every_steps
     self._skipped = skipped_steps
+    self._done = skipped_steps
+    self._validation = validation
 
   def on_train_batch_end(self, batch, logs=None):
     done = self._skipped + batch + 1
+    self._done = done
     self._state.step_in_epoch.assign(done)
     self._state.global_step.assign_add(1)
-    if self._every and done % self._every == 0:
+    evaluated = self._validation is not None and self._validation.after_step(
+        int(self._state.epoch), done, int(self._state.global_step))
+    if evaluated or (self._every and done % self._every == 0):
       self._state.save()
+    if evaluated:
+      self._after_save()
 
   def on_epoch_end(self, epoch, logs=None):
     self._state.epoch.assign(epoch + 1)
     self._state.step_in_epoch.assign(0)
+    evaluated = self._validation is not None and self._validation.after_epoch(
+        epoch, self._done, int(self._state.global_step))
     self._state.save()
+    if evaluated:
+      self._after_save()
+
+  def _after_save(self) -> None:
+    self._validation.after_save()
+    if self._validation.stopped:
+      self.model.stop_training = True
 
 
 def restore_network(network: tf.keras.Model, model_dir: str,
-                    checkpoint_dir: str = "checkpoints") -> str:
-  """Restores the latest trained weights into `network`, strictly.
+                    checkpoint_dir: str = "checkpoints", path: Optional[str] = None) -> str:
+  """Restores the latest trained weights (or those of `path`) into `network`, strictly.
 
   Every variable of `network` must be found in the checkpoint (a network built from another
   config fails loudly); optimizer state and counters in the checkpoint are ignored.
+
+  Args:
+    network: The network built from the model directory's config and schema.
+    model_dir: The model directory.
+    checkpoint_dir: Its training checkpoints' folder.
+    path: A checkpoint prefix to restore instead of the latest (e.g. the best checkpoint).
 
   Returns:
     The checkpoint path restored.
@@ -103,7 +143,7 @@ def restore_network(network: tf.keras.Model, model_dir: str,
     CheckpointMismatchError: naming `model_dir`, if a variable of the network is not in the
       checkpoint or has another shape there.
   """
-  path = tf.train.latest_checkpoint(os.path.join(model_dir, checkpoint_dir))
+  path = path or tf.train.latest_checkpoint(os.path.join(model_dir, checkpoint_dir))
   if not path:
     raise FileNotFoundError(f"{model_dir}: no checkpoint under {checkpoint_dir}/; train first "
                             "with `python -m pipelines.train`")

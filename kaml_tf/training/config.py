@@ -44,6 +44,8 @@ class DataConfig:
       train_summary.json) instead of failing on the first one.
     stats_mode: How ADM joins the statistics: "point_in_time" (daily statistics, on
       (ad task, day)), "static" (one window, on ad task), or "" for the file's kind.
+    validation_days: Hold the last K days found in `train_files` out of training and
+      validate on them (0: off; exclusive with `validation_files`).
   """
   schema_path: str
   train_files: str
@@ -55,9 +57,15 @@ class DataConfig:
   skip_bad_records: bool = False
   parallel_reads: int = 0
   stats_mode: str = ""
+  validation_days: int = 0
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))
+    if self.validation_days < 0:
+      raise ConfigError(f"validation_days: must be >= 0, got {self.validation_days}")
+    if self.validation_days and self.validation_files:
+      raise ConfigError("validation_days: give either --validation (explicit files) or "
+                        "--validation_days (the last days of --train), not both")
     if self.mask_policy not in MASK_POLICIES:
       raise ConfigError(f"mask: unknown policy {self.mask_policy!r}; expected one of "
                         f"{list(MASK_POLICIES)}")
@@ -124,6 +132,10 @@ class OptimConfig:
     log_every_steps: TensorBoard scalar frequency.
     calibrate: After training, fit per-action Platt scaling on the validation set and write
       MODEL_DIR/calibration.json (`kaml_tf.calibration`).
+    early_stopping_patience: Validation evaluations in a row without improvement that stop
+      training (0: off; `epochs` is then the maximum).
+    eval_every_steps: Also evaluate the validation set every N global steps (0: only after
+      each epoch).
   """
   learning_rate: float = 1e-3
   batch_size: int = 5000
@@ -136,6 +148,8 @@ class OptimConfig:
   strategy: str = "default"
   log_every_steps: int = 50
   calibrate: bool = False
+  early_stopping_patience: int = 0
+  eval_every_steps: int = 0
 
   def __post_init__(self):
     if not self.learning_rate > 0:
@@ -147,6 +161,9 @@ class OptimConfig:
       raise ConfigError(f"steps_per_epoch: must be >= 1, got {self.steps_per_epoch}")
     if self.checkpoint_every_steps < 0:
       raise ConfigError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every_steps}")
+    for name in ("early_stopping_patience", "eval_every_steps"):
+      if getattr(self, name) < 0:
+        raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
     if self.strategy not in STRATEGIES:
       raise ConfigError(f"strategy: unknown {self.strategy!r}; expected one of "
                         f"{list(STRATEGIES)}")
@@ -161,9 +178,9 @@ class RunConfig:
   optim: OptimConfig = OptimConfig()
 
   def __post_init__(self):
-    if self.optim.calibrate and not self.data.validation_files:
+    if self.optim.calibrate and not (self.data.validation_files or self.data.validation_days):
       raise ConfigError("calibrate: the calibration is fitted on the validation set; give one "
-                        "with --validation")
+                        "with --validation_days or --validation")
 
   def validate_against(self, num_actions: int) -> None:
     """Checks the per-action lists against the schema's N actions."""

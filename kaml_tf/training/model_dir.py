@@ -4,7 +4,8 @@ Layout:
   MODEL_DIR/config.json      the resolved `RunConfig` (written once, compared on every rerun)
   MODEL_DIR/schema.json      the schema the model was trained on (export reads it)
   MODEL_DIR/checkpoints/     `tf.train.CheckpointManager` checkpoints
-  MODEL_DIR/logs/            TensorBoard event files
+  MODEL_DIR/logs/            TensorBoard event files (`validation/`: the validation metrics)
+  MODEL_DIR/best/            the best checkpoint on validation (`early_stopping`), if validated
   MODEL_DIR/train_summary.json  final metrics of the last completed run
   MODEL_DIR/.lock            held (flock) while a job trains here
 

@@ -1,7 +1,8 @@
 """A trained network rebuilt from its model directory, for evaluation and export.
 
 The network is rebuilt from the saved `config.json` and `schema.json` and its weights restored
-strictly from the latest checkpoint. `predict_all` scores every action as if it were the
+strictly from a checkpoint: by default the best one (`MODEL_DIR/best/`, kept by early stopping
+on the validation metric) when there is one, else the latest. `predict_all` scores every action as if it were the
 sample's target: with HKE that is the "original" sub-tower of every action (indicator all
 ones), which is what the serving selector returns for a row's target action.
 
@@ -12,7 +13,7 @@ sigmoid(a_j * logit_j + b_j); `logits_all` stays the network's raw logits.
 
 import dataclasses
 import os
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import kaml_tf  # noqa: F401
 import tensorflow as tf
@@ -22,8 +23,13 @@ from kaml_tf.calibration import platt
 from kaml_tf.models import builder
 from kaml_tf.training import checkpointing
 from kaml_tf.training import config as config_lib
+from kaml_tf.training import early_stopping
+from kaml_tf.training import model_dir as model_dir_lib
 
 HKE_INPUT = schema_lib.HKE_INDICATOR
+BEST = "best"
+LATEST = "latest"
+CHECKPOINTS = (BEST, LATEST)
 
 
 @dataclasses.dataclass
@@ -31,13 +37,19 @@ class TrainedModel:
   """A restored network with its schema, run config and (if any) calibration.
 
   Attributes:
+    checkpoint: Absolute path prefix of the checkpoint restored.
+    checkpoint_name: The same, relative to the model directory (e.g. `best/ckpt-12` or
+      `checkpoints/ckpt-3`): what metrics and exports record.
     calibration: The Platt scaling fitted for `checkpoint`, or None: raw probabilities.
   """
   schema: schema_lib.Schema
   run_config: config_lib.RunConfig
   network: tf.keras.Model
   checkpoint: str
+  checkpoint_name: str = ""
   calibration: Optional[platt.Calibration] = None
+  _traced: Optional[Callable] = dataclasses.field(default=None, init=False, repr=False,
+                                                  compare=False)
 
   @property
   def uses_indicator(self) -> bool:
@@ -67,9 +79,48 @@ class TrainedModel:
     """Probabilities (batch, N), each action scored as the target (calibrated if calibrated)."""
     return self.probabilities(self.logits_all(features))
 
+  def scores(self, features: Dict[str, tf.Tensor]
+             ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(raw logits, raw probabilities, served probabilities), each (batch, N)."""
+    logits = self.logits_all(features)
+    return logits, tf.sigmoid(logits), self.probabilities(logits)
 
-def load(model_dir: str) -> TrainedModel:
-  """Rebuilds and strictly restores the network trained in `model_dir`, with its calibration.
+  def traced_scores(self) -> Callable[[Dict[str, tf.Tensor]], Tuple[tf.Tensor, ...]]:
+    """`scores` as one `tf.function`, made once per model and reused by every caller.
+
+    A model scored again and again (the validation set during training) then traces once,
+    not once per pass.
+    """
+    if self._traced is None:
+      self._traced = tf.function(self.scores, reduce_retracing=True, autograph=False)
+    return self._traced
+
+
+def checkpoint_path(model_dir: str, checkpoint: str = BEST) -> Optional[str]:
+  """The checkpoint prefix `load` restores, or None when the directory has none.
+
+  Args:
+    model_dir: The model directory.
+    checkpoint: `best` (the best checkpoint if the run kept one, else the latest) or `latest`.
+
+  Raises:
+    ValueError: for another `checkpoint`, naming the flag.
+  """
+  if checkpoint not in CHECKPOINTS:
+    raise ValueError(f"checkpoint: expected one of {list(CHECKPOINTS)}, got {checkpoint!r}")
+  best = early_stopping.read_best(model_dir) if checkpoint == BEST else None
+  if best is not None:
+    return os.path.join(model_dir, best["checkpoint"])
+  return tf.train.latest_checkpoint(os.path.join(model_dir, model_dir_lib.CHECKPOINT_DIR))
+
+
+def load(model_dir: str, checkpoint: str = BEST) -> TrainedModel:
+  """Rebuilds and strictly restores the network trained in `model_dir`.
+
+  Args:
+    model_dir: The model directory.
+    checkpoint: `best` (default: the best checkpoint if the run kept one, else the latest)
+      or `latest`.
 
   Raises:
     platt.CalibrationError: if `calibration.json` is malformed or of other actions.
@@ -77,7 +128,9 @@ def load(model_dir: str) -> TrainedModel:
   run_config = config_lib.RunConfig.load(model_dir)
   schema = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
   network = builder.build_model(schema, run_config.model)
-  path = checkpointing.restore_network(network, model_dir)
+  path = checkpointing.restore_network(network, model_dir,
+                                       path=checkpoint_path(model_dir, checkpoint))
   return TrainedModel(schema=schema, run_config=run_config, network=network,
                       checkpoint=os.path.abspath(path),
+                      checkpoint_name=os.path.relpath(path, model_dir),
                       calibration=platt.for_checkpoint(model_dir, schema.actions, path))

@@ -6,6 +6,11 @@ batches and continues. Only the chief writes config, checkpoints and TensorBoard
 workers save into a scratch directory (checkpoint saving is a collective under
 MultiWorkerMirroredStrategy, so every worker must take part) and resume from the chief's
 checkpoints, so the model directory must be on storage every worker can read.
+
+With a validation set (--validation, or the last --validation_days days of the training logs,
+which training then skips), `validation_loop` evaluates after every epoch and every
+--eval_every_steps steps, keeps the best network in MODEL_DIR/best/ and stops early after
+--early_stopping_patience evaluations without improvement.
 """
 
 import dataclasses
@@ -24,6 +29,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import fitting as calibration_fitting
 from kaml_tf.data import dataset as dataset_lib
+from kaml_tf.data import days as days_lib
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.data import validation
@@ -35,6 +41,7 @@ from kaml_tf.training import cluster
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import task as task_lib
+from kaml_tf.training import validation_loop
 
 # The class of the no-op strategy used outside any `strategy.scope()` (read at import, when no
 # scope is open): the only strategy whose datasets stay plain `tf.data.Dataset`s.
@@ -46,7 +53,8 @@ class TrainResult:
   """What a finished `train` call did.
 
   Attributes:
-    epochs: Epochs completed in the model directory (including earlier runs).
+    epochs: Epochs completed in the model directory (including earlier runs; an epoch cut
+      short by early stopping counts).
     steps: Optimizer steps taken in total.
     resumed_from: Checkpoint restored at start, or None for a fresh run.
     history: Per-epoch logs (loss terms, AUCs, validation) of this call.
@@ -54,6 +62,10 @@ class TrainResult:
     samples_per_second: Training throughput of this call.
     skipped_bad_records: What --skip_bad_records skipped (`BadRecords.to_dict()`), or None
       when the run did not skip.
+    validation_days: [first, last] days held out by --validation_days, or None.
+    validation_history: Every validation evaluation of the run (including earlier calls).
+    best: The best evaluation (`early_stopping.EarlyStopping.best`), or None.
+    stopped_early: Whether early stopping ended the run.
   """
   epochs: int
   steps: int
@@ -62,6 +74,10 @@ class TrainResult:
   seconds: float
   samples_per_second: float
   skipped_bad_records: Optional[Dict[str, object]] = None
+  validation_days: Optional[List[int]] = None
+  validation_history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
+  best: Optional[Dict[str, object]] = None
+  stopped_early: bool = False
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -91,16 +107,18 @@ def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> t
 
 
 class _Datasets:
-  """Builds the (distributed) training and validation datasets of a run."""
+  """Builds the (distributed) training datasets of a run (validation: `validation_loop`)."""
 
-  def __init__(self, schema, run_config: config_lib.RunConfig, strategy):
+  def __init__(self, schema, run_config: config_lib.RunConfig, strategy,
+               validation_set: Optional[validation_loop.ValidationSet] = None):
     self._schema = schema
+    self._train_days = validation_set.train_days if validation_set else None
     self._config = run_config
     self._strategy = strategy
     data = run_config.data
     self._stats = (stats_lib.load_stats(data.stats_path, schema) if data.stats_path else None)
     self.counters = dataset_lib.InputCounters()
-    self.spec = dataset_lib.parse_spec(schema)
+    self.spec = dataset_lib.parse_spec(schema, with_day=self._train_days is not None)
     self.files = [f for f in (data.train_files, data.validation_files) if f]
     # Under --skip_bad_records every file is checked once up front; the pipelines then filter
     # the bad records in-graph on every epoch.
@@ -130,7 +148,8 @@ class _Datasets:
         batch_size=batch, alpha=data.alpha or None,
         shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
         seed=shuffle_seed, input_context=ctx, counters=self.counters, skip=self.skipped,
-        parallel_reads=data.parallel_reads, stats_mode=data.stats_mode)
+        parallel_reads=data.parallel_reads, stats_mode=data.stats_mode,
+        days=self._train_days)
     return ds.skip(skip) if skip else ds
 
   def train(self, epoch: int, skip: int):
@@ -138,17 +157,10 @@ class _Datasets:
     return self._strategy.distribute_datasets_from_function(
         lambda ctx: self._make(self._config.data.train_files, seed, skip, ctx))
 
-  def validation(self):
-    files = self._config.data.validation_files
-    if not files:
-      return None
-    return self._strategy.distribute_datasets_from_function(
-        lambda ctx: self._make(files, None, 0, ctx))
 
-
-def _callbacks(state, run_config, log_dir: Optional[str], skip: int):
+def _callbacks(state, run_config, log_dir: Optional[str], skip: int, validation=None):
   callbacks = [checkpointing.CheckpointCallback(state, run_config.optim.checkpoint_every_steps,
-                                                skip)]
+                                                skip, validation)]
   if log_dir:
     callbacks.append(tf.keras.callbacks.TensorBoard(
         log_dir=log_dir, update_freq=run_config.optim.log_every_steps, profile_batch=0))
@@ -192,10 +204,6 @@ def _check_distributable(run_config: config_lib.RunConfig, strategy) -> None:
         "of a distributed dataset); set it to the steps of one pass, ceil(records of the "
         "largest worker's files / (batch_size / replicas)), or more: the epoch then ends when "
         "every worker has read all its files")
-  if run_config.data.validation_files:
-    raise config_lib.ConfigError(
-        "validation: per-epoch validation needs --strategy=default; evaluate the trained "
-        "model with `python -m pipelines.evaluate` instead")
 
 
 def train(run_config: config_lib.RunConfig, model_dir: str,
@@ -214,8 +222,9 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
       epoch otherwise (logs of batch jobs).
 
   Raises:
-    config_lib.ConfigError: if per-action lists do not match the schema, or a distributed
-      run lacks steps_per_epoch or asks for validation.
+    config_lib.ConfigError: if per-action lists do not match the schema, a distributed
+      run lacks steps_per_epoch, early stopping lacks a validation set, or the logs hold
+      no more days than --validation_days.
     model_dir_lib.ModelDirError: if the directory is in use or holds another run, or the
       workers of a multi-worker run resumed from different checkpoints.
     point_in_time.StatsModeError: if `data.stats_mode` does not fit the statistics file.
@@ -228,6 +237,11 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
         run_config.data.stats_path, schema))
   strategy = strategy or tf.distribute.get_strategy()
   _check_distributable(run_config, strategy)
+  validation_loop.check_config(run_config)
+  # Before the model directory is written: a --validation_days the logs cannot serve fails
+  # without leaving a run behind.
+  validation_set = validation_loop.validation_set(run_config)
+  _check_stats_precede_validation(run_config, validation_set, schema)
   chief = is_chief(strategy)
   if run_config.optim.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -240,9 +254,10 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
     if lock:
       lock.__enter__()
     model_dir_lib.prepare(model_dir, run_config, schema, write=chief)
-    result = _fit(run_config, schema, strategy, model_dir, scratch, verbose)
+    result = _fit(run_config, schema, strategy, model_dir, scratch, verbose, validation_set)
     if chief and run_config.optim.calibrate:
-      calibration_fitting.fit_for(model_dir, run_config.data.validation_files,
+      # Fitted for the checkpoint evaluation and export restore by default: the best one.
+      calibration_fitting.fit_for(model_dir, validation_set.files, validation_set.days,
                                   skip_bad_records=run_config.data.skip_bad_records)
     return result
   finally:
@@ -252,33 +267,64 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
       shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation_set,
+                                    schema: schema_lib.Schema) -> None:
+  """Refuses static statistics that count a validation day (they would leak it into masks).
+
+  Point-in-time statistics need no check: a row of day d only sees days before d, and the
+  validation days follow the training days.
+  """
+  data = run_config.data
+  if not (data.stats_path and validation_set and data.mask_policy == "adm"):
+    return
+  stats = stats_lib.load_stats_header(data.stats_path, schema)
+  if stats.days is not None:
+    return
+  first = (validation_set.days[0] if validation_set.days is not None
+           else min(days_lib.days_in(validation_set.files, data.skip_bad_records), default=None))
+  if first is not None and stats.window_end >= first:
+    raise config_lib.ConfigError(
+        f"stats: {data.stats_path} counts days {stats.window_start}..{stats.window_end}, which "
+        f"include the first validation day {first}: its reports would decide training masks. "
+        f"Recompute it with `compute_stats --end_day={first - 1}`, or use point-in-time "
+        "statistics (`compute_stats --as_of=daily`)")
+
+
 def _is_empty(dataset: tf.data.Dataset) -> bool:
   """Whether a (default-strategy, so plain) dataset yields nothing."""
   return not any(True for _ in dataset.take(1))
 
 
-def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResult:
+def _fit(run_config, schema, strategy, model_dir, scratch, verbose,
+         validation_set=None) -> TrainResult:
   out_dir = scratch or model_dir
   if verbose is None:
     verbose = 1 if sys.stdout.isatty() else 2
-  datasets = _Datasets(schema, run_config, strategy)
+  datasets = _Datasets(schema, run_config, strategy, validation_set)
   with strategy.scope():
     task = build_task(schema, run_config)
+  log_dir = None if scratch else os.path.join(model_dir, model_dir_lib.LOG_DIR)
+  validation = (validation_loop.ValidationLoop(
+      validation_set, run_config, schema, task.network, strategy, chief=not scratch,
+      out_dir=out_dir, model_dir=model_dir, log_dir=log_dir) if validation_set else None)
   # Outside the scope: the progress counters are host-side bookkeeping that callbacks read
   # with int(); created in the scope they would be MirroredVariables, which int() rejects.
   state = checkpointing.CheckpointState(
       task.network, task.optimizer, os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
-      run_config.optim.keep_checkpoints)
+      run_config.optim.keep_checkpoints, extra=validation.variables if validation else None)
   resumed = _restore(state, model_dir, strategy, chief=not scratch)
   if resumed:
     logging.info("resuming from %s (epoch %d, batch %d)", resumed, int(state.epoch),
                  int(state.step_in_epoch))
-  log_dir = None if scratch else os.path.join(model_dir, model_dir_lib.LOG_DIR)
+  if validation:
+    validation.restore(int(state.global_step))
   history: List[Dict[str, float]] = []
   start_steps = int(state.global_step)
   started = time.time()
   optim = run_config.optim
   for epoch in range(int(state.epoch), optim.epochs):
+    if validation and validation.stopped:
+      break
     skip = int(state.step_in_epoch)
     steps = optim.steps_per_epoch - skip if optim.steps_per_epoch else None
     if (steps is not None and steps <= 0) or (
@@ -287,13 +333,17 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
       # epoch is done (Keras refuses to fit an empty dataset).
       state.epoch.assign(epoch + 1)
       state.step_in_epoch.assign(0)
-      if steps is None:
+      evaluated = validation is not None and validation.after_epoch(
+          epoch, skip, int(state.global_step))
+      if steps is None or evaluated:
         state.save()
+      if evaluated:
+        validation.after_save()
       continue
     try:
       fitted = task.fit(datasets.train(epoch, skip), epochs=epoch + 1, initial_epoch=epoch,
-                        steps_per_epoch=steps, validation_data=datasets.validation(),
-                        callbacks=_callbacks(state, run_config, log_dir, skip),
+                        steps_per_epoch=steps,
+                        callbacks=_callbacks(state, run_config, log_dir, skip, validation),
                         verbose=verbose)
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, UnicodeDecodeError) as e:
       # A malformed record fails deep inside the input pipeline (TF's message may quote its
@@ -313,6 +363,12 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose) -> TrainResu
                        samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9),
                        skipped_bad_records=(datasets.skipped.to_dict()
                                             if datasets.skipped is not None else None))
+  if validation:
+    source, rule = validation.source, validation.rule
+    result.validation_days = list(source.days) if source.days else None
+    result.validation_history = rule.history
+    result.best = rule.best
+    result.stopped_early = rule.stopped
   if datasets.skipped is not None:
     datasets.skipped.log("train")
   if not scratch:

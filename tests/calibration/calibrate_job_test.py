@@ -216,7 +216,7 @@ def test_calibrate_without_a_validation_set_is_a_flag_error(small_logs, tmp_path
     with pytest.raises(app.UsageError) as error:
       train.main([])
   assert str(error.value) == ("--calibrate: the calibration is fitted on the validation set; "
-                              "give one with --validation")
+                              "give one with --validation_days or --validation")
   assert not os.path.exists(directory)
 
 

@@ -1,5 +1,6 @@
 """The export job, run in-process: simulated logs -> model directory -> versioned SavedModel."""
 
+import json
 import os
 import time
 
@@ -36,6 +37,38 @@ def test_exports_a_version_that_scores_log_records(tmp_path, model_dir, simulate
   np.testing.assert_allclose(scored["cvr"], probabilities[np.arange(6), target], atol=1e-5)
   assert client.ExportedModel(path).signature_names == [
       "predict_all", "serve_examples", "serving_default"]
+  # The fixture's run kept no best checkpoint: the latest is exported, and named.
+  with open(os.path.join(path, "assets.extra", "checkpoint.json")) as f:
+    assert json.load(f) == {"checkpoint": "checkpoints/ckpt-1",
+                            "path": os.path.join(model_dir, "checkpoints", "ckpt-1")}
+
+
+def test_exports_the_best_checkpoint_by_default_and_the_latest_on_request(tmp_path,
+                                                                         early_stopped):
+  model_dir = early_stopped["model_dir"]
+  test = early_stopped["logs"]["test"]
+  base = str(tmp_path / "serving")
+  for version, which in ((1, None), (2, "latest")):
+    values = dict(model_dir=model_dir, export_base=base, version=version)
+    if which:
+      values["checkpoint"] = which
+    with flagsaver.flagsaver(**values):
+      export_model.main(["export_model"])
+  names, cvr = {}, {}
+  for version, which in ((1, "best"), (2, "latest")):
+    path = os.path.join(base, str(version))
+    with open(os.path.join(path, "assets.extra", "checkpoint.json")) as f:
+      names[which] = json.load(f)["checkpoint"]
+    scored = client.score_log_records(path, test, limit=6)
+    keras = trained_model.load(model_dir, which)
+    assert keras.checkpoint_name == names[which]
+    probabilities = keras.predict_all({k: scored[k] for k in keras.schema.feature_names})
+    rows = np.arange(6), scored[schema_lib.TARGET_ACTION]
+    np.testing.assert_allclose(scored["cvr"], probabilities.numpy()[rows], atol=1e-6)
+    cvr[which] = scored["cvr"]
+  assert np.abs(cvr["best"] - cvr["latest"]).max() > 1e-3
+  assert names["best"] == early_stopped["summary"]["best"]["checkpoint"]
+  assert names["latest"].startswith("checkpoints/ckpt-")
 
 
 def test_default_version_is_the_unix_time(tmp_path, model_dir, capsys):

@@ -28,7 +28,9 @@ def test_metrics_json_shape(small_logs, model_dir, tmp_path, capsys):
     evaluate.main([])
   with open(output) as f:
     metrics = json.load(f)
-  assert list(metrics) == ["actions", "overall", "skipped_other", "oracle", "calibration", "raw"]
+  assert list(metrics) == ["actions", "overall", "skipped_other", "oracle", "calibration", "raw",
+                           "checkpoint"]
+  assert metrics["checkpoint"] == "checkpoints/ckpt-1"  # no validation: no best/
   # Not calibrated: the served figures are the raw ones.
   assert metrics["calibration"] is None
   assert metrics["raw"] == {k: metrics[k] for k in ("actions", "overall", "skipped_other",
@@ -40,6 +42,37 @@ def test_metrics_json_shape(small_logs, model_dir, tmp_path, capsys):
   assert metrics["overall"]["count"] == sum(a["count"] for a in metrics["actions"].values())
   assert list(metrics["oracle"]) == ["actions", "overall"]
   assert "| per-target | overall |" in capsys.readouterr().out
+
+
+def test_best_checkpoint_by_default_latest_on_request(early_stopped, tmp_path):
+  model_dir, best = early_stopped["model_dir"], early_stopped["summary"]["best"]
+  test = early_stopped["logs"]["test"]
+  metrics = {}
+  for which in ("best", "latest"):
+    output = str(tmp_path / f"{which}.json")
+    values = dict(model_dir=model_dir, test=test, output=output, oracle=False,
+                  base_metrics="")
+    if which == "latest":
+      values["checkpoint"] = "latest"
+    with flagsaver.flagsaver(**values):
+      evaluate.main([])
+    with open(output) as f:
+      metrics[which] = json.load(f)
+  assert metrics["best"]["checkpoint"] == best["checkpoint"]
+  assert metrics["latest"]["checkpoint"].startswith("checkpoints/ckpt-")
+  assert metrics["best"]["overall"]["auc"] != metrics["latest"]["overall"]["auc"]
+  # The job scores the restored checkpoint, as the library does.
+  from kaml_tf.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+  from kaml_tf.training import trained_model  # pylint: disable=g-import-not-at-top
+  for which in ("best", "latest"):
+    expected = evaluator.evaluate(trained_model.load(model_dir, which), test)
+    assert metrics[which]["overall"] == evaluator.strict_json(expected)["overall"]
+
+
+def test_unknown_checkpoint_choice_is_refused():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  with pytest.raises(flags.IllegalFlagValueError, match="value should be one of <best|latest>"):
+    flags.FLAGS["checkpoint"].parse("newest")
 
 
 def test_missing_flag_is_named(tmp_path):

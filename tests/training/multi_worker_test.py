@@ -15,11 +15,16 @@ its 3 steps, from `train_summary.json`); epoch 2 starts after 3 Adam steps.
 The KAML run (ADM + HKE + gamma 0.9, reading the same shards as Parquet logs) forms ranking
 pairs within each worker's half of the batch, so its loss is not the single-process one; it is
 checked to finish, to read every record once, to restore, and to resume on every worker.
+
+The validation run (KAML on the TFRecord shards) holds the last 3 training days out, validates
+every 5 steps and at epoch ends with patience 2, and stops early: both workers must stop after
+the same step, and the chief's best checkpoint must restore to the network that scored best.
 """
 
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -35,9 +40,11 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import log_conversion
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.evaluation import evaluator
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import cluster
 from kaml_tf.training import config as config_lib
+from kaml_tf.training import early_stopping
 from kaml_tf.training import trained_model
 from kaml_tf.training import trainer
 
@@ -52,6 +59,11 @@ BCE = dict(TINY, rank_gamma=1.0, shuffle_buffer=0, steps_per_epoch=STEPS, epochs
 # empty batch, and step 20 finds both workers out of data, which ends the epoch (25 is a cap).
 KAML = dict(TINY, hke=True, rank_gamma=0.9, shuffle_buffer=200, epochs=1, batch_size=48,
             steps_per_epoch=25)
+# 376 + 400 records of days 0-24 at 32 per worker: 13 steps an epoch (20 is a cap). A
+# learning rate of 0.01 overfits the tiny network within the first two epochs.
+VALIDATE = dict(TINY, hke=True, rank_gamma=0.9, shuffle_buffer=200, epochs=4,
+                steps_per_epoch=20, learning_rate=0.01, validation_days=3, eval_every_steps=5,
+                early_stopping_patience=2)
 # Measured: the per-epoch losses differ by 1.4e-7 relative (or not at all), every weight and
 # Adam moment tensor by at most 1.5e-7 in relative norm, the AUCs not at all. The tolerances
 # leave ~60x room for another float summation order; a wrong gradient scale would be off by
@@ -162,14 +174,16 @@ def runs(small_logs, tmp_path_factory):
   process, and the KAML run on two workers sharing one model dir (reading the shards as
   Parquet logs). Phase 2, concurrently:
   the KAML command again (every worker must resume from the chief's checkpoint and find the
-  run finished), and the BCE command again, whose non-chief finds no checkpoint in its own
-  dir (the workers must refuse to train from different steps).
+  run finished), the BCE command again, whose non-chief finds no checkpoint in its own
+  dir (the workers must refuse to train from different steps), and the validation run on two
+  workers sharing one model dir.
   """
   base = tmp_path_factory.mktemp("multi_worker")
   data = dict(schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats"])
   # KAML reads the same shards as Parquet logs, so both formats train under the strategy.
   kaml_data = dict(data, train=_parquet_copy(small_logs, base / "parquet"))
-  dirs = {k: str(base / k) for k in ("bce_chief", "bce_other", "bce_single", "kaml")}
+  dirs = {k: str(base / k) for k in ("bce_chief", "bce_other", "bce_single", "kaml",
+                                     "validate")}
   jobs: List[_Job] = []
   try:
     # All ports of a phase at once, so the two clusters cannot be handed the same one.
@@ -190,12 +204,14 @@ def runs(small_logs, tmp_path_factory):
         "files": {k: _files(dirs[k]) for k in ("bce_chief", "bce_single", "kaml")},
         "event_pids": {k: _event_file_pids(dirs[k]) for k in ("bce_chief", "kaml")},
     }
-    ports = cluster.free_ports(4)
+    ports = cluster.free_ports(6)
     kaml_again = _workers("kaml-again", base, dict(kaml_data, **KAML),
                           [dirs["kaml"], dirs["kaml"]], ports[:2])
     bce_again = _workers("bce-again", base, dict(data, **BCE),
-                         [dirs["bce_chief"], dirs["bce_other"]], ports[2:])
-    jobs = kaml_again + bce_again
+                         [dirs["bce_chief"], dirs["bce_other"]], ports[2:4])
+    validate = _workers("validate", base, dict(data, **VALIDATE),
+                        [dirs["validate"], dirs["validate"]], ports[4:])
+    jobs = kaml_again + bce_again + validate
     _wait(jobs, TIMEOUT_S)
   finally:
     for job in jobs:
@@ -203,7 +219,7 @@ def runs(small_logs, tmp_path_factory):
         job.process.kill()
         job.process.wait()
   return dict(first, dirs=dirs, kaml_again=kaml_again, bce_again=bce_again,
-              kaml_again_summary=_summary(dirs["kaml"]))
+              kaml_again_summary=_summary(dirs["kaml"]), validate=validate)
 
 
 def _record_keys(dataset: tf.data.Dataset, schema: schema_lib.Schema) -> List[List[tuple]]:
@@ -330,21 +346,54 @@ def test_workers_resuming_from_different_steps_refuse_to_train(runs):
   assert not os.path.exists(runs["dirs"]["bce_other"])
 
 
-@pytest.mark.parametrize("steps_per_epoch, validate, message", [
-    (None, False, r"steps_per_epoch: required under a tf.distribute strategy"),
-    (STEPS, True, r"validation: per-epoch validation needs --strategy=default"),
-])
-def test_distributed_run_without_steps_or_with_validation_fails_first(
-    small_logs, tmp_path, steps_per_epoch, validate, message):
+def test_distributed_run_without_steps_fails_first(small_logs, tmp_path):
   data = config_lib.DataConfig(
       schema_path=small_logs["schema"], train_files=small_logs["train"],
-      stats_path=small_logs["stats"], validation_files=small_logs["test"] if validate else "")
-  optim = config_lib.OptimConfig(batch_size=GLOBAL_BATCH, steps_per_epoch=steps_per_epoch)
+      stats_path=small_logs["stats"], validation_files=small_logs["test"])
+  optim = config_lib.OptimConfig(batch_size=GLOBAL_BATCH)
   run_config = config_lib.RunConfig(data=data, model=model_config_lib.ModelConfig(), optim=optim)
   model_dir = tmp_path / "never"
-  with pytest.raises(config_lib.ConfigError, match=message):
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"steps_per_epoch: required under a tf.distribute strategy"):
     trainer.train(run_config, str(model_dir), strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
   assert not model_dir.exists()
+
+
+_STOP = re.compile(r"early stopping at global step (\d+): 2 evaluation\(s\) without improvement")
+
+
+def test_workers_validate_and_stop_early_after_the_same_step(runs, small_logs):
+  _assert_succeeded(runs["validate"])
+  summary = _summary(runs["dirs"]["validate"])
+  history = summary["validation_history"]
+  assert summary["stopped_early"] and summary["validation_days"] == [25, 27]
+  # Every worker logged the stop at the step the chief's history ends with.
+  stops = [_STOP.findall(job.stderr()) for job in runs["validate"]]
+  assert stops == [[str(history[-1]["global_step"])]] * 2
+  assert summary["steps"] == history[-1]["global_step"]
+  # Each worker read its shard's rows of days 0-24 in the first (full) epoch.
+  assert summary["history"][0]["samples_read"] == 376 + 400
+  replay = early_stopping.EarlyStopping(patience=2)
+  for entry in history:
+    replay.update(entry)
+  assert replay.stopped and replay.best == summary["best"]
+  # The chief's best checkpoint restores to the network that scored best.
+  best = trained_model.load(runs["dirs"]["validate"])
+  assert best.checkpoint_name == summary["best"]["checkpoint"]
+  predictions = evaluator.predict(best, small_logs["train"], days=(25, 27))
+  assert (evaluator.metrics_of(predictions, best.schema.actions)["overall"]["auc"]
+          == summary["best"]["score"])
+
+
+def test_only_the_chief_writes_validation_outputs(runs):
+  files = _files(runs["dirs"]["validate"])
+  step = _summary(runs["dirs"]["validate"])["best"]["global_step"]
+  # One training event file per epoch (each `fit` has its own TensorBoard callback).
+  assert sorted(set(f for f in files if f.startswith(("best/", "logs/")))) == [
+      "best/best.json", f"best/ckpt-{step}.data-00000-of-00001", f"best/ckpt-{step}.index",
+      "logs/train/<events>", "logs/validation/<events>"]
+  assert files.count("logs/validation/<events>") == 1
+  assert set(_event_file_pids(runs["dirs"]["validate"])) == {runs["validate"][0].pid}
 
 
 def test_tf_config_names_the_cluster_and_the_task():

@@ -124,15 +124,3 @@ def test_summary_file_matches_result(small_logs, tmp_path):
   assert summary["steps"] == result.steps
   assert summary["history"] == result.history
 
-
-def test_validation_files_are_evaluated_each_epoch(small_logs, tmp_path):
-  base = _config(small_logs, epochs=2)
-  config = config_lib.RunConfig(
-      data=config_lib.DataConfig(**{**base.data.__dict__,
-                                    "validation_files": small_logs["test"]}),
-      model=base.model, loss=base.loss, optim=base.optim)
-  result = trainer.train(config, str(tmp_path / "m"), verbose=0)
-  assert len(result.history) == 2
-  for epoch in result.history:
-    assert {"val_bce", "val_rank", "val_total", "val_auc_activation"} <= set(epoch)
-    assert np.isfinite(epoch["val_bce"])

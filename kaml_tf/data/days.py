@@ -1,0 +1,69 @@
+"""The days that logs cover, and the hold-out of their last days as a validation set.
+
+`days_in` reads the `day` field and nothing else: of a Parquet log only the `day` column
+(pyarrow reads no other column), of a TFRecord log one `tf.data` pass parsing only that
+feature. `hold_out_last` splits the days found into a training range and the range of the
+last K days, the two (first, last) pairs that `dataset.make_dataset(days=...)` and
+`evaluator.predict(days=...)` filter on.
+"""
+
+import dataclasses
+from typing import List, Sequence, Tuple, Union
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import numpy as np
+import tensorflow as tf
+
+from kaml_tf import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import validation
+
+DayRange = Tuple[int, int]
+_READ_BATCH = 1 << 16
+
+
+def days_in(files: Union[str, Sequence[str]], skip_bad_records: bool = False) -> List[int]:
+  """The distinct `day` values of `files`, sorted.
+
+  Args:
+    files: TFRecord or Parquet logs (glob, comma-separated globs or list).
+    skip_bad_records: Skip records whose `day` is missing or unreadable instead of failing.
+
+  Raises:
+    validation.BadRecordError: naming the file and record of the first record without a
+      readable `day` (unless skipped).
+    FileNotFoundError: if no file matches.
+  """
+  spec = {schema_lib.DAY: tf.io.FixedLenFeature([], tf.int64)}
+  bad = validation.BadRecords() if skip_bad_records else None
+  found = set()
+  for path in records.list_files(files):
+    for _, batch in validation.checked_batches(path, None, spec, _READ_BATCH, bad):
+      found.update(np.unique(batch[schema_lib.DAY]).tolist())
+  return sorted(int(d) for d in found)
+
+
+@dataclasses.dataclass(frozen=True)
+class DaySplit:
+  """Training days and the held-out validation days, each an inclusive (first, last)."""
+  train: DayRange
+  validation: DayRange
+
+
+def hold_out_last(days: Sequence[int], count: int) -> DaySplit:
+  """Holds the last `count` of the sorted distinct `days` out of training.
+
+  Args:
+    days: Sorted distinct days (`days_in`).
+    count: Days to hold out, >= 1.
+
+  Raises:
+    ValueError: if `count` < 1, or no day would be left for training.
+  """
+  if count < 1:
+    raise ValueError(f"must hold out at least one day, got {count}")
+  if count >= len(days):
+    span = f"days {days[0]}..{days[-1]}" if days else "no day"
+    raise ValueError(f"cannot hold out the last {count} day(s): the logs hold {len(days)} "
+                     f"distinct day(s) ({span}) and at least one must stay for training")
+  return DaySplit(train=(days[0], days[-count - 1]), validation=(days[-count], days[-1]))
