@@ -19,7 +19,8 @@ def small_logs(tmp_path_factory):
   """A few hundred simulated records with conversion statistics, shared by end-to-end tests.
 
   Returns:
-    dict with `dir`, `schema` (path), `train` and `test` (globs), `stats` (path).
+    dict with `dir`, `schema` (path), `train` and `test` (globs), `stats` (static window over
+    every train day) and `stats_daily` (point in time), paths.
   """
   from kaml_tf import schema as schema_lib  # pylint: disable=g-import-not-at-top
   from kaml_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
@@ -30,8 +31,14 @@ def small_logs(tmp_path_factory):
   schema = schema_lib.Schema.load(f"{out}/schema.json")
   stats = stats_lib.compute_stats(f"{out}/train-*", schema, stats_lib.StatsConfig(window_days=28))
   stats.save(f"{out}/stats.parquet")
+  # Point-in-time statistics: what a run validating on its last days must use (the static
+  # window above counts those days).
+  daily = stats_lib.compute_stats(f"{out}/train-*", schema,
+                                  stats_lib.StatsConfig(window_days=28, as_of="daily"))
+  daily.save(f"{out}/stats_daily.parquet")
   return {"dir": out, "schema": f"{out}/schema.json", "train": f"{out}/train-*",
-          "test": f"{out}/test-*", "stats": f"{out}/stats.parquet"}
+          "test": f"{out}/test-*", "stats": f"{out}/stats.parquet",
+          "stats_daily": f"{out}/stats_daily.parquet"}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -132,7 +139,7 @@ def early_stopped(small_logs, tmp_path_factory):
   from pipelines import train  # pylint: disable=g-import-not-at-top
   model_dir = str(tmp_path_factory.mktemp("early_stopped") / "kaml")
   with flagsaver.flagsaver(
-      schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats"],
+      schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats_daily"],
       model_dir=model_dir, mask="adm", hke=True, rank_gamma=0.9, expert_units=["8"],
       num_experts=2, tower_units=["4"], embedding_dim=4, batch_size=64, shuffle_buffer=1000,
       seed=3, learning_rate=0.01, epochs=4, validation_days=3, eval_every_steps=5,

@@ -33,7 +33,7 @@ TINY = dict(expert_units=["8"], num_experts=2, tower_units=["4"], embedding_dim=
 
 
 def _train_flags(logs, directory, **overrides):
-  values = dict(schema=logs["schema"], train=logs["train"], stats=logs["stats"],
+  values = dict(schema=logs["schema"], train=logs["train"], stats=logs["stats_daily"],
                 validation=logs["train"], model_dir=directory, calibrate=True, **TINY)
   values.update(overrides)
   return values
@@ -60,7 +60,9 @@ def test_a_calibrated_run_writes_calibration_json_for_its_checkpoint(small_logs,
   model = trained_model.load(calibrated_dir)
   schema = model.schema
   assert list(data) == ["checkpoint", "checkpoint_sha256", "actions", "a", "b", "fitted_on"]
-  assert data["checkpoint"] == "checkpoints/ckpt-1"
+  # Fitted for the best checkpoint (one epoch of 7 steps, evaluated at its end), which
+  # evaluation and export restore by default.
+  assert data["checkpoint"] == model.checkpoint_name == "best/ckpt-7"
   assert data["checkpoint_sha256"] == platt.CheckpointRef.of(calibrated_dir,
                                                              model.checkpoint).sha256
   assert data["actions"] == list(schema.actions)
@@ -143,10 +145,12 @@ def test_metrics_json_has_raw_and_calibrated_figures(small_logs, calibrated_dir,
     evaluate.main([])
   with open(output, encoding="utf-8") as f:
     metrics = json.load(f)
-  assert list(metrics) == ["actions", "overall", "skipped_other", "calibration", "raw"]
+  assert list(metrics) == ["actions", "overall", "skipped_other", "calibration", "raw",
+                          "checkpoint"]
+  assert metrics["checkpoint"] == "best/ckpt-7"
   calibration = platt.load(os.path.join(calibrated_dir, "calibration.json"),
                            list(metrics["actions"]))
-  assert metrics["calibration"] == {"checkpoint": "checkpoints/ckpt-1",
+  assert metrics["calibration"] == {"checkpoint": "best/ckpt-7",
                                     "a": dict(zip(calibration.actions, calibration.a)),
                                     "b": dict(zip(calibration.actions, calibration.b))}
   predictions = evaluator.predict(trained_model.load(calibrated_dir), small_logs["train"])
@@ -189,7 +193,7 @@ def test_a_calibration_of_other_weights_is_ignored_with_a_warning(small_logs, ca
   with caplog.at_level(logging.WARNING):
     model = trained_model.load(copy)
   assert model.calibration is None
-  assert f"{path} was fitted for checkpoint checkpoints/ckpt-1 (index sha256 000000000000)" in (
+  assert f"{path} was fitted for checkpoint best/ckpt-7 (index sha256 000000000000)" in (
       caplog.text)
   result = evaluator.evaluate(model, small_logs["test"])
   assert result["calibration"] is None

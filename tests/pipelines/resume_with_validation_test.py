@@ -36,7 +36,7 @@ KILL_BATCHES = range(4, 10)
 
 
 def _flags(logs, model_dir):
-  return dict(FLAGS, schema=logs["schema"], train=logs["train"], stats=logs["stats"],
+  return dict(FLAGS, schema=logs["schema"], train=logs["train"], stats=logs["stats_daily"],
               model_dir=model_dir)
 
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from kaml_tf import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import stats as stats_lib
 from kaml_tf.evaluation import evaluator
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import config as config_lib
@@ -96,8 +97,11 @@ def test_validation_days_are_held_out_of_training(early_stopped):
   logs, summary = early_stopped["logs"], early_stopped["summary"]
   days = records.read_columns(logs["train"], schema_lib.Schema.load(logs["schema"]))["day"]
   assert sorted(set(days.tolist())) == list(range(28))
-  # Every full epoch read exactly the rows of days 0-24 (the third was cut by the stop).
-  assert [e["samples_read"] for e in summary["history"][:2]] == [int(np.sum(days <= 24))] * 2
+  # Every full epoch read exactly the rows of days 0-24; the last one was cut by the stop.
+  read = [e["samples_read"] for e in summary["history"]]
+  assert len(read) >= 2
+  assert read[:-1] == [int(np.sum(days <= 24))] * (len(read) - 1)
+  assert 0 < read[-1] < int(np.sum(days <= 24))
   assert int(np.sum(days <= 24)) == 776 and len(days) == 869
 
 
@@ -134,7 +138,7 @@ TINY = dict(expert_units=(8,), num_experts=2, tower_units=(4,), embedding_dim=4,
 def _config(logs, validation_days=3, validation_files="", **optim):
   return config_lib.RunConfig(
       data=config_lib.DataConfig(schema_path=logs["schema"], train_files=logs["train"],
-                                 stats_path=logs["stats"], mask_policy="adm",
+                                 stats_path=logs["stats_daily"], mask_policy="adm",
                                  shuffle_buffer=1000, validation_days=validation_days,
                                  validation_files=validation_files),
       model=model_config_lib.ModelConfig(hke=True, **TINY),
@@ -235,3 +239,26 @@ def test_model_dir_written_before_these_fields_resumes_and_loads(small_logs, tmp
   again = trainer.train(config, model_dir, verbose=0)
   assert again.resumed_from.endswith("checkpoints/ckpt-1") and again.steps == first.steps
   assert again.best is None and again.validation_history == []
+
+
+def test_static_statistics_that_count_a_validation_day_are_refused(small_logs, tmp_path):
+  config = _config(small_logs)
+  config = dataclasses.replace(config, data=dataclasses.replace(config.data,
+                                                                stats_path=small_logs["stats"]))
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"^stats: .*stats.parquet counts days 0\.\.27, which include the first "
+                           r"validation day 25: .* `compute_stats --end_day=24`"):
+    trainer.train(config, str(tmp_path / "never"), verbose=0)
+  assert not os.path.exists(tmp_path / "never")
+
+
+def test_static_statistics_ending_before_the_validation_days_are_accepted(small_logs, tmp_path):
+  schema = schema_lib.Schema.load(small_logs["schema"])
+  path = str(tmp_path / "stats_end24.parquet")
+  stats_lib.compute_stats(small_logs["train"], schema,
+                          stats_lib.StatsConfig(window_days=28, end_day=24)).save(path)
+  config = _config(small_logs, steps_per_epoch=1)
+  config = dataclasses.replace(config, data=dataclasses.replace(config.data, stats_path=path,
+                                                                stats_mode="static"))
+  result = trainer.train(config, str(tmp_path / "run"), verbose=0)
+  assert result.validation_days == [25, 27] and result.steps == 1
