@@ -72,9 +72,11 @@ def _keras_predictions(kit, network, columns):
   return logit, tf.sigmoid(logit).numpy(), tf.sigmoid(logits_all).numpy()
 
 
-def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, kit):
-  _, columns = log_files
-  schema = kit.schema
+def _loader_inputs(tmp_path, schema, columns):
+  """Writes the records for `_LOAD_AND_RUN` to tmp_path/inputs.npz; returns (inputs, env).
+
+  The loader runs in a fresh process without TF_USE_LEGACY_KERAS, as TF Serving would.
+  """
   inputs = {k: np.asarray(columns[k]) for k in schema.feature_names}
   inputs[schema_lib.TARGET_ACTION] = np.asarray(columns[schema_lib.TARGET_ACTION])
   inputs["__examples__"] = np.asarray(
@@ -82,6 +84,13 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
   np.savez(tmp_path / "inputs.npz", **inputs)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("TF_USE_LEGACY_KERAS", None)
+  return inputs, env
+
+
+def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, kit):
+  _, columns = log_files
+  schema = kit.schema
+  _, env = _loader_inputs(tmp_path, schema, columns)
   loader = subprocess.Popen(
       [sys.executable, "-c", _LOAD_AND_RUN, str(tmp_path / "inputs.npz"),
        str(tmp_path / "outputs.npz")],
@@ -159,13 +168,7 @@ def test_calibrated_export_scores_what_the_evaluator_scores_in_a_fresh_process(
       "actions.txt", "calibration.json", "schema.json"]
   assert client.ExportedModel(path).calibration == calibration.to_dict()
 
-  inputs = {k: np.asarray(columns[k]) for k in schema.feature_names}
-  inputs[schema_lib.TARGET_ACTION] = np.asarray(columns[schema_lib.TARGET_ACTION])
-  inputs["__examples__"] = np.asarray(
-      records.encode_examples(columns, schema.record_dtypes()), dtype=object)
-  np.savez(tmp_path / "inputs.npz", **inputs)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env.pop("TF_USE_LEGACY_KERAS", None)
+  inputs, env = _loader_inputs(tmp_path, schema, columns)
   loader = subprocess.run(
       [sys.executable, "-c", _LOAD_AND_RUN, str(tmp_path / "inputs.npz"),
        str(tmp_path / "outputs.npz")],
