@@ -32,10 +32,11 @@ LOG_DIR = "logs"
 SUMMARY_FILE = "train_summary.json"
 LOCK_FILE = ".lock"
 # Fields that may differ between a run and its resumption: more epochs extend a run, a run
-# stopped by a malformed record may resume with --skip_bad_records, and reader threads do not
-# change the order of the records.
+# stopped by a malformed record may resume with --skip_bad_records, reader threads do not
+# change the order of the records, and --calibrate added to a finished run calibrates it
+# without training again.
 _RESUMABLE_FIELDS = {("optim", "epochs"), ("data", "skip_bad_records"),
-                     ("data", "parallel_reads")}
+                     ("data", "parallel_reads"), ("optim", "calibrate")}
 
 
 class ModelDirError(RuntimeError):

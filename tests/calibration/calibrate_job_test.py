@@ -214,6 +214,18 @@ def test_calibration_of_another_models_actions_is_an_error_naming_the_file(calib
     trained_model.load(copy)
 
 
+def test_rerunning_a_finished_run_with_calibrate_calibrates_it(small_logs, tmp_path):
+  directory = str(tmp_path / "kaml")
+  with flagsaver.flagsaver(**_train_flags(small_logs, directory, calibrate=False)):
+    train.main([])
+  assert not os.path.exists(os.path.join(directory, "calibration.json"))
+  steps = trained_model.load(directory).checkpoint_name
+  with flagsaver.flagsaver(**_train_flags(small_logs, directory)):
+    train.main([])
+  assert trained_model.load(directory).checkpoint_name == steps  # no further training
+  assert trained_model.load(directory).calibration is not None
+
+
 def test_calibrate_without_a_validation_set_is_a_flag_error(small_logs, tmp_path):
   directory = str(tmp_path / "never")
   with flagsaver.flagsaver(**_train_flags(small_logs, directory, validation="")):
