@@ -5,7 +5,9 @@ head j is evaluated and served on), by maximum likelihood on the head's raw logi
 (a, b) = (1, 0) the calibrated probability is the model's own sigmoid(logit), and the fit
 starts there and is pulled towards it by a tiny ridge, so that separable or degenerate data
 still give finite parameters. An action with no rows, no positive or no negative on the
-fitting set keeps the identity, and `fitted_on` says why.
+fitting set keeps the identity, one with fewer than `MIN_POSITIVES_FOR_SLOPE` positives gets
+its intercept only (a = 1), and `fitted_on` says why. The slope is never negative: a head is
+never reversed on the strength of one validation day.
 
 The fitted parameters belong to the weights they were fitted for: `calibration.json` records
 the checkpoint's name and the SHA-256 of its `.index` file (which lists every saved tensor
@@ -17,6 +19,7 @@ and the model then scores with its raw probabilities.
   {"checkpoint": "checkpoints/ckpt-3", "checkpoint_sha256": "...",
    "actions": [N names], "a": [N floats], "b": [N floats],
    "fitted_on": {"rows": [N], "positives": [N], "identity_because": [N reasons or null],
+                 "slope_fixed_because": [N reasons or null],
                  ...where the rows came from (e.g. "files", "days")}}
 """
 
@@ -42,6 +45,11 @@ IDENTITY = (1.0, 0.0)
 RIDGE = 1e-6
 _MAX_NEWTON_STEPS = 100
 _STEP_TOLERANCE = 1e-10
+# Below this many positives among an action's fitting rows, only the intercept is fitted
+# (a = 1): a slope estimated from a handful of positives is noise (one validation day holds
+# a few dozen retention-target positives at a million rows), and a noisy slope near 0 would
+# flatten, and below 0 reverse, a head's ranking that training learnt from far more data.
+MIN_POSITIVES_FOR_SLOPE = 30
 
 
 class CalibrationError(ValueError):
@@ -130,6 +138,37 @@ def fit_platt(logits: Any, labels: Any) -> Tuple[float, float]:
   return float(theta[0]), float(theta[1])
 
 
+def fit_intercept(logits: Any, labels: Any) -> float:
+  """Maximum-likelihood b of labels ~ Bernoulli(sigmoid(logit + b)) (slope fixed at 1).
+
+  Newton's method on the convex 1-D objective (with the same ridge towards 0), each step
+  halved until the objective does not increase; 0 when `identity_reason(labels)` is not None.
+
+  Args:
+    logits: (n,) finite raw logits of one action's head.
+    labels: (n,) 0/1 labels of that action.
+  """
+  z = np.asarray(logits, dtype=np.float64)
+  y = np.asarray(labels)
+  if identity_reason(y) is not None:
+    return 0.0
+  y = y.astype(np.float64)
+  value = lambda b: _objective(np.array([1.0, b]), z, y)  # noqa: E731
+  b, current = 0.0, value(0.0)
+  for _ in range(_MAX_NEWTON_STEPS):
+    p = sigmoid(z + b)
+    step = (np.mean(p - y) + RIDGE * b) / (np.mean(p * (1.0 - p)) + RIDGE)
+    scale = 1.0
+    while scale > 1e-12 and value(b - scale * step) > current:
+      scale *= 0.5
+    if scale <= 1e-12:
+      break
+    b, current = b - scale * step, value(b - scale * step)
+    if abs(scale * step) < _STEP_TOLERANCE:
+      break
+  return float(b)
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckpointRef:
   """Which weights a calibration belongs to.
@@ -216,7 +255,8 @@ def calibration_path(model_dir: str) -> str:
 
 
 def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
-        source: Optional[Mapping[str, Any]] = None) -> Calibration:
+        source: Optional[Mapping[str, Any]] = None,
+        min_positives_for_slope: int = MIN_POSITIVES_FOR_SLOPE) -> Calibration:
   """Fits every action on its own target traffic.
 
   Args:
@@ -227,6 +267,7 @@ def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
     actions: The N action names.
     checkpoint: The checkpoint the logits come from.
     source: Where the rows came from, recorded in `fitted_on` (e.g. files and days).
+    min_positives_for_slope: Actions with fewer positives get their intercept only (a = 1).
 
   Returns:
     The calibration; an action whose rows leave nothing to fit keeps (1, 0), with the reason
@@ -240,12 +281,19 @@ def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
     raise ValueError(f"predictions must hold logits and labels of shape (n, {len(actions)}) "
                      f"and target_action of shape (n,); got {logits.shape}, {labels.shape} and "
                      f"{target.shape}")
-  a, b, rows, positives, reasons = [], [], [], [], []
+  a, b, rows, positives, reasons, fixed = [], [], [], [], [], []
   for j, name in enumerate(actions):
     own = target == j
     y = labels[own, j]
-    slope, intercept = fit_platt(logits[own, j], y)
     reason = identity_reason(y)
+    few = reason is None and int(y.sum()) < min_positives_for_slope
+    if few:
+      slope, intercept = 1.0, fit_intercept(logits[own, j], y)
+      logging.info("calibration of %s: %d positives among its %d target rows (< %d): "
+                   "intercept only, a = 1", name, int(y.sum()), y.size, min_positives_for_slope)
+    else:
+      slope, intercept = fit_platt(logits[own, j], y)
+    fixed.append(f"{int(y.sum())} positives < {min_positives_for_slope}" if few else None)
     if reason is not None:
       logging.warning("calibration of %s: %s among its %d target rows; keeping (a, b) = (1, 0)",
                       name, reason, y.size)
@@ -259,7 +307,8 @@ def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
     rows.append(int(y.size))
     positives.append(int(y.sum()))
     reasons.append(reason)
-  fitted_on = {"rows": rows, "positives": positives, "identity_because": reasons}
+  fitted_on = {"rows": rows, "positives": positives, "identity_because": reasons,
+               "slope_fixed_because": fixed}
   fitted_on.update(source or {})
   return Calibration(actions=tuple(actions), a=tuple(a), b=tuple(b), checkpoint=checkpoint,
                      fitted_on=fitted_on)

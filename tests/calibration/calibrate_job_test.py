@@ -69,15 +69,19 @@ def test_a_calibrated_run_writes_calibration_json_for_its_checkpoint(small_logs,
   rows, positives = _target_counts(small_logs["train"], schema)
   # retention is the target of 3 training rows, none converted: nothing to fit.
   assert rows[-1] == 3 and positives[-1] == 0
+  few = [None if p >= platt.MIN_POSITIVES_FOR_SLOPE or p == 0 else
+         f"{p} positives < {platt.MIN_POSITIVES_FOR_SLOPE}" for p in positives]
   assert data["fitted_on"] == {"rows": rows, "positives": positives,
                                "identity_because": [None] * 4 + ["no positives"],
+                               "slope_fixed_because": few,
                                "files": small_logs["train"], "days": None}
   assert (data["a"][-1], data["b"][-1]) == (1.0, 0.0)
   # Exactly the fit of the validation rows' raw logits, action by action.
   predictions = evaluator.predict(model, small_logs["train"])
   for j in range(4):
     own = predictions.target_action == j
-    expected = platt.fit_platt(predictions.logits[own, j], predictions.labels[own, j])
+    z, y = predictions.logits[own, j], predictions.labels[own, j]
+    expected = platt.fit_platt(z, y) if few[j] is None else (1.0, platt.fit_intercept(z, y))
     np.testing.assert_allclose([data["a"][j], data["b"][j]], expected, rtol=1e-9)
     assert (data["a"][j], data["b"][j]) != (1.0, 0.0)
   assert model.calibration == platt.load(os.path.join(calibrated_dir, "calibration.json"),

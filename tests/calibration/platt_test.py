@@ -142,17 +142,42 @@ def test_each_action_is_fitted_on_its_own_target_rows_only(caplog):
   predictions = types.SimpleNamespace(logits=np.stack([z0, z1], 1),
                                       labels=np.stack([y0, y1], 1), target_action=target)
   with caplog.at_level(logging.WARNING):
-    calibration = platt.fit(predictions, ACTIONS, REF, {"files": "VAL/*", "days": None})
+    calibration = platt.fit(predictions, ACTIONS, REF, {"files": "VAL/*", "days": None},
+                            min_positives_for_slope=1)
   np.testing.assert_allclose(calibration.a, [math.log(3.0), math.log(3.0) / 2], atol=1e-5)
   np.testing.assert_allclose(calibration.b, [0.0, 0.0], atol=1e-5)
   assert calibration.fitted_on == {"rows": [8, 8], "positives": [4, 5],
-                                   "identity_because": [None, None], "files": "VAL/*",
+                                   "identity_because": [None, None],
+                                   "slope_fixed_because": [None, None], "files": "VAL/*",
                                    "days": None}
   assert calibration.checkpoint == REF and calibration.actions == ACTIONS
   assert not _warnings(caplog)
   # Fitted on every row of column 0 instead, the answer would be far off.
   a_all, _ = platt.fit_platt(z0, y0)
   assert a_all < 0.5
+
+
+def test_fit_intercept_matches_the_base_rate_by_hand():
+  """Logits all 0 and a rate of 1/4: sigmoid(b) = 1/4, so b = -ln 3 (the ridge moves it by
+  about 1e-5); logits all 1 shift it by -1."""
+  y = np.array([1, 0, 0, 0] * 5)
+  assert platt.fit_intercept(np.zeros(20), y) == pytest.approx(-math.log(3.0), abs=1e-4)
+  assert platt.fit_intercept(np.ones(20), y) == pytest.approx(-math.log(3.0) - 1, abs=1e-4)
+  assert platt.fit_intercept(np.ones(3), np.zeros(3)) == 0.0
+
+
+def test_few_positives_fit_the_intercept_only_and_keep_the_ranking():
+  """10 positives, all on the lowest logits: the full fit would need a < 0 (clamped to a flat
+  0), but 10 < 30 positives fit only b with a = 1, so the head keeps its ranking."""
+  z = np.linspace(-3.0, 3.0, 100)
+  y = (np.arange(100) < 10).astype(int)
+  predictions = types.SimpleNamespace(logits=np.stack([z, z], 1), labels=np.stack([y, y], 1),
+                                      target_action=np.zeros(100, np.int64))
+  calibration = platt.fit(predictions, ACTIONS, REF)
+  assert calibration.a[0] == 1.0
+  assert calibration.b[0] == pytest.approx(platt.fit_intercept(z, y))
+  assert calibration.fitted_on["slope_fixed_because"] == ["10 positives < 30", None]
+  assert platt.fit(predictions, ACTIONS, REF, min_positives_for_slope=10).a[0] == 0.0
 
 
 def test_an_action_without_positives_keeps_the_identity_and_says_why(caplog):
@@ -163,7 +188,8 @@ def test_an_action_without_positives_keeps_the_identity_and_says_why(caplog):
     calibration = platt.fit(predictions, ACTIONS, REF)
   assert calibration.a[1] == 1.0 and calibration.b[1] == 0.0
   assert calibration.fitted_on == {"rows": [2, 1], "positives": [1, 0],
-                                   "identity_because": [None, "no positives"]}
+                                   "identity_because": [None, "no positives"],
+                                   "slope_fixed_because": ["1 positives < 30", None]}
   assert "calibration of pay: no positives among its 1 target rows; keeping (a, b) = (1, 0)" in (
       caplog.text)
 
