@@ -28,10 +28,11 @@ from pipelines import common
 
 _RUNS = flags.DEFINE_list("runs", None, "Configurations as name=GLOB of model directories.")
 _REFERENCE = flags.DEFINE_string("reference", None, "The configuration compared against.")
-_TEST = flags.DEFINE_string("test", None, "Glob(s) of the test logs.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where to write the comparison.")
-_CHECKPOINT = flags.DEFINE_enum("checkpoint", "best", ["best", "latest"],
-                                "Which checkpoint of each run to score.")
+_TEST = flags.DEFINE_string("test", None, "Glob(s) of test logs (TFRecord or Parquet).",
+                            allow_override=True)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where to write the comparison.",
+                                  allow_override=True)
+_CHECKPOINT = common.define_checkpoint()
 _RESAMPLES = flags.DEFINE_integer("resamples", 1000, "Bootstrap resamples.", lower_bound=1)
 _SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
 

@@ -34,7 +34,8 @@ from pipelines import common
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Directory written by pipelines.train.",
                                  allow_override=True)
-_TEST = flags.DEFINE_string("test", None, "Glob(s) of test logs (TFRecord or Parquet).")
+_TEST = flags.DEFINE_string("test", None, "Glob(s) of test logs (TFRecord or Parquet).",
+                            allow_override=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.",
                               allow_override=True)
 _ORACLE = flags.DEFINE_bool("oracle", False, "Also evaluate every action on the true labels.")
