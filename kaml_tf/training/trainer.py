@@ -233,15 +233,17 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
   run_config.validate_against(schema.num_actions)
   if run_config.data.stats_path:
     # Before the model directory is written: --stats_mode must fit the statistics file.
+    # (Its schema is checked later, after the model directory's: a model dir of another
+    # schema is the clearer error.)
     point_in_time.resolve_stats_mode(run_config.data.stats_mode, stats_lib.load_stats_header(
-        run_config.data.stats_path, schema))
+        run_config.data.stats_path))
   strategy = strategy or tf.distribute.get_strategy()
   _check_distributable(run_config, strategy)
   validation_loop.check_config(run_config)
   # Before the model directory is written: a --validation_days the logs cannot serve fails
   # without leaving a run behind.
   validation_set = validation_loop.validation_set(run_config)
-  _check_stats_precede_validation(run_config, validation_set, schema)
+  _check_stats_precede_validation(run_config, validation_set)
   chief = is_chief(strategy)
   if run_config.optim.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -267,8 +269,7 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation_set,
-                                    schema: schema_lib.Schema) -> None:
+def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation_set) -> None:
   """Refuses static statistics that count a validation day (they would leak it into masks).
 
   Point-in-time statistics need no check: a row of day d only sees days before d, and the
@@ -277,7 +278,7 @@ def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation
   data = run_config.data
   if not (data.stats_path and validation_set and data.mask_policy == "adm"):
     return
-  stats = stats_lib.load_stats_header(data.stats_path, schema)
+  stats = stats_lib.load_stats_header(data.stats_path)
   if stats.days is not None:
     return
   first = (validation_set.days[0] if validation_set.days is not None
