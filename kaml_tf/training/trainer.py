@@ -211,8 +211,10 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
           ) -> TrainResult:
   """Trains (or resumes training) in `model_dir` and returns what was done.
 
-  With `optim.calibrate`, the chief then fits the per-action calibration of the latest
-  checkpoint on the validation files and writes MODEL_DIR/calibration.json.
+  With `optim.calibrate`, the chief then fits the per-action calibration of the checkpoint
+  evaluation and export restore by default (the best one, else the latest) on the validation
+  set (its files, restricted to --validation_days when those were held out) and writes
+  MODEL_DIR/calibration.json.
 
   Args:
     run_config: The resolved run configuration.
