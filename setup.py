@@ -13,13 +13,13 @@ def _requirements(name):
 
 
 setuptools.setup(
-    name="kaml-tf",
-    version="0.1.0",
-    description="KAML multi-task CVR prediction on incomplete, skewed multi-label ad data",
-    long_description=(HERE / "README.md").read_text(),
-    long_description_content_type="text/markdown",
-    packages=setuptools.find_packages(include=["kaml_tf", "kaml_tf.*"]),
-    python_requires=">=3.9,<3.13",
-    install_requires=_requirements("requirements.txt"),
-    extras_require={"test": _requirements("requirements-dev.txt")},
+  name="kaml-tf",
+  version="0.1.0",
+  description="KAML multi-task CVR prediction on incomplete, skewed multi-label ad data",
+  long_description=(HERE / "README.md").read_text(),
+  long_description_content_type="text/markdown",
+  packages=setuptools.find_packages(include=["kaml_tf", "kaml_tf.*"]),
+  python_requires=">=3.9,<3.13",
+  install_requires=_requirements("requirements.txt"),
+  extras_require={"test": _requirements("requirements-dev.txt")},
 )

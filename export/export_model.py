@@ -26,21 +26,36 @@ from pipelines import common
 
 # Shared names with other jobs (`--model_dir` of pipelines.train, `--export_base` of
 # export.serve) may be defined twice when several jobs are imported into one process.
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Model directory written by "
-                                 "pipelines.train.", allow_override=True)
-_EXPORT_BASE = flags.DEFINE_string("export_base", None, "Folder of the numeric version folders "
-                                   "TF Serving watches.", allow_override=True)
-_VERSION = flags.DEFINE_integer("version", None, "Version number (default: Unix time).",
-                                lower_bound=0)
-_WARMUP_RECORDS = flags.DEFINE_string("warmup_records", "", "Log files (glob) whose first "
-                                      "records become TF Serving warm-up requests; needs "
-                                      "tensorflow-serving-api. A schema.json beside them must "
-                                      "be the model's. Empty: no warm-up file.")
-_NUM_WARMUP = flags.DEFINE_integer("num_warmup_records", 10, "Warm-up requests to write.",
-                                   lower_bound=1)
+_MODEL_DIR = flags.DEFINE_string(
+  "model_dir", None, "Model directory written by pipelines.train.", allow_override=True
+)
+_EXPORT_BASE = flags.DEFINE_string(
+  "export_base",
+  None,
+  "Folder of the numeric version folders TF Serving watches.",
+  allow_override=True,
+)
+_VERSION = flags.DEFINE_integer(
+  "version", None, "Version number (default: Unix time).", lower_bound=0
+)
+_WARMUP_RECORDS = flags.DEFINE_string(
+  "warmup_records",
+  "",
+  "Log files (glob) whose first "
+  "records become TF Serving warm-up requests; needs "
+  "tensorflow-serving-api. A schema.json beside them must "
+  "be the model's. Empty: no warm-up file.",
+)
+_NUM_WARMUP = flags.DEFINE_integer(
+  "num_warmup_records", 10, "Warm-up requests to write.", lower_bound=1
+)
 _CHECKPOINT = common.define_checkpoint()
-_MODEL_NAME = flags.DEFINE_string("model_name", exporter.DEFAULT_MODEL_NAME,
-                                  "Model name in the warm-up requests.", allow_override=True)
+_MODEL_NAME = flags.DEFINE_string(
+  "model_name",
+  exporter.DEFAULT_MODEL_NAME,
+  "Model name in the warm-up requests.",
+  allow_override=True,
+)
 
 
 def _required(flag: flags.FlagHolder) -> str:
@@ -56,11 +71,15 @@ def main(argv) -> None:
   model_dir = _required(_MODEL_DIR)
   export_base = _required(_EXPORT_BASE)
   try:
-    path = exporter.export_model(model_dir, export_base, _VERSION.value,
-                                 warmup_files=_WARMUP_RECORDS.value or None,
-                                 num_warmup_records=_NUM_WARMUP.value,
-                                 model_name=_MODEL_NAME.value,
-                                 checkpoint=_CHECKPOINT.value)
+    path = exporter.export_model(
+      model_dir,
+      export_base,
+      _VERSION.value,
+      warmup_files=_WARMUP_RECORDS.value or None,
+      num_warmup_records=_NUM_WARMUP.value,
+      model_name=_MODEL_NAME.value,
+      checkpoint=_CHECKPOINT.value,
+    )
   except FileExistsError as e:
     raise app.UsageError(f"--version: {e}") from None
   print(path)

@@ -23,15 +23,15 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf.serving import rest_server
 from pipelines import common
 
-_EXPORT_BASE = flags.DEFINE_string("export_base", None, "Folder of the numeric version "
-                                   "folders.", allow_override=True)
+_EXPORT_BASE = flags.DEFINE_string(
+  "export_base", None, "Folder of the numeric version folders.", allow_override=True
+)
 _PORT = flags.DEFINE_integer("port", rest_server.DEFAULT_PORT, "TCP port (0: a free one).")
-_HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to bind (127.0.0.1: this machine "
-                            "only).")
-_MODEL_NAME = flags.DEFINE_string("model_name", rest_server.DEFAULT_MODEL_NAME,
-                                  "The model name in the URLs.", allow_override=True)
-_POLL_SECONDS = flags.DEFINE_float("poll_seconds", 2.0, "Seconds between checks for a new "
-                                   "version.")
+_HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
+_MODEL_NAME = flags.DEFINE_string(
+  "model_name", rest_server.DEFAULT_MODEL_NAME, "The model name in the URLs.", allow_override=True
+)
+_POLL_SECONDS = flags.DEFINE_float("poll_seconds", 2.0, "Seconds between checks for a new version.")
 
 
 def config_from_flags() -> rest_server.ServerConfig:
@@ -39,9 +39,13 @@ def config_from_flags() -> rest_server.ServerConfig:
   if not _EXPORT_BASE.value:
     raise app.UsageError("--export_base is required")
   try:
-    return rest_server.ServerConfig(export_base=_EXPORT_BASE.value, port=_PORT.value,
-                                    host=_HOST.value, model_name=_MODEL_NAME.value,
-                                    poll_seconds=_POLL_SECONDS.value)
+    return rest_server.ServerConfig(
+      export_base=_EXPORT_BASE.value,
+      port=_PORT.value,
+      host=_HOST.value,
+      model_name=_MODEL_NAME.value,
+      poll_seconds=_POLL_SECONDS.value,
+    )
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
 
@@ -61,8 +65,9 @@ def main(argv) -> None:
   common.setup_logging()
   server = server_from_flags()
   if server.model is None:
-    logging.warning("no version under %s yet; answering 404 until one appears",
-                    server.config.export_base)
+    logging.warning(
+      "no version under %s yet; answering 404 until one appears", server.config.export_base
+    )
   try:
     server.serve_forever()
   except KeyboardInterrupt:

@@ -19,11 +19,13 @@ def _pin_legacy_keras() -> None:
   os.environ["TF_USE_LEGACY_KERAS"] = "1"
   if already_imported and previous not in ("1", "true", "True"):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
     if not tf.keras.__name__.startswith("tf_keras"):
       raise ImportError(
-          "kaml_tf needs Keras 2 (tf-keras), but TensorFlow was imported before kaml_tf with "
-          f"Keras 3 ({tf.keras.__name__}). Set TF_USE_LEGACY_KERAS=1 in the environment, or "
-          "import kaml_tf before tensorflow.")
+        "kaml_tf needs Keras 2 (tf-keras), but TensorFlow was imported before kaml_tf with "
+        f"Keras 3 ({tf.keras.__name__}). Set TF_USE_LEGACY_KERAS=1 in the environment, or "
+        "import kaml_tf before tensorflow."
+      )
 
 
 _pin_legacy_keras()

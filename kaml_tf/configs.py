@@ -8,8 +8,7 @@ ConfigT = TypeVar("ConfigT")
 
 def to_dict(config: Any) -> Dict[str, Any]:
   """A JSON-ready dict of a config dataclass (tuples become lists)."""
-  return {k: list(v) if isinstance(v, tuple) else v
-          for k, v in dataclasses.asdict(config).items()}
+  return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
 def from_dict(cls: Type[ConfigT], data: Mapping[str, Any], source: str = "<dict>") -> ConfigT:
@@ -18,11 +17,13 @@ def from_dict(cls: Type[ConfigT], data: Mapping[str, Any], source: str = "<dict>
   Missing fields take their defaults, so files saved before a field existed still load.
   """
   if not isinstance(data, Mapping):
-    raise ValueError(f"{source}: expected a JSON object for {cls.__name__}, "
-                     f"got {type(data).__name__}")
+    raise ValueError(
+      f"{source}: expected a JSON object for {cls.__name__}, got {type(data).__name__}"
+    )
   known = {f.name for f in dataclasses.fields(cls)}
   unknown = sorted(set(data) - known)
   if unknown:
-    raise ValueError(f"{source}: unknown {cls.__name__} field(s) {unknown}; expected some of "
-                     f"{sorted(known)}")
+    raise ValueError(
+      f"{source}: unknown {cls.__name__} field(s) {unknown}; expected some of {sorted(known)}"
+    )
   return cls(**dict(data))

@@ -25,7 +25,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 
 AD_TASK_ID = "ad_task_id"
 TARGET_ACTION = "target_action"
@@ -56,6 +56,7 @@ class SparseFeature:
     embedding_dim: Width of the embedding vector.
     vocabulary: Known ids; unknown ids share one out-of-vocabulary row.
   """
+
   name: str
   dtype: str = "int64"
   num_buckets: int = 1000
@@ -71,6 +72,7 @@ class SparseFeature:
 @dataclasses.dataclass(frozen=True)
 class DenseFeature:
   """A float feature normalised as `(x - mean) / std`."""
+
   name: str
   mean: float = 0.0
   std: float = 1.0
@@ -86,6 +88,7 @@ class Schema:
     dense_features: Dense float features, in model input order.
     has_true_labels: Whether records carry `true_label_<action>` (simulated data).
   """
+
   actions: Tuple[str, ...]
   sparse_features: Tuple[SparseFeature, ...] = ()
   dense_features: Tuple[DenseFeature, ...] = ()
@@ -134,11 +137,13 @@ class Schema:
         dtypes[k] = tf.int64
     return dtypes
 
-  def parse_spec(self, include_true_labels: Optional[bool] = None
-                 ) -> Dict[str, tf.io.FixedLenFeature]:
+  def parse_spec(
+    self, include_true_labels: Optional[bool] = None
+  ) -> Dict[str, tf.io.FixedLenFeature]:
     """The `tf.io.parse_example` spec: every field required, one scalar per record."""
-    return {k: tf.io.FixedLenFeature([], d)
-            for k, d in self.record_dtypes(include_true_labels).items()}
+    return {
+      k: tf.io.FixedLenFeature([], d) for k, d in self.record_dtypes(include_true_labels).items()
+    }
 
   def feature_parse_spec(self) -> Dict[str, tf.io.FixedLenFeature]:
     """Parse spec of the model features only (what a serving client sends)."""
@@ -152,16 +157,18 @@ class Schema:
 
   def keras_inputs(self) -> Dict[str, tf.keras.Input]:
     """One scalar-per-example `tf.keras.Input` per feature, keyed by name."""
-    return {name: tf.keras.Input(shape=(), dtype=spec.dtype, name=name)
-            for name, spec in self.feature_signature().items()}
+    return {
+      name: tf.keras.Input(shape=(), dtype=spec.dtype, name=name)
+      for name, spec in self.feature_signature().items()
+    }
 
   def to_dict(self) -> Dict[str, Any]:
     return {
-        "version": SCHEMA_VERSION,
-        "actions": list(self.actions),
-        "sparse_features": [_sparse_to_dict(f) for f in self.sparse_features],
-        "dense_features": [dataclasses.asdict(f) for f in self.dense_features],
-        "has_true_labels": self.has_true_labels,
+      "version": SCHEMA_VERSION,
+      "actions": list(self.actions),
+      "sparse_features": [_sparse_to_dict(f) for f in self.sparse_features],
+      "dense_features": [dataclasses.asdict(f) for f in self.dense_features],
+      "has_true_labels": self.has_true_labels,
     }
 
   def to_json(self) -> str:
@@ -210,8 +217,7 @@ def _require(data: Mapping[str, Any], key: str, kind, where: str):
     raise SchemaError(f"{where}: missing field {key!r}")
   value = data[key]
   if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-    raise SchemaError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, "
-                      f"got {value!r}")
+    raise SchemaError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
   return value
 
 
@@ -220,8 +226,9 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
     raise SchemaError(f"expected a JSON object, got {type(data).__name__}")
   version = data.get("version", SCHEMA_VERSION)
   if version != SCHEMA_VERSION:
-    raise SchemaError(f"version: unsupported schema version {version!r} "
-                      f"(this library reads {SCHEMA_VERSION})")
+    raise SchemaError(
+      f"version: unsupported schema version {version!r} (this library reads {SCHEMA_VERSION})"
+    )
   known = {"version", "actions", "sparse_features", "dense_features", "has_true_labels"}
   unknown = sorted(set(data) - known)
   if unknown:
@@ -236,12 +243,15 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
     if extra:
       raise SchemaError(f"{where}: unknown field(s) {extra}")
     name = _require(item, "name", str, where)
-    sparse.append(SparseFeature(
+    sparse.append(
+      SparseFeature(
         name=name,
         dtype=item.get("dtype", "int64"),
         num_buckets=_int_field(item, "num_buckets", 1000, f"{where}({name})"),
         embedding_dim=_int_field(item, "embedding_dim", 16, f"{where}({name})"),
-        vocabulary=tuple(item.get("vocabulary", ()))))
+        vocabulary=tuple(item.get("vocabulary", ())),
+      )
+    )
   dense = []
   for i, item in enumerate(data.get("dense_features", [])):
     where = f"dense_features[{i}]"
@@ -251,14 +261,22 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
     if extra:
       raise SchemaError(f"{where}: unknown field(s) {extra}")
     name = _require(item, "name", str, where)
-    dense.append(DenseFeature(name=name,
-                              mean=_float_field(item, "mean", 0.0, f"{where}({name})"),
-                              std=_float_field(item, "std", 1.0, f"{where}({name})")))
+    dense.append(
+      DenseFeature(
+        name=name,
+        mean=_float_field(item, "mean", 0.0, f"{where}({name})"),
+        std=_float_field(item, "std", 1.0, f"{where}({name})"),
+      )
+    )
   has_truth = data.get("has_true_labels", False)
   if not isinstance(has_truth, bool):
     raise SchemaError(f"has_true_labels: expected true or false, got {has_truth!r}")
-  return cls(actions=tuple(actions), sparse_features=tuple(sparse),
-             dense_features=tuple(dense), has_true_labels=has_truth)
+  return cls(
+    actions=tuple(actions),
+    sparse_features=tuple(sparse),
+    dense_features=tuple(dense),
+    has_true_labels=has_truth,
+  )
 
 
 def _int_field(item, key, default, where):
@@ -281,8 +299,7 @@ def _validate(schema: Schema) -> None:
     raise SchemaError("actions: at least one conversion action is required")
   for i, a in enumerate(schema.actions):
     if not isinstance(a, str) or not a or not a.replace("_", "").isalnum():
-      raise SchemaError(f"actions[{i}]: {a!r} is not a valid name "
-                        "(letters, digits and '_' only)")
+      raise SchemaError(f"actions[{i}]: {a!r} is not a valid name (letters, digits and '_' only)")
   _no_duplicates("actions", schema.actions)
   names = [f.name for f in schema.sparse_features + schema.dense_features]
   _no_duplicates("features", names)

@@ -22,16 +22,18 @@ import tensorflow as tf
 
 from kaml_tf.evaluation import comparison
 from kaml_tf.evaluation import evaluator
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 from kaml_tf.training import trained_model
 from pipelines import common
 
 _RUNS = flags.DEFINE_list("runs", None, "Configurations as name=GLOB of model directories.")
 _REFERENCE = flags.DEFINE_string("reference", None, "The configuration compared against.")
-_TEST = flags.DEFINE_string("test", None, "Glob(s) of test logs (TFRecord or Parquet).",
-                            allow_override=True)
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where to write the comparison.",
-                                  allow_override=True)
+_TEST = flags.DEFINE_string(
+  "test", None, "Glob(s) of test logs (TFRecord or Parquet).", allow_override=True
+)
+_OUTPUT_DIR = flags.DEFINE_string(
+  "output_dir", None, "Where to write the comparison.", allow_override=True
+)
 _CHECKPOINT = common.define_checkpoint()
 _RESAMPLES = flags.DEFINE_integer("resamples", 1000, "Bootstrap resamples.", lower_bound=1)
 _SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
@@ -60,8 +62,9 @@ def _score(name, model_dirs, test_files):
     raw.append(predictions.raw_probabilities)
     calibrated.append(model.calibration is not None)
     labels, target = predictions.labels, predictions.target_action
-  config = comparison.Configuration(name=name, model_dirs=model_dirs, served=served, raw=raw,
-                                    calibrated=calibrated)
+  config = comparison.Configuration(
+    name=name, model_dirs=model_dirs, served=served, raw=raw, calibrated=calibrated
+  )
   return config, labels, target, model.schema.actions
 
 
@@ -77,15 +80,19 @@ def main(argv):
     raise app.UsageError(f"--reference: {_REFERENCE.value!r} is not one of {sorted(runs)}")
   counts = {name: len(dirs) for name, dirs in runs.items()}
   if len(set(counts.values())) != 1:
-    raise app.UsageError(f"--runs: every configuration needs the same number of seeds to "
-                         f"pair them, got {counts}")
+    raise app.UsageError(
+      f"--runs: every configuration needs the same number of seeds to pair them, got {counts}"
+    )
   scored = [_score(name, dirs, _TEST.value) for name, dirs in runs.items()]
   labels, target, actions = scored[0][1], scored[0][2], scored[0][3]
-  result = comparison.compare(labels, target, [s[0] for s in scored], _REFERENCE.value,
-                              actions, _RESAMPLES.value, _SEED.value)
+  result = comparison.compare(
+    labels, target, [s[0] for s in scored], _REFERENCE.value, actions, _RESAMPLES.value, _SEED.value
+  )
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
-  atomic.write_text(os.path.join(_OUTPUT_DIR.value, "comparison.json"),
-                    json.dumps(evaluator.strict_json(result), indent=2) + "\n")
+  atomic.write_text(
+    os.path.join(_OUTPUT_DIR.value, "comparison.json"),
+    json.dumps(evaluator.strict_json(result), indent=2) + "\n",
+  )
   text = "\n".join(comparison.format_markdown(result, view) for view in comparison.VIEWS)
   atomic.write_text(os.path.join(_OUTPUT_DIR.value, "comparison.md"), text)
   print(text)

@@ -33,29 +33,48 @@ from pipelines import common
 # Other entry points define some of these names too, with the same type and meaning; absl only
 # accepts a second definition (the test suite imports every pipeline into one process) when
 # one side allows the override.
-LOGS = flags.DEFINE_string("logs", None, "Log files: glob, comma-separated globs; TFRecord "
-                            "(.tfrecord, .gz) or Parquet (.parquet).", allow_override=True)
+LOGS = flags.DEFINE_string(
+  "logs",
+  None,
+  "Log files: glob, comma-separated globs; TFRecord (.tfrecord, .gz) or Parquet (.parquet).",
+  allow_override=True,
+)
 SCHEMA = flags.DEFINE_string("schema", None, "The logs' schema.json.", allow_override=True)
-WINDOW_DAYS = flags.DEFINE_integer("window_days", 28, "Statistics window T in days (the "
-                                    "paper's four weeks by default).", allow_override=True)
-END_DAY = flags.DEFINE_integer("end_day", None, "Last day D of the window (inclusive); "
-                                "default: the last day in the logs.", allow_override=True)
-OUTPUT = flags.DEFINE_string("output", None, "Output file, written atomically.",
-                              allow_override=True)
-READ_BATCH_SIZE = flags.DEFINE_integer("read_batch_size", 65536, "Log records per read batch.",
-                                   allow_override=True)
+WINDOW_DAYS = flags.DEFINE_integer(
+  "window_days",
+  28,
+  "Statistics window T in days (the paper's four weeks by default).",
+  allow_override=True,
+)
+END_DAY = flags.DEFINE_integer(
+  "end_day",
+  None,
+  "Last day D of the window (inclusive); default: the last day in the logs.",
+  allow_override=True,
+)
+OUTPUT = flags.DEFINE_string(
+  "output", None, "Output file, written atomically.", allow_override=True
+)
+READ_BATCH_SIZE = flags.DEFINE_integer(
+  "read_batch_size", 65536, "Log records per read batch.", allow_override=True
+)
 SKIP_BAD_RECORDS = common.define_skip_bad_records()
-AS_OF = flags.DEFINE_enum("as_of", stats_lib.END, list(stats_lib.AS_OF),
-                          "end: one static window ending at --end_day; daily: for every day d, "
-                          "the counts of days d-T..d-1 (point in time, never day d itself).",
-                          allow_override=True)
+AS_OF = flags.DEFINE_enum(
+  "as_of",
+  stats_lib.END,
+  list(stats_lib.AS_OF),
+  "end: one static window ending at --end_day; daily: for every day d, "
+  "the counts of days d-T..d-1 (point in time, never day d itself).",
+  allow_override=True,
+)
 
 
 class RowProgress:
   """Shows the number of records read: one rewritten line on a terminal, else periodic lines."""
 
-  def __init__(self, label: str, stream: Optional[TextIO] = None,
-               every_seconds: Optional[float] = None):
+  def __init__(
+    self, label: str, stream: Optional[TextIO] = None, every_seconds: Optional[float] = None
+  ):
     self._label = label
     self._stream = stream or sys.stderr
     self._tty = getattr(self._stream, "isatty", lambda: False)()
@@ -93,9 +112,13 @@ def required(flag: flags.FlagHolder) -> str:
 
 def stats_config_from_flags() -> stats_lib.StatsConfig:
   try:
-    return stats_lib.StatsConfig(window_days=WINDOW_DAYS.value, end_day=END_DAY.value,
-                                 read_batch_size=READ_BATCH_SIZE.value,
-                                 skip_bad_records=SKIP_BAD_RECORDS.value, as_of=AS_OF.value)
+    return stats_lib.StatsConfig(
+      window_days=WINDOW_DAYS.value,
+      end_day=END_DAY.value,
+      read_batch_size=READ_BATCH_SIZE.value,
+      skip_bad_records=SKIP_BAD_RECORDS.value,
+      as_of=AS_OF.value,
+    )
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
 
@@ -111,12 +134,24 @@ def compute_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
   stats = stats_lib.compute_stats(required(LOGS), schema, config, progress=progress)
   progress.done()
   if stats.is_daily:
-    logging.info("daily statistics of %d ad tasks (%d (task, day) rows, window %d days) for "
-                 "days %d-%d from %d records", stats.num_ad_tasks, stats.num_rows,
-                 stats.window_days, stats.window_start, stats.window_end, stats.rows_read)
+    logging.info(
+      "daily statistics of %d ad tasks (%d (task, day) rows, window %d days) for "
+      "days %d-%d from %d records",
+      stats.num_ad_tasks,
+      stats.num_rows,
+      stats.window_days,
+      stats.window_start,
+      stats.window_end,
+      stats.rows_read,
+    )
   else:
-    logging.info("statistics of %d ad tasks over days %d-%d from %d records",
-                 stats.num_ad_tasks, stats.window_start, stats.window_end, stats.rows_read)
+    logging.info(
+      "statistics of %d ad tasks over days %d-%d from %d records",
+      stats.num_ad_tasks,
+      stats.window_start,
+      stats.window_end,
+      stats.rows_read,
+    )
   return stats
 
 

@@ -4,7 +4,7 @@ r"""Converts logs between TFRecord and Parquet (every record field, in record or
       --output_prefix=PQ/train --to_format=parquet --num_shards=4 [--skip_bad_records]
 
 Parquet logs are the fast input of `pipelines.train` (about 10x less CPU per record to read
-than TFRecord; see `kaml_tf/data/parquet_logs.py`); TFRecord logs are what the export's
+than TFRecord; see `kaml_tf/logs/parquet.py`); TFRecord logs are what the export's
 warm-up reads. The schema's `schema.json` is copied next to the output shards, so the other
 jobs find it as for the simulator's logs. Records are checked on the way: a malformed one
 stops the job naming its file, record and field, or is skipped and counted under
@@ -19,27 +19,42 @@ from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import log_conversion
+from kaml_tf.logs import conversion as log_conversion
 from pipelines import compute_stats
 
-_OUTPUT_PREFIX = flags.DEFINE_string("output_prefix", None, "Output shards: "
-                                     "<prefix>-00000-of-0000N.<format suffix>.")
-_TO_FORMAT = flags.DEFINE_enum("to_format", log_conversion.PARQUET,
-                               list(log_conversion.FORMATS), "Output log format.")
+_OUTPUT_PREFIX = flags.DEFINE_string(
+  "output_prefix", None, "Output shards: <prefix>-00000-of-0000N.<format suffix>."
+)
+_TO_FORMAT = flags.DEFINE_enum(
+  "to_format", log_conversion.PARQUET, list(log_conversion.FORMATS), "Output log format."
+)
 # Shared with pipelines.simulate and pipelines.kuairand (same type and meaning).
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Output files (at least one per input "
-                                   "pipeline of the training job).", allow_override=True)
-_COMPRESSION = flags.DEFINE_enum("compression", "none", ["none", "gzip"],
-                                 "Compression of TFRecord output shards.", allow_override=True)
+_NUM_SHARDS = flags.DEFINE_integer(
+  "num_shards",
+  1,
+  "Output files (at least one per input pipeline of the training job).",
+  allow_override=True,
+)
+_COMPRESSION = flags.DEFINE_enum(
+  "compression",
+  "none",
+  ["none", "gzip"],
+  "Compression of TFRecord output shards.",
+  allow_override=True,
+)
 _COMPRESSION_TYPES = {"none": "", "gzip": "GZIP"}
 
 
 def config_from_flags() -> log_conversion.ConversionConfig:
   try:
     return log_conversion.ConversionConfig(
-        output_prefix=compute_stats.required(_OUTPUT_PREFIX), to_format=_TO_FORMAT.value,
-        num_shards=_NUM_SHARDS.value, batch_size=compute_stats.READ_BATCH_SIZE.value,
-        compression=_COMPRESSION_TYPES[_COMPRESSION.value], skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value)
+      output_prefix=compute_stats.required(_OUTPUT_PREFIX),
+      to_format=_TO_FORMAT.value,
+      num_shards=_NUM_SHARDS.value,
+      batch_size=compute_stats.READ_BATCH_SIZE.value,
+      compression=_COMPRESSION_TYPES[_COMPRESSION.value],
+      skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value,
+    )
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None
 
@@ -55,8 +70,13 @@ def main(argv):
   progress.done()
   folder = os.path.dirname(os.path.abspath(config.output_prefix))
   schema.save(schema_lib.schema_path(folder))
-  logging.info("wrote %d records to %d %s shard(s): %s", result.records, len(result.paths),
-               config.to_format, ", ".join(result.paths))
+  logging.info(
+    "wrote %d records to %d %s shard(s): %s",
+    result.records,
+    len(result.paths),
+    config.to_format,
+    ", ".join(result.paths),
+  )
 
 
 if __name__ == "__main__":

@@ -31,26 +31,32 @@ from kaml_tf.evaluation import metrics as metrics_lib
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.serving import client
 from kaml_tf.serving import exporter
-from kaml_tf.simulation import simulator
+from kaml_tf.datasets.simulation import simulator
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import trained_model
 from kaml_tf.training import trainer
 from pipelines import common
 
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder of every output.",
-                                  allow_override=True)
-_NUM_ROWS = flags.DEFINE_integer("num_rows", 300_000, "Simulated rows (train + test).",
-                                 allow_override=True)
-_EPOCHS = flags.DEFINE_integer("epochs", 3, "Most training epochs of each model (early "
-                               "stopping on the validation day may end sooner).",
-                               allow_override=True)
+_OUTPUT_DIR = flags.DEFINE_string(
+  "output_dir", None, "Folder of every output.", allow_override=True
+)
+_NUM_ROWS = flags.DEFINE_integer(
+  "num_rows", 300_000, "Simulated rows (train + test).", allow_override=True
+)
+_EPOCHS = flags.DEFINE_integer(
+  "epochs",
+  3,
+  "Most training epochs of each model (early stopping on the validation day may end sooner).",
+  allow_override=True,
+)
 _BATCH = flags.DEFINE_integer("batch_size", 5000, "Global batch size.", allow_override=True)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the simulation and the training.",
-                             allow_override=True)
+_SEED = flags.DEFINE_integer(
+  "seed", 0, "Seed of the simulation and the training.", allow_override=True
+)
 
 MODELS = {
-    "mmoe": dict(model=model_config_lib.ModelConfig(), mask="base", gamma=1.0),
-    "kaml": dict(model=model_config_lib.ModelConfig(hke=True), mask="adm", gamma=0.9),
+  "mmoe": dict(model=model_config_lib.ModelConfig(), mask="base", gamma=1.0),
+  "kaml": dict(model=model_config_lib.ModelConfig(hke=True), mask="adm", gamma=0.9),
 }
 
 
@@ -69,8 +75,11 @@ def _simulate(data_dir: str) -> schema_lib.Schema:
 def _stats(data_dir: str, schema: schema_lib.Schema) -> str:
   path = os.path.join(data_dir, "stats_daily.parquet")
   if not os.path.exists(path):
-    stats = stats_lib.compute_stats(os.path.join(data_dir, "train-*"), schema,
-                                    stats_lib.StatsConfig(window_days=28, as_of="daily"))
+    stats = stats_lib.compute_stats(
+      os.path.join(data_dir, "train-*"),
+      schema,
+      stats_lib.StatsConfig(window_days=28, as_of="daily"),
+    )
     stats.save(path)
   return path
 
@@ -78,22 +87,36 @@ def _stats(data_dir: str, schema: schema_lib.Schema) -> str:
 def _train(name: str, data_dir: str, stats_path: str, out: str) -> str:
   spec = MODELS[name]
   run_config = config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=schema_lib.schema_path(data_dir),
-                                 train_files=os.path.join(data_dir, "train-*"),
-                                 stats_path=stats_path, mask_policy=spec["mask"],
-                                 validation_days=1),
-      model=spec["model"], loss=config_lib.LossConfig(gamma=spec["gamma"]),
-      optim=config_lib.OptimConfig(batch_size=_BATCH.value, epochs=_EPOCHS.value,
-                                   seed=_SEED.value, early_stopping_patience=2,
-                                   eval_every_steps=_eval_every(), calibrate=True))
+    data=config_lib.DataConfig(
+      schema_path=schema_lib.schema_path(data_dir),
+      train_files=os.path.join(data_dir, "train-*"),
+      stats_path=stats_path,
+      mask_policy=spec["mask"],
+      validation_days=1,
+    ),
+    model=spec["model"],
+    loss=config_lib.LossConfig(gamma=spec["gamma"]),
+    optim=config_lib.OptimConfig(
+      batch_size=_BATCH.value,
+      epochs=_EPOCHS.value,
+      seed=_SEED.value,
+      early_stopping_patience=2,
+      eval_every_steps=_eval_every(),
+      calibrate=True,
+    ),
+  )
   model_dir = os.path.join(out, name)
   result = trainer.train(run_config, model_dir)
   final = result.history[-1] if result.history else {}
-  print(f"{name}: {result.steps} steps, {result.samples_per_second:,.0f} samples/s; "
-        + ", ".join(f"{k}={final[k]:.4f}" for k in ("bce", "rank", "total") if k in final))
+  print(
+    f"{name}: {result.steps} steps, {result.samples_per_second:,.0f} samples/s; "
+    + ", ".join(f"{k}={final[k]:.4f}" for k in ("bce", "rank", "total") if k in final)
+  )
   if result.best:
-    print(f"{name}: best validation per-target AUC {result.best['score']:.4f} at step "
-          f"{result.best['global_step']}" + (" (stopped early)" if result.stopped_early else ""))
+    print(
+      f"{name}: best validation per-target AUC {result.best['score']:.4f} at step "
+      f"{result.best['global_step']}" + (" (stopped early)" if result.stopped_early else "")
+    )
   return model_dir
 
 
@@ -105,21 +128,25 @@ def _eval_every() -> int:
 
 def _evaluate(model_dir: str, data_dir: str) -> dict:
   path = os.path.join(model_dir, "metrics.json")
-  result = evaluator.evaluate(trained_model.load(model_dir), os.path.join(data_dir, "test-*"),
-                              oracle=True)
+  result = evaluator.evaluate(
+    trained_model.load(model_dir), os.path.join(data_dir, "test-*"), oracle=True
+  )
   evaluator.write_metrics(path, result)
   print(evaluator.format_table(result))
   return result
 
 
 def _serve(model_dir: str, data_dir: str, out: str, schema: schema_lib.Schema) -> None:
-  export_dir = exporter.export_model(model_dir, os.path.join(out, "export", "kaml"),
-                                     warmup_files=os.path.join(data_dir, "test-*"))
+  export_dir = exporter.export_model(
+    model_dir, os.path.join(out, "export", "kaml"), warmup_files=os.path.join(data_dir, "test-*")
+  )
   print(f"exported {export_dir}")
   scored = client.score_log_records(export_dir, os.path.join(data_dir, "test-*"), limit=5)
   for i, target in enumerate(scored[schema_lib.TARGET_ACTION]):
-    print(f"  record {i}: ad task {scored[schema_lib.AD_TASK_ID][i]:>5}, target "
-          f"{schema.actions[target]:<14} cvr={scored['cvr'][i]:.4f}")
+    print(
+      f"  record {i}: ad task {scored[schema_lib.AD_TASK_ID][i]:>5}, target "
+      f"{schema.actions[target]:<14} cvr={scored['cvr'][i]:.4f}"
+    )
 
 
 def main(argv):
@@ -136,8 +163,9 @@ def main(argv):
   stats = stats_lib.load_stats(stats_path, schema)
   print(f"{stats.num_ad_tasks} ad tasks in the window -> {stats_path}")
   _banner("3. Table 1: share of samples trained per action")
-  print(mask_report.compute_mask_report(os.path.join(data_dir, "train-*"), schema,
-                                        stats).to_markdown())
+  print(
+    mask_report.compute_mask_report(os.path.join(data_dir, "train-*"), schema, stats).to_markdown()
+  )
   metrics = {}
   for name in MODELS:
     _banner(f"4. train {name}")
@@ -145,8 +173,12 @@ def main(argv):
     _banner(f"5. evaluate {name} on the test day")
     metrics[name] = _evaluate(model_dir, data_dir)
   _banner("RelaImpr of KAML over the base MMoE (eq. 14)")
-  print(json.dumps(evaluator.strict_json(
-      metrics_lib.rela_impr_between(metrics["kaml"], metrics["mmoe"])), indent=2))
+  print(
+    json.dumps(
+      evaluator.strict_json(metrics_lib.rela_impr_between(metrics["kaml"], metrics["mmoe"])),
+      indent=2,
+    )
+  )
   _banner("6. export KAML and score test records through serving_default")
   _serve(os.path.join(out, "kaml"), data_dir, out, schema)
 

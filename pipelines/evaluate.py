@@ -32,12 +32,13 @@ from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 from pipelines import common
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Directory written by pipelines.train.",
-                                 allow_override=True)
-_TEST = flags.DEFINE_string("test", None, "Glob(s) of test logs (TFRecord or Parquet).",
-                            allow_override=True)
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.",
-                              allow_override=True)
+_MODEL_DIR = flags.DEFINE_string(
+  "model_dir", None, "Directory written by pipelines.train.", allow_override=True
+)
+_TEST = flags.DEFINE_string(
+  "test", None, "Glob(s) of test logs (TFRecord or Parquet).", allow_override=True
+)
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.", allow_override=True)
 _ORACLE = flags.DEFINE_bool("oracle", False, "Also evaluate every action on the true labels.")
 _BASE = flags.DEFINE_string("base_metrics", "", "A baseline metrics.json for RelaImpr.")
 _SKIP_BAD_RECORDS = common.define_skip_bad_records()
@@ -52,16 +53,19 @@ def main(argv):
       raise app.UsageError(f"--{flag.name} is required")
   model = trained_model.load(_MODEL_DIR.value, _CHECKPOINT.value)
   # Logs of another schema often parse anyway and would be scored by the wrong model.
-  model_dir_lib.check_logs_schema(_MODEL_DIR.value, model.schema, _TEST.value,
-                                  "the test records'")
-  result = evaluator.evaluate(model, _TEST.value, oracle=_ORACLE.value,
-                              skip_bad_records=_SKIP_BAD_RECORDS.value)
+  model_dir_lib.check_logs_schema(_MODEL_DIR.value, model.schema, _TEST.value, "the test records'")
+  result = evaluator.evaluate(
+    model, _TEST.value, oracle=_ORACLE.value, skip_bad_records=_SKIP_BAD_RECORDS.value
+  )
   result["checkpoint"] = model.checkpoint_name
   evaluator.write_metrics(_OUTPUT.value, result)
   print(evaluator.format_table(result))
   if _BASE.value:
-    print("RelaImpr vs", _BASE.value,
-          json.dumps(metrics_lib.rela_impr_files(_OUTPUT.value, _BASE.value), indent=2))
+    print(
+      "RelaImpr vs",
+      _BASE.value,
+      json.dumps(metrics_lib.rela_impr_files(_OUTPUT.value, _BASE.value), indent=2),
+    )
 
 
 if __name__ == "__main__":

@@ -29,19 +29,33 @@ from kaml_tf.data import mask_report
 from kaml_tf.data import masks
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 from pipelines import compute_stats
 
-STATS = flags.DEFINE_string("stats", "", "Conversion statistics from pipelines.compute_stats; "
-                             "empty: computed from --logs.", allow_override=True)
-ALPHA = flags.DEFINE_list("alpha", [], "ADM thresholds, one integer per action (default: "
-                           "kaml_tf.data.masks.default_alpha).", allow_override=True)
+STATS = flags.DEFINE_string(
+  "stats",
+  "",
+  "Conversion statistics from pipelines.compute_stats; empty: computed from --logs.",
+  allow_override=True,
+)
+ALPHA = flags.DEFINE_list(
+  "alpha",
+  [],
+  "ADM thresholds, one integer per action (default: kaml_tf.data.masks.default_alpha).",
+  allow_override=True,
+)
 STATS_MODE = flags.DEFINE_enum(
-    "stats_mode", "", ["", "static", "point_in_time"], "How the masks join the statistics, as "
-    "in pipelines.train: point_in_time (daily statistics), static, or empty for the "
-    "statistics' kind.", allow_override=True)
-_MARKDOWN = flags.DEFINE_string("markdown_output", None, "Markdown report (default: --output "
-                                "with a .md suffix).")
+  "stats_mode",
+  "",
+  ["", "static", "point_in_time"],
+  "How the masks join the statistics, as "
+  "in pipelines.train: point_in_time (daily statistics), static, or empty for the "
+  "statistics' kind.",
+  allow_override=True,
+)
+_MARKDOWN = flags.DEFINE_string(
+  "markdown_output", None, "Markdown report (default: --output with a .md suffix)."
+)
 
 
 def alpha_from_flags(schema: schema_lib.Schema) -> Tuple[int, ...]:
@@ -50,8 +64,9 @@ def alpha_from_flags(schema: schema_lib.Schema) -> Tuple[int, ...]:
   try:
     parsed = tuple(float(v) for v in values) if values else None
   except ValueError:
-    raise app.UsageError(f"--alpha: expected comma-separated integers, got "
-                         f"{','.join(values)!r}") from None
+    raise app.UsageError(
+      f"--alpha: expected comma-separated integers, got {','.join(values)!r}"
+    ) from None
   try:
     return masks.resolve_alpha(parsed, schema)
   except masks.MaskError as e:
@@ -84,11 +99,16 @@ def main(argv):
   except point_in_time.StatsModeError as e:
     raise app.UsageError(str(e)) from None
   progress = compute_stats.RowProgress("mask_report")
-  report = mask_report.compute_mask_report(logs, schema, stats, alpha,
-                                           batch_size=compute_stats.READ_BATCH_SIZE.value,
-                                           progress=progress,
-                                           skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value,
-                                           stats_mode=STATS_MODE.value)
+  report = mask_report.compute_mask_report(
+    logs,
+    schema,
+    stats,
+    alpha,
+    batch_size=compute_stats.READ_BATCH_SIZE.value,
+    progress=progress,
+    skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value,
+    stats_mode=STATS_MODE.value,
+  )
   progress.done()
   text = report.to_markdown()
   atomic.write_text(output, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")

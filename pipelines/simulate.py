@@ -5,7 +5,7 @@
 
 Outputs `DIR/schema.json`, `DIR/train-*.tfrecord[.gz]`, `DIR/test-*.tfrecord[.gz]` and
 `DIR/simulation.json` (resolved config, files and the data report). Every field of
-`kaml_tf.simulation.simulator.SimulationConfig` is a flag of the same name, with the same
+`kaml_tf.datasets.simulation.simulator.SimulationConfig` is a flag of the same name, with the same
 default and documentation; list fields take comma-separated numbers.
 """
 
@@ -16,7 +16,7 @@ from absl import flags
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
-from kaml_tf.simulation import simulator
+from kaml_tf.datasets.simulation import simulator
 
 # Flags that other entry points define too, with the same type and meaning: absl refuses a
 # second definition from another module unless one side allows the override, and the test
@@ -36,12 +36,19 @@ for _field in dataclasses.fields(simulator.SimulationConfig):
     flags.DEFINE_float(_field.name, _default, **_kwargs)
   _CONFIG_FLAGS.append(_field.name)
 
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder to write the logs into.",
-                                  allow_override=True)
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "TFRecord shards per split.",
-                                   allow_override=True)
-_COMPRESSION = flags.DEFINE_enum("compression", "none", ["none", "gzip"],
-                                 "Compression of the TFRecord shards.", allow_override=True)
+_OUTPUT_DIR = flags.DEFINE_string(
+  "output_dir", None, "Folder to write the logs into.", allow_override=True
+)
+_NUM_SHARDS = flags.DEFINE_integer(
+  "num_shards", 1, "TFRecord shards per split.", allow_override=True
+)
+_COMPRESSION = flags.DEFINE_enum(
+  "compression",
+  "none",
+  ["none", "gzip"],
+  "Compression of the TFRecord shards.",
+  allow_override=True,
+)
 _COMPRESSION_TYPES = {"none": "", "gzip": "GZIP"}
 
 
@@ -54,8 +61,9 @@ def config_from_flags() -> simulator.SimulationConfig:
       try:
         value = tuple(float(v) for v in value)
       except ValueError:
-        raise app.UsageError(f"--{name}: expected comma-separated numbers, got "
-                             f"{','.join(value)!r}") from None
+        raise app.UsageError(
+          f"--{name}: expected comma-separated numbers, got {','.join(value)!r}"
+        ) from None
     values[name] = value
   try:
     return simulator.SimulationConfig(**values)
@@ -70,8 +78,12 @@ def main(argv):
     raise app.UsageError("--output_dir is required")
   config = config_from_flags()
   logging.info("simulating %d rows into %s", config.num_rows, _OUTPUT_DIR.value)
-  simulator.write_simulation(config, _OUTPUT_DIR.value, num_shards=_NUM_SHARDS.value,
-                             compression=_COMPRESSION_TYPES[_COMPRESSION.value])
+  simulator.write_simulation(
+    config,
+    _OUTPUT_DIR.value,
+    num_shards=_NUM_SHARDS.value,
+    compression=_COMPRESSION_TYPES[_COMPRESSION.value],
+  )
 
 
 if __name__ == "__main__":

@@ -31,39 +31,54 @@ from pipelines import common
 from pipelines import train as train_job
 
 _TUNE_DIR = flags.DEFINE_string("tune_dir", None, "Output directory of the search.")
-_BUDGET = flags.DEFINE_integer("tune_budget", 12, "Trials in total, the base run included. "
-                               "Give every compared method the same budget.")
-_SEARCH = flags.DEFINE_enum("tune_search", search_lib.COORDINATE, list(search_lib.STRATEGIES),
-                            "coordinate: one knob at a time from the base run; random: "
-                            "uniform draws from the grid.")
+_BUDGET = flags.DEFINE_integer(
+  "tune_budget",
+  12,
+  "Trials in total, the base run included. Give every compared method the same budget.",
+)
+_SEARCH = flags.DEFINE_enum(
+  "tune_search",
+  search_lib.COORDINATE,
+  list(search_lib.STRATEGIES),
+  "coordinate: one knob at a time from the base run; random: uniform draws from the grid.",
+)
 _TUNE_SEED = flags.DEFINE_integer("tune_seed", 0, "Seed of random search.")
-_SPACE_LR = flags.DEFINE_list("tune_learning_rate", ["5e-4", "1e-3", "2e-3"],
-                              "Learning rates to try.")
-_SPACE_GAMMA = flags.DEFINE_list("tune_rank_gamma", ["0.8", "0.9", "1.0"],
-                                 "rank_gamma values to try (only when the base run uses RLU).")
+_SPACE_LR = flags.DEFINE_list(
+  "tune_learning_rate", ["5e-4", "1e-3", "2e-3"], "Learning rates to try."
+)
+_SPACE_GAMMA = flags.DEFINE_list(
+  "tune_rank_gamma",
+  ["0.8", "0.9", "1.0"],
+  "rank_gamma values to try (only when the base run uses RLU).",
+)
 _SPACE_DROPOUT = flags.DEFINE_list("tune_dropout", [], "Dropout rates to try.")
 _SPACE_L2 = flags.DEFINE_list("tune_embedding_l2", [], "Embedding L2 coefficients to try.")
-_SPACE_ALPHA = flags.DEFINE_list("tune_alpha", [], "ADM thresholds to try for each action "
-                                 "(--mask=adm only).")
-_SPACE_WEIGHT = flags.DEFINE_list("tune_extended_weight", ["0", "0.5", "1"],
-                                  "Extended weights to try for each action; 0 switches ADM "
-                                  "off for that action (--mask=adm only).")
+_SPACE_ALPHA = flags.DEFINE_list(
+  "tune_alpha", [], "ADM thresholds to try for each action (--mask=adm only)."
+)
+_SPACE_WEIGHT = flags.DEFINE_list(
+  "tune_extended_weight",
+  ["0", "0.5", "1"],
+  "Extended weights to try for each action; 0 switches ADM off for that action (--mask=adm only).",
+)
 
 
 def tune_config_from_flags() -> tuner.TuneConfig:
   """The typed search config; a UsageError naming the flag otherwise."""
   try:
     space = space_lib.SearchSpace(
-        learning_rate=common.floats(_SPACE_LR.value, "tune_learning_rate"),
-        rank_gamma=common.floats(_SPACE_GAMMA.value, "tune_rank_gamma"),
-        dropout=common.floats(_SPACE_DROPOUT.value, "tune_dropout"),
-        embedding_l2=common.floats(_SPACE_L2.value, "tune_embedding_l2"),
-        alpha=common.ints(_SPACE_ALPHA.value, "tune_alpha"),
-        extended_weight=common.floats(_SPACE_WEIGHT.value, "tune_extended_weight"))
-    return tuner.TuneConfig(space=space, budget=_BUDGET.value, strategy=_SEARCH.value,
-                            seed=_TUNE_SEED.value)
+      learning_rate=common.floats(_SPACE_LR.value, "tune_learning_rate"),
+      rank_gamma=common.floats(_SPACE_GAMMA.value, "tune_rank_gamma"),
+      dropout=common.floats(_SPACE_DROPOUT.value, "tune_dropout"),
+      embedding_l2=common.floats(_SPACE_L2.value, "tune_embedding_l2"),
+      alpha=common.ints(_SPACE_ALPHA.value, "tune_alpha"),
+      extended_weight=common.floats(_SPACE_WEIGHT.value, "tune_extended_weight"),
+    )
+    return tuner.TuneConfig(
+      space=space, budget=_BUDGET.value, strategy=_SEARCH.value, seed=_TUNE_SEED.value
+    )
   except (ValueError, flags.ValidationError) as e:
-    raise app.UsageError(str(e) if str(e).startswith("--") else f"--{e}")
+    raise app.UsageError(str(e) if str(e).startswith("--") else f"--{e}") from None
 
 
 def main(argv):
@@ -79,11 +94,13 @@ def main(argv):
     base.validate_against(schema_lib.Schema.load(base.data.schema_path).num_actions)
     tuner.check_base(base)
   except config_lib.ConfigError as e:
-    raise app.UsageError(f"--{e}")
+    raise app.UsageError(f"--{e}") from None
   report = tuner.tune(base, tune_config, _TUNE_DIR.value)
   print(tuner.format_markdown(report))
-  print(f"best: trial {report['best']['id']} (validation score {report['best']['score']:.4f}); "
-        f"config in {_TUNE_DIR.value}/config.json")
+  print(
+    f"best: trial {report['best']['id']} (validation score {report['best']['score']:.4f}); "
+    f"config in {_TUNE_DIR.value}/config.json"
+  )
 
 
 if __name__ == "__main__":

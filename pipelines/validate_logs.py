@@ -20,8 +20,8 @@ from absl import app
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
-from kaml_tf.data import log_check
-from kaml_tf.io import atomic
+from kaml_tf.logs import check as log_check
+from kaml_tf import atomic
 from pipelines import common
 from pipelines import compute_stats
 
@@ -37,8 +37,9 @@ def main(argv) -> int:
   logs = compute_stats.required(compute_stats.LOGS)
   schema = compute_stats.load_schema()
   progress = compute_stats.RowProgress("validate_logs")
-  check = log_check.check_logs(logs, schema, batch_size=compute_stats.READ_BATCH_SIZE.value,
-                               progress=progress)
+  check = log_check.check_logs(
+    logs, schema, batch_size=compute_stats.READ_BATCH_SIZE.value, progress=progress
+  )
   progress.done()
   if compute_stats.OUTPUT.value:
     atomic.write_text(compute_stats.OUTPUT.value, json.dumps(check.to_dict(), indent=2) + "\n")

@@ -24,7 +24,8 @@ def small_logs(tmp_path_factory):
   """
   from kaml_tf import schema as schema_lib  # pylint: disable=g-import-not-at-top
   from kaml_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  from kaml_tf.simulation import simulator  # pylint: disable=g-import-not-at-top
+  from kaml_tf.datasets.simulation import simulator  # pylint: disable=g-import-not-at-top
+
   out = str(tmp_path_factory.mktemp("small_logs"))
   config = simulator.SimulationConfig(num_rows=900, num_users=300, num_ad_tasks=60, seed=7)
   simulator.write_simulation(config, out, num_shards=2)
@@ -33,25 +34,43 @@ def small_logs(tmp_path_factory):
   stats.save(f"{out}/stats.parquet")
   # Point-in-time statistics: what a run validating on its last days must use (the static
   # window above counts those days).
-  daily = stats_lib.compute_stats(f"{out}/train-*", schema,
-                                  stats_lib.StatsConfig(window_days=28, as_of="daily"))
+  daily = stats_lib.compute_stats(
+    f"{out}/train-*", schema, stats_lib.StatsConfig(window_days=28, as_of="daily")
+  )
   daily.save(f"{out}/stats_daily.parquet")
-  return {"dir": out, "schema": f"{out}/schema.json", "train": f"{out}/train-*",
-          "test": f"{out}/test-*", "stats": f"{out}/stats.parquet",
-          "stats_daily": f"{out}/stats_daily.parquet"}
+  return {
+    "dir": out,
+    "schema": f"{out}/schema.json",
+    "train": f"{out}/train-*",
+    "test": f"{out}/test-*",
+    "stats": f"{out}/stats.parquet",
+    "stats_daily": f"{out}/stats_daily.parquet",
+  }
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _absl_flags_parsed():
   """Jobs run in-process under flagsaver; their flags must count as parsed."""
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
 
 
-# Ways a log can be broken (kaml_tf.data.validation), each made by `write_broken_log`.
-BREAKAGES = ("bad_crc", "truncated", "unparsable", "missing_field", "wrong_type",
-             "wrong_shape", "bad_label", "bad_target", "nan", "inf", "empty_file")
+# Ways a log can be broken (kaml_tf.logs.validation), each made by `write_broken_log`.
+BREAKAGES = (
+  "bad_crc",
+  "truncated",
+  "unparsable",
+  "missing_field",
+  "wrong_type",
+  "wrong_shape",
+  "bad_label",
+  "bad_target",
+  "nan",
+  "inf",
+  "empty_file",
+)
 
 
 def write_broken_log(path, schema, columns, breakage, record=3):
@@ -70,21 +89,30 @@ def write_broken_log(path, schema, columns, breakage, record=3):
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from kaml_tf import records  # pylint: disable=g-import-not-at-top
+  from kaml_tf.logs import records  # pylint: disable=g-import-not-at-top
+
   columns = {k: np.array(v, copy=True) for k, v in columns.items()}
   dense = schema.dense_features[0].name if schema.dense_features else None
   label = schema.label_keys[-1]
   sparse = schema.sparse_features[0].name
-  value_breaks = {"bad_label": (label, 2, "bad_label"),
-                  "bad_target": ("target_action", schema.num_actions, "bad_target"),
-                  "nan": (dense, np.nan, "not_finite"), "inf": (dense, np.inf, "not_finite")}
+  value_breaks = {
+    "bad_label": (label, 2, "bad_label"),
+    "bad_target": ("target_action", schema.num_actions, "bad_target"),
+    "nan": (dense, np.nan, "not_finite"),
+    "inf": (dense, np.inf, "not_finite"),
+  }
   if breakage in value_breaks:
     field, value, reason = value_breaks[breakage]
     columns[field][record] = value
   encoded = records.encode_examples(columns, schema.record_dtypes())
-  expected = {"bad_crc": ("corrupt", None), "truncated": ("corrupt", None),
-              "unparsable": ("unparsable", None), "missing_field": ("missing_field", label),
-              "wrong_type": ("wrong_type", sparse), "wrong_shape": ("wrong_shape", sparse)}
+  expected = {
+    "bad_crc": ("corrupt", None),
+    "truncated": ("corrupt", None),
+    "unparsable": ("unparsable", None),
+    "missing_field": ("missing_field", label),
+    "wrong_type": ("wrong_type", sparse),
+    "wrong_shape": ("wrong_shape", sparse),
+  }
   if breakage in value_breaks:
     expected[breakage] = (value_breaks[breakage][2], value_breaks[breakage][0])
   example = tf.train.Example.FromString(encoded[record])
@@ -111,7 +139,7 @@ def write_broken_log(path, schema, columns, breakage, record=3):
   if breakage == "bad_crc":
     data[start + 1] ^= 0xFF
   elif breakage == "truncated":
-    data = data[:start + len(encoded[record]) // 2]
+    data = data[: start + len(encoded[record]) // 2]
   with open(path, "wb") as f:
     f.write(bytes(data))
   return expected[breakage][0], expected[breakage][1], record
@@ -137,13 +165,29 @@ def early_stopped(small_logs, tmp_path_factory):
   import json  # pylint: disable=g-import-not-at-top
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
   from pipelines import train  # pylint: disable=g-import-not-at-top
+
   model_dir = str(tmp_path_factory.mktemp("early_stopped") / "kaml")
   with flagsaver.flagsaver(
-      schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats_daily"],
-      model_dir=model_dir, mask="adm", hke=True, rank_gamma=0.9, expert_units=["8"],
-      num_experts=2, tower_units=["4"], embedding_dim=4, batch_size=64, shuffle_buffer=1000,
-      seed=3, learning_rate=0.01, epochs=4, validation_days=3, eval_every_steps=5,
-      early_stopping_patience=2):
+    schema=small_logs["schema"],
+    train=small_logs["train"],
+    stats=small_logs["stats_daily"],
+    model_dir=model_dir,
+    mask="adm",
+    hke=True,
+    rank_gamma=0.9,
+    expert_units=["8"],
+    num_experts=2,
+    tower_units=["4"],
+    embedding_dim=4,
+    batch_size=64,
+    shuffle_buffer=1000,
+    seed=3,
+    learning_rate=0.01,
+    epochs=4,
+    validation_days=3,
+    eval_every_steps=5,
+    early_stopping_patience=2,
+  ):
     train.main([])
   with open(f"{model_dir}/train_summary.json", encoding="utf-8") as f:
     summary = json.load(f)

@@ -12,11 +12,14 @@ S = schema_lib
 
 def _schema(**overrides):
   kwargs = dict(
-      actions=("activation", "payment"),
-      sparse_features=(S.SparseFeature("user_id", num_buckets=100, embedding_dim=4),
-                       S.SparseFeature("os", dtype="string", vocabulary=("ios", "android"))),
-      dense_features=(S.DenseFeature("price", mean=2.0, std=4.0),),
-      has_true_labels=True)
+    actions=("activation", "payment"),
+    sparse_features=(
+      S.SparseFeature("user_id", num_buckets=100, embedding_dim=4),
+      S.SparseFeature("os", dtype="string", vocabulary=("ios", "android")),
+    ),
+    dense_features=(S.DenseFeature("price", mean=2.0, std=4.0),),
+    has_true_labels=True,
+  )
   kwargs.update(overrides)
   return S.Schema(**kwargs)
 
@@ -36,9 +39,18 @@ def test_fingerprint_changes_with_content():
 
 def test_parse_spec_has_keys_features_and_labels():
   spec = _schema().parse_spec()
-  assert list(spec) == ["ad_task_id", "target_action", "day", "user_id", "os", "price",
-                        "label_activation", "label_payment", "true_label_activation",
-                        "true_label_payment"]
+  assert list(spec) == [
+    "ad_task_id",
+    "target_action",
+    "day",
+    "user_id",
+    "os",
+    "price",
+    "label_activation",
+    "label_payment",
+    "true_label_activation",
+    "true_label_payment",
+  ]
   assert spec["os"].dtype == tf.string
   assert spec["price"].dtype == tf.float32
   assert spec["label_payment"].dtype == tf.int64
@@ -65,7 +77,9 @@ def test_input_dim_of_vocabulary_adds_oov_row():
   assert S.SparseFeature("u", num_buckets=7).input_dim == 7
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
     (dict(actions=()), "actions: at least one"),
     (dict(actions=("a", "a")), "actions: duplicate name 'a'"),
     (dict(actions=("a b",)), "actions[0]"),
@@ -76,25 +90,34 @@ def test_input_dim_of_vocabulary_adds_oov_row():
     (dict(dense_features=(S.DenseFeature("label_payment"),)), "clashes with a label"),
     (dict(sparse_features=(S.SparseFeature("target_action"),)), "key field"),
     (dict(sparse_features=(S.SparseFeature("hke_indicator"),)), "key field"),
-])
+  ],
+)
 def test_invalid_schema_names_field(overrides, message):
   with pytest.raises(S.SchemaError) as e:
     _schema(**overrides)
   assert message in str(e.value)
 
 
-@pytest.mark.parametrize("mutate, message", [
+@pytest.mark.parametrize(
+  "mutate, message",
+  [
     (lambda d: d.pop("actions"), "missing field 'actions'"),
     (lambda d: d.update(actions="a"), "schema.actions: expected list"),
-    (lambda d: d["sparse_features"][0].update(num_buckets="9"), "sparse_features[0](user_id).num_buckets"),
+    (
+      lambda d: d["sparse_features"][0].update(num_buckets="9"),
+      "sparse_features[0](user_id).num_buckets",
+    ),
     (lambda d: d["sparse_features"][1].pop("name"), "sparse_features[1]: missing field 'name'"),
     (lambda d: d["dense_features"][0].update(mean=None), "dense_features[0](price).mean"),
     (lambda d: d.update(colour=1), "unknown field(s) ['colour']"),
     (lambda d: d.update(version=7), "unsupported schema version 7"),
     (lambda d: d["actions"].append(d["actions"][0]), "actions: duplicate name"),
-    (lambda d: d["dense_features"].append(dict(d["dense_features"][0])),
-     "features: duplicate name 'price'"),
-])
+    (
+      lambda d: d["dense_features"].append(dict(d["dense_features"][0])),
+      "features: duplicate name 'price'",
+    ),
+  ],
+)
 def test_malformed_file_names_field(tmp_path, mutate, message):
   data = _schema().to_dict()
   mutate(data)

@@ -10,15 +10,20 @@ import logging
 from typing import Optional, Sequence, Tuple, Union
 
 from kaml_tf.calibration import platt
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 from kaml_tf.evaluation import evaluator
 from kaml_tf.training import trained_model as trained_model_lib
 
 
-def fit_for(model: Union[str, trained_model_lib.TrainedModel],
-            files: Union[str, Sequence[str]], days: Optional[Tuple[int, int]] = None, *,
-            model_dir: Optional[str] = None, skip_bad_records: bool = False,
-            batch_size: int = 8192) -> platt.Calibration:
+def fit_for(
+  model: Union[str, trained_model_lib.TrainedModel],
+  files: Union[str, Sequence[str]],
+  days: Optional[Tuple[int, int]] = None,
+  *,
+  model_dir: Optional[str] = None,
+  skip_bad_records: bool = False,
+  batch_size: int = 8192,
+) -> platt.Calibration:
   """Fits the calibration of a trained model on `files` and saves it in its model directory.
 
   Args:
@@ -45,14 +50,22 @@ def fit_for(model: Union[str, trained_model_lib.TrainedModel],
   extra = {"days": days} if days is not None else {}
   bad = validation.BadRecords() if skip_bad_records else None
   predictions = evaluator.predict(model, files, batch_size=batch_size, bad=bad, **extra)
-  source = {"files": files if isinstance(files, str) else list(files),
-            "days": list(days) if days is not None else None}
+  source = {
+    "files": files if isinstance(files, str) else list(files),
+    "days": list(days) if days is not None else None,
+  }
   if bad is not None:
     bad.log("calibrate")
     source["skipped_bad_records"] = bad.to_dict()
-  calibration = platt.fit(predictions, model.schema.actions,
-                          platt.CheckpointRef.of(model_dir, model.checkpoint), source)
+  calibration = platt.fit(
+    predictions, model.schema.actions, platt.CheckpointRef.of(model_dir, model.checkpoint), source
+  )
   path = calibration.save(model_dir)
-  logging.info("calibration for %s written to %s: a=%s b=%s", calibration.checkpoint.name,
-               path, [round(x, 4) for x in calibration.a], [round(x, 4) for x in calibration.b])
+  logging.info(
+    "calibration for %s written to %s: a=%s b=%s",
+    calibration.checkpoint.name,
+    path,
+    [round(x, 4) for x in calibration.a],
+    [round(x, 4) for x in calibration.b],
+  )
   return calibration

@@ -35,7 +35,7 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
 import tensorflow as tf
 
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 
 CALIBRATION_FILE = "calibration.json"
 IDENTITY = (1.0, 0.0)
@@ -101,8 +101,9 @@ def fit_platt(logits: Any, labels: Any) -> Tuple[float, float]:
   z = np.asarray(logits, dtype=np.float64)
   y = np.asarray(labels)
   if z.ndim != 1 or z.shape != y.shape:
-    raise ValueError(f"logits and labels must be 1-D of equal length, got shapes {z.shape} "
-                     f"and {y.shape}")
+    raise ValueError(
+      f"logits and labels must be 1-D of equal length, got shapes {z.shape} and {y.shape}"
+    )
   if not np.isfinite(z).all():
     raise ValueError(f"logits must be finite, got {z[~np.isfinite(z)][0]!r}")
   if not np.isin(y, (0, 1)).all():
@@ -177,6 +178,7 @@ class CheckpointRef:
     name: The checkpoint's path relative to the model directory ("checkpoints/ckpt-3").
     sha256: SHA-256 (hex) of the checkpoint's `.index` file.
   """
+
   name: str
   sha256: str
 
@@ -201,6 +203,7 @@ class Calibration:
     fitted_on: Per-action "rows", "positives" and "identity_because" (a reason, or None when
       fitted) lists, plus where the rows came from.
   """
+
   actions: Tuple[str, ...]
   a: Tuple[float, ...]
   b: Tuple[float, ...]
@@ -230,14 +233,22 @@ class Calibration:
 
   def summary(self) -> Dict[str, Any]:
     """`{"checkpoint", "a": {action: a}, "b": {action: b}}`, for metrics.json."""
-    return {"checkpoint": self.checkpoint.name, "a": dict(zip(self.actions, self.a)),
-            "b": dict(zip(self.actions, self.b))}
+    return {
+      "checkpoint": self.checkpoint.name,
+      "a": dict(zip(self.actions, self.a)),
+      "b": dict(zip(self.actions, self.b)),
+    }
 
   def to_dict(self) -> Dict[str, Any]:
     """The `calibration.json` object (see the module docstring)."""
-    return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint.sha256,
-            "actions": list(self.actions), "a": list(self.a), "b": list(self.b),
-            "fitted_on": dict(self.fitted_on)}
+    return {
+      "checkpoint": self.checkpoint.name,
+      "checkpoint_sha256": self.checkpoint.sha256,
+      "actions": list(self.actions),
+      "a": list(self.a),
+      "b": list(self.b),
+      "fitted_on": dict(self.fitted_on),
+    }
 
   def write(self, path: str) -> None:
     """Writes the JSON to `path` atomically."""
@@ -254,9 +265,13 @@ def calibration_path(model_dir: str) -> str:
   return os.path.join(model_dir, CALIBRATION_FILE)
 
 
-def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
-        source: Optional[Mapping[str, Any]] = None,
-        min_positives_for_slope: int = MIN_POSITIVES_FOR_SLOPE) -> Calibration:
+def fit(
+  predictions,
+  actions: Sequence[str],
+  checkpoint: CheckpointRef,
+  source: Optional[Mapping[str, Any]] = None,
+  min_positives_for_slope: int = MIN_POSITIVES_FOR_SLOPE,
+) -> Calibration:
   """Fits every action on its own target traffic.
 
   Args:
@@ -276,11 +291,17 @@ def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
   logits = np.asarray(predictions.logits)
   labels = np.asarray(predictions.labels)
   target = np.asarray(predictions.target_action)
-  if logits.ndim != 2 or logits.shape[1] != len(actions) or labels.shape != logits.shape or (
-      target.shape != logits.shape[:1]):
-    raise ValueError(f"predictions must hold logits and labels of shape (n, {len(actions)}) "
-                     f"and target_action of shape (n,); got {logits.shape}, {labels.shape} and "
-                     f"{target.shape}")
+  if (
+    logits.ndim != 2
+    or logits.shape[1] != len(actions)
+    or labels.shape != logits.shape
+    or (target.shape != logits.shape[:1])
+  ):
+    raise ValueError(
+      f"predictions must hold logits and labels of shape (n, {len(actions)}) "
+      f"and target_action of shape (n,); got {logits.shape}, {labels.shape} and "
+      f"{target.shape}"
+    )
   a, b, rows, positives, reasons, fixed = [], [], [], [], [], []
   for j, name in enumerate(actions):
     own = target == j
@@ -289,38 +310,61 @@ def fit(predictions, actions: Sequence[str], checkpoint: CheckpointRef,
     few = reason is None and int(y.sum()) < min_positives_for_slope
     if few:
       slope, intercept = 1.0, fit_intercept(logits[own, j], y)
-      logging.info("calibration of %s: %d positives among its %d target rows (< %d): "
-                   "intercept only, a = 1", name, int(y.sum()), y.size, min_positives_for_slope)
+      logging.info(
+        "calibration of %s: %d positives among its %d target rows (< %d): intercept only, a = 1",
+        name,
+        int(y.sum()),
+        y.size,
+        min_positives_for_slope,
+      )
     else:
       slope, intercept = fit_platt(logits[own, j], y)
     fixed.append(f"{int(y.sum())} positives < {min_positives_for_slope}" if few else None)
     if reason is not None:
-      logging.warning("calibration of %s: %s among its %d target rows; keeping (a, b) = (1, 0)",
-                      name, reason, y.size)
+      logging.warning(
+        "calibration of %s: %s among its %d target rows; keeping (a, b) = (1, 0)",
+        name,
+        reason,
+        y.size,
+      )
     elif slope == 0:
       # Only a head that ranks its own traffic worse than chance would get a slope < 0.
-      logging.warning("calibration of %s: the head ranks its %d validation target rows worse "
-                      "than chance; calibrated to their base rate (a = 0) instead of reversing "
-                      "it", name, y.size)
+      logging.warning(
+        "calibration of %s: the head ranks its %d validation target rows worse "
+        "than chance; calibrated to their base rate (a = 0) instead of reversing "
+        "it",
+        name,
+        y.size,
+      )
     a.append(slope)
     b.append(intercept)
     rows.append(int(y.size))
     positives.append(int(y.sum()))
     reasons.append(reason)
-  fitted_on = {"rows": rows, "positives": positives, "identity_because": reasons,
-               "slope_fixed_because": fixed}
+  fitted_on = {
+    "rows": rows,
+    "positives": positives,
+    "identity_because": reasons,
+    "slope_fixed_because": fixed,
+  }
   fitted_on.update(source or {})
-  return Calibration(actions=tuple(actions), a=tuple(a), b=tuple(b), checkpoint=checkpoint,
-                     fitted_on=fitted_on)
+  return Calibration(
+    actions=tuple(actions), a=tuple(a), b=tuple(b), checkpoint=checkpoint, fitted_on=fitted_on
+  )
 
 
 def _number_list(data: Mapping[str, Any], key: str, n: int, path: str) -> Tuple[float, ...]:
   values = data[key]
-  if (not isinstance(values, list) or len(values) != n or
-      any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-          for v in values)):
-    raise CalibrationError(f"{path}: {key!r} must be a list of {n} finite numbers (one per "
-                           f"action), got {values!r}")
+  if (
+    not isinstance(values, list)
+    or len(values) != n
+    or any(
+      isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values
+    )
+  ):
+    raise CalibrationError(
+      f"{path}: {key!r} must be a list of {n} finite numbers (one per action), got {values!r}"
+    )
   return tuple(float(v) for v in values)
 
 
@@ -345,17 +389,22 @@ def load(path: str, actions: Sequence[str]) -> Calibration:
   if missing:
     raise CalibrationError(f"{path}: not a calibration file, it lacks {missing}")
   if data["actions"] != list(actions):
-    raise CalibrationError(f"{path}: calibrated actions {data['actions']} are not the model's "
-                           f"actions {list(actions)}; it belongs to another model")
-  return Calibration(actions=tuple(actions), a=_number_list(data, "a", len(actions), path),
-                     b=_number_list(data, "b", len(actions), path),
-                     checkpoint=CheckpointRef(str(data["checkpoint"]),
-                                              str(data["checkpoint_sha256"])),
-                     fitted_on=data["fitted_on"])
+    raise CalibrationError(
+      f"{path}: calibrated actions {data['actions']} are not the model's "
+      f"actions {list(actions)}; it belongs to another model"
+    )
+  return Calibration(
+    actions=tuple(actions),
+    a=_number_list(data, "a", len(actions), path),
+    b=_number_list(data, "b", len(actions), path),
+    checkpoint=CheckpointRef(str(data["checkpoint"]), str(data["checkpoint_sha256"])),
+    fitted_on=data["fitted_on"],
+  )
 
 
-def for_checkpoint(model_dir: str, actions: Sequence[str], checkpoint: str
-                   ) -> Optional[Calibration]:
+def for_checkpoint(
+  model_dir: str, actions: Sequence[str], checkpoint: str
+) -> Optional[Calibration]:
   """The calibration of `model_dir` if it was fitted for `checkpoint`, else None.
 
   Args:
@@ -377,9 +426,14 @@ def for_checkpoint(model_dir: str, actions: Sequence[str], checkpoint: str
   loaded = CheckpointRef.of(model_dir, checkpoint)
   if calibration.checkpoint.sha256 != loaded.sha256:
     logging.warning(
-        "%s was fitted for checkpoint %s (index sha256 %s), not for the restored %s (%s): "
-        "IGNORED, scores are the raw, uncalibrated probabilities. Refit it with "
-        "`python -m pipelines.train ... --calibrate`", path, calibration.checkpoint.name,
-        calibration.checkpoint.sha256[:12], loaded.name, loaded.sha256[:12])
+      "%s was fitted for checkpoint %s (index sha256 %s), not for the restored %s (%s): "
+      "IGNORED, scores are the raw, uncalibrated probabilities. Refit it with "
+      "`python -m pipelines.train ... --calibrate`",
+      path,
+      calibration.checkpoint.name,
+      calibration.checkpoint.sha256[:12],
+      loaded.name,
+      loaded.sha256[:12],
+    )
     return None
   return calibration

@@ -9,7 +9,7 @@ instances are callables taking an optional `tf.distribute.InputContext` (they fi
    or every num_pipelines-th record when there are fewer files than pipelines);
 2. reads `cycle_length` of them in turn, a record from each (file order shuffled too when
    shuffling), on the pipeline's own thread unless `parallel_reads` asks for reader threads;
-   Parquet logs (`kaml_tf.data.parquet_logs`) are read a column slice at a time instead;
+   Parquet logs (`kaml_tf.logs.parquet`) are read a column slice at a time instead;
 3. batches the serialized records, then parses each batch with one `tf.io.parse_example`
    (Parquet slices are already columns: they are re-cut into batches and checked); with
    `days=(first, last)` only the rows whose `day` lies in [first, last] are kept, and the
@@ -60,13 +60,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
-from kaml_tf.data import parquet_logs
+from kaml_tf.logs import parquet as parquet_logs
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 
 HKE_INDICATOR = schema_lib.HKE_INDICATOR
 LABELS = "labels"
@@ -136,6 +136,7 @@ class DatasetConfig:
     stats_mode: How ADM joins the statistics (`point_in_time.STATS_MODES`): "" picks
       "point_in_time" for daily statistics and "static" otherwise.
   """
+
   files: Union[str, Tuple[str, ...]]
   batch_size: int
   mask: masks_lib.MaskConfig = masks_lib.MaskConfig()
@@ -157,16 +158,18 @@ class DatasetConfig:
     if self.cycle_length < 1:
       raise DatasetError(f"cycle_length must be >= 1, got {self.cycle_length}")
     if self.parallel_reads < 0 and self.parallel_reads != tf.data.AUTOTUNE:
-      raise DatasetError(f"parallel_reads must be >= 0 or tf.data.AUTOTUNE (-1), got "
-                         f"{self.parallel_reads}")
+      raise DatasetError(
+        f"parallel_reads must be >= 0 or tf.data.AUTOTUNE (-1), got {self.parallel_reads}"
+      )
 
   @property
   def shuffle(self) -> bool:
     return self.shuffle_buffer > 0
 
 
-def parse_spec(schema: schema_lib.Schema, with_day: bool = False
-               ) -> Dict[str, tf.io.FixedLenFeature]:
+def parse_spec(
+  schema: schema_lib.Schema, with_day: bool = False
+) -> Dict[str, tf.io.FixedLenFeature]:
   """What the pipeline parses of each record: features, ad task, target and labels.
 
   Args:
@@ -193,12 +196,13 @@ class InputCounters:
 
   def __init__(self):
     with tf.init_scope():
-      self._unknown = tf.Variable(tf.constant(0, tf.int64), trainable=False,
-                                  name="unknown_ad_task_samples")
-      self._samples = tf.Variable(tf.constant(0, tf.int64), trainable=False,
-                                  name="samples_read")
-      self._cold_start = tf.Variable(tf.constant(0, tf.int64), trainable=False,
-                                     name="cold_start_samples")
+      self._unknown = tf.Variable(
+        tf.constant(0, tf.int64), trainable=False, name="unknown_ad_task_samples"
+      )
+      self._samples = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="samples_read")
+      self._cold_start = tf.Variable(
+        tf.constant(0, tf.int64), trainable=False, name="cold_start_samples"
+      )
 
   @property
   def unknown_ad_task_samples(self) -> int:
@@ -214,8 +218,9 @@ class InputCounters:
     """Point-in-time samples whose ad task had no statistics for their day (base mask)."""
     return int(self._cold_start.numpy())
 
-  def add(self, unknown: tf.Tensor, samples: tf.Tensor,
-          cold_start: Optional[tf.Tensor] = None) -> List[tf.Operation]:
+  def add(
+    self, unknown: tf.Tensor, samples: tf.Tensor, cold_start: Optional[tf.Tensor] = None
+  ) -> List[tf.Operation]:
     """The in-graph updates for one batch (int64 scalars)."""
     updates = [self._unknown.assign_add(unknown), self._samples.assign_add(samples)]
     if cold_start is not None:
@@ -233,13 +238,23 @@ class InputCounters:
     cold = self.cold_start_samples
     if cold:
       logging.warning(
-          "%d of %d samples (%.3f%%) are cold starts: their ad task has no point-in-time "
-          "statistics for their day in %s (no click in the window before it); they were given "
-          "the base mask", cold, total, 100.0 * cold / max(total, 1), stats_source)
+        "%d of %d samples (%.3f%%) are cold starts: their ad task has no point-in-time "
+        "statistics for their day in %s (no click in the window before it); they were given "
+        "the base mask",
+        cold,
+        total,
+        100.0 * cold / max(total, 1),
+        stats_source,
+      )
     if unknown:
       logging.warning(
-          "%d of %d samples (%.3f%%) belong to ad tasks missing from %s; they were given the "
-          "base mask", unknown, total, 100.0 * unknown / max(total, 1), stats_source)
+        "%d of %d samples (%.3f%%) belong to ad tasks missing from %s; they were given the "
+        "base mask",
+        unknown,
+        total,
+        100.0 * unknown / max(total, 1),
+        stats_source,
+      )
     else:
       logging.info("%d samples read; no ad task was missing from %s", total, stats_source)
     return unknown, total
@@ -256,11 +271,15 @@ class DatasetFactory:
     factory.log_counters()
   """
 
-  def __init__(self, schema: schema_lib.Schema,
-               stats: Optional[stats_lib.ConversionStats],
-               config: DatasetConfig, counters: Optional[InputCounters] = None,
-               skip: Optional[validation.BadRecords] = None,
-               days: Optional[Tuple[int, int]] = None):
+  def __init__(
+    self,
+    schema: schema_lib.Schema,
+    stats: Optional[stats_lib.ConversionStats],
+    config: DatasetConfig,
+    counters: Optional[InputCounters] = None,
+    skip: Optional[validation.BadRecords] = None,
+    days: Optional[Tuple[int, int]] = None,
+  ):
     """Checks the policy, the statistics and the schema against each other.
 
     Args:
@@ -289,12 +308,17 @@ class DatasetFactory:
     if stats is not None:
       stats.check_schema(schema)
     elif self._mask.needs_stats:
-      raise DatasetError("mask policy 'adm' needs the ad-task statistics (run "
-                         "pipelines.compute_stats and pass its output)")
+      raise DatasetError(
+        "mask policy 'adm' needs the ad-task statistics (run "
+        "pipelines.compute_stats and pass its output)"
+      )
     self._stats = stats
     self._stats_mode = point_in_time.resolve_stats_mode(config.stats_mode, stats)
-    self._lookup = (point_in_time.counts_lookup(stats, self._stats_mode)
-                    if stats is not None and self._mask.needs_stats else None)
+    self._lookup = (
+      point_in_time.counts_lookup(stats, self._stats_mode)
+      if stats is not None and self._mask.needs_stats
+      else None
+    )
     self._parse_spec = parse_spec(schema, with_day=days is not None)
     if self._lookup is not None and self._stats_mode == point_in_time.POINT_IN_TIME:
       # The join needs each record's day.
@@ -332,8 +356,9 @@ class DatasetFactory:
     source = self._stats.source if self._stats is not None else "the statistics"
     return self._counters.log(source)
 
-  def files_for(self, input_context: Optional[tf.distribute.InputContext] = None
-                ) -> Tuple[List[str], bool]:
+  def files_for(
+    self, input_context: Optional[tf.distribute.InputContext] = None
+  ) -> Tuple[List[str], bool]:
     """This pipeline's share of the sorted log files.
 
     Returns:
@@ -345,24 +370,33 @@ class DatasetFactory:
     """
     files = records.list_files(self._config.files)
     if self._skip is not None:
-      files = [p for p in files
-               if self._skip.readable.get(p, 1) > 0 and p not in self._skip.empty_files]
+      files = [
+        p for p in files if self._skip.readable.get(p, 1) > 0 and p not in self._skip.empty_files
+      ]
       if not files:
-        raise DatasetError(f"no readable records in {self._config.files!r} after skipping "
-                           "bad records")
+        raise DatasetError(
+          f"no readable records in {self._config.files!r} after skipping bad records"
+        )
     kinds = {parquet_logs.is_parquet(p) for p in files}
     if len(kinds) > 1:
-      raise DatasetError(f"{self._config.files!r} mixes Parquet and TFRecord logs; one "
-                         "pipeline reads one format (convert with pipelines.convert_logs)")
+      raise DatasetError(
+        f"{self._config.files!r} mixes Parquet and TFRecord logs; one "
+        "pipeline reads one format (convert with pipelines.convert_logs)"
+      )
     if input_context is None or input_context.num_input_pipelines <= 1:
       return files, False
     num = input_context.num_input_pipelines
     if len(files) < num:
-      logging.warning("%d log file(s) for %d input pipelines: every pipeline reads all files "
-                      "and keeps 1/%d of the records; write at least one shard per pipeline "
-                      "to avoid the extra reading", len(files), num, num)
+      logging.warning(
+        "%d log file(s) for %d input pipelines: every pipeline reads all files "
+        "and keeps 1/%d of the records; write at least one shard per pipeline "
+        "to avoid the extra reading",
+        len(files),
+        num,
+        num,
+      )
       return files, True
-    return files[input_context.input_pipeline_id::num], False
+    return files[input_context.input_pipeline_id :: num], False
 
   def _check_first_records(self, files: Sequence[str]) -> None:
     """Checks the first record of every file, so a schema mismatch names its file early.
@@ -376,15 +410,17 @@ class DatasetFactory:
       if parquet_logs.is_parquet(path):
         if not parquet_logs.check_file(path, self._fields):
           raise validation.BadRecordError(
-              validation.Problem(path, None, None, validation.EMPTY_FILE, "has no records"))
+            validation.Problem(path, None, None, validation.EMPTY_FILE, "has no records")
+          )
         continue
       first = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
       try:
         serialized = [r.numpy() for r in first.take(1)]
       except tf.errors.OpError:
         serialized = None
-      found = (validation.first_problem(path, self._schema, self._parse_spec)
-               if not serialized else None)
+      found = (
+        validation.first_problem(path, self._schema, self._parse_spec) if not serialized else None
+      )
       if found is not None:
         raise found
       problem = validation.proto_problem(serialized[0], self._parse_spec)
@@ -396,23 +432,34 @@ class DatasetFactory:
     schema = self._schema
     target = parsed[schema_lib.TARGET_ACTION]
     checks = [
-        tf.debugging.assert_greater_equal(
-            target, tf.constant(schema_lib.OTHER_TARGET, tf.int64),
-            message=f"record field {schema_lib.TARGET_ACTION} must be >= -1 (-1 = Other)"),
-        tf.debugging.assert_less(
-            target, tf.constant(schema.num_actions, tf.int64),
-            message=f"record field {schema_lib.TARGET_ACTION} must be < "
-                    f"{schema.num_actions} (the actions)"),
+      tf.debugging.assert_greater_equal(
+        target,
+        tf.constant(schema_lib.OTHER_TARGET, tf.int64),
+        message=f"record field {schema_lib.TARGET_ACTION} must be >= -1 (-1 = Other)",
+      ),
+      tf.debugging.assert_less(
+        target,
+        tf.constant(schema.num_actions, tf.int64),
+        message=f"record field {schema_lib.TARGET_ACTION} must be < "
+        f"{schema.num_actions} (the actions)",
+      ),
     ]
     labels = [k for k in schema.label_keys + schema.true_label_keys if k in parsed]
     if labels:
       stacked = tf.stack([parsed[k] for k in labels], axis=1)
-      checks.append(tf.debugging.assert_equal(
-          tf.reduce_all((stacked == 0) | (stacked == 1)), True,
-          message="record labels must be 0 or 1"))
+      checks.append(
+        tf.debugging.assert_equal(
+          tf.reduce_all((stacked == 0) | (stacked == 1)),
+          True,
+          message="record labels must be 0 or 1",
+        )
+      )
     for f in schema.dense_features:
-      checks.append(tf.debugging.assert_all_finite(
-          parsed[f.name], message=f"record field {f.name} must be finite"))
+      checks.append(
+        tf.debugging.assert_all_finite(
+          parsed[f.name], message=f"record field {f.name} must be finite"
+        )
+      )
     return checks
 
   @staticmethod
@@ -425,7 +472,7 @@ class DatasetFactory:
         return ds
       limits, bad, splits = skip_table
       ds = ds.take(tf.gather(limits, file_id))
-      own = bad[splits[file_id]:splits[file_id + 1]]
+      own = bad[splits[file_id] : splits[file_id + 1]]
       return ds.enumerate().filter(lambda i, _: ~_contains(own, i)).map(lambda _, r: r)
 
     return read
@@ -511,12 +558,12 @@ class DatasetFactory:
     config = self._config
     seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
     windows = tf.data.Dataset.zip((windows, seeds.batch(2)))
-    windows = windows.map(_permute, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=deterministic)
+    windows = windows.map(
+      _permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+    )
     return windows.rebatch(config.batch_size, drop_remainder=config.drop_remainder)
 
-  def _skip_tensors(self, files: Sequence[str]
-                    ) -> Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+  def _skip_tensors(self, files: Sequence[str]) -> Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """Per file: records to read (-1: all), and its sorted bad indices as a ragged row.
 
     Returns:
@@ -530,30 +577,46 @@ class DatasetFactory:
       limits.append(self._skip.readable.get(path, -1))
       flat.extend(sorted(self._skip.bad_indices.get(path, ())) + [_NO_RECORD])
       splits.append(len(flat))
-    return (tf.constant(limits, tf.int64), tf.constant(flat, tf.int64),
-            tf.constant(splits, tf.int64))
+    return (
+      tf.constant(limits, tf.int64),
+      tf.constant(flat, tf.int64),
+      tf.constant(splits, tf.int64),
+    )
 
-  def _columns(self, files: List[str], shard_records: bool,
-               input_context: Optional[tf.distribute.InputContext], deterministic: bool
-               ) -> tf.data.Dataset:
+  def _columns(
+    self,
+    files: List[str],
+    shard_records: bool,
+    input_context: Optional[tf.distribute.InputContext],
+    deterministic: bool,
+  ) -> tf.data.Dataset:
     """The files' records as checked `{field: (n,)}` columns: batches, or shuffle windows."""
     config = self._config
     ds = tf.data.Dataset.from_tensor_slices(
-        (files, [records.compression_of(p) for p in files],
-         tf.range(len(files), dtype=tf.int64)))
+      (files, [records.compression_of(p) for p in files], tf.range(len(files), dtype=tf.int64))
+    )
     if config.shuffle:
       ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
     parquet = parquet_logs.is_parquet(files[0])
     size = config.shuffle_buffer if config.shuffle else config.batch_size
-    shard = ((input_context.num_input_pipelines, input_context.input_pipeline_id)
-             if shard_records else None)
+    shard = (
+      (input_context.num_input_pipelines, input_context.input_pipeline_id)
+      if shard_records
+      else None
+    )
     cycle = min(config.cycle_length, len(files))
-    reader = (self._parquet_reader(-(-size // cycle), shard) if parquet
-              else self._reader(self._skip_tensors(files)))
+    reader = (
+      self._parquet_reader(-(-size // cycle), shard)
+      if parquet
+      else self._reader(self._skip_tensors(files))
+    )
     ds = ds.interleave(
-        reader, cycle_length=cycle, block_length=1,
-        num_parallel_calls=config.parallel_reads or None,
-        deterministic=deterministic if config.parallel_reads else None)
+      reader,
+      cycle_length=cycle,
+      block_length=1,
+      num_parallel_calls=config.parallel_reads or None,
+      deterministic=deterministic if config.parallel_reads else None,
+    )
     if shard is not None and not parquet:
       ds = ds.shard(*shard)
     if config.repeat:
@@ -564,10 +627,12 @@ class DatasetFactory:
     if parquet:
       # Slices of each file, concatenated across the files read in turn.
       ds = ds.rebatch(size, drop_remainder=cut_drop).map(
-          self.check_columns, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        self.check_columns, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+      )
     else:
       ds = ds.batch(size, drop_remainder=cut_drop).map(
-          self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+      )
     if self._days is None:
       return ds
     ds = ds.map(self._in_days, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -581,8 +646,7 @@ class DatasetFactory:
     keep = (day >= self._days[0]) & (day <= self._days[1])
     return {k: tf.boolean_mask(v, keep) for k, v in columns.items()}
 
-  def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
-               ) -> tf.data.Dataset:
+  def __call__(self, input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
     """Builds the pipeline for one input pipeline (all files when `input_context` is None)."""
     config = self._config
     files, shard_records = self.files_for(input_context)
@@ -594,30 +658,34 @@ class DatasetFactory:
     ds = self._columns(files, shard_records, input_context, deterministic)
     if config.shuffle:
       ds = self._permuted(ds, deterministic)
-    ds = ds.map(self.to_examples, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=deterministic)
+    ds = ds.map(self.to_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic
     if input_context is not None:
       # Sharded by pipeline above; tf.distribute must not shard again.
-      options.experimental_distribute.auto_shard_policy = (
-          tf.data.experimental.AutoShardPolicy.OFF)
+      options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
 
 
-def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
-                 stats: Optional[stats_lib.ConversionStats] = None,
-                 policy: str = masks_lib.ADM, batch_size: int = 5000,
-                 alpha: Optional[Sequence[int]] = None, shuffle_buffer: int = 0,
-                 seed: Optional[int] = None,
-                 input_context: Optional[tf.distribute.InputContext] = None,
-                 counters: Optional[InputCounters] = None, repeat: bool = False,
-                 drop_remainder: bool = False,
-                 skip: Optional[validation.BadRecords] = None,
-                 parallel_reads: int = 0,
-                 stats_mode: str = point_in_time.AUTO,
-                 days: Optional[Tuple[int, int]] = None) -> tf.data.Dataset:
+def make_dataset(
+  files: Union[str, Sequence[str]],
+  schema: schema_lib.Schema,
+  stats: Optional[stats_lib.ConversionStats] = None,
+  policy: str = masks_lib.ADM,
+  batch_size: int = 5000,
+  alpha: Optional[Sequence[int]] = None,
+  shuffle_buffer: int = 0,
+  seed: Optional[int] = None,
+  input_context: Optional[tf.distribute.InputContext] = None,
+  counters: Optional[InputCounters] = None,
+  repeat: bool = False,
+  drop_remainder: bool = False,
+  skip: Optional[validation.BadRecords] = None,
+  parallel_reads: int = 0,
+  stats_mode: str = point_in_time.AUTO,
+  days: Optional[Tuple[int, int]] = None,
+) -> tf.data.Dataset:
   """Builds one input pipeline of `(features, targets)` batches (see the module docstring).
 
   Args:
@@ -642,8 +710,14 @@ def make_dataset(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
     The `tf.data.Dataset`.
   """
   config = DatasetConfig(
-      files=files if isinstance(files, str) else tuple(files), batch_size=batch_size,
-      mask=masks_lib.MaskConfig(policy, None if alpha is None else tuple(alpha)),
-      shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
-      parallel_reads=parallel_reads, stats_mode=stats_mode)
+    files=files if isinstance(files, str) else tuple(files),
+    batch_size=batch_size,
+    mask=masks_lib.MaskConfig(policy, None if alpha is None else tuple(alpha)),
+    shuffle_buffer=shuffle_buffer,
+    seed=seed,
+    repeat=repeat,
+    drop_remainder=drop_remainder,
+    parallel_reads=parallel_reads,
+    stats_mode=stats_mode,
+  )
   return DatasetFactory(schema, stats, config, counters, skip, days)(input_context)

@@ -14,9 +14,9 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 
 DayRange = Tuple[int, int]
 _READ_BATCH = 1 << 16
@@ -46,6 +46,7 @@ def days_in(files: Union[str, Sequence[str]], skip_bad_records: bool = False) ->
 @dataclasses.dataclass(frozen=True)
 class DaySplit:
   """Training days and the held-out validation days, each an inclusive (first, last)."""
+
   train: DayRange
   validation: DayRange
 
@@ -64,6 +65,8 @@ def hold_out_last(days: Sequence[int], count: int) -> DaySplit:
     raise ValueError(f"must hold out at least one day, got {count}")
   if count >= len(days):
     span = f"days {days[0]}..{days[-1]}" if days else "no day"
-    raise ValueError(f"cannot hold out the last {count} day(s): the logs hold {len(days)} "
-                     f"distinct day(s) ({span}) and at least one must stay for training")
+    raise ValueError(
+      f"cannot hold out the last {count} day(s): the logs hold {len(days)} "
+      f"distinct day(s) ({span}) and at least one must stay for training"
+    )
   return DaySplit(train=(days[0], days[-count - 1]), validation=(days[-count], days[-1]))

@@ -29,7 +29,7 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 
 OTHER = "Other"
 
@@ -59,6 +59,7 @@ class MaskReport:
     extended_positives: (N,) extended cells of action j with reported label 1.
     nontarget_positives: (N,) samples not targeting j with reported label 1 for j.
   """
+
   actions: Tuple[str, ...]
   samples: int
   base_samples: Tuple[int, ...]
@@ -101,64 +102,79 @@ class MaskReport:
   @property
   def extended_positive_rates(self) -> Tuple[float, ...]:
     """Per action: reported positives among extended cells (0 without extended cells)."""
-    return tuple(p / c if c else 0.0
-                 for p, c in zip(self.extended_positives, self.extended_samples))
+    return tuple(
+      p / c if c else 0.0 for p, c in zip(self.extended_positives, self.extended_samples)
+    )
 
   @property
   def extended_recall(self) -> Tuple[float, ...]:
     """Per action: P(mask | y = 1) over non-target cells (0 without such positives)."""
-    return tuple(p / c if c else 0.0
-                 for p, c in zip(self.extended_positives, self.nontarget_positives))
+    return tuple(
+      p / c if c else 0.0 for p, c in zip(self.extended_positives, self.nontarget_positives)
+    )
 
   def _extended_dict(self) -> Dict[str, Any]:
     per_action = lambda values: dict(zip(self.actions, values))  # noqa: E731
-    return {"labels": "reported (label_<action>)",
-            "samples": per_action(self.extended_samples),
-            "share": per_action(self.extended_shares),
-            "positives": per_action(self.extended_positives),
-            "positive_rate": per_action(self.extended_positive_rates),
-            "nontarget_positives": per_action(self.nontarget_positives),
-            "p_mask_given_positive": per_action(self.extended_recall)}
+    return {
+      "labels": "reported (label_<action>)",
+      "samples": per_action(self.extended_samples),
+      "share": per_action(self.extended_shares),
+      "positives": per_action(self.extended_positives),
+      "positive_rate": per_action(self.extended_positive_rates),
+      "nontarget_positives": per_action(self.nontarget_positives),
+      "p_mask_given_positive": per_action(self.extended_recall),
+    }
 
   def to_dict(self) -> Dict[str, Any]:
     """JSON-ready form: counts and shares (fractions in [0, 1])."""
     return {
-        "actions": list(self.actions),
-        "samples": self.samples,
-        "base": {"samples": dict(zip(self.actions, self.base_samples)),
-                 "share": dict(zip(self.actions, self.base_shares)),
-                 "other_samples": self.other_samples, "other_share": self.other_share},
-        "adm": {"samples": dict(zip(self.actions, self.adm_samples)),
-                "share": dict(zip(self.actions, self.adm_shares)),
-                "other_samples_used": self.other_adm_samples,
-                "other_share_of_other_used": (self.other_adm_samples / self.other_samples
-                                              if self.other_samples else 0.0)},
-        "unknown_ad_task_samples": self.unknown_ad_task_samples,
-        "cold_start_samples": self.cold_start_samples,
-        "stats_mode": self.stats_mode,
-        "window_days": self.window_days,
-        "extended": self._extended_dict(),
-        "alpha": dict(zip(self.actions, self.alpha)),
-        "window": {"start_day": self.window_start, "end_day": self.window_end},
-        "stats": self.stats_source,
-    } | ({"skipped_bad_records": self.skipped_bad_records}
-         if self.skipped_bad_records is not None else {})
+      "actions": list(self.actions),
+      "samples": self.samples,
+      "base": {
+        "samples": dict(zip(self.actions, self.base_samples)),
+        "share": dict(zip(self.actions, self.base_shares)),
+        "other_samples": self.other_samples,
+        "other_share": self.other_share,
+      },
+      "adm": {
+        "samples": dict(zip(self.actions, self.adm_samples)),
+        "share": dict(zip(self.actions, self.adm_shares)),
+        "other_samples_used": self.other_adm_samples,
+        "other_share_of_other_used": (
+          self.other_adm_samples / self.other_samples if self.other_samples else 0.0
+        ),
+      },
+      "unknown_ad_task_samples": self.unknown_ad_task_samples,
+      "cold_start_samples": self.cold_start_samples,
+      "stats_mode": self.stats_mode,
+      "window_days": self.window_days,
+      "extended": self._extended_dict(),
+      "alpha": dict(zip(self.actions, self.alpha)),
+      "window": {"start_day": self.window_start, "end_day": self.window_end},
+      "stats": self.stats_source,
+    } | (
+      {"skipped_bad_records": self.skipped_bad_records}
+      if self.skipped_bad_records is not None
+      else {}
+    )
 
   def to_markdown(self) -> str:
     """Table 1 as a markdown table, followed by the settings and the side counts."""
     pct = lambda x: f"{100.0 * x:.2f}%"  # noqa: E731
     header = ["Mask strategy"] + list(self.actions) + [OTHER]
-    rows = [["Base"] + [pct(s) for s in self.base_shares] + [pct(self.other_share)],
-            ["With ADM"] + [pct(s) for s in self.adm_shares] + ["-"]]
+    rows = [
+      ["Base"] + [pct(s) for s in self.base_shares] + [pct(self.other_share)],
+      ["With ADM"] + [pct(s) for s in self.adm_shares] + ["-"],
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     used = (self.other_adm_samples / self.other_samples) if self.other_samples else 0.0
     lines += [
-        "",
-        f"Samples: {self.samples}. {self._window_text()} ({self.stats_source}). "
-        f"Alpha: {', '.join(f'{a}={t}' for a, t in zip(self.actions, self.alpha))}.",
-        f"'Other'-target samples used by ADM for at least one action: {self.other_adm_samples} "
-        f"({pct(used)} of them). {self._missing_text()}",
+      "",
+      f"Samples: {self.samples}. {self._window_text()} ({self.stats_source}). "
+      f"Alpha: {', '.join(f'{a}={t}' for a, t in zip(self.actions, self.alpha))}.",
+      f"'Other'-target samples used by ADM for at least one action: {self.other_adm_samples} "
+      f"({pct(used)} of them). {self._missing_text()}",
     ]
     if self.extended_samples:
       lines += ["", *self._extended_markdown()]
@@ -166,34 +182,45 @@ class MaskReport:
 
   def _window_text(self) -> str:
     if self.stats_mode == point_in_time.POINT_IN_TIME:
-      return (f"Point-in-time statistics: a sample of day d uses days d-{self.window_days}.."
-              f"d-1, for days {self.window_start}-{self.window_end}")
+      return (
+        f"Point-in-time statistics: a sample of day d uses days d-{self.window_days}.."
+        f"d-1, for days {self.window_start}-{self.window_end}"
+      )
     return f"Statistics window: days {self.window_start}-{self.window_end}"
 
   def _missing_text(self) -> str:
     if self.stats_mode == point_in_time.POINT_IN_TIME:
-      return ("Cold-start samples (no statistics for their day, base mask): "
-              f"{self.cold_start_samples}.")
-    return ("Samples of ad tasks missing from the statistics (base mask): "
-            f"{self.unknown_ad_task_samples}.")
+      return (
+        f"Cold-start samples (no statistics for their day, base mask): {self.cold_start_samples}."
+      )
+    return (
+      "Samples of ad tasks missing from the statistics (base mask): "
+      f"{self.unknown_ad_task_samples}."
+    )
 
   def _extended_markdown(self) -> List[str]:
     """Extended (ADM-only, non-target) cells per action, with the reported labels."""
     pct = lambda x: f"{100.0 * x:.2f}%"  # noqa: E731
     header = ["Extended cells (reported labels)"] + list(self.actions)
-    rows = [["Share of samples"] + [pct(s) for s in self.extended_shares],
-            ["P(mask \\| y = 1), non-target"] + [f"{r:.4f}" for r in self.extended_recall],
-            ["Positive rate"] + [pct(r) for r in self.extended_positive_rates]]
+    rows = [
+      ["Share of samples"] + [pct(s) for s in self.extended_shares],
+      ["P(mask \\| y = 1), non-target"] + [f"{r:.4f}" for r in self.extended_recall],
+      ["Positive rate"] + [pct(r) for r in self.extended_positive_rates],
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
-                        stats: stats_lib.ConversionStats,
-                        alpha: Optional[Sequence[int]] = None, batch_size: int = 65536,
-                        progress: Optional[Callable[[int], None]] = None,
-                        skip_bad_records: bool = False,
-                        stats_mode: str = point_in_time.AUTO) -> MaskReport:
+def compute_mask_report(
+  files: Union[str, Sequence[str]],
+  schema: schema_lib.Schema,
+  stats: stats_lib.ConversionStats,
+  alpha: Optional[Sequence[int]] = None,
+  batch_size: int = 65536,
+  progress: Optional[Callable[[int], None]] = None,
+  skip_bad_records: bool = False,
+  stats_mode: str = point_in_time.AUTO,
+) -> MaskReport:
   """Streams the logs and counts, per action, the samples the base and ADM masks use.
 
   Args:
@@ -218,8 +245,11 @@ def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Sch
   adm = masks_lib.MaskConfig(masks_lib.ADM, alpha).resolve(schema)
   mode = point_in_time.resolve_stats_mode(stats_mode, stats)
   lookup = point_in_time.counts_lookup(stats, mode)
-  fields = {schema_lib.AD_TASK_ID: tf.int64, schema_lib.TARGET_ACTION: tf.int64,
-            schema_lib.DAY: tf.int64}
+  fields = {
+    schema_lib.AD_TASK_ID: tf.int64,
+    schema_lib.TARGET_ACTION: tf.int64,
+    schema_lib.DAY: tf.int64,
+  }
   fields.update({k: tf.int64 for k in schema.label_keys})
   samples = other = other_used = missing = 0
   base_counts, adm_counts = np.zeros([n], np.int64), np.zeros([n], np.int64)
@@ -227,8 +257,9 @@ def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Sch
   bad = validation.BadRecords() if skip_bad_records else None
   for _, _, batch in stats_lib.iter_log_batches(files, fields, batch_size, schema, bad):
     target = batch[schema_lib.TARGET_ACTION]
-    counts, known = lookup(tf.constant(batch[schema_lib.AD_TASK_ID]),
-                           tf.constant(batch[schema_lib.DAY]))
+    counts, known = lookup(
+      tf.constant(batch[schema_lib.AD_TASK_ID]), tf.constant(batch[schema_lib.DAY])
+    )
     mask = masks_lib.training_mask(adm, tf.constant(target), n, counts, known).numpy()
     is_other = target == schema_lib.OTHER_TARGET
     samples += len(target)
@@ -251,11 +282,22 @@ def compute_mask_report(files: Union[str, Sequence[str]], schema: schema_lib.Sch
   pit = mode == point_in_time.POINT_IN_TIME
   as_tuple = lambda a: tuple(int(c) for c in a)  # noqa: E731
   return MaskReport(
-      actions=tuple(schema.actions), samples=samples, base_samples=as_tuple(base_counts),
-      other_samples=other, adm_samples=as_tuple(adm_counts), other_adm_samples=other_used,
-      unknown_ad_task_samples=0 if pit else missing, alpha=adm.alpha,
-      window_start=stats.window_start, window_end=stats.window_end, stats_source=stats.source,
-      skipped_bad_records=bad.to_dict() if bad is not None else None, stats_mode=mode,
-      window_days=stats.window_days, cold_start_samples=missing if pit else 0,
-      extended_samples=as_tuple(extended), extended_positives=as_tuple(extended_pos),
-      nontarget_positives=as_tuple(nontarget_pos))
+    actions=tuple(schema.actions),
+    samples=samples,
+    base_samples=as_tuple(base_counts),
+    other_samples=other,
+    adm_samples=as_tuple(adm_counts),
+    other_adm_samples=other_used,
+    unknown_ad_task_samples=0 if pit else missing,
+    alpha=adm.alpha,
+    window_start=stats.window_start,
+    window_end=stats.window_end,
+    stats_source=stats.source,
+    skipped_bad_records=bad.to_dict() if bad is not None else None,
+    stats_mode=mode,
+    window_days=stats.window_days,
+    cold_start_samples=missing if pit else 0,
+    extended_samples=as_tuple(extended),
+    extended_positives=as_tuple(extended_pos),
+    nontarget_positives=as_tuple(nontarget_pos),
+  )

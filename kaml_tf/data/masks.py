@@ -46,11 +46,11 @@ POLICIES = (BASE, ADM, ALL, ORACLE)
 # Per-action ADM thresholds for the simulator's actions (paper's actions A..E), in reported
 # conversions per ad task over the statistics window (see "Default alpha" above).
 DEFAULT_ALPHA: Mapping[str, int] = {
-    "activation": 3,
-    "re_engagement": 2,
-    "registration": 2,
-    "payment": 2,
-    "retention": 2,
+  "activation": 3,
+  "re_engagement": 2,
+  "registration": 2,
+  "payment": 2,
+  "retention": 2,
 }
 # Threshold for an action the defaults above do not name.
 FALLBACK_ALPHA = 2
@@ -66,8 +66,9 @@ def default_alpha(schema: schema_lib.Schema) -> Tuple[int, ...]:
   return tuple(DEFAULT_ALPHA.get(a, FALLBACK_ALPHA) for a in schema.actions)
 
 
-def resolve_alpha(alpha: Optional[Sequence[int]], schema: schema_lib.Schema,
-                  flag: str = ALPHA_FLAG) -> Tuple[int, ...]:
+def resolve_alpha(
+  alpha: Optional[Sequence[int]], schema: schema_lib.Schema, flag: str = ALPHA_FLAG
+) -> Tuple[int, ...]:
   """Validates per-action thresholds, or returns the defaults when `alpha` is None.
 
   Args:
@@ -86,15 +87,18 @@ def resolve_alpha(alpha: Optional[Sequence[int]], schema: schema_lib.Schema,
   values = tuple(alpha)
   if len(values) != schema.num_actions:
     raise MaskError(
-        f"--{flag} has {len(values)} value(s) {list(values)} but the schema has "
-        f"{schema.num_actions} actions {list(schema.actions)}; give one threshold per action")
+      f"--{flag} has {len(values)} value(s) {list(values)} but the schema has "
+      f"{schema.num_actions} actions {list(schema.actions)}; give one threshold per action"
+    )
   out = []
   for action, value in zip(schema.actions, values):
     # Counts are integers; a threshold of 0 would trust every ad task, even ones that never
     # report the action, which is the `all` policy, not ADM.
     if isinstance(value, bool) or not float(value).is_integer() or value < 1:
-      raise MaskError(f"--{flag} for action {action!r} must be an integer >= 1, got {value!r} "
-                      "(use policy 'all' to trust every label)")
+      raise MaskError(
+        f"--{flag} for action {action!r} must be an integer >= 1, got {value!r} "
+        "(use policy 'all' to trust every label)"
+      )
     out.append(int(value))
   return tuple(out)
 
@@ -108,6 +112,7 @@ class MaskConfig:
     alpha: ADM thresholds, one per action, or None for `default_alpha(schema)`. Used only by
       the `adm` policy.
   """
+
   policy: str = ADM
   alpha: Optional[Tuple[int, ...]] = None
 
@@ -125,8 +130,9 @@ class MaskConfig:
     """
     if self.policy == ORACLE and not schema.has_true_labels:
       raise MaskError(
-          "mask policy 'oracle' needs the complete labels (true_label_<action> fields), but the "
-          "schema has has_true_labels=false; oracle is for simulated or re-labelled data only")
+        "mask policy 'oracle' needs the complete labels (true_label_<action> fields), but the "
+        "schema has has_true_labels=false; oracle is for simulated or re-labelled data only"
+      )
     return MaskConfig(self.policy, resolve_alpha(self.alpha, schema))
 
   @property
@@ -169,9 +175,13 @@ def adm_extension(window_counts: tf.Tensor, alpha: Sequence[int]) -> tf.Tensor:
   return tf.cast(tf.cast(counts, tf.int64) >= thresholds, tf.float32)
 
 
-def training_mask(config: MaskConfig, target_action: tf.Tensor, num_actions: int,
-                  window_counts: Optional[tf.Tensor] = None,
-                  known_ad_task: Optional[tf.Tensor] = None) -> tf.Tensor:
+def training_mask(
+  config: MaskConfig,
+  target_action: tf.Tensor,
+  num_actions: int,
+  window_counts: Optional[tf.Tensor] = None,
+  known_ad_task: Optional[tf.Tensor] = None,
+) -> tf.Tensor:
   """The (batch, N) training mask of a resolved `config` (see the module docstring).
 
   Args:

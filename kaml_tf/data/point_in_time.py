@@ -57,23 +57,27 @@ def resolve_stats_mode(requested: str, stats: Optional[stats_lib.ConversionStats
       with a static one (naming --stats_mode and the file).
   """
   if requested not in STATS_MODES:
-    raise StatsModeError(f"--{STATS_MODE_FLAG}: unknown mode {requested!r}; expected one of "
-                         f"{list(STATS_MODES)} ('' picks the statistics file's kind)")
+    raise StatsModeError(
+      f"--{STATS_MODE_FLAG}: unknown mode {requested!r}; expected one of "
+      f"{list(STATS_MODES)} ('' picks the statistics file's kind)"
+    )
   if stats is None:
     return requested or STATIC
   if requested == AUTO:
     return POINT_IN_TIME if stats.is_daily else STATIC
   if requested == STATIC and stats.is_daily:
     raise StatsModeError(
-        f"--{STATS_MODE_FLAG}={STATIC}: {stats.source} holds daily (point-in-time) statistics "
-        f"of days {stats.window_start}-{stats.window_end}; use --{STATS_MODE_FLAG}="
-        f"{POINT_IN_TIME} (or leave --{STATS_MODE_FLAG} empty), or recompute static ones with "
-        "pipelines.compute_stats --as_of=end")
+      f"--{STATS_MODE_FLAG}={STATIC}: {stats.source} holds daily (point-in-time) statistics "
+      f"of days {stats.window_start}-{stats.window_end}; use --{STATS_MODE_FLAG}="
+      f"{POINT_IN_TIME} (or leave --{STATS_MODE_FLAG} empty), or recompute static ones with "
+      "pipelines.compute_stats --as_of=end"
+    )
   if requested == POINT_IN_TIME and not stats.is_daily:
     raise StatsModeError(
-        f"--{STATS_MODE_FLAG}={POINT_IN_TIME}: {stats.source} holds static statistics of one "
-        f"window (days {stats.window_start}-{stats.window_end}), not daily ones; rerun "
-        "pipelines.compute_stats --as_of=daily to write point-in-time statistics")
+      f"--{STATS_MODE_FLAG}={POINT_IN_TIME}: {stats.source} holds static statistics of one "
+      f"window (days {stats.window_start}-{stats.window_end}), not daily ones; rerun "
+      "pipelines.compute_stats --as_of=daily to write point-in-time statistics"
+    )
   return requested
 
 
@@ -100,8 +104,10 @@ class DailyCountsLookup:
         for the combined key.
     """
     if not stats.is_daily:
-      raise stats_lib.StatsError(f"{stats.source}: static statistics have no day column; "
-                                 "join them with stats.WindowCountsLookup")
+      raise stats_lib.StatsError(
+        f"{stats.source}: static statistics have no day column; "
+        "join them with stats.WindowCountsLookup"
+      )
     num = stats.num_rows
     self._first, self._last = stats.window_start, stats.window_end
     self._span = self._last - self._first + 1
@@ -110,33 +116,40 @@ class DailyCountsLookup:
     self._high = int(ids.max()) if num else 0
     if (self._high - self._low + 1) * self._span - 1 > _INT64_MAX:
       raise stats_lib.StatsError(
-          f"{stats.source}: ad task ids span [{self._low}, {self._high}], too wide a range to "
-          f"combine with {self._span} days into an int64 key; map the ad task ids to a "
-          "smaller range (e.g. consecutive integers) before computing the statistics")
+        f"{stats.source}: ad task ids span [{self._low}, {self._high}], too wide a range to "
+        f"combine with {self._span} days into an int64 key; map the ad task ids to a "
+        "smaller range (e.g. consecutive integers) before computing the statistics"
+      )
     self._source = stats.source
-    padded = np.concatenate([stats.counts.astype(np.int64),
-                             np.zeros([1, len(stats.actions)], np.int64)], axis=0)
+    padded = np.concatenate(
+      [stats.counts.astype(np.int64), np.zeros([1, len(stats.actions)], np.int64)], axis=0
+    )
     with tf.init_scope():
       self._missing_row = tf.constant(num, tf.int64)
       self._counts = tf.constant(padded)
       # A table needs at least one key: without rows a placeholder maps to the missing row.
-      keys = ((ids - self._low) * self._span + (stats.days - self._first) if num
-              else np.zeros([1], np.int64))
+      keys = (
+        (ids - self._low) * self._span + (stats.days - self._first)
+        if num
+        else np.zeros([1], np.int64)
+      )
       values = np.arange(num, dtype=np.int64) if num else np.full([1], num, np.int64)
       self._table = tf.lookup.StaticHashTable(
-          tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64),
-                                              tf.constant(values)),
-          default_value=num)
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64), tf.constant(values)),
+        default_value=num,
+      )
 
   def _day_checks(self, day: tf.Tensor):
-    message = (f"{self._source}: point-in-time statistics cover days {self._first}-"
-               f"{self._last} (the days of their logs and the day after); a record of a day "
-               "outside them has none. Compute them with pipelines.compute_stats "
-               "--as_of=daily over the logs up to the day before the last day you read")
-    return [tf.debugging.assert_greater_equal(day, tf.constant(self._first, tf.int64),
-                                              message=message),
-            tf.debugging.assert_less_equal(day, tf.constant(self._last, tf.int64),
-                                           message=message)]
+    message = (
+      f"{self._source}: point-in-time statistics cover days {self._first}-"
+      f"{self._last} (the days of their logs and the day after); a record of a day "
+      "outside them has none. Compute them with pipelines.compute_stats "
+      "--as_of=daily over the logs up to the day before the last day you read"
+    )
+    return [
+      tf.debugging.assert_greater_equal(day, tf.constant(self._first, tf.int64), message=message),
+      tf.debugging.assert_less_equal(day, tf.constant(self._last, tf.int64), message=message),
+    ]
 
   def __call__(self, ad_task_id: tf.Tensor, day: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """Looks up a batch of (ad task id, day) pairs.

@@ -46,11 +46,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import parquet_logs
-from kaml_tf.data import validation
-from kaml_tf.io import atomic
+from kaml_tf.logs import parquet as parquet_logs
+from kaml_tf.logs import validation
+from kaml_tf import atomic
 
 STATS_VERSION = 1
 # Daily files get their own version, so that a library that only knows static statistics
@@ -87,10 +87,13 @@ def log_format(path: str) -> str:
   return PARQUET_FORMAT if parquet_logs.is_parquet(path) else TFRECORD_FORMAT
 
 
-def iter_log_batches(files: Union[str, Sequence[str]], fields: Mapping[str, tf.DType],
-                     batch_size: int = 65536, schema: Optional[schema_lib.Schema] = None,
-                     bad: Optional[validation.BadRecords] = None
-                     ) -> Iterator[Tuple[str, int, Dict[str, np.ndarray]]]:
+def iter_log_batches(
+  files: Union[str, Sequence[str]],
+  fields: Mapping[str, tf.DType],
+  batch_size: int = 65536,
+  schema: Optional[schema_lib.Schema] = None,
+  bad: Optional[validation.BadRecords] = None,
+) -> Iterator[Tuple[str, int, Dict[str, np.ndarray]]]:
   """Streams the logs as checked numpy column batches, file by file in sorted order.
 
   Args:
@@ -128,11 +131,12 @@ class StatsConfig:
     end_day: D, the last day of the window (inclusive); None for the last day in the logs.
     read_batch_size: Records per read batch.
     compaction_rows: Partial (ad task, day) rows kept before they are re-aggregated.
-    skip_bad_records: Skip and count malformed records (`kaml_tf.data.validation`) instead
+    skip_bad_records: Skip and count malformed records (`kaml_tf.logs.validation`) instead
       of failing on the first one.
     as_of: `END`: one window ending at `end_day`; `DAILY`: point-in-time windows
       [d - T, d - 1] for every day d of the logs up to `end_day` + 1 (module docstring).
   """
+
   window_days: int
   end_day: Optional[int] = None
   read_batch_size: int = 65536
@@ -172,6 +176,7 @@ class ConversionStats:
       days [d - lookback_days, d - 1]); None for static statistics.
     lookback_days: Daily statistics only: the window length T.
   """
+
   ad_task_ids: np.ndarray
   counts: np.ndarray
   clicks: np.ndarray
@@ -189,8 +194,9 @@ class ConversionStats:
     k = len(self.ad_task_ids)
     where = self.source
     if self.counts.shape != (k, len(self.actions)):
-      raise StatsError(f"{where}: counts have shape {self.counts.shape}, expected "
-                       f"({k}, {len(self.actions)})")
+      raise StatsError(
+        f"{where}: counts have shape {self.counts.shape}, expected ({k}, {len(self.actions)})"
+      )
     if self.clicks.shape != (k,):
       raise StatsError(f"{where}: clicks have shape {self.clicks.shape}, expected ({k},)")
     if self.days is not None:
@@ -203,15 +209,18 @@ class ConversionStats:
     if self.days.shape != (k,):
       raise StatsError(f"{where}: days have shape {self.days.shape}, expected ({k},)")
     if self.lookback_days < 1:
-      raise StatsError(f"{where}: daily statistics need a window of >= 1 day, got "
-                       f"{self.lookback_days}")
+      raise StatsError(
+        f"{where}: daily statistics need a window of >= 1 day, got {self.lookback_days}"
+      )
     # Comparisons, not differences: np.diff of far-apart int64 ids overflows.
     ids, days = self.ad_task_ids, self.days
     if not np.all((ids[1:] > ids[:-1]) | ((ids[1:] == ids[:-1]) & (days[1:] > days[:-1]))):
       raise StatsError(f"{where}: (ad_task_id, day) pairs must be unique and sorted")
     if k and (self.days.min() < self.window_start or self.days.max() > self.window_end):
-      raise StatsError(f"{where}: days {self.days.min()}-{self.days.max()} fall outside the "
-                       f"days covered, {self.window_start}-{self.window_end}")
+      raise StatsError(
+        f"{where}: days {self.days.min()}-{self.days.max()} fall outside the "
+        f"days covered, {self.window_start}-{self.window_end}"
+      )
 
   @property
   def is_daily(self) -> bool:
@@ -240,28 +249,34 @@ class ConversionStats:
 
   def metadata(self) -> Dict[str, object]:
     """The JSON metadata stored under `METADATA_KEY`."""
-    skipped = ({"skipped_bad_records": self.skipped_bad_records}
-               if self.skipped_bad_records is not None else {})
+    skipped = (
+      {"skipped_bad_records": self.skipped_bad_records}
+      if self.skipped_bad_records is not None
+      else {}
+    )
     if self.is_daily:
       return {
-          "version": DAILY_STATS_VERSION,
-          "as_of": DAILY,
-          "actions": list(self.actions),
-          "schema_fingerprint": self.schema_fingerprint,
-          "window": {"days": self.lookback_days},
-          "days_covered": {"first_day": self.window_start, "last_day": self.window_end},
-          "rows_read": self.rows_read,
-          "ad_tasks": self.num_ad_tasks,
-          "rows": self.num_rows,
-      } | skipped
-    return {
-        "version": STATS_VERSION,
+        "version": DAILY_STATS_VERSION,
+        "as_of": DAILY,
         "actions": list(self.actions),
         "schema_fingerprint": self.schema_fingerprint,
-        "window": {"start_day": self.window_start, "end_day": self.window_end,
-                   "days": self.window_days},
+        "window": {"days": self.lookback_days},
+        "days_covered": {"first_day": self.window_start, "last_day": self.window_end},
         "rows_read": self.rows_read,
         "ad_tasks": self.num_ad_tasks,
+        "rows": self.num_rows,
+      } | skipped
+    return {
+      "version": STATS_VERSION,
+      "actions": list(self.actions),
+      "schema_fingerprint": self.schema_fingerprint,
+      "window": {
+        "start_day": self.window_start,
+        "end_day": self.window_end,
+        "days": self.window_days,
+      },
+      "rows_read": self.rows_read,
+      "ad_tasks": self.num_ad_tasks,
     } | skipped
 
   def check_schema(self, schema: schema_lib.Schema) -> None:
@@ -269,10 +284,11 @@ class ConversionStats:
     fingerprint = schema.fingerprint()
     if tuple(self.actions) != tuple(schema.actions) or self.schema_fingerprint != fingerprint:
       raise StatsError(
-          f"{self.source}: statistics were computed with schema fingerprint "
-          f"{self.schema_fingerprint} (actions {list(self.actions)}), but the schema in use has "
-          f"fingerprint {fingerprint} (actions {list(schema.actions)}); recompute them with "
-          "pipelines.compute_stats and this schema")
+        f"{self.source}: statistics were computed with schema fingerprint "
+        f"{self.schema_fingerprint} (actions {list(self.actions)}), but the schema in use has "
+        f"fingerprint {fingerprint} (actions {list(schema.actions)}); recompute them with "
+        "pipelines.compute_stats and this schema"
+      )
 
   def to_table(self) -> pa.Table:
     columns = {schema_lib.AD_TASK_ID: pa.array(self.ad_task_ids, pa.int64())}
@@ -305,29 +321,38 @@ def _read_metadata(path: str, raw: bytes) -> Dict[str, object]:
     StatsError: naming `path` for malformed metadata or an unknown version.
   """
   malformed = lambda e: StatsError(  # noqa: E731
-      f"{path}: malformed {METADATA_KEY.decode()} metadata ({e!r})")
+    f"{path}: malformed {METADATA_KEY.decode()} metadata ({e!r})"
+  )
   try:
     meta = json.loads(raw.decode("utf-8"))
     version, as_of = meta["version"], meta.get("as_of", END)
   except (ValueError, KeyError, TypeError, AttributeError) as e:
     raise malformed(e) from None
   if version not in (STATS_VERSION, DAILY_STATS_VERSION):
-    raise StatsError(f"{path}: statistics version {version!r}, this library reads "
-                     f"{STATS_VERSION} (static) and {DAILY_STATS_VERSION} (daily)")
+    raise StatsError(
+      f"{path}: statistics version {version!r}, this library reads "
+      f"{STATS_VERSION} (static) and {DAILY_STATS_VERSION} (daily)"
+    )
   if as_of != (DAILY if version == DAILY_STATS_VERSION else END):
     raise StatsError(f"{path}: statistics version {version} cannot be as_of {as_of!r}")
   try:
-    out = {"actions": tuple(meta["actions"]),
-           "schema_fingerprint": str(meta["schema_fingerprint"]),
-           "rows_read": int(meta.get("rows_read", 0)),
-           "skipped_bad_records": meta.get("skipped_bad_records")}
+    out = {
+      "actions": tuple(meta["actions"]),
+      "schema_fingerprint": str(meta["schema_fingerprint"]),
+      "rows_read": int(meta.get("rows_read", 0)),
+      "skipped_bad_records": meta.get("skipped_bad_records"),
+    }
     if as_of == DAILY:
       covered = meta["days_covered"]
-      out.update(window_start=int(covered["first_day"]), window_end=int(covered["last_day"]),
-                 lookback_days=int(meta["window"]["days"]))
+      out.update(
+        window_start=int(covered["first_day"]),
+        window_end=int(covered["last_day"]),
+        lookback_days=int(meta["window"]["days"]),
+      )
     else:
-      out.update(window_start=int(meta["window"]["start_day"]),
-                 window_end=int(meta["window"]["end_day"]))
+      out.update(
+        window_start=int(meta["window"]["start_day"]), window_end=int(meta["window"]["end_day"])
+      )
   except (ValueError, KeyError, TypeError) as e:
     raise malformed(e) from None
   return out
@@ -338,8 +363,9 @@ def _check_columns(path: str, table: pa.Table, names: Sequence[str]) -> None:
     if name not in table.column_names:
       raise StatsError(f"{path}: missing column {name!r}")
     if not pa.types.is_integer(table.schema.field(name).type):
-      raise StatsError(f"{path}: column {name!r} has type {table.schema.field(name).type}, "
-                       "expected int64")
+      raise StatsError(
+        f"{path}: column {name!r} has type {table.schema.field(name).type}, expected int64"
+      )
 
 
 def _open(path: str, header_only: bool) -> Tuple[Union[pa.Table, pa.Schema], Dict[str, object]]:
@@ -353,8 +379,10 @@ def _open(path: str, header_only: bool) -> Tuple[Union[pa.Table, pa.Schema], Dic
   arrow_schema = table if header_only else table.schema
   raw = (arrow_schema.metadata or {}).get(METADATA_KEY)
   if raw is None:
-    raise StatsError(f"{path}: no {METADATA_KEY.decode()} metadata; not a statistics file "
-                     "written by pipelines.compute_stats")
+    raise StatsError(
+      f"{path}: no {METADATA_KEY.decode()} metadata; not a statistics file "
+      "written by pipelines.compute_stats"
+    )
   return table, _read_metadata(path, raw)
 
 
@@ -377,19 +405,25 @@ def load_stats(path: str, schema: Optional[schema_lib.Schema] = None) -> Convers
   daily = "lookback_days" in meta
   names = [schema_lib.AD_TASK_ID] + ([schema_lib.DAY] if daily else []) + [CLICKS]
   _check_columns(path, table, names + [CONVERSIONS_PREFIX + a for a in actions])
-  counts = (np.stack([_int_column(table, CONVERSIONS_PREFIX + a) for a in actions], axis=1)
-            if actions else np.zeros([table.num_rows, 0], np.int64))
+  counts = (
+    np.stack([_int_column(table, CONVERSIONS_PREFIX + a) for a in actions], axis=1)
+    if actions
+    else np.zeros([table.num_rows, 0], np.int64)
+  )
   stats = ConversionStats(
-      ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
-      counts=counts.reshape(table.num_rows, -1), clicks=_int_column(table, CLICKS),
-      source=path, days=_int_column(table, schema_lib.DAY) if daily else None, **meta)
+    ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
+    counts=counts.reshape(table.num_rows, -1),
+    clicks=_int_column(table, CLICKS),
+    source=path,
+    days=_int_column(table, schema_lib.DAY) if daily else None,
+    **meta,
+  )
   if schema is not None:
     stats.check_schema(schema)
   return stats
 
 
-def load_stats_header(path: str, schema: Optional[schema_lib.Schema] = None
-                      ) -> ConversionStats:
+def load_stats_header(path: str, schema: Optional[schema_lib.Schema] = None) -> ConversionStats:
   """The metadata of a statistics file (kind, window, schema) without reading its rows.
 
   For checks before the rows are needed (e.g. `--stats_mode` against the file's kind before
@@ -401,8 +435,13 @@ def load_stats_header(path: str, schema: Optional[schema_lib.Schema] = None
   _, meta = _open(path, header_only=True)
   empty = np.zeros([0], np.int64)
   stats = ConversionStats(
-      ad_task_ids=empty, counts=np.zeros([0, len(meta["actions"])], np.int64), clicks=empty,
-      source=path, days=empty if "lookback_days" in meta else None, **meta)
+    ad_task_ids=empty,
+    counts=np.zeros([0, len(meta["actions"])], np.int64),
+    clicks=empty,
+    source=path,
+    days=empty if "lookback_days" in meta else None,
+    **meta,
+  )
   if schema is not None:
     stats.check_schema(schema)
   return stats
@@ -446,7 +485,8 @@ class _WindowAggregator:
         keep &= pc.field(schema_lib.DAY) >= end - self._config.window_days + 1
       table = table.filter(keep)
     part = table.group_by([schema_lib.AD_TASK_ID, schema_lib.DAY], use_threads=False).aggregate(
-        [(k, "sum") for k in self._labels] + [([], _COUNT)])
+      [(k, "sum") for k in self._labels] + [([], _COUNT)]
+    )
     part = part.rename_columns({f"{k}_sum": k for k in self._labels} | {_COUNT: CLICKS})
     self._parts.append(part.select([schema_lib.AD_TASK_ID, schema_lib.DAY, CLICKS] + self._labels))
     self._part_rows += part.num_rows
@@ -460,7 +500,8 @@ class _WindowAggregator:
       # Days before the window of the latest day seen so far can never count again.
       table = table.filter(pc.field(schema_lib.DAY) >= low)
     summed = table.group_by([schema_lib.AD_TASK_ID, schema_lib.DAY], use_threads=False).aggregate(
-        [(k, "sum") for k in [CLICKS] + self._labels])
+      [(k, "sum") for k in [CLICKS] + self._labels]
+    )
     summed = summed.rename_columns({f"{k}_sum": k for k in [CLICKS] + self._labels})
     self._parts = [summed.select([schema_lib.AD_TASK_ID, schema_lib.DAY, CLICKS] + self._labels)]
     self._part_rows = summed.num_rows
@@ -469,10 +510,10 @@ class _WindowAggregator:
     """Sums over the window ending at `end_day`; one row per ad task, sorted by id."""
     low = end_day - self._config.window_days + 1
     table = pa.concat_tables(self._parts)
-    table = table.filter((pc.field(schema_lib.DAY) >= low) &
-                         (pc.field(schema_lib.DAY) <= end_day))
+    table = table.filter((pc.field(schema_lib.DAY) >= low) & (pc.field(schema_lib.DAY) <= end_day))
     summed = table.group_by([schema_lib.AD_TASK_ID], use_threads=False).aggregate(
-        [(k, "sum") for k in [CLICKS] + self._labels])
+      [(k, "sum") for k in [CLICKS] + self._labels]
+    )
     summed = summed.rename_columns({f"{k}_sum": k for k in [CLICKS] + self._labels})
     return summed.sort_by(schema_lib.AD_TASK_ID)
 
@@ -483,8 +524,9 @@ class _WindowAggregator:
     return table.sort_by([(schema_lib.AD_TASK_ID, "ascending"), (schema_lib.DAY, "ascending")])
 
 
-def _daily_windows(task: np.ndarray, day: np.ndarray, values: np.ndarray, window_days: int,
-                   last_day: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _daily_windows(
+  task: np.ndarray, day: np.ndarray, values: np.ndarray, window_days: int, last_day: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Point-in-time sums: for each (task, d) with history, the sum of days [d - T, d - 1].
 
   Args:
@@ -518,17 +560,21 @@ def _daily_windows(task: np.ndarray, day: np.ndarray, values: np.ndarray, window
   base = int(day.min()) - window_days - 1
   stride = last_day - base + 1
   key = lambda i, d: i * stride + (d - base)  # noqa: E731
-  cumulative = np.concatenate([np.zeros((1, values.shape[1]), np.int64),
-                               np.cumsum(values, axis=0, dtype=np.int64)])
+  cumulative = np.concatenate(
+    [np.zeros((1, values.shape[1]), np.int64), np.cumsum(values, axis=0, dtype=np.int64)]
+  )
   keys = key(index, day)
   upper = np.searchsorted(keys, key(out_index, out_day - 1), side="right")
   lower = np.searchsorted(keys, key(out_index, out_day - window_days - 1), side="right")
   return task[new_task][out_index], out_day, cumulative[upper] - cumulative[lower]
 
 
-def compute_stats(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
-                  config: StatsConfig,
-                  progress: Optional[Callable[[int], None]] = None) -> ConversionStats:
+def compute_stats(
+  files: Union[str, Sequence[str]],
+  schema: schema_lib.Schema,
+  config: StatsConfig,
+  progress: Optional[Callable[[int], None]] = None,
+) -> ConversionStats:
   """Counts clicks and reported conversions per ad task (and day) over the window (streaming).
 
   Args:
@@ -561,30 +607,60 @@ def compute_stats(files: Union[str, Sequence[str]], schema: schema_lib.Schema,
   if rows == 0:
     raise LogError(f"no usable records in the logs {files!r}")
   end_day = config.end_day if config.end_day is not None else aggregator.max_day
-  common = dict(actions=tuple(schema.actions), schema_fingerprint=schema.fingerprint(),
-                rows_read=rows, skipped_bad_records=bad.to_dict() if bad is not None else None)
+  common = dict(
+    actions=tuple(schema.actions),
+    schema_fingerprint=schema.fingerprint(),
+    rows_read=rows,
+    skipped_bad_records=bad.to_dict() if bad is not None else None,
+  )
   if config.as_of == DAILY:
-    return _daily_stats(aggregator.per_day(end_day), label_keys, config.window_days,
-                        min(aggregator.min_day, end_day + 1), end_day + 1, common)
+    return _daily_stats(
+      aggregator.per_day(end_day),
+      label_keys,
+      config.window_days,
+      min(aggregator.min_day, end_day + 1),
+      end_day + 1,
+      common,
+    )
   table = aggregator.finish(end_day)
   counts = np.stack([_int_column(table, k) for k in label_keys], axis=1)
   return ConversionStats(
-      ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
-      counts=counts.reshape(table.num_rows, -1), clicks=_int_column(table, CLICKS),
-      window_start=end_day - config.window_days + 1, window_end=end_day, **common)
+    ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
+    counts=counts.reshape(table.num_rows, -1),
+    clicks=_int_column(table, CLICKS),
+    window_start=end_day - config.window_days + 1,
+    window_end=end_day,
+    **common,
+  )
 
 
-def _daily_stats(per_day: pa.Table, label_keys: Sequence[str], window_days: int,
-                 first_day: int, last_day: int, common: Mapping[str, object]
-                 ) -> ConversionStats:
+def _daily_stats(
+  per_day: pa.Table,
+  label_keys: Sequence[str],
+  window_days: int,
+  first_day: int,
+  last_day: int,
+  common: Mapping[str, object],
+) -> ConversionStats:
   """`ConversionStats` of the days [first_day, last_day] from the (ad task, day) sums."""
   values = np.stack([_int_column(per_day, k) for k in [CLICKS] + list(label_keys)], axis=1)
   tasks, days, sums = _daily_windows(
-      _int_column(per_day, schema_lib.AD_TASK_ID), _int_column(per_day, schema_lib.DAY),
-      values.reshape(per_day.num_rows, -1), window_days, last_day)
+    _int_column(per_day, schema_lib.AD_TASK_ID),
+    _int_column(per_day, schema_lib.DAY),
+    values.reshape(per_day.num_rows, -1),
+    window_days,
+    last_day,
+  )
   return ConversionStats(
-      ad_task_ids=tasks, counts=sums[:, 1:], clicks=sums[:, 0], window_start=first_day,
-      window_end=last_day, days=days, lookback_days=window_days, **common)
+    ad_task_ids=tasks,
+    counts=sums[:, 1:],
+    clicks=sums[:, 0],
+    window_start=first_day,
+    window_end=last_day,
+    days=days,
+    lookback_days=window_days,
+    **common,
+  )
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,12 +677,15 @@ class WindowCountsLookup:
 
   def __init__(self, stats: ConversionStats):
     if stats.is_daily:
-      raise StatsError(f"{stats.source}: daily statistics hold one row per (ad task, day); "
-                       "join them with point_in_time.DailyCountsLookup "
-                       "(--stats_mode=point_in_time)")
+      raise StatsError(
+        f"{stats.source}: daily statistics hold one row per (ad task, day); "
+        "join them with point_in_time.DailyCountsLookup "
+        "(--stats_mode=point_in_time)"
+      )
     num = stats.num_ad_tasks
-    padded = np.concatenate([stats.counts.astype(np.int64),
-                             np.zeros([1, len(stats.actions)], np.int64)], axis=0)
+    padded = np.concatenate(
+      [stats.counts.astype(np.int64), np.zeros([1, len(stats.actions)], np.int64)], axis=0
+    )
     with tf.init_scope():
       self._unknown_row = tf.constant(num, tf.int64)
       self._counts = tf.constant(padded)
@@ -615,8 +694,9 @@ class WindowCountsLookup:
       keys = stats.ad_task_ids.astype(np.int64) if num else np.zeros([1], np.int64)
       values = np.arange(num, dtype=np.int64) if num else np.full([1], num, np.int64)
       self._table = tf.lookup.StaticHashTable(
-          tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(values)),
-          default_value=num)
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(values)),
+        default_value=num,
+      )
 
   def __call__(self, ad_task_id: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """Looks up a batch of ad task ids.

@@ -45,31 +45,50 @@ def _differences(y, p_a, p_b, index):
   p_a, p_b: (R, m) per-seed probabilities on the evaluated rows.
   """
   y = y[index]
-  diffs = [(metrics_lib.auc(y, b[index]) - metrics_lib.auc(y, a[index]),
-            metrics_lib.logloss(y, b[index]) - metrics_lib.logloss(y, a[index]))
-           for a, b in zip(p_a, p_b)]
+  diffs = [
+    (
+      metrics_lib.auc(y, b[index]) - metrics_lib.auc(y, a[index]),
+      metrics_lib.logloss(y, b[index]) - metrics_lib.logloss(y, a[index]),
+    )
+    for a, b in zip(p_a, p_b)
+  ]
   return tuple(np.mean(diffs, axis=0))
 
 
 def _interval(values: np.ndarray, point: float, confidence: float, better) -> Dict[str, Any]:
   values = values[np.isfinite(values)]
   if not values.size:
-    return {"difference": point, "low": float("nan"), "high": float("nan"),
-            "b_better_share": float("nan")}
+    return {
+      "difference": point,
+      "low": float("nan"),
+      "high": float("nan"),
+      "b_better_share": float("nan"),
+    }
   tail = (1.0 - confidence) / 2.0
   low, high = np.quantile(values, [tail, 1.0 - tail])
-  return {"difference": point, "low": float(low), "high": float(high),
-          "b_better_share": float(np.mean(better(values)))}
+  return {
+    "difference": point,
+    "low": float(low),
+    "high": float(high),
+    "b_better_share": float(np.mean(better(values))),
+  }
 
 
-def _summarize(y, p_a, p_b, rows: np.ndarray, rng: np.random.Generator, num_resamples: int,
-               confidence: float):
+def _summarize(
+  y, p_a, p_b, rows: np.ndarray, rng: np.random.Generator, num_resamples: int, confidence: float
+):
   point = _differences(y, p_a, p_b, rows)
   # One resample at a time: a (resamples, rows) index matrix would take gigabytes.
-  draws = np.array([_differences(y, p_a, p_b, rows[rng.integers(0, rows.size, rows.size)])
-                    for _ in range(num_resamples if rows.size else 0)]).reshape(-1, 2)
-  return {"auc": _interval(draws[:, 0], point[0], confidence, lambda d: d > 0),
-          "logloss": _interval(draws[:, 1], point[1], confidence, lambda d: d < 0)}
+  draws = np.array(
+    [
+      _differences(y, p_a, p_b, rows[rng.integers(0, rows.size, rows.size)])
+      for _ in range(num_resamples if rows.size else 0)
+    ]
+  ).reshape(-1, 2)
+  return {
+    "auc": _interval(draws[:, 0], point[0], confidence, lambda d: d > 0),
+    "logloss": _interval(draws[:, 1], point[1], confidence, lambda d: d < 0),
+  }
 
 
 def _per_seed(probs: Any) -> List[np.ndarray]:
@@ -79,9 +98,16 @@ def _per_seed(probs: Any) -> List[np.ndarray]:
   return [np.asarray(p) for p in probs]
 
 
-def paired_differences(labels: Any, target_action: Any, probs_a: Any, probs_b: Any,
-                       action_names: Sequence[str], num_resamples: int = 1000, seed: int = 0,
-                       confidence: float = 0.95) -> Dict[str, Dict[str, Any]]:
+def paired_differences(
+  labels: Any,
+  target_action: Any,
+  probs_a: Any,
+  probs_b: Any,
+  action_names: Sequence[str],
+  num_resamples: int = 1000,
+  seed: int = 0,
+  confidence: float = 0.95,
+) -> Dict[str, Dict[str, Any]]:
   """Bootstrap intervals of metric(B) - metric(A), pooled and per target action.
 
   Args:
@@ -112,6 +138,7 @@ def paired_differences(labels: Any, target_action: Any, probs_a: Any, probs_b: A
   rng = np.random.default_rng(seed)
   out = {OVERALL: _summarize(y, p_a, p_b, np.arange(y.size), rng, num_resamples, confidence)}
   for k, name in enumerate(action_names):
-    out[name] = _summarize(y, p_a, p_b, np.flatnonzero(targets == k), rng, num_resamples,
-                           confidence)
+    out[name] = _summarize(
+      y, p_a, p_b, np.flatnonzero(targets == k), rng, num_resamples, confidence
+    )
   return out

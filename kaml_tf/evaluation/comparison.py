@@ -33,6 +33,7 @@ class Configuration:
     raw: Per run, (n, N) sigmoid(logits).
     calibrated: Per run, whether a calibration was applied.
   """
+
   name: str
   model_dirs: List[str]
   served: List[np.ndarray]
@@ -44,26 +45,37 @@ def _spread(values: Sequence[float]) -> Dict[str, Any]:
   values = [v for v in values if not math.isnan(v)]
   if not values:
     return {"mean": float("nan"), "std": float("nan"), "runs": 0}
-  return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))
-          if len(values) > 1 else 0.0, "runs": len(values)}
+  return {
+    "mean": float(np.mean(values)),
+    "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+    "runs": len(values),
+  }
 
 
 def _metrics(probs: Sequence[np.ndarray], labels, target, actions) -> Dict[str, Any]:
   per_run = [metrics_lib.per_target_metrics(p, labels, target, actions) for p in probs]
   out = {}
   for block in list(actions) + ["overall"]:
-    pick = (lambda m, b=block: m["overall"]) if block == "overall" else (
-        lambda m, b=block: m["actions"][b])
+    pick = (
+      (lambda m, b=block: m["overall"])
+      if block == "overall"
+      else (lambda m, b=block: m["actions"][b])
+    )
     out[block] = {metric: _spread([pick(m)[metric] for m in per_run]) for metric in METRICS}
     out[block]["count"] = pick(per_run[0])["count"]
     out[block]["positives"] = pick(per_run[0])["positives"]
   return out
 
 
-def compare(labels: np.ndarray, target_action: np.ndarray,
-            configurations: Sequence[Configuration], reference: str,
-            actions: Sequence[str], num_resamples: int = 1000, seed: int = 0
-            ) -> Dict[str, Any]:
+def compare(
+  labels: np.ndarray,
+  target_action: np.ndarray,
+  configurations: Sequence[Configuration],
+  reference: str,
+  actions: Sequence[str],
+  num_resamples: int = 1000,
+  seed: int = 0,
+) -> Dict[str, Any]:
   """Metrics of every configuration and its paired intervals against `reference`.
 
   Args:
@@ -85,18 +97,29 @@ def compare(labels: np.ndarray, target_action: np.ndarray,
   if reference not in by_name:
     raise ValueError(f"reference {reference!r} is not one of {sorted(by_name)}")
   ref = by_name[reference]
-  out: Dict[str, Any] = {"actions": list(actions), "reference": reference,
-                         "resamples": num_resamples, "configurations": {}}
+  out: Dict[str, Any] = {
+    "actions": list(actions),
+    "reference": reference,
+    "resamples": num_resamples,
+    "configurations": {},
+  }
   for config in configurations:
     entry = {"model_dirs": config.model_dirs, "calibrated": config.calibrated}
     for view in VIEWS:
       entry[view] = _metrics(getattr(config, view), labels, target_action, actions)
     if config.name != reference:
       entry["versus_reference"] = {
-          view: bootstrap.paired_differences(labels, target_action, getattr(ref, view),
-                                             getattr(config, view), actions, num_resamples,
-                                             seed)
-          for view in VIEWS}
+        view: bootstrap.paired_differences(
+          labels,
+          target_action,
+          getattr(ref, view),
+          getattr(config, view),
+          actions,
+          num_resamples,
+          seed,
+        )
+        for view in VIEWS
+      }
     out["configurations"][config.name] = entry
   return out
 
@@ -126,8 +149,13 @@ def format_markdown(result: Mapping[str, Any], view: str = SERVED) -> str:
       lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
   for metric in METRICS:
-    lines += [f"**{metric} difference to {result['reference']} ({view}; paired bootstrap, "
-              f"{result['resamples']} resamples, 95% interval)**", "", header, rule]
+    lines += [
+      f"**{metric} difference to {result['reference']} ({view}; paired bootstrap, "
+      f"{result['resamples']} resamples, 95% interval)**",
+      "",
+      header,
+      rule,
+    ]
     for name, entry in result["configurations"].items():
       if "versus_reference" in entry:
         cells = [_interval(entry["versus_reference"][view][b][metric]) for b in blocks]

@@ -13,11 +13,11 @@ import kaml_tf  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 from kaml_tf.evaluation import metrics as metrics_lib
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 from kaml_tf.training import trained_model as trained_model_lib
 
 
@@ -34,6 +34,7 @@ class Predictions:
     logits: (n, N) the network's raw logits.
     raw_probabilities: (n, N) sigmoid(logits), the uncalibrated probabilities.
   """
+
   probabilities: np.ndarray
   labels: np.ndarray
   target_action: np.ndarray
@@ -49,10 +50,13 @@ def _in_days(batch: Dict[str, np.ndarray], days: Tuple[int, int]) -> Dict[str, n
   return batch if keep.all() else {k: v[keep] for k, v in batch.items()}
 
 
-def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
-            batch_size: int = 8192,
-            bad: Optional[validation.BadRecords] = None,
-            days: Optional[Tuple[int, int]] = None) -> Predictions:
+def predict(
+  model: trained_model_lib.TrainedModel,
+  files: Union[str, Sequence[str]],
+  batch_size: int = 8192,
+  bad: Optional[validation.BadRecords] = None,
+  days: Optional[Tuple[int, int]] = None,
+) -> Predictions:
   """Scores every record of `files` (files sorted, records in file order).
 
   Args:
@@ -83,36 +87,44 @@ def predict(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[st
         parts["true"].append(np.stack([batch[k] for k in schema.true_label_keys], axis=1))
   n = schema.num_actions
   cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape)  # noqa: E731
-  return Predictions(probabilities=cat(parts["p"], (0, n)).astype(np.float64),
-                     labels=cat(parts["y"], (0, n)).astype(np.int64),
-                     target_action=cat(parts["t"], (0,)).astype(np.int64),
-                     true_labels=cat(parts["true"], (0, n)).astype(np.int64)
-                     if schema.has_true_labels else None,
-                     logits=cat(parts["logit"], (0, n)).astype(np.float64),
-                     raw_probabilities=cat(parts["raw"], (0, n)).astype(np.float64))
+  return Predictions(
+    probabilities=cat(parts["p"], (0, n)).astype(np.float64),
+    labels=cat(parts["y"], (0, n)).astype(np.int64),
+    target_action=cat(parts["t"], (0,)).astype(np.int64),
+    true_labels=cat(parts["true"], (0, n)).astype(np.int64) if schema.has_true_labels else None,
+    logits=cat(parts["logit"], (0, n)).astype(np.float64),
+    raw_probabilities=cat(parts["raw"], (0, n)).astype(np.float64),
+  )
 
 
 def _require_true_labels(available: bool) -> None:
   if not available:
-    raise ValueError("--oracle needs logs with true labels (simulated data, or the KuaiRand "
-                     "conversion); these logs' schema has has_true_labels=false")
+    raise ValueError(
+      "--oracle needs logs with true labels (simulated data, or the KuaiRand "
+      "conversion); these logs' schema has has_true_labels=false"
+    )
 
 
-def metrics_of(predictions: Predictions, action_names: Sequence[str],
-               oracle: bool = False) -> Dict:
+def metrics_of(predictions: Predictions, action_names: Sequence[str], oracle: bool = False) -> Dict:
   """The `metrics.json` dict: per-target metrics, plus the `oracle` block when asked."""
   if oracle:
     _require_true_labels(predictions.true_labels is not None)
-  result = metrics_lib.per_target_metrics(predictions.probabilities, predictions.labels,
-                                          predictions.target_action, action_names)
+  result = metrics_lib.per_target_metrics(
+    predictions.probabilities, predictions.labels, predictions.target_action, action_names
+  )
   if oracle:
-    result["oracle"] = metrics_lib.all_action_metrics(predictions.probabilities,
-                                                      predictions.true_labels, action_names)
+    result["oracle"] = metrics_lib.all_action_metrics(
+      predictions.probabilities, predictions.true_labels, action_names
+    )
   return result
 
 
-def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[str]],
-             oracle: bool = False, skip_bad_records: bool = False) -> Dict:
+def evaluate(
+  model: trained_model_lib.TrainedModel,
+  files: Union[str, Sequence[str]],
+  oracle: bool = False,
+  skip_bad_records: bool = False,
+) -> Dict:
   """Predicts `files` and returns the `metrics.json` dict.
 
   The top-level metrics (and `oracle`) are of the probabilities the model serves: calibrated
@@ -131,8 +143,10 @@ def evaluate(model: trained_model_lib.TrainedModel, files: Union[str, Sequence[s
   result = metrics_of(predictions, model.schema.actions, oracle=oracle)
   result["calibration"] = model.calibration.summary() if model.calibration else None
   result["raw"] = metrics_of(
-      dataclasses.replace(predictions, probabilities=predictions.raw_probabilities),
-      model.schema.actions, oracle=oracle)
+    dataclasses.replace(predictions, probabilities=predictions.raw_probabilities),
+    model.schema.actions,
+    oracle=oracle,
+  )
   if bad is not None:
     bad.log("evaluate")
     result["skipped_bad_records"] = bad.to_dict()
@@ -166,7 +180,9 @@ def format_table(result: Dict) -> str:
     if not data:
       continue
     for name, m in list(data["actions"].items()) + [("overall", data["overall"])]:
-      lines.append(f"| {block} | {name} | {m['auc']:.4f} | {m['logloss']:.4f} | {m['count']} "
-                   f"| {m['positives']} |")
+      lines.append(
+        f"| {block} | {name} | {m['auc']:.4f} | {m['logloss']:.4f} | {m['count']} "
+        f"| {m['positives']} |"
+      )
   lines.append(f"skipped (target Other): {result['skipped_other']}")
   return "\n".join(lines)

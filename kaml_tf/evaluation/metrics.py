@@ -48,8 +48,9 @@ def _finite(values: Any, what: str) -> np.ndarray:
 
 def _same_1d(labels: np.ndarray, values: np.ndarray, what: str) -> None:
   if labels.ndim != 1 or labels.shape != values.shape:
-    raise ValueError(f"labels and {what} must be 1-D of equal length, got shapes "
-                     f"{labels.shape} and {values.shape}")
+    raise ValueError(
+      f"labels and {what} must be 1-D of equal length, got shapes {labels.shape} and {values.shape}"
+    )
 
 
 def auc(labels: Any, scores: Any) -> float:
@@ -101,8 +102,9 @@ def logloss(labels: Any, probs: Any, eps: float = LOGLOSS_EPS) -> float:
   _same_1d(labels, probs, "probs")
   outside = np.flatnonzero((probs < 0) | (probs > 1))
   if outside.size:
-    raise ValueError(f"probs must lie in [0, 1], got {probs[outside[0]]!r} at index "
-                     f"{int(outside[0])}")
+    raise ValueError(
+      f"probs must lie in [0, 1], got {probs[outside[0]]!r} at index {int(outside[0])}"
+    )
   if not 0 < eps < 0.5:
     raise ValueError(f"eps must lie in (0, 0.5), got {eps!r}")
   if labels.size == 0:
@@ -114,8 +116,12 @@ def logloss(labels: Any, probs: Any, eps: float = LOGLOSS_EPS) -> float:
 def binary_metrics(labels: Any, probs: Any) -> Metrics:
   """`{"auc", "logloss", "count", "positives"}` of one set of (label, probability) pairs."""
   labels = _binary_labels(labels, "labels")
-  return {"auc": auc(labels, probs), "logloss": logloss(labels, probs),
-          "count": int(labels.size), "positives": int(labels.sum())}
+  return {
+    "auc": auc(labels, probs),
+    "logloss": logloss(labels, probs),
+    "count": int(labels.size),
+    "positives": int(labels.sum()),
+  }
 
 
 def _check_matrix(probs: Any, labels: Any, action_names: Sequence[str], labels_name: str):
@@ -124,16 +130,17 @@ def _check_matrix(probs: Any, labels: Any, action_names: Sequence[str], labels_n
   if probs.ndim != 2:
     raise ValueError(f"probs must have shape (n, num_actions), got {probs.shape}")
   if labels.shape != probs.shape:
-    raise ValueError(f"{labels_name} shape {labels.shape} does not match probs shape "
-                     f"{probs.shape}")
+    raise ValueError(f"{labels_name} shape {labels.shape} does not match probs shape {probs.shape}")
   if len(action_names) != probs.shape[1] or len(set(action_names)) != len(action_names):
-    raise ValueError(f"action_names must name the {probs.shape[1]} columns once each, got "
-                     f"{list(action_names)}")
+    raise ValueError(
+      f"action_names must name the {probs.shape[1]} columns once each, got {list(action_names)}"
+    )
   return probs, _binary_labels(labels, labels_name)
 
 
-def per_target_metrics(probs: Any, labels: Any, target_action: Any,
-                       action_names: Sequence[str]) -> Metrics:
+def per_target_metrics(
+  probs: Any, labels: Any, target_action: Any, action_names: Sequence[str]
+) -> Metrics:
   """Evaluates every sample once, on its target action (paper 4.1.4).
 
   Args:
@@ -155,16 +162,23 @@ def per_target_metrics(probs: Any, labels: Any, target_action: Any,
     raise ValueError(f"target_action must be integers, got dtype {target.dtype}")
   bad = np.flatnonzero((target < OTHER_TARGET) | (target >= probs.shape[1]))
   if bad.size:
-    raise ValueError(f"target_action must be -1 or an action index below {probs.shape[1]}, "
-                     f"got {int(target[bad[0]])} at index {int(bad[0])}")
+    raise ValueError(
+      f"target_action must be -1 or an action index below {probs.shape[1]}, "
+      f"got {int(target[bad[0]])} at index {int(bad[0])}"
+    )
   evaluated = np.flatnonzero(target != OTHER_TARGET)
   columns = target[evaluated]
   pooled_labels = labels[evaluated, columns]
   pooled_probs = probs[evaluated, columns]
-  actions = {name: binary_metrics(pooled_labels[columns == k], pooled_probs[columns == k])
-             for k, name in enumerate(action_names)}
-  return {"actions": actions, "overall": binary_metrics(pooled_labels, pooled_probs),
-          "skipped_other": int(target.size - evaluated.size)}
+  actions = {
+    name: binary_metrics(pooled_labels[columns == k], pooled_probs[columns == k])
+    for k, name in enumerate(action_names)
+  }
+  return {
+    "actions": actions,
+    "overall": binary_metrics(pooled_labels, pooled_probs),
+    "skipped_other": int(target.size - evaluated.size),
+  }
 
 
 def all_action_metrics(probs: Any, true_labels: Any, action_names: Sequence[str]) -> Metrics:
@@ -180,8 +194,7 @@ def all_action_metrics(probs: Any, true_labels: Any, action_names: Sequence[str]
     "overall" pooling all n x N (sample, action) pairs.
   """
   probs, labels = _check_matrix(probs, true_labels, action_names, "true_labels")
-  actions = {name: binary_metrics(labels[:, k], probs[:, k])
-             for k, name in enumerate(action_names)}
+  actions = {name: binary_metrics(labels[:, k], probs[:, k]) for k, name in enumerate(action_names)}
   return {"actions": actions, "overall": binary_metrics(labels.ravel(), probs.ravel())}
 
 
@@ -199,11 +212,11 @@ def _is_block(value: Any) -> bool:
 def _block_rela_impr(block: Mapping[str, Any], base: Mapping[str, Any], where: str) -> Metrics:
   names, base_names = list(block["actions"]), list(base["actions"])
   if sorted(names) != sorted(base_names):
-    raise ValueError(f"{where}: the two metrics have different actions: {names} vs "
-                     f"{base_names}")
-  return {"actions": {n: rela_impr(block["actions"][n]["auc"], base["actions"][n]["auc"])
-                      for n in names},
-          "overall": rela_impr(block["overall"]["auc"], base["overall"]["auc"])}
+    raise ValueError(f"{where}: the two metrics have different actions: {names} vs {base_names}")
+  return {
+    "actions": {n: rela_impr(block["actions"][n]["auc"], base["actions"][n]["auc"]) for n in names},
+    "overall": rela_impr(block["overall"]["auc"], base["overall"]["auc"]),
+  }
 
 
 def rela_impr_between(metrics: Mapping[str, Any], base_metrics: Mapping[str, Any]) -> Metrics:
@@ -229,12 +242,13 @@ def rela_impr_between(metrics: Mapping[str, Any], base_metrics: Mapping[str, Any
   if _is_block(metrics) and _is_block(base_metrics):
     result.update(_block_rela_impr(metrics, base_metrics, "top-level block"))
   for key, value in metrics.items():
-    if key not in ("actions", "overall") and _is_block(value) and _is_block(
-        base_metrics.get(key)):
+    if key not in ("actions", "overall") and _is_block(value) and _is_block(base_metrics.get(key)):
       result[key] = _block_rela_impr(value, base_metrics[key], key)
   if not result:
-    raise ValueError(f"no metrics block (a dict with 'actions' and 'overall') in both inputs; "
-                     f"keys are {sorted(metrics)} and {sorted(base_metrics)}")
+    raise ValueError(
+      f"no metrics block (a dict with 'actions' and 'overall') in both inputs; "
+      f"keys are {sorted(metrics)} and {sorted(base_metrics)}"
+    )
   return result
 
 

@@ -18,6 +18,19 @@ from kaml_tf.layers.taml import TAML
 from kaml_tf.layers.taml import LearnerFusion
 from kaml_tf.layers.towers import Towers
 
-__all__ = ["FeatureEmbedding", "HKETowers", "LearnerFusion", "MLP", "MMoE", "PLE",
-           "ParallelDense", "ParallelMLP", "PartitionedNormalization", "SingleTask", "Star",
-           "StarDense", "TAML", "Towers"]
+__all__ = [
+  "FeatureEmbedding",
+  "HKETowers",
+  "LearnerFusion",
+  "MLP",
+  "MMoE",
+  "PLE",
+  "ParallelDense",
+  "ParallelMLP",
+  "PartitionedNormalization",
+  "SingleTask",
+  "Star",
+  "StarDense",
+  "TAML",
+  "Towers",
+]

@@ -58,11 +58,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     `(batch, output_dim)` float32: the sparse embeddings then the normalised dense values.
   """
 
-  def __init__(self,
-               schema: Union[schema_lib.Schema, Mapping[str, Any]],
-               embedding_dim: Optional[int] = None,
-               l2: float = 0.0,
-               **kwargs):
+  def __init__(
+    self,
+    schema: Union[schema_lib.Schema, Mapping[str, Any]],
+    embedding_dim: Optional[int] = None,
+    l2: float = 0.0,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -82,15 +84,17 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       raise ValueError(f"{owner}: schema must be a Schema or its dict form, got {schema!r}")
     if not self.schema.feature_names:
       raise ValueError(f"{owner}: the schema has no features to embed")
-    self.embedding_dim = (None if embedding_dim is None
-                          else checks.positive_int(embedding_dim, "embedding_dim", owner))
+    self.embedding_dim = (
+      None if embedding_dim is None else checks.positive_int(embedding_dim, "embedding_dim", owner)
+    )
     self.l2 = checks.non_negative_float(l2, "l2", owner)
     self.lookups: List[Optional[tf.keras.layers.Layer]] = []
     self.tables: List[tf.keras.layers.Embedding] = []
     for f in self.schema.sparse_features:
       self.lookups.append(self._make_lookup(f))
-      self.tables.append(tf.keras.layers.Embedding(
-          f.input_dim, self._dim(f), name=f"embedding_{f.name}"))
+      self.tables.append(
+        tf.keras.layers.Embedding(f.input_dim, self._dim(f), name=f"embedding_{f.name}")
+      )
     dense = self.schema.dense_features
     self._means = np.array([f.mean for f in dense], dtype=np.float32)
     self._stds = np.array([f.std for f in dense], dtype=np.float32)
@@ -104,24 +108,31 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     vocabulary = list(f.vocabulary)
     if f.dtype == "int64":
       return tf.keras.layers.IntegerLookup(
-          vocabulary=vocabulary, num_oov_indices=1, mask_token=None,
-          oov_token=_unused_token(vocabulary, -1, lambda v: min(v) - 1),
-          vocabulary_dtype="int64", name=f"lookup_{f.name}")
+        vocabulary=vocabulary,
+        num_oov_indices=1,
+        mask_token=None,
+        oov_token=_unused_token(vocabulary, -1, lambda v: min(v) - 1),
+        vocabulary_dtype="int64",
+        name=f"lookup_{f.name}",
+      )
     return tf.keras.layers.StringLookup(
-        vocabulary=vocabulary, num_oov_indices=1, mask_token=None,
-        oov_token=_unused_token(vocabulary, "[UNK]", lambda v: "[UNK]" + max(v, key=len)),
-        name=f"lookup_{f.name}")
+      vocabulary=vocabulary,
+      num_oov_indices=1,
+      mask_token=None,
+      oov_token=_unused_token(vocabulary, "[UNK]", lambda v: "[UNK]" + max(v, key=len)),
+      name=f"lookup_{f.name}",
+    )
 
   @property
   def output_dim(self) -> int:
     """Width of x: the sum of the embedding widths plus the number of dense features."""
-    return (sum(self._dim(f) for f in self.schema.sparse_features)
-            + len(self.schema.dense_features))
+    return sum(self._dim(f) for f in self.schema.sparse_features) + len(self.schema.dense_features)
 
   def _feature(self, inputs: Mapping[str, tf.Tensor], name: str) -> tf.Tensor:
     if name not in inputs:
-      raise ValueError(f"FeatureEmbedding({self.name}): missing input feature {name!r}; "
-                       f"got {sorted(inputs)}")
+      raise ValueError(
+        f"FeatureEmbedding({self.name}): missing input feature {name!r}; got {sorted(inputs)}"
+      )
     # A (batch, 1) column from another reader is accepted as well as the contract's (batch,).
     return tf.reshape(inputs[name], [-1])
 
@@ -140,15 +151,18 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     if self.l2 > 0 and parts:
       self.add_loss(self.l2 * looked_up_l2(parts))
     if self.schema.dense_features:
-      values = tf.stack([tf.cast(self._feature(inputs, f.name), tf.float32)
-                         for f in self.schema.dense_features], axis=1)
+      values = tf.stack(
+        [tf.cast(self._feature(inputs, f.name), tf.float32) for f in self.schema.dense_features],
+        axis=1,
+      )
       parts.append((values - self._means) / self._stds)
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({"schema": self.schema.to_dict(), "embedding_dim": self.embedding_dim,
-                   "l2": self.l2})
+    config.update(
+      {"schema": self.schema.to_dict(), "embedding_dim": self.embedding_dim, "l2": self.l2}
+    )
     return config
 
 
@@ -161,6 +175,7 @@ def looked_up_l2(vectors: List[tf.Tensor]) -> tf.Tensor:
   Returns:
     A float32 scalar.
   """
-  per_sample = tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)), axis=1)
-                         for v in vectors])  # (batch,)
+  per_sample = tf.add_n(
+    [tf.reduce_sum(tf.square(tf.cast(v, tf.float32)), axis=1) for v in vectors]
+  )  # (batch,)
   return tf.reduce_mean(per_sample)

@@ -38,15 +38,17 @@ class HKETowers(tf.keras.layers.Layer):
     Logits `(batch, H)`.
   """
 
-  def __init__(self,
-               num_heads: int,
-               sub_tower_units: Sequence[int] = (64,),
-               final_units: Sequence[int] = (32,),
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               group_size: int = 1,
-               kernel_initializer: Any = None,
-               **kwargs):
+  def __init__(
+    self,
+    num_heads: int,
+    sub_tower_units: Sequence[int] = (64,),
+    final_units: Sequence[int] = (32,),
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    group_size: int = 1,
+    kernel_initializer: Any = None,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -63,36 +65,44 @@ class HKETowers(tf.keras.layers.Layer):
     super().__init__(**kwargs)
     owner = f"HKETowers({self.name})"
     self.num_heads = checks.positive_int(num_heads, "num_heads", owner)
-    self.sub_tower_units = checks.units(sub_tower_units, "sub_tower_units", owner,
-                                        allow_empty=False)
+    self.sub_tower_units = checks.units(
+      sub_tower_units, "sub_tower_units", owner, allow_empty=False
+    )
     self.final_units = checks.units(final_units, "final_units", owner)
     self.activation_name = checks.activation(activation, owner)
     self.dropout = checks.dropout_rate(dropout, owner)
     self.group_size = checks.positive_int(group_size, "group_size", owner)
     if self.num_heads % self.group_size:
-      raise ValueError(f"{owner}: num_heads={self.num_heads} is not a multiple of "
-                       f"group_size={self.group_size}")
+      raise ValueError(
+        f"{owner}: num_heads={self.num_heads} is not a multiple of group_size={self.group_size}"
+      )
     self._kernel_initializer_arg = kernel_initializer
     # Sublayers get the config, so each builds its own instance (a shared unseeded instance
     # would give them identical initial kernels).
     kernel_initializer = parallel_mlp.initializer_config(kernel_initializer)
-    mlp_args = dict(activation=self.activation_name, dropout=self.dropout,
-                    kernel_initializer=kernel_initializer)
+    mlp_args = dict(
+      activation=self.activation_name, dropout=self.dropout, kernel_initializer=kernel_initializer
+    )
     self.original = parallel_mlp.ParallelMLP(
-        self.num_heads, self.sub_tower_units, name="original", **mlp_args)
+      self.num_heads, self.sub_tower_units, name="original", **mlp_args
+    )
     self.extended = parallel_mlp.ParallelMLP(
-        self.num_heads, self.sub_tower_units, name="extended", **mlp_args)
+      self.num_heads, self.sub_tower_units, name="extended", **mlp_args
+    )
     self.final = parallel_mlp.ParallelMLP(
-        self.num_heads, self.final_units, name="final", **mlp_args)
+      self.num_heads, self.final_units, name="final", **mlp_args
+    )
     self.logit = parallel_mlp.ParallelDense(
-        self.num_heads, 1, kernel_initializer=kernel_initializer, name="logit")
+      self.num_heads, 1, kernel_initializer=kernel_initializer, name="logit"
+    )
 
   def build(self, input_shape):
     indicator_shape = tf.TensorShape(input_shape[1])
     expected = self.num_heads // self.group_size
     if indicator_shape.rank != 2 or indicator_shape[-1] not in (None, expected):
-      raise ValueError(f"HKETowers({self.name}): indicator must be (batch, {expected}), "
-                       f"got {indicator_shape}")
+      raise ValueError(
+        f"HKETowers({self.name}): indicator must be (batch, {expected}), got {indicator_shape}"
+      )
     super().build(input_shape)
 
   @no_autograph.no_autograph
@@ -111,7 +121,8 @@ class HKETowers(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_heads": self.num_heads,
         "sub_tower_units": list(self.sub_tower_units),
         "final_units": list(self.final_units),
@@ -119,5 +130,6 @@ class HKETowers(tf.keras.layers.Layer):
         "dropout": self.dropout,
         "group_size": self.group_size,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
-    })
+      }
+    )
     return config

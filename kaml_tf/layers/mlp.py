@@ -21,12 +21,14 @@ class MLP(tf.keras.layers.Layer):
     `(batch, units[-1])`, or `inputs` unchanged when `units` is empty.
   """
 
-  def __init__(self,
-               units: Sequence[int],
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = "glorot_uniform",
-               **kwargs):
+  def __init__(
+    self,
+    units: Sequence[int],
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = "glorot_uniform",
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -45,12 +47,19 @@ class MLP(tf.keras.layers.Layer):
     # Each layer gets its own initializer instance: one unseeded instance shared by several
     # layers would give them identical initial kernels.
     self.dense_layers = [
-        tf.keras.layers.Dense(
-            u, activation=self.activation_name, name=f"dense_{i}",
-            kernel_initializer=tf.keras.initializers.serialize(self.kernel_initializer))
-        for i, u in enumerate(self.units)]
-    self.dropout_layers = [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}")
-                           for i in range(len(self.units))] if self.dropout > 0 else []
+      tf.keras.layers.Dense(
+        u,
+        activation=self.activation_name,
+        name=f"dense_{i}",
+        kernel_initializer=tf.keras.initializers.serialize(self.kernel_initializer),
+      )
+      for i, u in enumerate(self.units)
+    ]
+    self.dropout_layers = (
+      [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}") for i in range(len(self.units))]
+      if self.dropout > 0
+      else []
+    )
 
   @no_autograph.no_autograph
   def call(self, inputs: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
@@ -63,10 +72,12 @@ class MLP(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "units": list(self.units),
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
-    })
+      }
+    )
     return config

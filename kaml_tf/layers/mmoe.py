@@ -33,14 +33,16 @@ class MMoE(tf.keras.layers.Layer):
     h, `(batch, num_tasks, expert_units[-1])`.
   """
 
-  def __init__(self,
-               num_tasks: int,
-               num_experts: int = 4,
-               expert_units: Sequence[int] = (256, 128),
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = None,
-               **kwargs):
+  def __init__(
+    self,
+    num_tasks: int,
+    num_experts: int = 4,
+    expert_units: Sequence[int] = (256, 128),
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = None,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -64,16 +66,25 @@ class MMoE(tf.keras.layers.Layer):
     # would give them identical initial kernels).
     kernel_initializer = parallel_mlp.initializer_config(kernel_initializer)
     self.experts = parallel_mlp.ParallelMLP(
-        self.num_experts, self.expert_units, self.activation_name, self.dropout,
-        kernel_initializer=kernel_initializer, name="experts")
+      self.num_experts,
+      self.expert_units,
+      self.activation_name,
+      self.dropout,
+      kernel_initializer=kernel_initializer,
+      name="experts",
+    )
     self.gates = parallel_mlp.ParallelDense(
-        self.num_tasks, self.num_experts, activation="softmax", use_bias=False,
-        kernel_initializer=kernel_initializer, name="gates")
+      self.num_tasks,
+      self.num_experts,
+      activation="softmax",
+      use_bias=False,
+      kernel_initializer=kernel_initializer,
+      name="gates",
+    )
 
   def build(self, input_shape):
     if tf.TensorShape(input_shape).rank != 2:
-      raise ValueError(f"MMoE({self.name}): expected x of shape (batch, d_in), "
-                       f"got {input_shape}")
+      raise ValueError(f"MMoE({self.name}): expected x of shape (batch, d_in), got {input_shape}")
     super().build(input_shape)
 
   def gate_weights(self, inputs: tf.Tensor) -> tf.Tensor:
@@ -88,12 +99,14 @@ class MMoE(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_tasks": self.num_tasks,
         "num_experts": self.num_experts,
         "expert_units": list(self.expert_units),
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
-    })
+      }
+    )
     return config

@@ -49,7 +49,8 @@ def headwise_glorot_uniform(num_heads: int) -> tf.keras.initializers.Initializer
     A serialisable `VarianceScaling` initializer.
   """
   return tf.keras.initializers.VarianceScaling(
-      scale=float(num_heads), mode="fan_avg", distribution="uniform")
+    scale=float(num_heads), mode="fan_avg", distribution="uniform"
+  )
 
 
 def split_heads(inputs: tf.Tensor, num_heads: int) -> list:
@@ -79,15 +80,17 @@ class ParallelDense(tf.keras.layers.Layer):
     `(batch, units)` when the input is a list.
   """
 
-  def __init__(self,
-               num_heads: int,
-               units: int,
-               activation: Optional[str] = None,
-               use_bias: bool = True,
-               kernel_initializer: Any = None,
-               bias_initializer: Any = "zeros",
-               heads_first: bool = False,
-               **kwargs):
+  def __init__(
+    self,
+    num_heads: int,
+    units: int,
+    activation: Optional[str] = None,
+    use_bias: bool = True,
+    kernel_initializer: Any = None,
+    bias_initializer: Any = "zeros",
+    heads_first: bool = False,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -110,45 +113,68 @@ class ParallelDense(tf.keras.layers.Layer):
     self.use_bias = bool(use_bias)
     self.heads_first = bool(heads_first)
     self._kernel_initializer_arg = kernel_initializer
-    self.kernel_initializer = (tf.keras.initializers.get(kernel_initializer)
-                               if kernel_initializer is not None
-                               else headwise_glorot_uniform(self.num_heads))
+    self.kernel_initializer = (
+      tf.keras.initializers.get(kernel_initializer)
+      if kernel_initializer is not None
+      else headwise_glorot_uniform(self.num_heads)
+    )
     self.bias_initializer = tf.keras.initializers.get(bias_initializer)
     self._activation = tf.keras.activations.get(self.activation_name)
 
   def build(self, input_shape):
-    if isinstance(input_shape, (list, tuple)) and input_shape and not isinstance(
-        input_shape[0], (int, type(None))):
+    if (
+      isinstance(input_shape, (list, tuple))
+      and input_shape
+      and not isinstance(input_shape[0], (int, type(None)))
+    ):
       d_in = self._per_head_list_width([tf.TensorShape(s) for s in input_shape])
     else:
       d_in = self._tensor_width(tf.TensorShape(input_shape))
     self.kernel = self.add_weight(
-        name="kernel", shape=(self.num_heads, d_in, self.units),
-        initializer=self.kernel_initializer, trainable=True)
-    self.bias = (self.add_weight(name="bias", shape=(self.num_heads, self.units),
-                                 initializer=self.bias_initializer, trainable=True)
-                 if self.use_bias else None)
+      name="kernel",
+      shape=(self.num_heads, d_in, self.units),
+      initializer=self.kernel_initializer,
+      trainable=True,
+    )
+    self.bias = (
+      self.add_weight(
+        name="bias",
+        shape=(self.num_heads, self.units),
+        initializer=self.bias_initializer,
+        trainable=True,
+      )
+      if self.use_bias
+      else None
+    )
     super().build(input_shape)
 
   def _tensor_width(self, shape: tf.TensorShape) -> int:
     """d_in of a `(batch, d_in)` or stacked per-head input, after checking its heads."""
-    layout = f"({self.num_heads}, batch, d_in)" if self.heads_first else (
-        f"(batch, {self.num_heads}, d_in)")
+    layout = (
+      f"({self.num_heads}, batch, d_in)"
+      if self.heads_first
+      else (f"(batch, {self.num_heads}, d_in)")
+    )
     if shape.rank not in (2, 3) or shape[-1] is None:
-      raise ValueError(f"ParallelDense({self.name}): expected input (batch, d_in) or "
-                       f"{layout} with a known d_in, got {shape}")
+      raise ValueError(
+        f"ParallelDense({self.name}): expected input (batch, d_in) or "
+        f"{layout} with a known d_in, got {shape}"
+      )
     heads = shape[0] if self.heads_first else shape[1]
     if shape.rank == 3 and heads is not None and heads != self.num_heads:
-      raise ValueError(f"ParallelDense({self.name}): input {shape} has {heads} heads, "
-                       f"expected {layout}")
+      raise ValueError(
+        f"ParallelDense({self.name}): input {shape} has {heads} heads, expected {layout}"
+      )
     return int(shape[-1])
 
   def _per_head_list_width(self, shapes) -> int:
     """d_in of a list of H `(batch, d_in)` inputs, after checking their number and shapes."""
     widths = {s[-1] if s.rank == 2 else "bad" for s in shapes}
     if len(shapes) != self.num_heads or len(widths) != 1 or None in widths or "bad" in widths:
-      raise ValueError(f"ParallelDense({self.name}): expected a list of {self.num_heads} "
-                       f"(batch, d_in) inputs of one known d_in, got {shapes}")
+      raise ValueError(
+        f"ParallelDense({self.name}): expected a list of {self.num_heads} "
+        f"(batch, d_in) inputs of one known d_in, got {shapes}"
+      )
     return int(widths.pop())
 
   def per_head(self, inputs) -> list:
@@ -191,7 +217,8 @@ class ParallelDense(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_heads": self.num_heads,
         "units": self.units,
         "activation": self.activation_name,
@@ -199,7 +226,8 @@ class ParallelDense(tf.keras.layers.Layer):
         "kernel_initializer": initializer_config(self._kernel_initializer_arg),
         "bias_initializer": tf.keras.initializers.serialize(self.bias_initializer),
         "heads_first": self.heads_first,
-    })
+      }
+    )
     return config
 
 
@@ -219,13 +247,15 @@ class ParallelMLP(tf.keras.layers.Layer):
     unchanged when `units` is empty.
   """
 
-  def __init__(self,
-               num_heads: int,
-               units: Sequence[int],
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = None,
-               **kwargs):
+  def __init__(
+    self,
+    num_heads: int,
+    units: Sequence[int],
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = None,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -246,12 +276,20 @@ class ParallelMLP(tf.keras.layers.Layer):
     # Each layer gets its own initializer instance (the config, not a shared object): one
     # unseeded instance shared by several layers would give them identical initial kernels.
     self.dense_layers = [
-        ParallelDense(self.num_heads, u, activation=self.activation_name,
-                      kernel_initializer=initializer_config(kernel_initializer),
-                      name=f"dense_{i}")
-        for i, u in enumerate(self.units)]
-    self.dropout_layers = [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}")
-                           for i in range(len(self.units))] if self.dropout > 0 else []
+      ParallelDense(
+        self.num_heads,
+        u,
+        activation=self.activation_name,
+        kernel_initializer=initializer_config(kernel_initializer),
+        name=f"dense_{i}",
+      )
+      for i, u in enumerate(self.units)
+    ]
+    self.dropout_layers = (
+      [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}") for i in range(len(self.units))]
+      if self.dropout > 0
+      else []
+    )
 
   @no_autograph.no_autograph
   def call(self, inputs, training: Optional[bool] = None):
@@ -280,11 +318,13 @@ class ParallelMLP(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_heads": self.num_heads,
         "units": list(self.units),
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": initializer_config(self._kernel_initializer_arg),
-    })
+      }
+    )
     return config

@@ -33,16 +33,18 @@ class PLE(tf.keras.layers.Layer):
     h, `(batch, num_tasks, expert_units[-1])`.
   """
 
-  def __init__(self,
-               num_tasks: int,
-               num_levels: int = 2,
-               num_task_experts: int = 1,
-               num_shared_experts: int = 1,
-               expert_units: Sequence[int] = (256, 128),
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = None,
-               **kwargs):
+  def __init__(
+    self,
+    num_tasks: int,
+    num_levels: int = 2,
+    num_task_experts: int = 1,
+    num_shared_experts: int = 1,
+    expert_units: Sequence[int] = (256, 128),
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = None,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -70,24 +72,43 @@ class PLE(tf.keras.layers.Layer):
     # would give them identical initial kernels).
     kernel_initializer = parallel_mlp.initializer_config(kernel_initializer)
     n, kt, ks = self.num_tasks, self.num_task_experts, self.num_shared_experts
-    mlp_args = dict(activation=self.activation_name, dropout=self.dropout,
-                    kernel_initializer=kernel_initializer)
+    mlp_args = dict(
+      activation=self.activation_name, dropout=self.dropout, kernel_initializer=kernel_initializer
+    )
     self.task_experts = []
     self.shared_experts = []
     self.task_gates = []
     self.shared_gates = []
     for level in range(self.num_levels):
-      self.task_experts.append(parallel_mlp.ParallelMLP(
-          n * kt, self.expert_units, name=f"task_experts_{level}", **mlp_args))
-      self.shared_experts.append(parallel_mlp.ParallelMLP(
-          ks, self.expert_units, name=f"shared_experts_{level}", **mlp_args))
-      self.task_gates.append(parallel_mlp.ParallelDense(
-          n, kt + ks, activation="softmax", use_bias=False,
-          kernel_initializer=kernel_initializer, name=f"task_gates_{level}"))
+      self.task_experts.append(
+        parallel_mlp.ParallelMLP(
+          n * kt, self.expert_units, name=f"task_experts_{level}", **mlp_args
+        )
+      )
+      self.shared_experts.append(
+        parallel_mlp.ParallelMLP(ks, self.expert_units, name=f"shared_experts_{level}", **mlp_args)
+      )
+      self.task_gates.append(
+        parallel_mlp.ParallelDense(
+          n,
+          kt + ks,
+          activation="softmax",
+          use_bias=False,
+          kernel_initializer=kernel_initializer,
+          name=f"task_gates_{level}",
+        )
+      )
       if level < self.num_levels - 1:
-        self.shared_gates.append(parallel_mlp.ParallelDense(
-            1, n * kt + ks, activation="softmax", use_bias=False,
-            kernel_initializer=kernel_initializer, name=f"shared_gate_{level}"))
+        self.shared_gates.append(
+          parallel_mlp.ParallelDense(
+            1,
+            n * kt + ks,
+            activation="softmax",
+            use_bias=False,
+            kernel_initializer=kernel_initializer,
+            name=f"shared_gate_{level}",
+          )
+        )
 
   def build(self, input_shape):
     if tf.TensorShape(input_shape).rank != 2:
@@ -102,26 +123,31 @@ class PLE(tf.keras.layers.Layer):
     shared_inputs = inputs  # (batch, d_in) at level 1, then (batch, d)
     for level in range(self.num_levels):
       # Expert k of action j reads j's input: repeat each action's input for its kt experts.
-      expert_inputs = (task_inputs if task_inputs.shape.rank == 2
-                       else tf.repeat(task_inputs, kt, axis=1))
+      expert_inputs = (
+        task_inputs if task_inputs.shape.rank == 2 else tf.repeat(task_inputs, kt, axis=1)
+      )
       task_experts = self.task_experts[level](expert_inputs, training=training)  # (b, N*kt, d)
       shared_experts = self.shared_experts[level](shared_inputs, training=training)  # (b, ks, d)
       gates = self.task_gates[level](task_inputs)  # (b, N, kt + ks)
       per_task = tf.reshape(task_experts, [-1, n, kt, d])
       # Gated sums as batched matmuls: (b, N, 1, kt) @ (b, N, kt, d) and (b, N, ks) @ (b, ks, d).
-      outputs = (tf.squeeze(tf.matmul(gates[:, :, tf.newaxis, :kt], per_task), axis=2)
-                 + tf.matmul(gates[:, :, kt:], shared_experts))
+      outputs = tf.squeeze(tf.matmul(gates[:, :, tf.newaxis, :kt], per_task), axis=2) + tf.matmul(
+        gates[:, :, kt:], shared_experts
+      )
       if level < self.num_levels - 1:
         shared_gate = self.shared_gates[level](shared_inputs)  # (b, 1, N*kt + ks)
         shared_inputs = tf.squeeze(
-            tf.matmul(shared_gate[:, :, :n * kt], task_experts)
-            + tf.matmul(shared_gate[:, :, n * kt:], shared_experts), axis=1)
+          tf.matmul(shared_gate[:, :, : n * kt], task_experts)
+          + tf.matmul(shared_gate[:, :, n * kt :], shared_experts),
+          axis=1,
+        )
       task_inputs = outputs
     return task_inputs
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_tasks": self.num_tasks,
         "num_levels": self.num_levels,
         "num_task_experts": self.num_task_experts,
@@ -130,5 +156,6 @@ class PLE(tf.keras.layers.Layer):
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
-    })
+      }
+    )
     return config

@@ -29,15 +29,17 @@ class SingleTask(tf.keras.layers.Layer):
     h, `(batch, N, units[-1])` (or `(batch, N, embedding width)` when `units` is empty).
   """
 
-  def __init__(self,
-               schema: Union[schema_lib.Schema, Mapping[str, Any]],
-               units: Sequence[int] = (256, 128),
-               embedding_dim: Optional[int] = None,
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = None,
-               embedding_l2: float = 0.0,
-               **kwargs):
+  def __init__(
+    self,
+    schema: Union[schema_lib.Schema, Mapping[str, Any]],
+    units: Sequence[int] = (256, 128),
+    embedding_dim: Optional[int] = None,
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = None,
+    embedding_l2: float = 0.0,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -59,8 +61,9 @@ class SingleTask(tf.keras.layers.Layer):
     else:
       raise ValueError(f"{owner}: schema must be a Schema or its dict form, got {schema!r}")
     self.units = checks.units(units, "units", owner)
-    self.embedding_dim = (None if embedding_dim is None
-                          else checks.positive_int(embedding_dim, "embedding_dim", owner))
+    self.embedding_dim = (
+      None if embedding_dim is None else checks.positive_int(embedding_dim, "embedding_dim", owner)
+    )
     self.activation_name = checks.activation(activation, owner)
     self.dropout = checks.dropout_rate(dropout, owner)
     self.embedding_l2 = checks.non_negative_float(embedding_l2, "embedding_l2", owner)
@@ -69,12 +72,19 @@ class SingleTask(tf.keras.layers.Layer):
     # would give them identical initial kernels).
     kernel_initializer = parallel_mlp.initializer_config(kernel_initializer)
     self.embeddings = [
-        embedding_lib.FeatureEmbedding(self.schema, self.embedding_dim, l2=self.embedding_l2,
-                                       name=f"embedding_{a}")
-        for a in self.schema.actions]
+      embedding_lib.FeatureEmbedding(
+        self.schema, self.embedding_dim, l2=self.embedding_l2, name=f"embedding_{a}"
+      )
+      for a in self.schema.actions
+    ]
     self.mlp = parallel_mlp.ParallelMLP(
-        self.schema.num_actions, self.units, self.activation_name, self.dropout,
-        kernel_initializer=kernel_initializer, name="mlp")
+      self.schema.num_actions,
+      self.units,
+      self.activation_name,
+      self.dropout,
+      kernel_initializer=kernel_initializer,
+      name="mlp",
+    )
 
   @no_autograph.no_autograph
   def call(self, inputs: Mapping[str, tf.Tensor], training: Optional[bool] = None) -> tf.Tensor:
@@ -83,7 +93,8 @@ class SingleTask(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "schema": self.schema.to_dict(),
         "units": list(self.units),
         "embedding_dim": self.embedding_dim,
@@ -91,5 +102,6 @@ class SingleTask(tf.keras.layers.Layer):
         "dropout": self.dropout,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
         "embedding_l2": self.embedding_l2,
-    })
+      }
+    )
     return config

@@ -43,11 +43,7 @@ class PartitionedNormalization(tf.keras.layers.Layer):
     `(batch, num_partitions, d)`.
   """
 
-  def __init__(self,
-               num_partitions: int,
-               momentum: float = 0.99,
-               epsilon: float = 1e-3,
-               **kwargs):
+  def __init__(self, num_partitions: int, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
     """Initialises the layer.
 
     Args:
@@ -59,8 +55,11 @@ class PartitionedNormalization(tf.keras.layers.Layer):
     super().__init__(**kwargs)
     owner = f"PartitionedNormalization({self.name})"
     self.num_partitions = checks.positive_int(num_partitions, "num_partitions", owner)
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (
-        0 <= momentum < 1):
+    if (
+      isinstance(momentum, bool)
+      or not isinstance(momentum, (int, float))
+      or not (0 <= momentum < 1)
+    ):
       raise ValueError(f"{owner}: momentum must be in [0, 1), got {momentum!r}")
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
       raise ValueError(f"{owner}: epsilon must be > 0, got {epsilon!r}")
@@ -68,21 +67,25 @@ class PartitionedNormalization(tf.keras.layers.Layer):
     self.epsilon = float(epsilon)
     # The statistics are shared by all partitions (see the module docstring).
     self.normalization = tf.keras.layers.BatchNormalization(
-        momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
-        name="statistics")
+      momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False, name="statistics"
+    )
 
   def build(self, input_shape):
     shape = tf.TensorShape(input_shape)
     if shape.rank != 2 or shape[-1] is None:
-      raise ValueError(f"PartitionedNormalization({self.name}): expected x of shape "
-                       f"(batch, d) with a known d, got {shape}")
+      raise ValueError(
+        f"PartitionedNormalization({self.name}): expected x of shape "
+        f"(batch, d) with a known d, got {shape}"
+      )
     d = int(shape[-1])
     self.gamma = self.add_weight(name="gamma", shape=(d,), initializer="ones")
     self.beta = self.add_weight(name="beta", shape=(d,), initializer="zeros")
     self.partition_gamma = self.add_weight(
-        name="partition_gamma", shape=(self.num_partitions, d), initializer="ones")
+      name="partition_gamma", shape=(self.num_partitions, d), initializer="ones"
+    )
     self.partition_beta = self.add_weight(
-        name="partition_beta", shape=(self.num_partitions, d), initializer="zeros")
+      name="partition_beta", shape=(self.num_partitions, d), initializer="zeros"
+    )
     super().build(input_shape)
 
   @no_autograph.no_autograph
@@ -94,8 +97,9 @@ class PartitionedNormalization(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({"num_partitions": self.num_partitions, "momentum": self.momentum,
-                   "epsilon": self.epsilon})
+    config.update(
+      {"num_partitions": self.num_partitions, "momentum": self.momentum, "epsilon": self.epsilon}
+    )
     return config
 
 
@@ -110,12 +114,14 @@ class StarDense(tf.keras.layers.Layer):
     `(batch, num_partitions, units)`.
   """
 
-  def __init__(self,
-               num_partitions: int,
-               units: int,
-               activation: Optional[str] = "relu",
-               kernel_initializer: Any = "glorot_uniform",
-               **kwargs):
+  def __init__(
+    self,
+    num_partitions: int,
+    units: int,
+    activation: Optional[str] = "relu",
+    kernel_initializer: Any = "glorot_uniform",
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -136,20 +142,25 @@ class StarDense(tf.keras.layers.Layer):
   def build(self, input_shape):
     shape = tf.TensorShape(input_shape)
     if shape.rank not in (2, 3) or shape[-1] is None:
-      raise ValueError(f"StarDense({self.name}): expected (batch, d_in) or "
-                       f"(batch, {self.num_partitions}, d_in), got {shape}")
+      raise ValueError(
+        f"StarDense({self.name}): expected (batch, d_in) or "
+        f"(batch, {self.num_partitions}, d_in), got {shape}"
+      )
     if shape.rank == 3 and shape[1] not in (None, self.num_partitions):
-      raise ValueError(f"StarDense({self.name}): input has {shape[1]} partitions, "
-                       f"expected {self.num_partitions}")
+      raise ValueError(
+        f"StarDense({self.name}): input has {shape[1]} partitions, expected {self.num_partitions}"
+      )
     d = int(shape[-1])
     self.shared_kernel = self.add_weight(
-        name="shared_kernel", shape=(d, self.units), initializer=self.kernel_initializer)
-    self.shared_bias = self.add_weight(
-        name="shared_bias", shape=(self.units,), initializer="zeros")
+      name="shared_kernel", shape=(d, self.units), initializer=self.kernel_initializer
+    )
+    self.shared_bias = self.add_weight(name="shared_bias", shape=(self.units,), initializer="zeros")
     self.partition_kernel = self.add_weight(
-        name="partition_kernel", shape=(self.num_partitions, d, self.units), initializer="ones")
+      name="partition_kernel", shape=(self.num_partitions, d, self.units), initializer="ones"
+    )
     self.partition_bias = self.add_weight(
-        name="partition_bias", shape=(self.num_partitions, self.units), initializer="zeros")
+      name="partition_bias", shape=(self.num_partitions, self.units), initializer="zeros"
+    )
     super().build(input_shape)
 
   def effective_kernel(self) -> tf.Tensor:
@@ -168,12 +179,14 @@ class StarDense(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_partitions": self.num_partitions,
         "units": self.units,
         "activation": self.activation_name,
         "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
-    })
+      }
+    )
     return config
 
 
@@ -189,13 +202,15 @@ class Star(tf.keras.layers.Layer):
     h, `(batch, num_tasks, units[-1])`.
   """
 
-  def __init__(self,
-               num_tasks: int,
-               units: Sequence[int] = (256, 128),
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = "glorot_uniform",
-               **kwargs):
+  def __init__(
+    self,
+    num_tasks: int,
+    units: Sequence[int] = (256, 128),
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = "glorot_uniform",
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -217,11 +232,20 @@ class Star(tf.keras.layers.Layer):
     # Each layer gets its own initializer instance: one unseeded instance shared by several
     # layers would give them identical initial kernels.
     self.dense_layers = [
-        StarDense(self.num_tasks, u, self.activation_name, name=f"star_dense_{i}",
-                  kernel_initializer=tf.keras.initializers.serialize(self.kernel_initializer))
-        for i, u in enumerate(self.units)]
-    self.dropout_layers = [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}")
-                           for i in range(len(self.units))] if self.dropout > 0 else []
+      StarDense(
+        self.num_tasks,
+        u,
+        self.activation_name,
+        name=f"star_dense_{i}",
+        kernel_initializer=tf.keras.initializers.serialize(self.kernel_initializer),
+      )
+      for i, u in enumerate(self.units)
+    ]
+    self.dropout_layers = (
+      [tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}") for i in range(len(self.units))]
+      if self.dropout > 0
+      else []
+    )
 
   @no_autograph.no_autograph
   def call(self, inputs: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
@@ -234,11 +258,13 @@ class Star(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_tasks": self.num_tasks,
         "units": list(self.units),
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
-    })
+      }
+    )
     return config

@@ -62,17 +62,19 @@ class TAML(tf.keras.layers.Layer):
     action-major (head `j * num_learners + l`).
   """
 
-  def __init__(self,
-               num_tasks: int,
-               num_learners: int = 2,
-               num_shared_experts: int = 1,
-               num_task_experts: int = 1,
-               num_learner_experts: int = 1,
-               expert_units: Sequence[int] = (256, 128),
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = None,
-               **kwargs):
+  def __init__(
+    self,
+    num_tasks: int,
+    num_learners: int = 2,
+    num_shared_experts: int = 1,
+    num_task_experts: int = 1,
+    num_learner_experts: int = 1,
+    expert_units: Sequence[int] = (256, 128),
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = None,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -94,7 +96,8 @@ class TAML(tf.keras.layers.Layer):
     self.num_shared_experts = checks.positive_int(num_shared_experts, "num_shared_experts", owner)
     self.num_task_experts = checks.positive_int(num_task_experts, "num_task_experts", owner)
     self.num_learner_experts = checks.positive_int(
-        num_learner_experts, "num_learner_experts", owner)
+      num_learner_experts, "num_learner_experts", owner
+    )
     self.expert_units = checks.units(expert_units, "expert_units", owner, allow_empty=False)
     self.activation_name = checks.activation(activation, owner)
     self.dropout = checks.dropout_rate(dropout, owner)
@@ -107,12 +110,22 @@ class TAML(tf.keras.layers.Layer):
     # Expert heads, in order: shared, then general task experts (action-major), then learner
     # experts (action-major, then learner).
     self.experts = parallel_mlp.ParallelMLP(
-        ks + n * kt + n * l * kl, self.expert_units, self.activation_name, self.dropout,
-        kernel_initializer=kernel_initializer, name="experts")
+      ks + n * kt + n * l * kl,
+      self.expert_units,
+      self.activation_name,
+      self.dropout,
+      kernel_initializer=kernel_initializer,
+      name="experts",
+    )
     # One gate per learner over [shared | its action's task experts | its own experts].
     self.gates = parallel_mlp.ParallelDense(
-        n * l, ks + kt + kl, activation="softmax", use_bias=False,
-        kernel_initializer=kernel_initializer, name="gates")
+      n * l,
+      ks + kt + kl,
+      activation="softmax",
+      use_bias=False,
+      kernel_initializer=kernel_initializer,
+      name="gates",
+    )
 
   def build(self, input_shape):
     if tf.TensorShape(input_shape).rank != 2:
@@ -130,21 +143,23 @@ class TAML(tf.keras.layers.Layer):
     d = self.expert_units[-1]
     experts = self.experts(inputs, training=training)  # (b, ks + n*kt + n*l*kl, d)
     shared = experts[:, :ks]  # (b, ks, d)
-    task = tf.reshape(experts[:, ks:ks + n * kt], [-1, n, kt, d])
-    learner = tf.reshape(experts[:, ks + n * kt:], [-1, n, l, kl, d])
+    task = tf.reshape(experts[:, ks : ks + n * kt], [-1, n, kt, d])
+    learner = tf.reshape(experts[:, ks + n * kt :], [-1, n, l, kl, d])
     gates = self.gates(inputs)  # (b, N*L, ks + kt + kl)
     per_learner = tf.reshape(gates, [-1, n, l, ks + kt + kl])
     # Three batched matmuls, one per expert kind, instead of materialising the
     # (b, N, L, ks + kt + kl, d) tensor of every learner's candidate experts.
     from_shared = tf.matmul(gates[:, :, :ks], shared)  # (b, N*L, ks) @ (b, ks, d)
-    from_task = tf.matmul(per_learner[..., ks:ks + kt], task)  # (b,N,L,kt) @ (b,N,kt,d)
-    from_learner = tf.squeeze(tf.matmul(per_learner[..., tf.newaxis, ks + kt:], learner),
-                              axis=3)  # (b, N, L, 1, kl) @ (b, N, L, kl, d)
+    from_task = tf.matmul(per_learner[..., ks : ks + kt], task)  # (b,N,L,kt) @ (b,N,kt,d)
+    from_learner = tf.squeeze(
+      tf.matmul(per_learner[..., tf.newaxis, ks + kt :], learner), axis=3
+    )  # (b, N, L, 1, kl) @ (b, N, L, kl, d)
     return from_shared + tf.reshape(from_task + from_learner, [-1, n * l, d])
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_tasks": self.num_tasks,
         "num_learners": self.num_learners,
         "num_shared_experts": self.num_shared_experts,
@@ -154,7 +169,8 @@ class TAML(tf.keras.layers.Layer):
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
-    })
+      }
+    )
     return config
 
 
@@ -175,8 +191,9 @@ def self_distillation_loss(learner_logits: tf.Tensor, fused_logits: tf.Tensor) -
   t = tf.stop_gradient(fused_logits)[:, :, tf.newaxis]  # (b, N, 1)
   p = tf.sigmoid(t)
   s = learner_logits
-  kl = (p * (tf.math.softplus(-s) - tf.math.softplus(-t))
-        + (1.0 - p) * (tf.math.softplus(s) - tf.math.softplus(t)))  # (b, N, L)
+  kl = p * (tf.math.softplus(-s) - tf.math.softplus(-t)) + (1.0 - p) * (
+    tf.math.softplus(s) - tf.math.softplus(t)
+  )  # (b, N, L)
   return tf.reduce_mean(tf.reduce_sum(kl, axis=1))
 
 
@@ -191,11 +208,7 @@ class LearnerFusion(tf.keras.layers.Layer):
     Fused logits `(batch, num_tasks)`: the mean over each action's learners.
   """
 
-  def __init__(self,
-               num_tasks: int,
-               num_learners: int,
-               distillation_weight: float = 0.1,
-               **kwargs):
+  def __init__(self, num_tasks: int, num_learners: int, distillation_weight: float = 0.1, **kwargs):
     """Initialises the layer.
 
     Args:
@@ -210,7 +223,8 @@ class LearnerFusion(tf.keras.layers.Layer):
     self.num_tasks = checks.positive_int(num_tasks, "num_tasks", owner)
     self.num_learners = checks.positive_int(num_learners, "num_learners", owner)
     self.distillation_weight = checks.non_negative_float(
-        distillation_weight, "distillation_weight", owner)
+      distillation_weight, "distillation_weight", owner
+    )
 
   @no_autograph.no_autograph
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
@@ -222,6 +236,11 @@ class LearnerFusion(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({"num_tasks": self.num_tasks, "num_learners": self.num_learners,
-                   "distillation_weight": self.distillation_weight})
+    config.update(
+      {
+        "num_tasks": self.num_tasks,
+        "num_learners": self.num_learners,
+        "distillation_weight": self.distillation_weight,
+      }
+    )
     return config

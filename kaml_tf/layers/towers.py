@@ -28,13 +28,15 @@ class Towers(tf.keras.layers.Layer):
     Logits `(batch, H)`.
   """
 
-  def __init__(self,
-               num_heads: int,
-               units: Sequence[int] = (64,),
-               activation: Optional[str] = "relu",
-               dropout: float = 0.0,
-               kernel_initializer: Any = None,
-               **kwargs):
+  def __init__(
+    self,
+    num_heads: int,
+    units: Sequence[int] = (64,),
+    activation: Optional[str] = "relu",
+    dropout: float = 0.0,
+    kernel_initializer: Any = None,
+    **kwargs,
+  ):
     """Initialises the layer.
 
     Args:
@@ -56,10 +58,16 @@ class Towers(tf.keras.layers.Layer):
     # would give them identical initial kernels).
     kernel_initializer = parallel_mlp.initializer_config(kernel_initializer)
     self.mlp = parallel_mlp.ParallelMLP(
-        self.num_heads, self.units, self.activation_name, self.dropout,
-        kernel_initializer=kernel_initializer, name="mlp")
+      self.num_heads,
+      self.units,
+      self.activation_name,
+      self.dropout,
+      kernel_initializer=kernel_initializer,
+      name="mlp",
+    )
     self.logit = parallel_mlp.ParallelDense(
-        self.num_heads, 1, kernel_initializer=kernel_initializer, name="logit")
+      self.num_heads, 1, kernel_initializer=kernel_initializer, name="logit"
+    )
 
   @no_autograph.no_autograph
   def call(self, inputs: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
@@ -69,11 +77,13 @@ class Towers(tf.keras.layers.Layer):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
-    config.update({
+    config.update(
+      {
         "num_heads": self.num_heads,
         "units": list(self.units),
         "activation": self.activation_name,
         "dropout": self.dropout,
         "kernel_initializer": parallel_mlp.initializer_config(self._kernel_initializer_arg),
-    })
+      }
+    )
     return config

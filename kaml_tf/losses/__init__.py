@@ -16,6 +16,11 @@ from kaml_tf.losses.ranking import PairwiseRankingLoss
 from kaml_tf.losses.ranking import ranking_statistics
 
 __all__ = [
-    "KamlLoss", "STATISTICS_KEYS", "MaskedBinaryCrossentropy", "PairwiseRankingLoss",
-    "dynamic_average", "masked_bce_statistics", "ranking_statistics",
+  "KamlLoss",
+  "STATISTICS_KEYS",
+  "MaskedBinaryCrossentropy",
+  "PairwiseRankingLoss",
+  "dynamic_average",
+  "masked_bce_statistics",
+  "ranking_statistics",
 ]

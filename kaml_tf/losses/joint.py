@@ -52,9 +52,15 @@ class KamlLoss:
   its local sums with the global counts and have its gradients summed.
   """
 
-  def __init__(self, gamma: float, bce_weights: masked_bce.ActionWeights = None,
-               betas: masked_bce.ActionWeights = None, masked_pairs_only: bool = False,
-               name: str = "kaml_loss", extended_weight: masked_bce.ActionWeights = None):
+  def __init__(
+    self,
+    gamma: float,
+    bce_weights: masked_bce.ActionWeights = None,
+    betas: masked_bce.ActionWeights = None,
+    masked_pairs_only: bool = False,
+    name: str = "kaml_loss",
+    extended_weight: masked_bce.ActionWeights = None,
+  ):
     """Creates the joint loss.
 
     Args:
@@ -70,14 +76,19 @@ class KamlLoss:
     Raises:
       ValueError: if gamma is not a number in [0, 1], or a weight is invalid.
     """
-    if (not isinstance(gamma, numbers.Real) or isinstance(gamma, bool)
-        or not math.isfinite(gamma) or not 0.0 <= gamma <= 1.0):
+    if (
+      not isinstance(gamma, numbers.Real)
+      or isinstance(gamma, bool)
+      or not math.isfinite(gamma)
+      or not 0.0 <= gamma <= 1.0
+    ):
       raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
     self.gamma = float(gamma)
     self.name = name
     self.bce = masked_bce.MaskedBinaryCrossentropy(weights=bce_weights, name="masked_bce")
-    self.rank = ranking.PairwiseRankingLoss(betas=betas, masked_pairs_only=masked_pairs_only,
-                                            name="rlu_rank")
+    self.rank = ranking.PairwiseRankingLoss(
+      betas=betas, masked_pairs_only=masked_pairs_only, name="rlu_rank"
+    )
     self.extended_weight = soft_adm.check_extended_weight(extended_weight)
 
   @property
@@ -90,8 +101,13 @@ class KamlLoss:
     """True when some extended cell weighs less than 1 (soft ADM)."""
     return not soft_adm.is_hard(self.extended_weight)
 
-  def statistics(self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor,
-                 is_target: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+  def statistics(
+    self,
+    labels: tf.Tensor,
+    logits: tf.Tensor,
+    mask: tf.Tensor,
+    is_target: Optional[tf.Tensor] = None,
+  ) -> Dict[str, tf.Tensor]:
     """Per-action sufficient statistics of both losses.
 
     Args:
@@ -110,12 +126,13 @@ class KamlLoss:
       ValueError: if `extended_weight` is soft and `is_target` is None.
     """
     if self.soft and is_target is None:
-      raise ValueError(f"extended_weight={self.extended_weight!r} needs is_target (the "
-                       "targets' one_hot of each row's target action) to tell extended cells "
-                       "from target cells")
+      raise ValueError(
+        f"extended_weight={self.extended_weight!r} needs is_target (the "
+        "targets' one_hot of each row's target action) to tell extended cells "
+        "from target cells"
+      )
     with tf.name_scope(self.name):
-      weights = (soft_adm.cell_weights(mask, is_target, self.extended_weight) if self.soft
-                 else mask)
+      weights = soft_adm.cell_weights(mask, is_target, self.extended_weight) if self.soft else mask
       bce_sum, bce_count = self.bce.statistics(labels, logits, weights)
       if self.uses_ranking:
         rank_sum, rank_count = self._rank_statistics(labels, logits, mask, is_target)
@@ -135,8 +152,9 @@ class KamlLoss:
     base = self.rank.statistics(labels, logits, soft_adm.base_cells(mask, is_target))
     return soft_adm.interpolate(adm, base, self.extended_weight)
 
-  def from_statistics(self, statistics: Dict[str, tf.Tensor],
-                      regularization: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+  def from_statistics(
+    self, statistics: Dict[str, tf.Tensor], regularization: Optional[tf.Tensor] = None
+  ) -> Dict[str, tf.Tensor]:
     """The objective from (possibly globally all-reduced) statistics.
 
     Args:
@@ -149,8 +167,10 @@ class KamlLoss:
     """
     missing = [k for k in STATISTICS_KEYS if k not in statistics]
     if missing:
-      raise ValueError(f"statistics lack {missing}; expected keys {list(STATISTICS_KEYS)}, "
-                       f"got {sorted(statistics)}")
+      raise ValueError(
+        f"statistics lack {missing}; expected keys {list(STATISTICS_KEYS)}, "
+        f"got {sorted(statistics)}"
+      )
     with tf.name_scope(self.name):
       bce = self.bce.reduce(statistics[BCE_SUM], statistics[BCE_COUNT])
       if self.uses_ranking:
@@ -167,22 +187,32 @@ class KamlLoss:
         total += (1.0 - self.gamma) * rank
       return {"bce": bce, "rank": rank, "regularization": regularization, "total": total}
 
-  def __call__(self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor,
-               regularization: Optional[tf.Tensor] = None,
-               is_target: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+  def __call__(
+    self,
+    labels: tf.Tensor,
+    logits: tf.Tensor,
+    mask: tf.Tensor,
+    regularization: Optional[tf.Tensor] = None,
+    is_target: Optional[tf.Tensor] = None,
+  ) -> Dict[str, tf.Tensor]:
     """The objective on one batch; see `statistics` and `from_statistics`."""
-    return self.from_statistics(self.statistics(labels, logits, mask, is_target),
-                                regularization)
+    return self.from_statistics(self.statistics(labels, logits, mask, is_target), regularization)
 
   def get_config(self) -> Dict[str, Any]:
     bce_config = self.bce.get_config()
     rank_config = self.rank.get_config()
-    return {"gamma": self.gamma, "bce_weights": bce_config["weights"],
-            "betas": rank_config["betas"], "masked_pairs_only": rank_config["masked_pairs_only"],
-            "name": self.name,
-            "extended_weight": (list(self.extended_weight)
-                                if isinstance(self.extended_weight, tuple)
-                                else self.extended_weight)}
+    return {
+      "gamma": self.gamma,
+      "bce_weights": bce_config["weights"],
+      "betas": rank_config["betas"],
+      "masked_pairs_only": rank_config["masked_pairs_only"],
+      "name": self.name,
+      "extended_weight": (
+        list(self.extended_weight)
+        if isinstance(self.extended_weight, tuple)
+        else self.extended_weight
+      ),
+    }
 
   @classmethod
   def from_config(cls, config: Dict[str, Any]) -> "KamlLoss":

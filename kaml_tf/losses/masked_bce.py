@@ -65,8 +65,9 @@ def _check_weight(v: Any, what: str, whole: Any) -> float:
   return float(v)
 
 
-def check_inputs(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
-                 ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def check_inputs(
+  labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
+) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Converts `labels, logits, mask` to float32 and checks they are (batch, N) alike.
 
   Logits are cast to float32 too, so that a mixed-precision model still gets a float32 loss.
@@ -86,8 +87,9 @@ def check_inputs(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
   return labels, logits, mask
 
 
-def masked_bce_statistics(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
-                          ) -> Tuple[tf.Tensor, tf.Tensor]:
+def masked_bce_statistics(
+  labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
+) -> Tuple[tf.Tensor, tf.Tensor]:
   """Sufficient statistics of the masked BCE.
 
   Args:
@@ -107,8 +109,7 @@ def masked_bce_statistics(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
   return tf.reduce_sum(bce * mask, axis=0), tf.reduce_sum(mask, axis=0)
 
 
-def dynamic_average(sums: tf.Tensor, counts: tf.Tensor, weights: ActionWeights = None
-                    ) -> tf.Tensor:
+def dynamic_average(sums: tf.Tensor, counts: tf.Tensor, weights: ActionWeights = None) -> tf.Tensor:
   """Reduces per-action statistics to `sum_k w_k * sums_k / counts_k`, with 0 where count is 0.
 
   The result is linear in `sums`: with the *global* counts, per-replica values computed from
@@ -166,8 +167,9 @@ class MaskedBinaryCrossentropy:
     self.weights = check_action_weights(weights, "weights")
     self.name = name
 
-  def statistics(self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
-                 ) -> Tuple[tf.Tensor, tf.Tensor]:
+  def statistics(
+    self, labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor
+  ) -> Tuple[tf.Tensor, tf.Tensor]:
     """Returns `(sums, counts)`, (N,) float32 each; see `masked_bce_statistics`."""
     with tf.name_scope(self.name):
       return masked_bce_statistics(labels, logits, mask)

@@ -26,8 +26,12 @@ import tensorflow as tf
 from kaml_tf.losses import masked_bce
 
 
-def ranking_statistics(labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None,
-                       masked_pairs_only: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
+def ranking_statistics(
+  labels: tf.Tensor,
+  logits: tf.Tensor,
+  mask: Optional[tf.Tensor] = None,
+  masked_pairs_only: bool = False,
+) -> Tuple[tf.Tensor, tf.Tensor]:
   """Sufficient statistics of the pairwise ranking loss.
 
   Args:
@@ -63,10 +67,11 @@ def ranking_statistics(labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.T
     # Compacting both sides first means the (P_k, Z_k) block holds valid pairs only: no mask
     # to multiply, and no (P, B) gather of a whole column per positive.
     positive_scores = tf.boolean_mask(scores[k], is_positive[k])  # (P_k,)
-    zero_scores = tf.boolean_mask(scores[k], is_zero[k])          # (Z_k,)
+    zero_scores = tf.boolean_mask(scores[k], is_zero[k])  # (Z_k,)
     sums.append(pairwise_softplus_sum(positive_scores, zero_scores))
-    counts.append(tf.cast(tf.size(positive_scores), tf.float32) *
-                  tf.cast(tf.size(zero_scores), tf.float32))
+    counts.append(
+      tf.cast(tf.size(positive_scores), tf.float32) * tf.cast(tf.size(zero_scores), tf.float32)
+    )
   return tf.stack(sums), tf.stack(counts)
 
 
@@ -92,8 +97,7 @@ def pairwise_softplus_sum(positive_scores: tf.Tensor, zero_scores: tf.Tensor):
 
   def gradient(upstream):
     weights = tf.math.sigmoid(differences)  # d softplus(d) / dd
-    return (-upstream * tf.reduce_sum(weights, axis=1),
-            upstream * tf.reduce_sum(weights, axis=0))
+    return (-upstream * tf.reduce_sum(weights, axis=1), upstream * tf.reduce_sum(weights, axis=0))
 
   return total, gradient
 
@@ -109,8 +113,12 @@ class PairwiseRankingLoss:
     value = loss.reduce(all_reduce(sums), all_reduce(counts))   # global average
   """
 
-  def __init__(self, betas: masked_bce.ActionWeights = None, masked_pairs_only: bool = False,
-               name: str = "rlu_rank"):
+  def __init__(
+    self,
+    betas: masked_bce.ActionWeights = None,
+    masked_pairs_only: bool = False,
+    name: str = "rlu_rank",
+  ):
     """Creates the loss.
 
     Args:
@@ -128,8 +136,9 @@ class PairwiseRankingLoss:
     self.masked_pairs_only = masked_pairs_only
     self.name = name
 
-  def statistics(self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
-                 ) -> Tuple[tf.Tensor, tf.Tensor]:
+  def statistics(
+    self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
+  ) -> Tuple[tf.Tensor, tf.Tensor]:
     """Returns `(sums, counts)`, (N,) float32 each; see `ranking_statistics`."""
     with tf.name_scope(self.name):
       return ranking_statistics(labels, logits, mask, self.masked_pairs_only)
@@ -139,8 +148,9 @@ class PairwiseRankingLoss:
     with tf.name_scope(self.name):
       return masked_bce.dynamic_average(sums, counts, self.betas)
 
-  def __call__(self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
-               ) -> tf.Tensor:
+  def __call__(
+    self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
+  ) -> tf.Tensor:
     """The batch loss: a float32 scalar (labels, logits, mask are (batch, N))."""
     return self.reduce(*self.statistics(labels, logits, mask))
 

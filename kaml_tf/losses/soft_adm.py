@@ -50,8 +50,9 @@ from kaml_tf.losses import masked_bce
 ExtendedWeight = Union[None, float, Tuple[float, ...]]
 
 
-def check_extended_weight(value: Union[None, float, Sequence[float]],
-                          what: str = "extended_weight") -> ExtendedWeight:
+def check_extended_weight(
+  value: Union[None, float, Sequence[float]], what: str = "extended_weight"
+) -> ExtendedWeight:
   """Validates extended-cell weights: None, one number or one per action, each in [0, 1].
 
   A one-element sequence is the same as its number (one weight for every action).
@@ -66,8 +67,10 @@ def check_extended_weight(value: Union[None, float, Sequence[float]],
   Raises:
     ValueError: naming `what` if a weight is not a number in [0, 1] or the sequence is empty.
   """
-  message = (f"{what} must be one number, or one per action, each in [0, 1] (0 = base mask, "
-             f"1 = ADM), got {value!r}")
+  message = (
+    f"{what} must be one number, or one per action, each in [0, 1] (0 = base mask, "
+    f"1 = ADM), got {value!r}"
+  )
   try:
     checked = masked_bce.check_action_weights(value, what)
   except ValueError:
@@ -92,9 +95,11 @@ def _weight_row(extended_weight: ExtendedWeight, num_actions) -> tf.Tensor:
   """w as a float32 (N,) row (or a scalar), after checking its length against N."""
   if isinstance(extended_weight, tuple):
     if num_actions is not None and len(extended_weight) != num_actions:
-      raise ValueError(f"extended_weight has {len(extended_weight)} values "
-                       f"{list(extended_weight)} for {num_actions} actions; give one value, "
-                       "or one per action")
+      raise ValueError(
+        f"extended_weight has {len(extended_weight)} values "
+        f"{list(extended_weight)} for {num_actions} actions; give one value, "
+        "or one per action"
+      )
     return tf.constant(extended_weight, tf.float32)
   return tf.constant(1.0 if extended_weight is None else extended_weight, tf.float32)
 
@@ -104,8 +109,9 @@ def base_cells(mask: tf.Tensor, is_target: tf.Tensor) -> tf.Tensor:
   return tf.cast(mask, tf.float32) * tf.cast(is_target, tf.float32)
 
 
-def cell_weights(mask: tf.Tensor, is_target: tf.Tensor,
-                 extended_weight: ExtendedWeight) -> tf.Tensor:
+def cell_weights(
+  mask: tf.Tensor, is_target: tf.Tensor, extended_weight: ExtendedWeight
+) -> tf.Tensor:
   """`c = mask * (t + (1 - t) * w)`: 1 on target cells, w_k on extended ones, 0 unmasked.
 
   Args:
@@ -122,14 +128,16 @@ def cell_weights(mask: tf.Tensor, is_target: tf.Tensor,
   mask = tf.cast(mask, tf.float32)
   is_target = tf.cast(is_target, tf.float32)
   if not is_target.shape.is_compatible_with(mask.shape):
-    raise ValueError(f"is_target shape {is_target.shape} does not match mask shape "
-                     f"{mask.shape}")
+    raise ValueError(f"is_target shape {is_target.shape} does not match mask shape {mask.shape}")
   w = _weight_row(extended_weight, mask.shape[-1])
   return mask * (is_target + (1.0 - is_target) * w)
 
 
-def interpolate(adm: Tuple[tf.Tensor, tf.Tensor], base: Tuple[tf.Tensor, tf.Tensor],
-                extended_weight: ExtendedWeight) -> Tuple[tf.Tensor, tf.Tensor]:
+def interpolate(
+  adm: Tuple[tf.Tensor, tf.Tensor],
+  base: Tuple[tf.Tensor, tf.Tensor],
+  extended_weight: ExtendedWeight,
+) -> Tuple[tf.Tensor, tf.Tensor]:
   """`w * adm + (1 - w) * base` per action, for sums and counts alike.
 
   Args:

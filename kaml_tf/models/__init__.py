@@ -7,5 +7,11 @@ from kaml_tf.models.builder import count_parameters
 from kaml_tf.models.config import BACKBONES
 from kaml_tf.models.config import ModelConfig
 
-__all__ = ["BACKBONES", "HKE_INDICATOR", "OUTPUT_NAME", "ModelConfig", "build_model",
-           "count_parameters"]
+__all__ = [
+  "BACKBONES",
+  "HKE_INDICATOR",
+  "OUTPUT_NAME",
+  "ModelConfig",
+  "build_model",
+  "count_parameters",
+]

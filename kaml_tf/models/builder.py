@@ -58,29 +58,50 @@ def _backbone(schema: schema_lib.Schema, config: config_lib.ModelConfig, feature
   n = schema.num_actions
   common = dict(activation=config.activation, dropout=config.dropout)
   if config.backbone == "single_task":
-    return single_task.SingleTask(schema, config.bottom_units, config.embedding_dim,
-                                  embedding_l2=config.embedding_l2, name="single_task",
-                                  **common)(features)
-  x = embedding.FeatureEmbedding(schema, config.embedding_dim, l2=config.embedding_l2,
-                                 name="embedding")(features)
+    return single_task.SingleTask(
+      schema,
+      config.bottom_units,
+      config.embedding_dim,
+      embedding_l2=config.embedding_l2,
+      name="single_task",
+      **common,
+    )(features)
+  x = embedding.FeatureEmbedding(
+    schema, config.embedding_dim, l2=config.embedding_l2, name="embedding"
+  )(features)
   if config.backbone == "shared_bottom":
     return mlp.MLP(config.bottom_units, name="shared_bottom", **common)(x)
   if config.backbone == "mmoe":
     return mmoe.MMoE(n, config.num_experts, config.expert_units, name="mmoe", **common)(x)
   if config.backbone == "ple":
-    return ple.PLE(n, config.num_levels, config.num_task_experts, config.num_shared_experts,
-                   config.expert_units, name="ple", **common)(x)
+    return ple.PLE(
+      n,
+      config.num_levels,
+      config.num_task_experts,
+      config.num_shared_experts,
+      config.expert_units,
+      name="ple",
+      **common,
+    )(x)
   if config.backbone == "star":
     return star.Star(n, config.star_units, name="star", **common)(x)
   if config.backbone == "taml":
-    return taml.TAML(n, config.num_learners, config.num_shared_experts,
-                     config.num_task_experts, config.num_learner_experts,
-                     config.expert_units, name="taml", **common)(x)
+    return taml.TAML(
+      n,
+      config.num_learners,
+      config.num_shared_experts,
+      config.num_task_experts,
+      config.num_learner_experts,
+      config.expert_units,
+      name="taml",
+      **common,
+    )(x)
   raise ValueError(f"unknown backbone {config.backbone!r}")  # ModelConfig already refuses it.
 
 
-def build_model(schema: schema_lib.Schema,
-                config: config_lib.ModelConfig = config_lib.ModelConfig()) -> tf.keras.Model:
+def build_model(
+  schema: schema_lib.Schema, config: config_lib.ModelConfig = config_lib.ModelConfig()
+) -> tf.keras.Model:
   """Builds the functional model mapping raw features to per-action logits.
 
   Args:
@@ -101,8 +122,10 @@ def build_model(schema: schema_lib.Schema,
   if not isinstance(config, config_lib.ModelConfig):
     raise TypeError(f"build_model: config must be a ModelConfig, got {config!r}")
   if config.hke and HKE_INDICATOR in schema.feature_names:
-    raise ValueError(f"build_model: schema feature {HKE_INDICATOR!r} clashes with the HKE "
-                     "indicator input; rename the feature")
+    raise ValueError(
+      f"build_model: schema feature {HKE_INDICATOR!r} clashes with the HKE "
+      "indicator input; rename the feature"
+    )
   n = schema.num_actions
   features = schema.keras_inputs()
   inputs = dict(features)
@@ -115,18 +138,22 @@ def build_model(schema: schema_lib.Schema,
   common = dict(activation=config.activation, dropout=config.dropout)
   if config.hke:
     logits = hke_lib.HKETowers(
-        heads, config.hke_sub_tower_units, config.hke_final_units, group_size=learners,
-        name="hke_towers", **common)([representations, inputs[HKE_INDICATOR]])
+      heads,
+      config.hke_sub_tower_units,
+      config.hke_final_units,
+      group_size=learners,
+      name="hke_towers",
+      **common,
+    )([representations, inputs[HKE_INDICATOR]])
   else:
-    logits = towers_lib.Towers(heads, config.tower_units, name="towers", **common)(
-        representations)
+    logits = towers_lib.Towers(heads, config.tower_units, name="towers", **common)(representations)
   if config.backbone == "taml":
-    logits = taml.LearnerFusion(n, learners, config.distillation_weight,
-                                name="learner_fusion")(logits)
+    logits = taml.LearnerFusion(n, learners, config.distillation_weight, name="learner_fusion")(
+      logits
+    )
   logits = tf.keras.layers.Activation("linear", dtype="float32", name=OUTPUT_NAME)(logits)
 
   name = f"kaml_{config.backbone}" + ("_hke" if config.hke else "")
   model = tf.keras.Model(inputs=inputs, outputs=logits, name=name)
-  logging.info("Built %s for %d actions: %d trainable parameters", name, n,
-               count_parameters(model))
+  logging.info("Built %s for %d actions: %d trainable parameters", name, n, count_parameters(model))
   return model

@@ -52,6 +52,7 @@ class ModelConfig:
     hke_sub_tower_units: HKE: widths of each of the original / extended sub-towers (eq. 9).
     hke_final_units: HKE: hidden widths of the MLP after the merge (eq. 10), before the logit.
   """
+
   backbone: str = "mmoe"
   embedding_dim: Optional[int] = None
   activation: str = "relu"
@@ -74,29 +75,44 @@ class ModelConfig:
 
   def __post_init__(self):
     if self.backbone not in BACKBONES:
-      raise ValueError(f"{_OWNER}: backbone must be one of {list(BACKBONES)}, "
-                       f"got {self.backbone!r}")
+      raise ValueError(
+        f"{_OWNER}: backbone must be one of {list(BACKBONES)}, got {self.backbone!r}"
+      )
     if self.embedding_dim is not None:
       checks.positive_int(self.embedding_dim, "embedding_dim", _OWNER)
     if not isinstance(self.activation, str):
-      raise ValueError(f"{_OWNER}: activation must be the name of a Keras activation, "
-                       f"got {self.activation!r}")
+      raise ValueError(
+        f"{_OWNER}: activation must be the name of a Keras activation, got {self.activation!r}"
+      )
     checks.activation(self.activation, _OWNER)
     checks.dropout_rate(self.dropout, _OWNER)
-    object.__setattr__(self, "embedding_l2",
-                       checks.non_negative_float(self.embedding_l2, "embedding_l2", _OWNER))
-    for name in ("num_experts", "num_levels", "num_task_experts", "num_shared_experts",
-                 "num_learners", "num_learner_experts"):
+    object.__setattr__(
+      self, "embedding_l2", checks.non_negative_float(self.embedding_l2, "embedding_l2", _OWNER)
+    )
+    for name in (
+      "num_experts",
+      "num_levels",
+      "num_task_experts",
+      "num_shared_experts",
+      "num_learners",
+      "num_learner_experts",
+    ):
       checks.positive_int(getattr(self, name), name, _OWNER)
     checks.non_negative_float(self.distillation_weight, "distillation_weight", _OWNER)
     if not isinstance(self.hke, bool):
       raise ValueError(f"{_OWNER}: hke must be true or false, got {self.hke!r}")
-    for name, allow_empty in (("expert_units", False), ("bottom_units", True),
-                              ("star_units", False), ("tower_units", True),
-                              ("hke_sub_tower_units", False), ("hke_final_units", True)):
+    for name, allow_empty in (
+      ("expert_units", False),
+      ("bottom_units", True),
+      ("star_units", False),
+      ("tower_units", True),
+      ("hke_sub_tower_units", False),
+      ("hke_final_units", True),
+    ):
       # Lists (from JSON) become tuples so the frozen config stays hashable and comparable.
-      object.__setattr__(self, name, checks.units(getattr(self, name), name, _OWNER,
-                                                  allow_empty=allow_empty))
+      object.__setattr__(
+        self, name, checks.units(getattr(self, name), name, _OWNER, allow_empty=allow_empty)
+      )
 
   def to_dict(self) -> Dict[str, Any]:
     """A JSON-ready dict (tuples as lists) that `from_dict` turns back into an equal config."""

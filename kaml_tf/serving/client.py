@@ -18,9 +18,9 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 from kaml_tf.serving import module as module_lib
 
 
@@ -32,8 +32,11 @@ def list_versions(export_base: str) -> List[int]:
   """The versions under `export_base`, ascending; [] if the folder does not exist."""
   if not os.path.isdir(export_base):
     return []
-  return sorted(int(name) for name in os.listdir(export_base)
-                if name.isdigit() and os.path.isdir(os.path.join(export_base, name)))
+  return sorted(
+    int(name)
+    for name in os.listdir(export_base)
+    if name.isdigit() and os.path.isdir(os.path.join(export_base, name))
+  )
 
 
 def latest_version(export_base: str) -> Optional[int]:
@@ -61,17 +64,23 @@ class ExportedModel:
       FileNotFoundError: if `export_dir` holds no SavedModel.
     """
     if not tf.saved_model.contains_saved_model(export_dir):
-      raise FileNotFoundError(f"{export_dir}: no SavedModel here (expected a version folder "
-                              "written by `python -m export.export_model`)")
+      raise FileNotFoundError(
+        f"{export_dir}: no SavedModel here (expected a version folder "
+        "written by `python -m export.export_model`)"
+      )
     self.path = export_dir
     name = os.path.basename(os.path.normpath(export_dir))
     self.version = int(name) if name.isdigit() else None
     self.saved_model = tf.saved_model.load(export_dir)
-    assets = {os.path.basename(a.asset_path.numpy().decode()): a.asset_path.numpy().decode()
-              for a in getattr(self.saved_model, "assets", ())}
+    assets = {
+      os.path.basename(a.asset_path.numpy().decode()): a.asset_path.numpy().decode()
+      for a in getattr(self.saved_model, "assets", ())
+    }
     if module_lib.SCHEMA_ASSET not in assets:
-      raise FileNotFoundError(f"{export_dir}: the export has no assets/"
-                              f"{module_lib.SCHEMA_ASSET}; was it written by kaml_tf?")
+      raise FileNotFoundError(
+        f"{export_dir}: the export has no assets/"
+        f"{module_lib.SCHEMA_ASSET}; was it written by kaml_tf?"
+      )
     self.schema = schema_lib.Schema.load(assets[module_lib.SCHEMA_ASSET])
     self.calibration = None
     if module_lib.CALIBRATION_ASSET in assets:
@@ -85,8 +94,10 @@ class ExportedModel:
 
   def _signature(self, name: str):
     if name not in self._signatures:
-      raise InputError(f"Serving signature name: \"{name}\" not found in signature def; the "
-                       f"export has {self.signature_names}")
+      raise InputError(
+        f"Serving signature name: \"{name}\" not found in signature def; the "
+        f"export has {self.signature_names}"
+      )
     return self._signatures[name]
 
   def input_specs(self, signature: str) -> Dict[str, tf.TensorSpec]:
@@ -97,8 +108,9 @@ class ExportedModel:
     """The output names of a signature, sorted."""
     return sorted(self._signature(signature).structured_outputs)
 
-  def run(self, signature: str, inputs: Mapping[str, object],
-          allow_extra: bool = True) -> Dict[str, np.ndarray]:
+  def run(
+    self, signature: str, inputs: Mapping[str, object], allow_extra: bool = True
+  ) -> Dict[str, np.ndarray]:
     """Runs a signature.
 
     Args:
@@ -119,12 +131,14 @@ class ExportedModel:
     specs = self.input_specs(signature)
     missing = sorted(set(specs) - set(inputs))
     if missing:
-      raise InputError(f"signature {signature!r}: missing input(s) {missing}; it takes "
-                       f"{sorted(specs)}")
+      raise InputError(
+        f"signature {signature!r}: missing input(s) {missing}; it takes {sorted(specs)}"
+      )
     extra = sorted(set(inputs) - set(specs))
     if extra and not allow_extra:
-      raise InputError(f"signature {signature!r}: unknown input(s) {extra}; it takes "
-                       f"{sorted(specs)}")
+      raise InputError(
+        f"signature {signature!r}: unknown input(s) {extra}; it takes {sorted(specs)}"
+      )
     tensors = {k: _to_tensor(inputs[k], spec, signature, k) for k, spec in specs.items()}
     outputs = self._signature(signature)(**tensors)
     return {k: v.numpy() for k, v in outputs.items()}
@@ -139,8 +153,10 @@ class ExportedModel:
 
   def score_examples(self, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
     """`serve_examples` on serialized `tf.train.Example`s."""
-    return self.run(module_lib.SERVE_EXAMPLES,
-                    {module_lib.EXAMPLES_INPUT: np.asarray(list(serialized), dtype=object)})
+    return self.run(
+      module_lib.SERVE_EXAMPLES,
+      {module_lib.EXAMPLES_INPUT: np.asarray(list(serialized), dtype=object)},
+    )
 
 
 def _to_tensor(value, spec: tf.TensorSpec, signature: str, name: str) -> tf.Tensor:
@@ -152,19 +168,19 @@ def _to_tensor(value, spec: tf.TensorSpec, signature: str, name: str) -> tf.Tens
       raise InputError(f"{where}: expected strings, got {array.dtype} values")
   elif spec.dtype.is_integer:
     if array.dtype.kind not in "iu":
-      raise InputError(f"{where}: expected integers ({spec.dtype.name}), got "
-                       f"{array.dtype} values")
+      raise InputError(f"{where}: expected integers ({spec.dtype.name}), got {array.dtype} values")
   elif spec.dtype.is_floating:
     if array.dtype.kind not in "iuf":
-      raise InputError(f"{where}: expected numbers ({spec.dtype.name}), got "
-                       f"{array.dtype} values")
+      raise InputError(f"{where}: expected numbers ({spec.dtype.name}), got {array.dtype} values")
   try:
     tensor = tf.convert_to_tensor(array, dtype=spec.dtype)
   except (TypeError, ValueError, UnicodeError) as e:
     raise InputError(f"{where}: cannot convert to {spec.dtype.name}: {e}") from None
   if not spec.shape.is_compatible_with(tensor.shape):
-    raise InputError(f"{where}: expected shape {spec.shape.as_list()} (one value per row), "
-                     f"got {tensor.shape.as_list()}")
+    raise InputError(
+      f"{where}: expected shape {spec.shape.as_list()} (one value per row), "
+      f"got {tensor.shape.as_list()}"
+    )
   return tensor
 
 
@@ -180,12 +196,16 @@ def load_latest(export_base: str) -> ExportedModel:
   return ExportedModel(os.path.join(export_base, str(version)))
 
 
-def read_records(files: Union[str, Sequence[str]], schema: schema_lib.Schema, limit: int,
-                 valid_targets_only: bool = False) -> Dict[str, np.ndarray]:
+def read_records(
+  files: Union[str, Sequence[str]],
+  schema: schema_lib.Schema,
+  limit: int,
+  valid_targets_only: bool = False,
+) -> Dict[str, np.ndarray]:
   """The first `limit` records of log files as columns, in file order.
 
   Args:
-    files: Glob(s) or paths of TFRecord logs (see `kaml_tf.records.list_files`).
+    files: Glob(s) or paths of TFRecord logs (see `kaml_tf.logs.records.list_files`).
     schema: The logs' schema; every record must hold all of its fields.
     limit: Records to return at most.
     valid_targets_only: Skip records whose `target_action` is not in [0, N) ("Other"): the
@@ -209,7 +229,7 @@ def read_records(files: Union[str, Sequence[str]], schema: schema_lib.Schema, li
       if valid_targets_only:
         target = parsed[schema_lib.TARGET_ACTION]
         keep = (target >= 0) & (target < schema.num_actions)
-      rows = np.flatnonzero(keep)[:limit - found]
+      rows = np.flatnonzero(keep)[: limit - found]
       for k, v in parsed.items():
         chunks.setdefault(k, []).append(v[rows])
       found += rows.size
@@ -220,8 +240,9 @@ def read_records(files: Union[str, Sequence[str]], schema: schema_lib.Schema, li
   return {k: np.concatenate(v) for k, v in chunks.items()}
 
 
-def score_log_records(export_dir: str, files: Union[str, Sequence[str]], limit: int = 5
-                      ) -> Dict[str, np.ndarray]:
+def score_log_records(
+  export_dir: str, files: Union[str, Sequence[str]], limit: int = 5
+) -> Dict[str, np.ndarray]:
   """Scores the first `limit` records (with a target action) of log files via an export.
 
   Returns:
@@ -230,8 +251,9 @@ def score_log_records(export_dir: str, files: Union[str, Sequence[str]], limit: 
   model = ExportedModel(export_dir)
   rows = read_records(files, model.schema, limit, valid_targets_only=True)
   if rows[schema_lib.TARGET_ACTION].size == 0:
-    raise ValueError(f"{files}: no record with a target action in [0, "
-                     f"{model.schema.num_actions}) to score")
+    raise ValueError(
+      f"{files}: no record with a target action in [0, {model.schema.num_actions}) to score"
+    )
   result = dict(rows)
   result.update(model.score(rows))
   return result

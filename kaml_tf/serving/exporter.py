@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import platt
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 from kaml_tf.models import builder
 from kaml_tf.serving import client
 from kaml_tf.serving import module as module_lib
@@ -63,8 +63,9 @@ def default_version(export_base: str) -> int:
   return now if latest is None or now > latest else latest + 1
 
 
-def load_strict(model_dir: str, checkpoint: str = trained_model_lib.BEST
-                ) -> trained_model_lib.TrainedModel:
+def load_strict(
+  model_dir: str, checkpoint: str = trained_model_lib.BEST
+) -> trained_model_lib.TrainedModel:
   """Rebuilds the network of `model_dir` and restores every one of its variables.
 
   The model's calibration is `calibration.json` when that was fitted for the restored
@@ -86,22 +87,34 @@ def load_strict(model_dir: str, checkpoint: str = trained_model_lib.BEST
   network = builder.build_model(schema, run_config.model)
   try:
     path = checkpointing.restore_network(
-        network, model_dir, path=trained_model_lib.checkpoint_path(model_dir, checkpoint))
+      network, model_dir, path=trained_model_lib.checkpoint_path(model_dir, checkpoint)
+    )
   except checkpointing.CheckpointMismatchError as e:
-    raise ExportError(f"{model_dir}: the checkpoint does not match the network built from "
-                      f"its config.json, refusing to export a partly restored model: "
-                      f"{e.detail}") from e
+    raise ExportError(
+      f"{model_dir}: the checkpoint does not match the network built from "
+      f"its config.json, refusing to export a partly restored model: "
+      f"{e.detail}"
+    ) from e
   return trained_model_lib.TrainedModel(
-      schema=schema, run_config=run_config, network=network, checkpoint=os.path.abspath(path),
-      checkpoint_name=os.path.relpath(path, model_dir),
-      calibration=platt.for_checkpoint(model_dir, schema.actions, path))
+    schema=schema,
+    run_config=run_config,
+    network=network,
+    checkpoint=os.path.abspath(path),
+    checkpoint_name=os.path.relpath(path, model_dir),
+    calibration=platt.for_checkpoint(model_dir, schema.actions, path),
+  )
 
 
-def export_model(model_dir: str, export_base: str, version: Optional[int] = None, *,
-                 warmup_files: Union[str, Sequence[str], None] = None,
-                 num_warmup_records: int = 10,
-                 model_name: str = DEFAULT_MODEL_NAME,
-                 checkpoint: str = trained_model_lib.BEST) -> str:
+def export_model(
+  model_dir: str,
+  export_base: str,
+  version: Optional[int] = None,
+  *,
+  warmup_files: Union[str, Sequence[str], None] = None,
+  num_warmup_records: int = 10,
+  model_name: str = DEFAULT_MODEL_NAME,
+  checkpoint: str = trained_model_lib.BEST,
+) -> str:
   """Exports the model trained in `model_dir` as `export_base/<version>/`.
 
   Args:
@@ -131,18 +144,20 @@ def export_model(model_dir: str, export_base: str, version: Optional[int] = None
   warmup = None
   if warmup_files:
     _serving_apis()  # Fail before any work, not after the SavedModel is written.
-    model_dir_lib.check_logs_schema(model_dir, model.schema, warmup_files,
-                                    "the warm-up records'")
-    warmup = client.read_records(warmup_files, model.schema, num_warmup_records,
-                                 valid_targets_only=True)
-  return export_trained(model, export_base, version, warmup_columns=warmup,
-                        model_name=model_name)
+    model_dir_lib.check_logs_schema(model_dir, model.schema, warmup_files, "the warm-up records'")
+    warmup = client.read_records(
+      warmup_files, model.schema, num_warmup_records, valid_targets_only=True
+    )
+  return export_trained(model, export_base, version, warmup_columns=warmup, model_name=model_name)
 
 
-def export_trained(model: trained_model_lib.TrainedModel, export_base: str,
-                   version: Optional[int] = None,
-                   warmup_columns: Optional[Mapping[str, np.ndarray]] = None,
-                   model_name: str = DEFAULT_MODEL_NAME) -> str:
+def export_trained(
+  model: trained_model_lib.TrainedModel,
+  export_base: str,
+  version: Optional[int] = None,
+  warmup_columns: Optional[Mapping[str, np.ndarray]] = None,
+  model_name: str = DEFAULT_MODEL_NAME,
+) -> str:
   """Writes the SavedModel of an already restored model (see `export_model`).
 
   Args:
@@ -177,20 +192,26 @@ def export_trained(model: trained_model_lib.TrainedModel, export_base: str,
       extra = os.path.join(tmp, ASSETS_EXTRA_DIR)
       os.makedirs(extra)
       # Which checkpoint this version serves (the best or the latest of its model directory).
-      atomic.write_text(os.path.join(extra, CHECKPOINT_FILE), json.dumps(
-          {"checkpoint": model.checkpoint_name, "path": model.checkpoint}, indent=2) + "\n")
+      atomic.write_text(
+        os.path.join(extra, CHECKPOINT_FILE),
+        json.dumps({"checkpoint": model.checkpoint_name, "path": model.checkpoint}, indent=2)
+        + "\n",
+      )
       if warmup_columns is not None:
-        write_warmup_requests(os.path.join(extra, WARMUP_FILE), model.schema, warmup_columns,
-                              model_name)
+        write_warmup_requests(
+          os.path.join(extra, WARMUP_FILE), model.schema, warmup_columns, model_name
+        )
   logging.info("exported version %s to %s", version, path)
   return path
 
 
 def _check_version(version) -> None:
-  if version is not None and (isinstance(version, bool) or
-                              not isinstance(version, (int, np.integer)) or version < 0):
-    raise ValueError(f"version: must be an integer >= 0 (TF Serving's version folders), "
-                     f"got {version!r}")
+  if version is not None and (
+    isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0
+  ):
+    raise ValueError(
+      f"version: must be an integer >= 0 (TF Serving's version folders), got {version!r}"
+    )
 
 
 def _serving_apis():
@@ -202,15 +223,19 @@ def _serving_apis():
     from tensorflow_serving.apis import prediction_log_pb2
   except ImportError as e:
     raise ImportError(
-        f"writing the TF Serving warm-up file needs the protos of {SERVING_API_REQUIREMENT} "
-        f"(`pip install {SERVING_API_REQUIREMENT}`; it is not a pinned requirement of "
-        f"kaml-tf): {e}") from e
+      f"writing the TF Serving warm-up file needs the protos of {SERVING_API_REQUIREMENT} "
+      f"(`pip install {SERVING_API_REQUIREMENT}`; it is not a pinned requirement of "
+      f"kaml-tf): {e}"
+    ) from e
   return model_pb2, predict_pb2, prediction_log_pb2
 
 
-def write_warmup_requests(path: str, schema: schema_lib.Schema,
-                          columns: Mapping[str, np.ndarray],
-                          model_name: str = DEFAULT_MODEL_NAME) -> int:
+def write_warmup_requests(
+  path: str,
+  schema: schema_lib.Schema,
+  columns: Mapping[str, np.ndarray],
+  model_name: str = DEFAULT_MODEL_NAME,
+) -> int:
   """Writes one `serving_default` `PredictionLog` per record, as TF Serving's warm-up file.
 
   Args:
@@ -237,18 +262,20 @@ def write_warmup_requests(path: str, schema: schema_lib.Schema,
   if target.size == 0:
     raise ValueError("no warm-up record to write")
   if np.any((target < 0) | (target >= schema.num_actions)):
-    raise ValueError(f"warm-up records: {module_lib.target_range_message(schema)}; got "
-                     f"{target.tolist()}")
+    raise ValueError(
+      f"warm-up records: {module_lib.target_range_message(schema)}; got {target.tolist()}"
+    )
   dtypes = schema.record_dtypes(include_true_labels=False)
   with tf.io.TFRecordWriter(path) as writer:
     for row in range(target.size):
       request = predict_pb2.PredictRequest(
-          model_spec=model_pb2.ModelSpec(name=model_name,
-                                         signature_name=module_lib.SERVING_DEFAULT))
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=module_lib.SERVING_DEFAULT)
+      )
       for k in names:
-        value = np.asarray(columns[k])[row:row + 1]
+        value = np.asarray(columns[k])[row : row + 1]
         request.inputs[k].CopyFrom(tf.make_tensor_proto(value, dtype=dtypes[k]))
       log = prediction_log_pb2.PredictionLog(
-          predict_log=prediction_log_pb2.PredictLog(request=request))
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+      )
       writer.write(log.SerializeToString())
   return int(target.size)

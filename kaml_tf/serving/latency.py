@@ -20,17 +20,25 @@ from kaml_tf.serving import module as module_lib
 TIMED_SIGNATURES = (module_lib.SERVING_DEFAULT, module_lib.PREDICT_ALL)
 
 
-def _batch(records: Mapping[str, np.ndarray], names: Sequence[str], size: int,
-           specs: Mapping[str, tf.TensorSpec]) -> Dict[str, tf.Tensor]:
+def _batch(
+  records: Mapping[str, np.ndarray],
+  names: Sequence[str],
+  size: int,
+  specs: Mapping[str, tf.TensorSpec],
+) -> Dict[str, tf.Tensor]:
   """The first `size` rows of `records` repeated cyclically, as the signature's tensors."""
   n = len(records[names[0]])
   rows = np.arange(size) % n
   return {k: tf.constant(np.asarray(records[k])[rows], dtype=specs[k].dtype) for k in names}
 
 
-def measure_latency(export_dir: str, records: Mapping[str, np.ndarray],
-                    batch_sizes: Sequence[int] = (1, 256), iterations: int = 200,
-                    warmup: int = 10) -> Dict[str, Any]:
+def measure_latency(
+  export_dir: str,
+  records: Mapping[str, np.ndarray],
+  batch_sizes: Sequence[int] = (1, 256),
+  iterations: int = 200,
+  warmup: int = 10,
+) -> Dict[str, Any]:
   """Times `serving_default` and `predict_all` of an export per batch size.
 
   Args:
@@ -54,8 +62,9 @@ def measure_latency(export_dir: str, records: Mapping[str, np.ndarray],
     ValueError: for bad arguments, or no record with a target action.
   """
   sizes = list(batch_sizes)
-  if not sizes or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1
-                      for b in sizes):
+  if not sizes or any(
+    isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in sizes
+  ):
     raise ValueError(f"batch_sizes: expected positive integers, got {list(batch_sizes)}")
   if iterations < 1:
     raise ValueError(f"iterations: must be >= 1, got {iterations}")
@@ -94,10 +103,18 @@ def measure_latency(export_dir: str, records: Mapping[str, np.ndarray],
     key = str(int(size))
     for s in TIMED_SIGNATURES:
       t = np.asarray(times[s])
-      latency[s][key] = {"p50": float(np.percentile(t, 50)), "p99": float(np.percentile(t, 99)),
-                         "mean": float(t.mean())}
+      latency[s][key] = {
+        "p50": float(np.percentile(t, 50)),
+        "p99": float(np.percentile(t, 99)),
+        "mean": float(t.mean()),
+      }
     select, every = latency[module_lib.SERVING_DEFAULT][key], latency[module_lib.PREDICT_ALL][key]
     ratio[key] = {"p50": select["p50"] / every["p50"], "p99": select["p99"] / every["p99"]}
-  return {"export_dir": export_dir, "iterations": iterations, "warmup": warmup,
-          "batch_sizes": [int(b) for b in sizes], "latency_ms": latency,
-          "ratio_to_predict_all": ratio}
+  return {
+    "export_dir": export_dir,
+    "iterations": iterations,
+    "warmup": warmup,
+    "batch_sizes": [int(b) for b in sizes],
+    "latency_ms": latency,
+    "ratio_to_predict_all": ratio,
+  }

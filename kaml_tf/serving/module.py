@@ -59,8 +59,10 @@ CALIBRATION_ASSET = "calibration.json"  # Only in calibrated exports.
 def target_range_message(schema: schema_lib.Schema) -> str:
   """The error text of a `target_action` outside [0, N)."""
   # No quotes: TF escapes them in assertion messages.
-  return (f"{TARGET_INPUT} must be in [0, {schema.num_actions}): the index of one of the "
-          f"actions ({', '.join(schema.actions)}); -1 (Other) has no tower")
+  return (
+    f"{TARGET_INPUT} must be in [0, {schema.num_actions}): the index of one of the "
+    f"actions ({', '.join(schema.actions)}); -1 (Other) has no tower"
+  )
 
 
 class ServingModule(tf.Module):
@@ -70,8 +72,9 @@ class ServingModule(tf.Module):
     assets: `tf.saved_model.Asset`s copied into the export's `assets/`.
   """
 
-  def __init__(self, model: trained_model_lib.TrainedModel, asset_paths=(),
-               name: str = "kaml_serving"):
+  def __init__(
+    self, model: trained_model_lib.TrainedModel, asset_paths=(), name: str = "kaml_serving"
+  ):
     """Wraps a restored model.
 
     Args:
@@ -89,8 +92,10 @@ class ServingModule(tf.Module):
     if model.uses_indicator:
       expected.add(trained_model_lib.HKE_INPUT)
     if set(model.network.input_names) != expected:
-      raise ValueError(f"ServingModule: the network's inputs {sorted(model.network.input_names)} "
-                       f"are not the schema's features {sorted(expected)}")
+      raise ValueError(
+        f"ServingModule: the network's inputs {sorted(model.network.input_names)} "
+        f"are not the schema's features {sorted(expected)}"
+      )
     self._model = _Hidden(model)
     self._state = _checkpointed_state(model.network)
     self.assets = [tf.saved_model.Asset(p) for p in asset_paths]
@@ -106,14 +111,17 @@ class ServingModule(tf.Module):
     # context); only their signature concrete functions are exported.
     logits_all = tf.function(self._logits_all, input_signature=[features], autograph=False)
     self._logits_all_fn = _Hidden(logits_all)
-    self._functions = _Hidden({
-        SERVING_DEFAULT: tf.function(self._serving_default, input_signature=[with_target],
-                                     autograph=False),
-        PREDICT_ALL: tf.function(self._predict_all, input_signature=[features],
-                                 autograph=False),
-        SERVE_EXAMPLES: tf.function(self._serve_examples, input_signature=[examples],
-                                    autograph=False),
-    })
+    self._functions = _Hidden(
+      {
+        SERVING_DEFAULT: tf.function(
+          self._serving_default, input_signature=[with_target], autograph=False
+        ),
+        PREDICT_ALL: tf.function(self._predict_all, input_signature=[features], autograph=False),
+        SERVE_EXAMPLES: tf.function(
+          self._serve_examples, input_signature=[examples], autograph=False
+        ),
+      }
+    )
 
   @property
   def schema(self) -> schema_lib.Schema:
@@ -138,8 +146,10 @@ class ServingModule(tf.Module):
     names = sorted(inputs)
     sizes = tf.stack([tf.size(inputs[k]) for k in names])
     check = tf.debugging.assert_equal(
-        sizes, sizes[0],
-        message=f"every input must hold one value per row; sizes of the inputs {names}")
+      sizes,
+      sizes[0],
+      message=f"every input must hold one value per row; sizes of the inputs {names}",
+    )
     with tf.control_dependencies([check]):
       return {k: tf.identity(v) for k, v in inputs.items()}
 
@@ -148,10 +158,12 @@ class ServingModule(tf.Module):
     inputs = self._checked_features(inputs)
     target = inputs[TARGET_INPUT]
     message = target_range_message(self.schema)
-    checks = [tf.debugging.assert_greater_equal(target, tf.constant(0, tf.int64),
-                                                message=message),
-              tf.debugging.assert_less(target, tf.constant(self.schema.num_actions, tf.int64),
-                                       message=message)]
+    checks = [
+      tf.debugging.assert_greater_equal(target, tf.constant(0, tf.int64), message=message),
+      tf.debugging.assert_less(
+        target, tf.constant(self.schema.num_actions, tf.int64), message=message
+      ),
+    ]
     with tf.control_dependencies(checks):
       target = tf.identity(target)
     features = {k: inputs[k] for k in self.schema.feature_names}
@@ -181,5 +193,8 @@ class _Hidden:
 
 def _checkpointed_state(network: tf.keras.Model) -> List[Any]:
   """The network's variables and resources (lookup tables) in its checkpoint graph."""
-  return [t for t in tf.train.TrackableView(network).descendants()
-          if isinstance(t, (tf.Variable, tf.saved_model.experimental.TrackableResource))]
+  return [
+    t
+    for t in tf.train.TrackableView(network).descendants()
+    if isinstance(t, (tf.Variable, tf.saved_model.experimental.TrackableResource))
+  ]

@@ -51,8 +51,10 @@ from kaml_tf.serving import module as module_lib
 
 DEFAULT_PORT = 8501
 DEFAULT_MODEL_NAME = "kaml"
-_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
-                   r"(?::(?P<method>[a-zA-Z]+))?$")
+_PATH = re.compile(
+  r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
+  r"(?::(?P<method>[a-zA-Z]+))?$"
+)
 _MAX_BODY_BYTES = 64 << 20
 MAX_LOAD_ATTEMPTS = 5
 
@@ -68,6 +70,7 @@ class ServerConfig:
     model_name: The `<name>` in the URLs.
     poll_seconds: How often the export base is checked for a new version.
   """
+
   export_base: str
   port: int = DEFAULT_PORT
   host: str = "127.0.0.1"
@@ -77,12 +80,14 @@ class ServerConfig:
   def __post_init__(self):
     if not self.export_base:
       raise ValueError("export_base: required")
-    if isinstance(self.port, bool) or not isinstance(self.port, int) or not (
-        0 <= self.port <= 65535):
+    if (
+      isinstance(self.port, bool) or not isinstance(self.port, int) or not (0 <= self.port <= 65535)
+    ):
       raise ValueError(f"port: must be an integer in [0, 65535], got {self.port!r}")
     if not self.model_name or not re.fullmatch(r"[A-Za-z0-9_.-]+", self.model_name):
-      raise ValueError(f"model_name: letters, digits, '_', '.' and '-' only, got "
-                       f"{self.model_name!r}")
+      raise ValueError(
+        f"model_name: letters, digits, '_', '.' and '-' only, got {self.model_name!r}"
+      )
     if not self.poll_seconds > 0:
       raise ValueError(f"poll_seconds: must be > 0, got {self.poll_seconds!r}")
 
@@ -113,8 +118,10 @@ class ModelServer:
       OSError: if the port cannot be bound.
     """
     if not os.path.isdir(config.export_base):
-      raise FileNotFoundError(f"{config.export_base}: export base folder not found; export a "
-                              "model first with `python -m export.export_model`")
+      raise FileNotFoundError(
+        f"{config.export_base}: export base folder not found; export a "
+        "model first with `python -m export.export_model`"
+      )
     self.config = config
     self._lock = threading.Lock()
     self._model: Optional[client.ExportedModel] = None
@@ -159,9 +166,15 @@ class ModelServer:
     except Exception as e:  # pylint: disable=broad-except
       # Whatever a broken folder raises, the server must keep answering with the old version.
       self._failed[newest] = (attempts + 1, str(e))
-      logging.error("version %d at %s failed to load (attempt %d of %d), still serving %s: %s",
-                    newest, path, attempts + 1, MAX_LOAD_ATTEMPTS,
-                    current.version if current else "nothing", e)
+      logging.error(
+        "version %d at %s failed to load (attempt %d of %d), still serving %s: %s",
+        newest,
+        path,
+        attempts + 1,
+        MAX_LOAD_ATTEMPTS,
+        current.version if current else "nothing",
+        e,
+      )
       return None
     with self._lock:
       self._model = model
@@ -186,8 +199,12 @@ class ModelServer:
     """Serves in the calling thread (polling in the background) until `shutdown`."""
     self._serving = True
     self._spawn(self._poll_loop, "version-poller")
-    logging.info("serving %s/v1/models/%s (export base %s)", self.url, self.config.model_name,
-                 self.config.export_base)
+    logging.info(
+      "serving %s/v1/models/%s (export base %s)",
+      self.url,
+      self.config.model_name,
+      self.config.export_base,
+    )
     self._httpd.serve_forever()
 
   def shutdown(self) -> None:
@@ -241,16 +258,28 @@ class ModelServer:
     if model is None:
       raise RequestError(404, f"Could not find any versions of model {name}")
     if version is not None and int(version) != model.version:
-      raise RequestError(404, f"Servable not found for request: Specific({name}, {version}); "
-                              f"this local server serves only version {model.version}")
+      raise RequestError(
+        404,
+        f"Servable not found for request: Specific({name}, {version}); "
+        f"this local server serves only version {model.version}",
+      )
     if method == "GET" and verb is None:
-      return {"model_version_status": [{
-          "version": str(model.version), "state": "AVAILABLE",
-          "status": {"error_code": "OK", "error_message": ""}}]}
+      return {
+        "model_version_status": [
+          {
+            "version": str(model.version),
+            "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""},
+          }
+        ]
+      }
     if method == "POST" and verb == "predict":
       return _predict(model, body)
-    raise RequestError(404, f"Malformed request: {method} {path} (this local server answers "
-                            "GET /v1/models/<name> and POST /v1/models/<name>:predict)")
+    raise RequestError(
+      404,
+      f"Malformed request: {method} {path} (this local server answers "
+      "GET /v1/models/<name> and POST /v1/models/<name>:predict)",
+    )
 
 
 def _op_error_message(error: tf.errors.OpError) -> str:
@@ -272,8 +301,12 @@ def _predict(model: client.ExportedModel, body: bytes) -> Dict[str, Any]:
   if not isinstance(signature, str):
     raise RequestError(400, f"'signature_name' must be a string, got {signature!r}")
   if ("instances" in request) == ("inputs" in request):
-    raise RequestError(400, "Missing 'inputs' or 'instances' key" if "inputs" not in request
-                       else "Not both 'inputs' and 'instances' can be set")
+    raise RequestError(
+      400,
+      "Missing 'inputs' or 'instances' key"
+      if "inputs" not in request
+      else "Not both 'inputs' and 'instances' can be set",
+    )
   specs = model.input_specs(signature)
   outputs = model.output_names(signature)
   if "instances" in request:
@@ -282,8 +315,7 @@ def _predict(model: client.ExportedModel, body: bytes) -> Dict[str, Any]:
     if len(outputs) == 1:
       return {"predictions": _to_json(result[outputs[0]])}
     rows = {k: _to_json(v) for k, v in result.items()}
-    return {"predictions": [{k: rows[k][i] for k in outputs}
-                            for i in range(len(rows[outputs[0]]))]}
+    return {"predictions": [{k: rows[k][i] for k in outputs} for i in range(len(rows[outputs[0]]))]}
   columns = _columns_from_inputs(request["inputs"], specs)
   result = model.run(signature, columns, allow_extra=False)
   if len(outputs) == 1:
@@ -324,8 +356,9 @@ def _column(values: List[Any], name: str) -> np.ndarray:
     raise RequestError(400, f"input {name!r}: ragged or mixed values: {e}") from None
 
 
-def _columns_from_instances(instances: Any, specs: Mapping[str, tf.TensorSpec]
-                            ) -> Dict[str, np.ndarray]:
+def _columns_from_instances(
+  instances: Any, specs: Mapping[str, tf.TensorSpec]
+) -> Dict[str, np.ndarray]:
   if not isinstance(instances, list) or not instances:
     raise RequestError(400, "'instances' must be a non-empty list (one element per row)")
   names = sorted(specs)
@@ -338,8 +371,7 @@ def _columns_from_instances(instances: Any, specs: Mapping[str, tf.TensorSpec]
         raise RequestError(400, f"{where}: JSON object does not have named input(s) {missing}")
       extra = sorted(set(instance) - set(names))
       if extra:
-        raise RequestError(400, f"{where}: unknown input(s) {extra}; the signature takes "
-                                f"{names}")
+        raise RequestError(400, f"{where}: unknown input(s) {extra}; the signature takes {names}")
       for k in names:
         rows[k].append(_decode(instance[k], f"{where}.{k}"))
     elif len(names) == 1:
@@ -349,8 +381,7 @@ def _columns_from_instances(instances: Any, specs: Mapping[str, tf.TensorSpec]
   return {k: _column(v, k) for k, v in rows.items()}
 
 
-def _columns_from_inputs(inputs: Any, specs: Mapping[str, tf.TensorSpec]
-                         ) -> Dict[str, np.ndarray]:
+def _columns_from_inputs(inputs: Any, specs: Mapping[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
   names = sorted(specs)
   if isinstance(inputs, dict) and not _is_b64(inputs):
     return {k: _column(_decode(v, f"inputs.{k}"), k) for k, v in inputs.items()}

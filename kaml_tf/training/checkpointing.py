@@ -24,9 +24,10 @@ class CheckpointMismatchError(ValueError):
 
   def __init__(self, model_dir: str, checkpoint: str, detail: str):
     super().__init__(
-        f"{model_dir}: the checkpoint {checkpoint} does not match the network built from its "
-        f"config.json and schema.json (were they replaced after training, e.g. by another "
-        f"schema's?): {detail}")
+      f"{model_dir}: the checkpoint {checkpoint} does not match the network built from its "
+      f"config.json and schema.json (were they replaced after training, e.g. by another "
+      f"schema's?): {detail}"
+    )
     self.model_dir = model_dir
     self.checkpoint = checkpoint
     self.detail = detail
@@ -43,9 +44,14 @@ class CheckpointState:
       counter once per epoch (its assign has no data dependency on the failed read).
   """
 
-  def __init__(self, network: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer,
-               directory: str, max_to_keep: int = 3,
-               extra: Optional[Dict[str, tf.Variable]] = None):
+  def __init__(
+    self,
+    network: tf.keras.Model,
+    optimizer: tf.keras.optimizers.Optimizer,
+    directory: str,
+    max_to_keep: int = 3,
+    extra: Optional[Dict[str, tf.Variable]] = None,
+  ):
     """Creates the counters and the manager.
 
     Args:
@@ -59,11 +65,15 @@ class CheckpointState:
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-    self.checkpoint = tf.train.Checkpoint(network=network, optimizer=optimizer,
-                                          epoch=self.epoch, step_in_epoch=self.step_in_epoch,
-                                          global_step=self.global_step, **(extra or {}))
-    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
-                                              max_to_keep=max_to_keep)
+    self.checkpoint = tf.train.Checkpoint(
+      network=network,
+      optimizer=optimizer,
+      epoch=self.epoch,
+      step_in_epoch=self.step_in_epoch,
+      global_step=self.global_step,
+      **(extra or {}),
+    )
+    self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest checkpoint, if any; returns its path."""
@@ -86,8 +96,7 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
   runs (it writes the best checkpoint), and training stops when the hook says so.
   """
 
-  def __init__(self, state: CheckpointState, every_steps: int, skipped_steps: int,
-               validation=None):
+  def __init__(self, state: CheckpointState, every_steps: int, skipped_steps: int, validation=None):
     super().__init__()
     self._state = state
     self._every = every_steps
@@ -101,7 +110,8 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
     self._state.step_in_epoch.assign(done)
     self._state.global_step.assign_add(1)
     evaluated = self._validation is not None and self._validation.after_step(
-        int(self._state.epoch), done, int(self._state.global_step))
+      int(self._state.epoch), done, int(self._state.global_step)
+    )
     if evaluated or (self._every and done % self._every == 0):
       self._state.save()
     if evaluated:
@@ -111,7 +121,8 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
     self._state.epoch.assign(epoch + 1)
     self._state.step_in_epoch.assign(0)
     evaluated = self._validation is not None and self._validation.after_epoch(
-        epoch, self._done, int(self._state.global_step))
+      epoch, self._done, int(self._state.global_step)
+    )
     self._state.save()
     if evaluated:
       self._after_save()
@@ -122,8 +133,12 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
       self.model.stop_training = True
 
 
-def restore_network(network: tf.keras.Model, model_dir: str,
-                    checkpoint_dir: str = "checkpoints", path: Optional[str] = None) -> str:
+def restore_network(
+  network: tf.keras.Model,
+  model_dir: str,
+  checkpoint_dir: str = "checkpoints",
+  path: Optional[str] = None,
+) -> str:
   """Restores the latest trained weights (or those of `path`) into `network`, strictly.
 
   Every variable of `network` must be found in the checkpoint (a network built from another
@@ -145,8 +160,10 @@ def restore_network(network: tf.keras.Model, model_dir: str,
   """
   path = path or tf.train.latest_checkpoint(os.path.join(model_dir, checkpoint_dir))
   if not path:
-    raise FileNotFoundError(f"{model_dir}: no checkpoint under {checkpoint_dir}/; train first "
-                            "with `python -m pipelines.train`")
+    raise FileNotFoundError(
+      f"{model_dir}: no checkpoint under {checkpoint_dir}/; train first "
+      "with `python -m pipelines.train`"
+    )
   try:
     status = tf.train.Checkpoint(network=network).restore(path)
     status.assert_existing_objects_matched().expect_partial()

@@ -47,8 +47,7 @@ def tf_config(workers: Sequence[str], index: int) -> str:
     raise ValueError("tf_config: the cluster needs at least one worker address")
   if not 0 <= index < len(workers):
     raise ValueError(f"tf_config: worker index {index} is not in 0..{len(workers) - 1}")
-  return json.dumps({"cluster": {"worker": workers},
-                     "task": {"type": "worker", "index": index}})
+  return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
@@ -73,7 +72,8 @@ def sum_over_workers(strategy: tf.distribute.Strategy, values: Sequence[int]) ->
   # worker once, however many devices it has.
   replicas_here = len(strategy.extended.worker_devices)
   parts = strategy.experimental_distribute_values_from_function(
-      lambda ctx: tf.constant(local / replicas_here))
+    lambda ctx: tf.constant(local / replicas_here)
+  )
   total = strategy.reduce(tf.distribute.ReduceOp.SUM, parts, axis=None)
   return [int(round(v)) for v in total.numpy()]
 
@@ -89,7 +89,6 @@ def gather_over_replicas(strategy: tf.distribute.Strategy, value: int) -> List[i
 
   @tf.function
   def gather():
-    return strategy.run(
-        lambda: tf.distribute.get_replica_context().all_gather(local, axis=0))
+    return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(local, axis=0))
 
   return [int(v) for v in strategy.experimental_local_results(gather())[0].numpy()]

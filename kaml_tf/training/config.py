@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 from kaml_tf.models import config as model_config_lib
 
 CONFIG_FILE = "config.json"
@@ -47,6 +47,7 @@ class DataConfig:
     validation_days: Hold the last K days found in `train_files` out of training and
       validate on them (0: off; exclusive with `validation_files`).
   """
+
   schema_path: str
   train_files: str
   stats_path: str = ""
@@ -64,25 +65,33 @@ class DataConfig:
     if self.validation_days < 0:
       raise ConfigError(f"validation_days: must be >= 0, got {self.validation_days}")
     if self.validation_days and self.validation_files:
-      raise ConfigError("validation_days: give either --validation (explicit files) or "
-                        "--validation_days (the last days of --train), not both")
+      raise ConfigError(
+        "validation_days: give either --validation (explicit files) or "
+        "--validation_days (the last days of --train), not both"
+      )
     if self.mask_policy not in MASK_POLICIES:
-      raise ConfigError(f"mask: unknown policy {self.mask_policy!r}; expected one of "
-                        f"{list(MASK_POLICIES)}")
+      raise ConfigError(
+        f"mask: unknown policy {self.mask_policy!r}; expected one of {list(MASK_POLICIES)}"
+      )
     if self.mask_policy == "adm" and not self.stats_path:
-      raise ConfigError("stats: --mask=adm needs the conversion statistics file (--stats), "
-                        "written by `python -m pipelines.compute_stats`")
+      raise ConfigError(
+        "stats: --mask=adm needs the conversion statistics file (--stats), "
+        "written by `python -m pipelines.compute_stats`"
+      )
     if any(isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in self.alpha):
-      raise ConfigError(f"alpha: thresholds are window conversion counts, integers >= 1; got "
-                        f"{list(self.alpha)}")
+      raise ConfigError(
+        f"alpha: thresholds are window conversion counts, integers >= 1; got {list(self.alpha)}"
+      )
     if self.shuffle_buffer < 0:
       raise ConfigError(f"shuffle_buffer: must be >= 0, got {self.shuffle_buffer}")
     if self.stats_mode not in STATS_MODES:
-      raise ConfigError(f"stats_mode: unknown {self.stats_mode!r}; expected one of "
-                        f"{list(STATS_MODES)}")
+      raise ConfigError(
+        f"stats_mode: unknown {self.stats_mode!r}; expected one of {list(STATS_MODES)}"
+      )
     if self.parallel_reads < -1:
-      raise ConfigError(f"parallel_reads: must be >= 0, or -1 to let tf.data pick, got "
-                        f"{self.parallel_reads}")
+      raise ConfigError(
+        f"parallel_reads: must be >= 0, or -1 to let tf.data pick, got {self.parallel_reads}"
+      )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +107,7 @@ class LossConfig:
       (mask 1, not the row's target), each in [0, 1]; one value for every action or one per
       action; empty = 1.0 (ADM as is). 0 gives the base mask's loss.
   """
+
   gamma: float = 1.0
   rank_betas: Tuple[float, ...] = ()
   bce_weights: Tuple[float, ...] = ()
@@ -111,8 +121,10 @@ class LossConfig:
       raise ConfigError(f"rank_gamma: must be in [0, 1], got {self.gamma}")
     object.__setattr__(self, "extended_weight", tuple(float(w) for w in self.extended_weight))
     if not all(0.0 <= w <= 1.0 for w in self.extended_weight):
-      raise ConfigError(f"extended_weight: each weight must be in [0, 1] (0 = base mask, "
-                        f"1 = ADM), got {list(self.extended_weight)}")
+      raise ConfigError(
+        f"extended_weight: each weight must be in [0, 1] (0 = base mask, "
+        f"1 = ADM), got {list(self.extended_weight)}"
+      )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +149,7 @@ class OptimConfig:
     eval_every_steps: Also evaluate the validation set every N global steps (0: only after
       each epoch).
   """
+
   learning_rate: float = 1e-3
   batch_size: int = 5000
   epochs: int = 1
@@ -165,13 +178,13 @@ class OptimConfig:
       if getattr(self, name) < 0:
         raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
     if self.strategy not in STRATEGIES:
-      raise ConfigError(f"strategy: unknown {self.strategy!r}; expected one of "
-                        f"{list(STRATEGIES)}")
+      raise ConfigError(f"strategy: unknown {self.strategy!r}; expected one of {list(STRATEGIES)}")
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
   """Everything that defines a training run."""
+
   data: DataConfig
   model: model_config_lib.ModelConfig
   loss: LossConfig = LossConfig()
@@ -179,33 +192,49 @@ class RunConfig:
 
   def __post_init__(self):
     if self.optim.calibrate and not (self.data.validation_files or self.data.validation_days):
-      raise ConfigError("calibrate: the calibration is fitted on the validation set; give one "
-                        "with --validation_days or --validation")
+      raise ConfigError(
+        "calibrate: the calibration is fitted on the validation set; give one "
+        "with --validation_days or --validation"
+      )
 
   def validate_against(self, num_actions: int) -> None:
     """Checks the per-action lists against the schema's N actions."""
-    for flag, values in (("alpha", self.data.alpha), ("rank_betas", self.loss.rank_betas),
-                         ("bce_weights", self.loss.bce_weights)):
+    for flag, values in (
+      ("alpha", self.data.alpha),
+      ("rank_betas", self.loss.rank_betas),
+      ("bce_weights", self.loss.bce_weights),
+    ):
       if values and len(values) != num_actions:
-        raise ConfigError(f"{flag}: expected {num_actions} values (one per action), "
-                          f"got {len(values)}: {list(values)}")
+        raise ConfigError(
+          f"{flag}: expected {num_actions} values (one per action), "
+          f"got {len(values)}: {list(values)}"
+        )
     weights = self.loss.extended_weight
     if len(weights) not in (0, 1, num_actions):
-      raise ConfigError(f"extended_weight: expected 1 value (all actions) or {num_actions} "
-                        f"(one per action), got {len(weights)}: {list(weights)}")
+      raise ConfigError(
+        f"extended_weight: expected 1 value (all actions) or {num_actions} "
+        f"(one per action), got {len(weights)}: {list(weights)}"
+      )
 
   def to_dict(self) -> Dict[str, Any]:
-    return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
-            "loss": dataclasses.asdict(self.loss), "optim": dataclasses.asdict(self.optim)}
+    return {
+      "data": dataclasses.asdict(self.data),
+      "model": self.model.to_dict(),
+      "loss": dataclasses.asdict(self.loss),
+      "optim": dataclasses.asdict(self.optim),
+    }
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
   @classmethod
   def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
-    return cls(data=DataConfig(**data["data"]),
-               model=model_config_lib.ModelConfig.from_dict(data["model"]),
-               loss=LossConfig(**data["loss"]), optim=OptimConfig(**data["optim"]))
+    return cls(
+      data=DataConfig(**data["data"]),
+      model=model_config_lib.ModelConfig.from_dict(data["model"]),
+      loss=LossConfig(**data["loss"]),
+      optim=OptimConfig(**data["optim"]),
+    )
 
   def save(self, model_dir: str) -> None:
     atomic.write_text(os.path.join(model_dir, CONFIG_FILE), self.to_json() + "\n")
@@ -214,7 +243,9 @@ class RunConfig:
   def load(cls, model_dir: str) -> "RunConfig":
     path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.exists(path):
-      raise FileNotFoundError(f"{path}: no training config; is {model_dir} a model directory "
-                              "written by `python -m pipelines.train`?")
+      raise FileNotFoundError(
+        f"{path}: no training config; is {model_dir} a model directory "
+        "written by `python -m pipelines.train`?"
+      )
     with open(path, encoding="utf-8") as f:
       return cls.from_dict(json.load(f))

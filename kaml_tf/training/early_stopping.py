@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 
 SELECTION_METRIC = "per_target_overall_auc"
 BEST_DIR = "best"
@@ -51,6 +51,7 @@ class EarlyStopping:
     stopped: Whether the rule has stopped training.
     history: Every evaluation, `{"epoch", "step", "global_step", <metric>: value, ...}`.
   """
+
   patience: int = 0
   best: Optional[Entry] = None
   evaluations_since_best: int = 0
@@ -73,9 +74,14 @@ class EarlyStopping:
     defined = score is not None and not math.isnan(score)
     improved = defined and (self.best is None or score > self.best["score"])
     if improved:
-      self.best = {"score": float(score), "metric": SELECTION_METRIC, "epoch": int(entry["epoch"]),
-                   "step": int(entry["step"]), "global_step": int(entry["global_step"]),
-                   "checkpoint": best_checkpoint_name(int(entry["global_step"]))}
+      self.best = {
+        "score": float(score),
+        "metric": SELECTION_METRIC,
+        "epoch": int(entry["epoch"]),
+        "step": int(entry["step"]),
+        "global_step": int(entry["global_step"]),
+        "checkpoint": best_checkpoint_name(int(entry["global_step"])),
+      }
       self.evaluations_since_best = 0
     else:
       self.evaluations_since_best += 1
@@ -85,8 +91,15 @@ class EarlyStopping:
 
   def to_json(self) -> str:
     """The state (not the patience, which the run config holds) as JSON."""
-    return json.dumps({"best": self.best, "evaluations_since_best": self.evaluations_since_best,
-                       "stopped": self.stopped, "history": self.history}, sort_keys=True)
+    return json.dumps(
+      {
+        "best": self.best,
+        "evaluations_since_best": self.evaluations_since_best,
+        "stopped": self.stopped,
+        "history": self.history,
+      },
+      sort_keys=True,
+    )
 
   @classmethod
   def from_json(cls, text: str, patience: int) -> "EarlyStopping":
@@ -94,9 +107,13 @@ class EarlyStopping:
     if not text:
       return cls(patience=patience)
     state = json.loads(text)
-    return cls(patience=patience, best=state["best"],
-               evaluations_since_best=int(state["evaluations_since_best"]),
-               stopped=bool(state["stopped"]), history=list(state["history"]))
+    return cls(
+      patience=patience,
+      best=state["best"],
+      evaluations_since_best=int(state["evaluations_since_best"]),
+      stopped=bool(state["stopped"]),
+      history=list(state["history"]),
+    )
 
 
 def best_checkpoint_name(global_step: int) -> str:

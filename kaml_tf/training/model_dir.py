@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.training import config as config_lib
 
@@ -35,8 +35,12 @@ LOCK_FILE = ".lock"
 # stopped by a malformed record may resume with --skip_bad_records, reader threads do not
 # change the order of the records, and --calibrate added to a finished run calibrates it
 # without training again.
-_RESUMABLE_FIELDS = {("optim", "epochs"), ("data", "skip_bad_records"),
-                     ("data", "parallel_reads"), ("optim", "calibrate")}
+_RESUMABLE_FIELDS = {
+  ("optim", "epochs"),
+  ("data", "skip_bad_records"),
+  ("data", "parallel_reads"),
+  ("optim", "calibrate"),
+}
 
 
 class ModelDirError(RuntimeError):
@@ -55,8 +59,9 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix=()) -> List[st
   return diffs
 
 
-def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib.Schema,
-            write: bool = True) -> None:
+def prepare(
+  model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib.Schema, write: bool = True
+) -> None:
   """Writes config and schema for a new run, or checks they match the existing run.
 
   Args:
@@ -75,27 +80,33 @@ def prepare(model_dir: str, run_config: config_lib.RunConfig, schema: schema_lib
     existing = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
     if existing.fingerprint() != schema.fingerprint():
       raise ModelDirError(
-          f"{model_dir} was trained on schema {existing.fingerprint()} (actions "
-          f"{list(existing.actions)}) but the logs' schema {run_config.data.schema_path} is "
-          f"{schema.fingerprint()} (actions {list(schema.actions)}); refusing to mix "
-          "checkpoints. Use a new --model_dir")
+        f"{model_dir} was trained on schema {existing.fingerprint()} (actions "
+        f"{list(existing.actions)}) but the logs' schema {run_config.data.schema_path} is "
+        f"{schema.fingerprint()} (actions {list(schema.actions)}); refusing to mix "
+        "checkpoints. Use a new --model_dir"
+      )
     with open(config_path, encoding="utf-8") as f:
       # Read through RunConfig, so that fields added since that run compare as their defaults.
       old = json.loads(config_lib.RunConfig.from_dict(json.load(f)).to_json())
     diffs = _differences(old, json.loads(run_config.to_json()))
     if diffs:
       raise ModelDirError(
-          f"{model_dir} holds a training run with a different configuration; refusing to mix "
-          f"checkpoints. Use a new --model_dir, or rerun with the original flags. "
-          f"Differences: {'; '.join(diffs)}")
+        f"{model_dir} holds a training run with a different configuration; refusing to mix "
+        f"checkpoints. Use a new --model_dir, or rerun with the original flags. "
+        f"Differences: {'; '.join(diffs)}"
+      )
   elif write:
     os.makedirs(model_dir, exist_ok=True)
     schema.save(schema_lib.schema_path(model_dir))
     run_config.save(model_dir)
 
 
-def check_logs_schema(model_dir: str, schema: schema_lib.Schema,
-                      files: Union[str, Sequence[str]], what: str = "the logs'") -> None:
+def check_logs_schema(
+  model_dir: str,
+  schema: schema_lib.Schema,
+  files: Union[str, Sequence[str]],
+  what: str = "the logs'",
+) -> None:
   """Refuses logs whose folder's schema.json is another schema than the model's.
 
   For the jobs that read logs with a trained model's schema (export's warm-up records, the
@@ -122,8 +133,9 @@ def check_logs_schema(model_dir: str, schema: schema_lib.Schema,
   logs = schema_lib.Schema.load(beside)
   if logs.fingerprint() != schema.fingerprint():
     raise ModelDirError(
-        f"{model_dir} was trained on schema {schema.fingerprint()} but {what} schema "
-        f"{beside} is {logs.fingerprint()}; use logs of the model's own schema")
+      f"{model_dir} was trained on schema {schema.fingerprint()} but {what} schema "
+      f"{beside} is {logs.fingerprint()}; use logs of the model's own schema"
+    )
 
 
 class DirectoryLock:
@@ -143,8 +155,9 @@ class DirectoryLock:
       if e.errno in (errno.EAGAIN, errno.EACCES):
         holder = open(self._path, encoding="utf-8").read().strip() or "another process"
         raise ModelDirError(
-            f"{os.path.dirname(self._path)} is in use by a training job ({holder}); wait for "
-            "it to finish or use another --model_dir") from None
+          f"{os.path.dirname(self._path)} is in use by a training job ({holder}); wait for "
+          "it to finish or use another --model_dir"
+        ) from None
       raise
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()}".encode())

@@ -22,7 +22,9 @@ def make(name: str) -> tf.distribute.Strategy:
   if name == "multi_worker":
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     if not config.get("cluster") or "task" not in config:
-      raise ValueError("strategy: --strategy=multi_worker needs TF_CONFIG with 'cluster' and "
-                       "'task' (see BUILD.md, multi-worker training)")
+      raise ValueError(
+        "strategy: --strategy=multi_worker needs TF_CONFIG with 'cluster' and "
+        "'task' (see BUILD.md, multi-worker training)"
+      )
     return tf.distribute.MultiWorkerMirroredStrategy()
   raise ValueError(f"strategy: unknown {name!r}; expected default, mirrored or multi_worker")

@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from kaml_tf.losses import joint
-from kaml_tf.metrics import streaming_auc
+from kaml_tf.evaluation import streaming_auc
 
 Features = Dict[str, tf.Tensor]
 Targets = Dict[str, tf.Tensor]
@@ -49,8 +49,7 @@ class KamlTask(tfrs.Model):
   `is_target` (batch, N).
   """
 
-  def __init__(self, network: tf.keras.Model, loss: joint.KamlLoss,
-               action_names: Sequence[str]):
+  def __init__(self, network: tf.keras.Model, loss: joint.KamlLoss, action_names: Sequence[str]):
     super().__init__()
     self.network = network
     self.loss_fn = loss
@@ -68,15 +67,13 @@ class KamlTask(tfrs.Model):
     """Logits (batch, N) of the network, fed only the inputs it declares."""
     return self.network({k: features[k] for k in self._input_names}, training=training)
 
-  def _terms(self, targets: Targets, logits: tf.Tensor
-             ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+  def _terms(self, targets: Targets, logits: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """(objective to differentiate on this replica, global loss terms for logging)."""
     labels, mask = targets["labels"], targets["mask"]
     # is_target tells soft ADM's extended cells from target cells (the loss owns the weights).
     local = self.loss_fn.statistics(labels, logits, mask, targets.get("is_target"))
     replicas = float(_num_replicas())
-    regularization = (tf.add_n(self.network.losses) if self.network.losses
-                      else tf.constant(0.0))
+    regularization = tf.add_n(self.network.losses) if self.network.losses else tf.constant(0.0)
     # The replicas' mean regularization rides along, so every replica logs the same values.
     summed = _sum_across_replicas(dict(local, regularization=regularization / replicas))
     for_gradient = dict(local)
@@ -84,12 +81,12 @@ class KamlTask(tfrs.Model):
       for_gradient[key] = tf.stop_gradient(summed[key])
     objective = self.loss_fn.from_statistics(for_gradient, regularization / replicas)["total"]
     logged = self.loss_fn.from_statistics(
-        {k: tf.stop_gradient(summed[k]) for k in joint.STATISTICS_KEYS},
-        tf.stop_gradient(summed["regularization"]))
+      {k: tf.stop_gradient(summed[k]) for k in joint.STATISTICS_KEYS},
+      tf.stop_gradient(summed["regularization"]),
+    )
     return objective, logged
 
-  def compute_loss(self, inputs: Tuple[Features, Targets], training: bool = False
-                   ) -> tf.Tensor:
+  def compute_loss(self, inputs: Tuple[Features, Targets], training: bool = False) -> tf.Tensor:
     features, targets = inputs
     logits = self(features, training=training)
     objective, logged = self._terms(targets, logits)

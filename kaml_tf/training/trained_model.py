@@ -42,14 +42,16 @@ class TrainedModel:
       `checkpoints/ckpt-3`): what metrics and exports record.
     calibration: The Platt scaling fitted for `checkpoint`, or None: raw probabilities.
   """
+
   schema: schema_lib.Schema
   run_config: config_lib.RunConfig
   network: tf.keras.Model
   checkpoint: str
   checkpoint_name: str = ""
   calibration: Optional[platt.Calibration] = None
-  _traced: Optional[Callable] = dataclasses.field(default=None, init=False, repr=False,
-                                                  compare=False)
+  _traced: Optional[Callable] = dataclasses.field(
+    default=None, init=False, repr=False, compare=False
+  )
 
   @property
   def uses_indicator(self) -> bool:
@@ -79,8 +81,7 @@ class TrainedModel:
     """Probabilities (batch, N), each action scored as the target (calibrated if calibrated)."""
     return self.probabilities(self.logits_all(features))
 
-  def scores(self, features: Dict[str, tf.Tensor]
-             ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  def scores(self, features: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(raw logits, raw probabilities, served probabilities), each (batch, N)."""
     logits = self.logits_all(features)
     return logits, tf.sigmoid(logits), self.probabilities(logits)
@@ -128,9 +129,14 @@ def load(model_dir: str, checkpoint: str = BEST) -> TrainedModel:
   run_config = config_lib.RunConfig.load(model_dir)
   schema = schema_lib.Schema.load(schema_lib.schema_path(model_dir))
   network = builder.build_model(schema, run_config.model)
-  path = checkpointing.restore_network(network, model_dir,
-                                       path=checkpoint_path(model_dir, checkpoint))
-  return TrainedModel(schema=schema, run_config=run_config, network=network,
-                      checkpoint=os.path.abspath(path),
-                      checkpoint_name=os.path.relpath(path, model_dir),
-                      calibration=platt.for_checkpoint(model_dir, schema.actions, path))
+  path = checkpointing.restore_network(
+    network, model_dir, path=checkpoint_path(model_dir, checkpoint)
+  )
+  return TrainedModel(
+    schema=schema,
+    run_config=run_config,
+    network=network,
+    checkpoint=os.path.abspath(path),
+    checkpoint_name=os.path.relpath(path, model_dir),
+    calibration=platt.for_checkpoint(model_dir, schema.actions, path),
+  )

@@ -32,8 +32,8 @@ from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import days as days_lib
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.data import validation
-from kaml_tf.io import atomic
+from kaml_tf.logs import validation
+from kaml_tf import atomic
 from kaml_tf.losses import joint
 from kaml_tf.models import builder
 from kaml_tf.training import checkpointing
@@ -67,6 +67,7 @@ class TrainResult:
     best: The best evaluation (`early_stopping.EarlyStopping.best`), or None.
     stopped_early: Whether early stopping ended the run.
   """
+
   epochs: int
   steps: int
   resumed_from: Optional[str]
@@ -86,18 +87,22 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
   if resolver is None or not resolver.cluster_spec().as_dict():
     return True
   task_type, task_id = resolver.task_type, resolver.task_id
-  return task_type == "chief" or (task_type == "worker" and task_id == 0
-                                   and "chief" not in resolver.cluster_spec().as_dict())
+  return task_type == "chief" or (
+    task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+  )
 
 
 def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> task_lib.KamlTask:
   """The network wrapped with the run's loss, compiled with Adam (call inside the scope)."""
   network = builder.build_model(schema, run_config.model)
   loss_cfg = run_config.loss
-  loss = joint.KamlLoss(gamma=loss_cfg.gamma, bce_weights=loss_cfg.bce_weights or None,
-                        betas=loss_cfg.rank_betas or None,
-                        masked_pairs_only=loss_cfg.masked_pairs_only,
-                        extended_weight=loss_cfg.extended_weight or None)
+  loss = joint.KamlLoss(
+    gamma=loss_cfg.gamma,
+    bce_weights=loss_cfg.bce_weights or None,
+    betas=loss_cfg.rank_betas or None,
+    masked_pairs_only=loss_cfg.masked_pairs_only,
+    extended_weight=loss_cfg.extended_weight or None,
+  )
   task = task_lib.KamlTask(network, loss, schema.actions)
   task.compile(optimizer=tf.keras.optimizers.Adam(run_config.optim.learning_rate))
   # Slots now, not in the first step: a train function that creates variables is traced a
@@ -109,14 +114,19 @@ def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> t
 class _Datasets:
   """Builds the (distributed) training datasets of a run (validation: `validation_loop`)."""
 
-  def __init__(self, schema, run_config: config_lib.RunConfig, strategy,
-               validation_set: Optional[validation_loop.ValidationSet] = None):
+  def __init__(
+    self,
+    schema,
+    run_config: config_lib.RunConfig,
+    strategy,
+    validation_set: Optional[validation_loop.ValidationSet] = None,
+  ):
     self._schema = schema
     self._train_days = validation_set.train_days if validation_set else None
     self._config = run_config
     self._strategy = strategy
     data = run_config.data
-    self._stats = (stats_lib.load_stats(data.stats_path, schema) if data.stats_path else None)
+    self._stats = stats_lib.load_stats(data.stats_path, schema) if data.stats_path else None
     self.counters = dataset_lib.InputCounters()
     self.spec = dataset_lib.parse_spec(schema, with_day=self._train_days is not None)
     self.files = [f for f in (data.train_files, data.validation_files) if f]
@@ -144,26 +154,42 @@ class _Datasets:
     data, optim = self._config.data, self._config.optim
     batch = ctx.get_per_replica_batch_size(optim.batch_size) if ctx else optim.batch_size
     ds = dataset_lib.make_dataset(
-        files, self._schema, stats=self._stats, policy=data.mask_policy,
-        batch_size=batch, alpha=data.alpha or None,
-        shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
-        seed=shuffle_seed, input_context=ctx, counters=self.counters, skip=self.skipped,
-        parallel_reads=data.parallel_reads, stats_mode=data.stats_mode,
-        days=self._train_days)
+      files,
+      self._schema,
+      stats=self._stats,
+      policy=data.mask_policy,
+      batch_size=batch,
+      alpha=data.alpha or None,
+      shuffle_buffer=data.shuffle_buffer if shuffle_seed is not None else 0,
+      seed=shuffle_seed,
+      input_context=ctx,
+      counters=self.counters,
+      skip=self.skipped,
+      parallel_reads=data.parallel_reads,
+      stats_mode=data.stats_mode,
+      days=self._train_days,
+    )
     return ds.skip(skip) if skip else ds
 
   def train(self, epoch: int, skip: int):
     seed = self._config.optim.seed + epoch
     return self._strategy.distribute_datasets_from_function(
-        lambda ctx: self._make(self._config.data.train_files, seed, skip, ctx))
+      lambda ctx: self._make(self._config.data.train_files, seed, skip, ctx)
+    )
 
 
 def _callbacks(state, run_config, log_dir: Optional[str], skip: int, validation=None):
-  callbacks = [checkpointing.CheckpointCallback(state, run_config.optim.checkpoint_every_steps,
-                                                skip, validation)]
+  callbacks = [
+    checkpointing.CheckpointCallback(
+      state, run_config.optim.checkpoint_every_steps, skip, validation
+    )
+  ]
   if log_dir:
-    callbacks.append(tf.keras.callbacks.TensorBoard(
-        log_dir=log_dir, update_freq=run_config.optim.log_every_steps, profile_batch=0))
+    callbacks.append(
+      tf.keras.callbacks.TensorBoard(
+        log_dir=log_dir, update_freq=run_config.optim.log_every_steps, profile_batch=0
+      )
+    )
   return callbacks
 
 
@@ -185,8 +211,9 @@ def _restore(state, model_dir: str, strategy, chief: bool) -> Optional[str]:
   steps = cluster.gather_over_replicas(strategy, int(state.global_step))
   if len(set(steps)) > 1:
     raise model_dir_lib.ModelDirError(
-        f"{model_dir}: the workers resumed from different steps {steps}; the model directory "
-        "must be on storage shared by every worker (e.g. GCS or NFS), not a local path")
+      f"{model_dir}: the workers resumed from different steps {steps}; the model directory "
+      "must be on storage shared by every worker (e.g. GCS or NFS), not a local path"
+    )
   return path
 
 
@@ -200,15 +227,19 @@ def _check_distributable(run_config: config_lib.RunConfig, strategy) -> None:
     return
   if not run_config.optim.steps_per_epoch:
     raise config_lib.ConfigError(
-        "steps_per_epoch: required under a tf.distribute strategy (Keras cannot find the end "
-        "of a distributed dataset); set it to the steps of one pass, ceil(records of the "
-        "largest worker's files / (batch_size / replicas)), or more: the epoch then ends when "
-        "every worker has read all its files")
+      "steps_per_epoch: required under a tf.distribute strategy (Keras cannot find the end "
+      "of a distributed dataset); set it to the steps of one pass, ceil(records of the "
+      "largest worker's files / (batch_size / replicas)), or more: the epoch then ends when "
+      "every worker has read all its files"
+    )
 
 
-def train(run_config: config_lib.RunConfig, model_dir: str,
-          strategy: Optional[tf.distribute.Strategy] = None, verbose: Optional[int] = None
-          ) -> TrainResult:
+def train(
+  run_config: config_lib.RunConfig,
+  model_dir: str,
+  strategy: Optional[tf.distribute.Strategy] = None,
+  verbose: Optional[int] = None,
+) -> TrainResult:
   """Trains (or resumes training) in `model_dir` and returns what was done.
 
   With `optim.calibrate`, the chief then fits the per-action calibration of the checkpoint
@@ -237,8 +268,9 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
     # Before the model directory is written: --stats_mode must fit the statistics file.
     # (Its schema is checked later, after the model directory's: a model dir of another
     # schema is the clearer error.)
-    point_in_time.resolve_stats_mode(run_config.data.stats_mode, stats_lib.load_stats_header(
-        run_config.data.stats_path))
+    point_in_time.resolve_stats_mode(
+      run_config.data.stats_mode, stats_lib.load_stats_header(run_config.data.stats_path)
+    )
   strategy = strategy or tf.distribute.get_strategy()
   _check_distributable(run_config, strategy)
   validation_loop.check_config(run_config)
@@ -261,8 +293,12 @@ def train(run_config: config_lib.RunConfig, model_dir: str,
     result = _fit(run_config, schema, strategy, model_dir, scratch, verbose, validation_set)
     if chief and run_config.optim.calibrate:
       # Fitted for the checkpoint evaluation and export restore by default: the best one.
-      calibration_fitting.fit_for(model_dir, validation_set.files, validation_set.days,
-                                  skip_bad_records=run_config.data.skip_bad_records)
+      calibration_fitting.fit_for(
+        model_dir,
+        validation_set.files,
+        validation_set.days,
+        skip_bad_records=run_config.data.skip_bad_records,
+      )
     return result
   finally:
     if lock:
@@ -283,14 +319,18 @@ def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation
   stats = stats_lib.load_stats_header(data.stats_path)
   if stats.days is not None:
     return
-  first = (validation_set.days[0] if validation_set.days is not None
-           else min(days_lib.days_in(validation_set.files, data.skip_bad_records), default=None))
+  first = (
+    validation_set.days[0]
+    if validation_set.days is not None
+    else min(days_lib.days_in(validation_set.files, data.skip_bad_records), default=None)
+  )
   if first is not None and stats.window_end >= first:
     raise config_lib.ConfigError(
-        f"stats: {data.stats_path} counts days {stats.window_start}..{stats.window_end}, which "
-        f"include the first validation day {first}: its reports would decide training masks. "
-        f"Recompute it with `compute_stats --end_day={first - 1}`, or use point-in-time "
-        "statistics (`compute_stats --as_of=daily`)")
+      f"stats: {data.stats_path} counts days {stats.window_start}..{stats.window_end}, which "
+      f"include the first validation day {first}: its reports would decide training masks. "
+      f"Recompute it with `compute_stats --end_day={first - 1}`, or use point-in-time "
+      "statistics (`compute_stats --as_of=daily`)"
+    )
 
 
 def _is_empty(dataset: tf.data.Dataset) -> bool:
@@ -298,8 +338,9 @@ def _is_empty(dataset: tf.data.Dataset) -> bool:
   return not any(True for _ in dataset.take(1))
 
 
-def _fit(run_config, schema, strategy, model_dir, scratch, verbose,
-         validation_set=None) -> TrainResult:
+def _fit(
+  run_config, schema, strategy, model_dir, scratch, verbose, validation_set=None
+) -> TrainResult:
   out_dir = scratch or model_dir
   if verbose is None:
     verbose = 1 if sys.stdout.isatty() else 2
@@ -307,18 +348,35 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose,
   with strategy.scope():
     task = build_task(schema, run_config)
   log_dir = None if scratch else os.path.join(model_dir, model_dir_lib.LOG_DIR)
-  validation = (validation_loop.ValidationLoop(
-      validation_set, run_config, schema, task.network, strategy, chief=not scratch,
-      out_dir=out_dir, model_dir=model_dir, log_dir=log_dir) if validation_set else None)
+  validation = (
+    validation_loop.ValidationLoop(
+      validation_set,
+      run_config,
+      schema,
+      task.network,
+      strategy,
+      chief=not scratch,
+      out_dir=out_dir,
+      model_dir=model_dir,
+      log_dir=log_dir,
+    )
+    if validation_set
+    else None
+  )
   # Outside the scope: the progress counters are host-side bookkeeping that callbacks read
   # with int(); created in the scope they would be MirroredVariables, which int() rejects.
   state = checkpointing.CheckpointState(
-      task.network, task.optimizer, os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
-      run_config.optim.keep_checkpoints, extra=validation.variables if validation else None)
+    task.network,
+    task.optimizer,
+    os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
+    run_config.optim.keep_checkpoints,
+    extra=validation.variables if validation else None,
+  )
   resumed = _restore(state, model_dir, strategy, chief=not scratch)
   if resumed:
-    logging.info("resuming from %s (epoch %d, batch %d)", resumed, int(state.epoch),
-                 int(state.step_in_epoch))
+    logging.info(
+      "resuming from %s (epoch %d, batch %d)", resumed, int(state.epoch), int(state.step_in_epoch)
+    )
   if validation:
     validation.restore(int(state.global_step))
   history: List[Dict[str, float]] = []
@@ -331,41 +389,56 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose,
     skip = int(state.step_in_epoch)
     steps = optim.steps_per_epoch - skip if optim.steps_per_epoch else None
     if (steps is not None and steps <= 0) or (
-        steps is None and skip and _is_empty(datasets.train(epoch, skip))):
+      steps is None and skip and _is_empty(datasets.train(epoch, skip))
+    ):
       # Killed after the checkpoint of the epoch's last batch, before the epoch's own: the
       # epoch is done (Keras refuses to fit an empty dataset).
       state.epoch.assign(epoch + 1)
       state.step_in_epoch.assign(0)
       evaluated = validation is not None and validation.after_epoch(
-          epoch, skip, int(state.global_step))
+        epoch, skip, int(state.global_step)
+      )
       if steps is None or evaluated:
         state.save()
       if evaluated:
         validation.after_save()
       continue
     try:
-      fitted = task.fit(datasets.train(epoch, skip), epochs=epoch + 1, initial_epoch=epoch,
-                        steps_per_epoch=steps,
-                        callbacks=_callbacks(state, run_config, log_dir, skip, validation),
-                        verbose=verbose)
+      fitted = task.fit(
+        datasets.train(epoch, skip),
+        epochs=epoch + 1,
+        initial_epoch=epoch,
+        steps_per_epoch=steps,
+        callbacks=_callbacks(state, run_config, log_dir, skip, validation),
+        verbose=verbose,
+      )
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, UnicodeDecodeError) as e:
       # A malformed record fails deep inside the input pipeline (TF's message may quote its
       # bytes, which need not be UTF-8); name it instead.
       raise datasets.diagnose(e) from None
     history.append({k: float(v[-1]) for k, v in fitted.history.items()})
     unknown, read, cold_start = cluster.sum_over_workers(
-        strategy, datasets.counters.log(run_config.data.stats_path or "the statistics")
-        + (datasets.counters.cold_start_samples,))
-    history[-1].update(unknown_ad_task_samples=float(unknown), samples_read=float(read),
-                       cold_start_samples=float(cold_start))
+      strategy,
+      datasets.counters.log(run_config.data.stats_path or "the statistics")
+      + (datasets.counters.cold_start_samples,),
+    )
+    history[-1].update(
+      unknown_ad_task_samples=float(unknown),
+      samples_read=float(read),
+      cold_start_samples=float(cold_start),
+    )
     datasets.counters.reset()
   seconds = time.time() - started
   steps_done = int(state.global_step) - start_steps
-  result = TrainResult(epochs=int(state.epoch), steps=int(state.global_step),
-                       resumed_from=resumed, history=history, seconds=seconds,
-                       samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9),
-                       skipped_bad_records=(datasets.skipped.to_dict()
-                                            if datasets.skipped is not None else None))
+  result = TrainResult(
+    epochs=int(state.epoch),
+    steps=int(state.global_step),
+    resumed_from=resumed,
+    history=history,
+    seconds=seconds,
+    samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9),
+    skipped_bad_records=(datasets.skipped.to_dict() if datasets.skipped is not None else None),
+  )
   if validation:
     source, rule = validation.source, validation.rule
     result.validation_days = list(source.days) if source.days else None
@@ -375,6 +448,8 @@ def _fit(run_config, schema, strategy, model_dir, scratch, verbose,
   if datasets.skipped is not None:
     datasets.skipped.log("train")
   if not scratch:
-    atomic.write_text(os.path.join(model_dir, model_dir_lib.SUMMARY_FILE),
-                      json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+    atomic.write_text(
+      os.path.join(model_dir, model_dir_lib.SUMMARY_FILE),
+      json.dumps(dataclasses.asdict(result), indent=2) + "\n",
+    )
   return result

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import days as days_lib
-from kaml_tf.data import validation as validation_lib
+from kaml_tf.logs import validation as validation_lib
 from kaml_tf.evaluation import evaluator
 from kaml_tf.training import cluster
 from kaml_tf.training import config as config_lib
@@ -58,6 +58,7 @@ class ValidationSet:
     days: Inclusive (first, last) day range of the validation rows; None: every row.
     train_days: Inclusive (first, last) day range the training pipeline keeps; None: all.
   """
+
   files: str
   days: Optional[days_lib.DayRange] = None
   train_days: Optional[days_lib.DayRange] = None
@@ -74,8 +75,9 @@ def check_config(run_config: config_lib.RunConfig) -> None:
     return
   for name in ("early_stopping_patience", "eval_every_steps"):
     if getattr(optim, name):
-      raise config_lib.ConfigError(f"{name}: needs a validation set: --validation=GLOB or "
-                                   "--validation_days=K")
+      raise config_lib.ConfigError(
+        f"{name}: needs a validation set: --validation=GLOB or --validation_days=K"
+      )
 
 
 def validation_set(run_config: config_lib.RunConfig) -> Optional[ValidationSet]:
@@ -94,8 +96,12 @@ def validation_set(run_config: config_lib.RunConfig) -> Optional[ValidationSet]:
     split = days_lib.hold_out_last(found, data.validation_days)
   except ValueError as e:
     raise config_lib.ConfigError(f"validation_days: {e} (--train={data.train_files})") from None
-  logging.info("--validation_days=%d: training on days %d..%d, validating on days %d..%d",
-               data.validation_days, *split.train, *split.validation)
+  logging.info(
+    "--validation_days=%d: training on days %d..%d, validating on days %d..%d",
+    data.validation_days,
+    *split.train,
+    *split.validation,
+  )
   return ValidationSet(files=data.train_files, days=split.validation, train_days=split.train)
 
 
@@ -105,16 +111,19 @@ def flat_metrics(result: Dict[str, Any], actions) -> Dict[str, Optional[float]]:
   Undefined values (an action without validation positives) are None, as in metrics.json.
   """
   result = evaluator.strict_json(result)
-  flat = {SELECTION_METRIC: result["overall"]["auc"],
-          "per_target_overall_logloss": result["overall"]["logloss"]}
+  flat = {
+    SELECTION_METRIC: result["overall"]["auc"],
+    "per_target_overall_logloss": result["overall"]["logloss"],
+  }
   for action in actions:
     flat[f"per_target_auc_{action}"] = result["actions"][action]["auc"]
     flat[f"per_target_logloss_{action}"] = result["actions"][action]["logloss"]
   return flat
 
 
-def _from_chief(strategy: tf.distribute.Strategy, value: Optional[float], chief: bool
-                ) -> Optional[float]:
+def _from_chief(
+  strategy: tf.distribute.Strategy, value: Optional[float], chief: bool
+) -> Optional[float]:
   """The chief's `value` (None: undefined) on every worker; a collective on several workers."""
   if not cluster.is_multi_worker(strategy):
     return value
@@ -142,10 +151,18 @@ class ValidationLoop:
   saved), then `after_save` writes the best checkpoint if the evaluation improved.
   """
 
-  def __init__(self, source: ValidationSet, run_config: config_lib.RunConfig,
-               schema: schema_lib.Schema, network: tf.keras.Model,
-               strategy: tf.distribute.Strategy, chief: bool, out_dir: str, model_dir: str,
-               log_dir: Optional[str]):
+  def __init__(
+    self,
+    source: ValidationSet,
+    run_config: config_lib.RunConfig,
+    schema: schema_lib.Schema,
+    network: tf.keras.Model,
+    strategy: tf.distribute.Strategy,
+    chief: bool,
+    out_dir: str,
+    model_dir: str,
+    log_dir: Optional[str],
+  ):
     """Creates the state variable (call outside any strategy scope, like the counters).
 
     Args:
@@ -160,8 +177,9 @@ class ValidationLoop:
       log_dir: TensorBoard folder (None on non-chief workers).
     """
     self.source = source
-    self._model = trained_model.TrainedModel(schema=schema, run_config=run_config,
-                                             network=network, checkpoint="")
+    self._model = trained_model.TrainedModel(
+      schema=schema, run_config=run_config, network=network, checkpoint=""
+    )
     self._every = run_config.optim.eval_every_steps
     self._patience = run_config.optim.early_stopping_patience
     self._skip_bad = run_config.data.skip_bad_records
@@ -189,20 +207,25 @@ class ValidationLoop:
 
     A collective under multi-worker training: every worker must call it.
     """
-    self.rule = early_stopping.EarlyStopping.from_json(self.state.numpy().decode(),
-                                                       self._patience)
+    self.rule = early_stopping.EarlyStopping.from_json(self.state.numpy().decode(), self._patience)
     best = self.rule.best
     if self.rule.stopped:
-      logging.info("this run stopped early at global step %d (best %s=%.6f at global step %d); "
-                   "nothing more to train", self.rule.last_global_step, SELECTION_METRIC,
-                   best["score"] if best else float("nan"), best["global_step"] if best else -1)
+      logging.info(
+        "this run stopped early at global step %d (best %s=%.6f at global step %d); "
+        "nothing more to train",
+        self.rule.last_global_step,
+        SELECTION_METRIC,
+        best["score"] if best else float("nan"),
+        best["global_step"] if best else -1,
+      )
     lost = False
     if self._chief and best is not None and best["global_step"] == global_step:
       on_disk = early_stopping.read_best(self._model_dir)
       lost = on_disk is None or on_disk["global_step"] != global_step
     if _from_chief(self._strategy, float(lost), self._chief) == 1.0:
-      logging.info("rewriting the best checkpoint (global step %d) a kill left unwritten",
-                   global_step)
+      logging.info(
+        "rewriting the best checkpoint (global step %d) a kill left unwritten", global_step
+      )
       early_stopping.save_best(self._model.network, self._out_dir, best)
 
   def after_step(self, epoch: int, step: int, global_step: int) -> bool:
@@ -223,18 +246,21 @@ class ValidationLoop:
       early_stopping.save_best(self._model.network, self._out_dir, self.rule.best)
       self._improved = False
     if self.rule.stopped:
-      logging.info("early stopping at global step %d: %d evaluation(s) without improvement "
-                   "on %s; best %.6f at global step %d", self.rule.last_global_step,
-                   self.rule.evaluations_since_best, SELECTION_METRIC,
-                   self.rule.best["score"] if self.rule.best else float("nan"),
-                   self.rule.best["global_step"] if self.rule.best else -1)
+      logging.info(
+        "early stopping at global step %d: %d evaluation(s) without improvement "
+        "on %s; best %.6f at global step %d",
+        self.rule.last_global_step,
+        self.rule.evaluations_since_best,
+        SELECTION_METRIC,
+        self.rule.best["score"] if self.rule.best else float("nan"),
+        self.rule.best["global_step"] if self.rule.best else -1,
+      )
 
   def _evaluate(self, epoch: int, step: int, global_step: int) -> bool:
     entry: Dict[str, Any] = {"epoch": epoch, "step": step, "global_step": global_step}
     if self._chief:
       entry.update(self.metrics())
-    entry[SELECTION_METRIC] = _from_chief(self._strategy, entry.get(SELECTION_METRIC),
-                                          self._chief)
+    entry[SELECTION_METRIC] = _from_chief(self._strategy, entry.get(SELECTION_METRIC), self._chief)
     self._improved = self.rule.update(entry)
     self.state.assign(self.rule.to_json())
     if self._chief:
@@ -244,15 +270,20 @@ class ValidationLoop:
   def metrics(self) -> Dict[str, float]:
     """The current network's flat validation metrics (`flat_metrics`)."""
     bad = validation_lib.BadRecords() if self._skip_bad else None
-    predictions = evaluator.predict(self._model, self.source.files, bad=bad,
-                                    days=self.source.days)
+    predictions = evaluator.predict(self._model, self.source.files, bad=bad, days=self.source.days)
     actions = self._model.schema.actions
     return flat_metrics(evaluator.metrics_of(predictions, actions), actions)
 
   def _log(self, entry: Dict[str, Any]) -> None:
-    logging.info("validation after epoch %d batch %d (global step %d): %s=%s%s",
-                 entry["epoch"], entry["step"], entry["global_step"], SELECTION_METRIC,
-                 entry[SELECTION_METRIC], " (best so far)" if self._improved else "")
+    logging.info(
+      "validation after epoch %d batch %d (global step %d): %s=%s%s",
+      entry["epoch"],
+      entry["step"],
+      entry["global_step"],
+      SELECTION_METRIC,
+      entry[SELECTION_METRIC],
+      " (best so far)" if self._improved else "",
+    )
     if self._writer_dir is None:
       return
     if self._writer is None:

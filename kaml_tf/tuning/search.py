@@ -34,8 +34,9 @@ def _skipped(coordinate: space_lib.Coordinate, point: space_lib.Point) -> bool:
   return bool(coordinate.unless_zero) and point[coordinate.unless_zero] == 0
 
 
-def coordinate_search(base: space_lib.Point, coordinates: Sequence[space_lib.Coordinate],
-                      budget: int) -> Proposals:
+def coordinate_search(
+  base: space_lib.Point, coordinates: Sequence[space_lib.Coordinate], budget: int
+) -> Proposals:
   """Coordinate descent; yields points, expects each one's score sent back."""
   best = dict(base)
   best_score = yield dict(best)
@@ -60,8 +61,9 @@ def coordinate_search(base: space_lib.Point, coordinates: Sequence[space_lib.Coo
           best, best_score, improved = candidate, score, True
 
 
-def random_search(base: space_lib.Point, coordinates: Sequence[space_lib.Coordinate],
-                  budget: int, seed: int) -> Proposals:
+def random_search(
+  base: space_lib.Point, coordinates: Sequence[space_lib.Coordinate], budget: int, seed: int
+) -> Proposals:
   """The base point, then up to `budget - 1` distinct random points of the grid."""
   yield dict(base)
   rng = random.Random(seed)
@@ -90,12 +92,18 @@ def random_search(base: space_lib.Point, coordinates: Sequence[space_lib.Coordin
       return
 
 
-def proposals(strategy: str, base: space_lib.Point,
-              coordinates: List[space_lib.Coordinate], budget: int, seed: int) -> Proposals:
+def proposals(
+  strategy: str,
+  base: space_lib.Point,
+  coordinates: List[space_lib.Coordinate],
+  budget: int,
+  seed: int,
+) -> Proposals:
   """The generator of `strategy` (one of `STRATEGIES`)."""
   if strategy == COORDINATE:
     return coordinate_search(base, coordinates, budget)
   if strategy == RANDOM:
     return random_search(base, coordinates, budget, seed)
-  raise ValueError(f"tune_search: unknown strategy {strategy!r}; expected one of "
-                   f"{list(STRATEGIES)}")
+  raise ValueError(
+    f"tune_search: unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}"
+  )

@@ -39,6 +39,7 @@ class SearchSpace:
     extended_weight: Weights of an action's extended cells, tried for each action
       separately; 0 switches ADM off for that action (`adm` runs only).
   """
+
   learning_rate: Tuple[float, ...] = ()
   rank_gamma: Tuple[float, ...] = ()
   dropout: Tuple[float, ...] = ()
@@ -49,12 +50,14 @@ class SearchSpace:
   def __post_init__(self):
     for field in dataclasses.fields(self):
       object.__setattr__(self, field.name, tuple(getattr(self, field.name)))
-    checks = ((LEARNING_RATE, lambda v: v > 0, "> 0"), (RANK_GAMMA, lambda v: 0 <= v <= 1,
-                                                        "in [0, 1]"),
-              (DROPOUT, lambda v: 0 <= v < 1, "in [0, 1)"),
-              (EMBEDDING_L2, lambda v: v >= 0, ">= 0"),
-              (ALPHA, lambda v: float(v).is_integer() and v >= 1, "integers >= 1"),
-              (EXTENDED_WEIGHT, lambda v: 0 <= v <= 1, "in [0, 1]"))
+    checks = (
+      (LEARNING_RATE, lambda v: v > 0, "> 0"),
+      (RANK_GAMMA, lambda v: 0 <= v <= 1, "in [0, 1]"),
+      (DROPOUT, lambda v: 0 <= v < 1, "in [0, 1)"),
+      (EMBEDDING_L2, lambda v: v >= 0, ">= 0"),
+      (ALPHA, lambda v: float(v).is_integer() and v >= 1, "integers >= 1"),
+      (EXTENDED_WEIGHT, lambda v: 0 <= v <= 1, "in [0, 1]"),
+    )
     for name, ok, expected in checks:
       bad = [v for v in getattr(self, name) if not ok(v)]
       if bad:
@@ -64,6 +67,7 @@ class SearchSpace:
 @dataclasses.dataclass(frozen=True)
 class Coordinate:
   """One searched knob: its name in a point and its candidate values, base value first."""
+
   name: str
   values: Tuple[Any, ...]
   # For per-action ADM thresholds: the extended-weight coordinate that switches the action
@@ -84,9 +88,12 @@ def _per_action(values: Tuple, schema: schema_lib.Schema, default: Any) -> Tuple
 
 def base_point(run_config: config_lib.RunConfig, schema: schema_lib.Schema) -> Point:
   """The base run as a point (every knob, searched or not)."""
-  point: Point = {LEARNING_RATE: run_config.optim.learning_rate,
-                  RANK_GAMMA: run_config.loss.gamma, DROPOUT: run_config.model.dropout,
-                  EMBEDDING_L2: run_config.model.embedding_l2}
+  point: Point = {
+    LEARNING_RATE: run_config.optim.learning_rate,
+    RANK_GAMMA: run_config.loss.gamma,
+    DROPOUT: run_config.model.dropout,
+    EMBEDDING_L2: run_config.model.embedding_l2,
+  }
   alpha = run_config.data.alpha or masks_lib.default_alpha(schema)
   weights = _per_action(run_config.loss.extended_weight, schema, 1.0)
   for action, a, w in zip(schema.actions, alpha, weights):
@@ -95,8 +102,9 @@ def base_point(run_config: config_lib.RunConfig, schema: schema_lib.Schema) -> P
   return point
 
 
-def coordinates(space: SearchSpace, run_config: config_lib.RunConfig,
-                schema: schema_lib.Schema) -> List[Coordinate]:
+def coordinates(
+  space: SearchSpace, run_config: config_lib.RunConfig, schema: schema_lib.Schema
+) -> List[Coordinate]:
   """The coordinates searched for `run_config`, in search order.
 
   Global knobs first (learning rate, regularisation, gamma), then per action its extended
@@ -116,18 +124,23 @@ def coordinates(space: SearchSpace, run_config: config_lib.RunConfig,
   return [c for c in out if len(c.values) > 1]
 
 
-def apply(point: Point, run_config: config_lib.RunConfig,
-          schema: schema_lib.Schema) -> config_lib.RunConfig:
+def apply(
+  point: Point, run_config: config_lib.RunConfig, schema: schema_lib.Schema
+) -> config_lib.RunConfig:
   """`run_config` with the point's values."""
   alpha = tuple(int(point[f"{ALPHA}/{a}"]) for a in schema.actions)
   weights = tuple(float(point[f"{EXTENDED_WEIGHT}/{a}"]) for a in schema.actions)
   adm = run_config.data.mask_policy == masks_lib.ADM
   return dataclasses.replace(
-      run_config,
-      data=dataclasses.replace(run_config.data, alpha=alpha if adm else run_config.data.alpha),
-      model=dataclasses.replace(run_config.model, dropout=float(point[DROPOUT]),
-                                embedding_l2=float(point[EMBEDDING_L2])),
-      loss=dataclasses.replace(
-          run_config.loss, gamma=float(point[RANK_GAMMA]),
-          extended_weight=weights if adm else run_config.loss.extended_weight),
-      optim=dataclasses.replace(run_config.optim, learning_rate=float(point[LEARNING_RATE])))
+    run_config,
+    data=dataclasses.replace(run_config.data, alpha=alpha if adm else run_config.data.alpha),
+    model=dataclasses.replace(
+      run_config.model, dropout=float(point[DROPOUT]), embedding_l2=float(point[EMBEDDING_L2])
+    ),
+    loss=dataclasses.replace(
+      run_config.loss,
+      gamma=float(point[RANK_GAMMA]),
+      extended_weight=weights if adm else run_config.loss.extended_weight,
+    ),
+    optim=dataclasses.replace(run_config.optim, learning_rate=float(point[LEARNING_RATE])),
+  )

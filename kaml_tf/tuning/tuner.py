@@ -24,7 +24,7 @@ import kaml_tf  # noqa: F401
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
-from kaml_tf.io import atomic
+from kaml_tf import atomic
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trainer
@@ -49,6 +49,7 @@ class TuneConfig:
     strategy: One of `search.STRATEGIES`.
     seed: Seeds random search (each trial trains with the base run's seed).
   """
+
   space: space_lib.SearchSpace
   budget: int = 12
   strategy: str = search_lib.COORDINATE
@@ -58,8 +59,9 @@ class TuneConfig:
     if self.budget < 1:
       raise config_lib.ConfigError(f"tune_budget: must be >= 1, got {self.budget}")
     if self.strategy not in search_lib.STRATEGIES:
-      raise config_lib.ConfigError(f"tune_search: unknown {self.strategy!r}; expected one of "
-                                   f"{list(search_lib.STRATEGIES)}")
+      raise config_lib.ConfigError(
+        f"tune_search: unknown {self.strategy!r}; expected one of {list(search_lib.STRATEGIES)}"
+      )
 
 
 def check_base(run_config: config_lib.RunConfig) -> None:
@@ -67,12 +69,14 @@ def check_base(run_config: config_lib.RunConfig) -> None:
   data, optim = run_config.data, run_config.optim
   if not (data.validation_days or data.validation_files):
     raise config_lib.ConfigError(
-        "validation_days: tuning scores trials on validation data only; give "
-        "--validation_days=K (the last K days of --train) or --validation=GLOB")
+      "validation_days: tuning scores trials on validation data only; give "
+      "--validation_days=K (the last K days of --train) or --validation=GLOB"
+    )
   if optim.early_stopping_patience < 1:
     raise config_lib.ConfigError(
-        "early_stopping_patience: tuning compares each trial at its best validation "
-        "checkpoint; give --early_stopping_patience >= 1")
+      "early_stopping_patience: tuning compares each trial at its best validation "
+      "checkpoint; give --early_stopping_patience >= 1"
+    )
 
 
 def trial_id(run_config: config_lib.RunConfig) -> str:
@@ -104,8 +108,12 @@ def _score(summary: Dict[str, Any]) -> Optional[float]:
   return best.get("score")
 
 
-def tune(base: config_lib.RunConfig, tune_config: TuneConfig, tune_dir: str,
-         run_trial: TrialRunner = train_trial) -> Dict[str, Any]:
+def tune(
+  base: config_lib.RunConfig,
+  tune_config: TuneConfig,
+  tune_dir: str,
+  run_trial: TrialRunner = train_trial,
+) -> Dict[str, Any]:
   """Searches, writes the resolved config and the report, and returns the report.
 
   Args:
@@ -118,8 +126,13 @@ def tune(base: config_lib.RunConfig, tune_config: TuneConfig, tune_dir: str,
   schema = schema_lib.Schema.load(base.data.schema_path)
   base.validate_against(schema.num_actions)
   coordinates = space_lib.coordinates(tune_config.space, base, schema)
-  proposals = search_lib.proposals(tune_config.strategy, space_lib.base_point(base, schema),
-                                   coordinates, tune_config.budget, tune_config.seed)
+  proposals = search_lib.proposals(
+    tune_config.strategy,
+    space_lib.base_point(base, schema),
+    coordinates,
+    tune_config.budget,
+    tune_config.seed,
+  )
   trials: List[Dict[str, Any]] = []
   score = None
   while True:
@@ -129,8 +142,9 @@ def tune(base: config_lib.RunConfig, tune_config: TuneConfig, tune_dir: str,
       break
     trials.append(_run(point, base, schema, tune_dir, run_trial))
     score = trials[-1]["score"]
-    logging.info("tune: trial %d/%d %s scored %s", len(trials), tune_config.budget,
-                 trials[-1]["id"], score)
+    logging.info(
+      "tune: trial %d/%d %s scored %s", len(trials), tune_config.budget, trials[-1]["id"], score
+    )
   report = _report(base, tune_config, coordinates, trials)
   _write(report, tune_dir, schema)
   return report
@@ -143,22 +157,34 @@ def _run(point, base, schema, tune_dir, run_trial) -> Dict[str, Any]:
   reused = summary is not None
   if not reused:
     summary = run_trial(run_config, trial_dir)
-  return {"id": trial_id(run_config), "point": point, "score": _score(summary),
-          "best": summary.get("best"), "epochs": summary.get("epochs"),
-          "seconds": summary.get("seconds"), "reused": reused,
-          "config": run_config.to_dict()}
+  return {
+    "id": trial_id(run_config),
+    "point": point,
+    "score": _score(summary),
+    "best": summary.get("best"),
+    "epochs": summary.get("epochs"),
+    "seconds": summary.get("seconds"),
+    "reused": reused,
+    "config": run_config.to_dict(),
+  }
 
 
 def _report(base, tune_config, coordinates, trials) -> Dict[str, Any]:
   scored = [t for t in trials if t["score"] is not None]
   best = max(scored, key=lambda t: t["score"]) if scored else None
-  return {"metric": "validation per_target_overall_auc (higher is better)",
-          "strategy": tune_config.strategy, "budget": tune_config.budget,
-          "seed": tune_config.seed, "space": dataclasses.asdict(tune_config.space),
-          "searched": {c.name: list(c.values) for c in coordinates},
-          "base_config": base.to_dict(), "trials": trials,
-          "best": None if best is None else {"id": best["id"], "score": best["score"],
-                                             "point": best["point"]}}
+  return {
+    "metric": "validation per_target_overall_auc (higher is better)",
+    "strategy": tune_config.strategy,
+    "budget": tune_config.budget,
+    "seed": tune_config.seed,
+    "space": dataclasses.asdict(tune_config.space),
+    "searched": {c.name: list(c.values) for c in coordinates},
+    "base_config": base.to_dict(),
+    "trials": trials,
+    "best": None
+    if best is None
+    else {"id": best["id"], "score": best["score"], "point": best["point"]},
+  }
 
 
 def _write(report: Dict[str, Any], tune_dir: str, schema: schema_lib.Schema) -> None:
@@ -166,8 +192,9 @@ def _write(report: Dict[str, Any], tune_dir: str, schema: schema_lib.Schema) -> 
     raise RuntimeError(f"{tune_dir}: no trial produced a validation score")
   best = next(t for t in report["trials"] if t["id"] == report["best"]["id"])
   config_lib.RunConfig.from_dict(best["config"]).save(tune_dir)
-  atomic.write_text(os.path.join(tune_dir, REPORT_JSON),
-                    json.dumps(report, indent=2, sort_keys=True) + "\n")
+  atomic.write_text(
+    os.path.join(tune_dir, REPORT_JSON), json.dumps(report, indent=2, sort_keys=True) + "\n"
+  )
   atomic.write_text(os.path.join(tune_dir, REPORT_MD), format_markdown(report))
 
 
@@ -179,14 +206,21 @@ def _changed(point: Dict[str, Any], base: Dict[str, Any]) -> str:
 def format_markdown(report: Dict[str, Any]) -> str:
   """The trials as a markdown table, best marked, in the order they ran."""
   base = report["trials"][0]["point"]
-  lines = [f"# Tuning report ({report['strategy']} search, budget {report['budget']})", "",
-           f"Score: {report['metric']}.", "", "| # | trial | changed from base | epochs | "
-           "best epoch | validation score |", "|---|---|---|---|---|---|"]
+  lines = [
+    f"# Tuning report ({report['strategy']} search, budget {report['budget']})",
+    "",
+    f"Score: {report['metric']}.",
+    "",
+    "| # | trial | changed from base | epochs | best epoch | validation score |",
+    "|---|---|---|---|---|---|",
+  ]
   for i, trial in enumerate(report["trials"], 1):
     score = trial["score"]
     mark = " **best**" if trial["id"] == report["best"]["id"] else ""
     best_epoch = (trial["best"] or {}).get("epoch")
-    lines.append(f"| {i} | {trial['id']} | {_changed(trial['point'], base)} | "
-                 f"{trial['epochs']} | {best_epoch} | "
-                 f"{'-' if score is None else f'{score:.4f}'}{mark} |")
+    lines.append(
+      f"| {i} | {trial['id']} | {_changed(trial['point'], base)} | "
+      f"{trial['epochs']} | {best_epoch} | "
+      f"{'-' if score is None else f'{score:.4f}'}{mark} |"
+    )
   return "\n".join(lines) + "\n"

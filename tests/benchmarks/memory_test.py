@@ -3,7 +3,7 @@
 import kaml_tf  # noqa: F401
 import pytest
 
-from kaml_tf.benchmarks import memory
+from benchmarks import memory
 
 
 def test_peak_rss_is_positive_and_not_below_current():

@@ -8,18 +8,31 @@ from absl import app
 from absl.testing import flagsaver
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import log_conversion
+from kaml_tf.logs import conversion as log_conversion
 from pipelines import benchmark
 
 
 def _flags(small_logs, tmp_path, **overrides):
-  values = {"logs": small_logs["train"], "schema": small_logs["schema"],
-            "stats": small_logs["stats"], "window_days": 28, "end_day": None, "alpha": [],
-            "output": str(tmp_path / "bench.json"), "batch_size": 32, "repeats": 1,
-            "throughput_steps": 2, "throughput_warmup_steps": 1, "shuffle_buffer": 64,
-            "isolate": False, "export_dir": None, "parquet_logs": None, "stage_batches": 40}
+  values = {
+    "logs": small_logs["train"],
+    "schema": small_logs["schema"],
+    "stats": small_logs["stats"],
+    "window_days": 28,
+    "end_day": None,
+    "alpha": [],
+    "output": str(tmp_path / "bench.json"),
+    "batch_size": 32,
+    "repeats": 1,
+    "throughput_steps": 2,
+    "throughput_warmup_steps": 1,
+    "shuffle_buffer": 64,
+    "isolate": False,
+    "export_dir": None,
+    "parquet_logs": None,
+    "stage_batches": 40,
+  }
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -36,9 +49,16 @@ def _train_rows(small_logs):
 
 
 def test_section_names():
-  assert benchmark.section_names(["all"]) == ["input", "input_stages", "train_step",
-                                              "determinism",
-                                              "train_throughput", "peer", "stats", "serving"]
+  assert benchmark.section_names(["all"]) == [
+    "input",
+    "input_stages",
+    "train_step",
+    "determinism",
+    "train_throughput",
+    "peer",
+    "stats",
+    "serving",
+  ]
   assert benchmark.section_names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(app.UsageError, match="unknown section"):
     benchmark.section_names(["nope"])
@@ -70,15 +90,17 @@ def test_train_throughput_section(small_logs, tmp_path):
   assert (result["steps"], result["warmup_steps"], result["shuffle_buffer"]) == (2, 1, 64)
   assert document["resources"]["train_throughput"]["peak_rss_bytes"] > 0
   assert document["resources"]["train_throughput"]["peak_rss_scope"] == (
-      "whole benchmark process so far")
+    "whole benchmark process so far"
+  )
 
 
 def test_train_throughput_section_times_parquet_logs_too(small_logs, tmp_path):
   schema = schema_lib.Schema.load(small_logs["schema"])
   config = log_conversion.ConversionConfig(str(tmp_path / "pq" / "train"), num_shards=2)
   log_conversion.convert_logs(small_logs["train"], schema, config)
-  document = _run(small_logs, tmp_path, ["train_throughput"],
-                  parquet_logs=str(tmp_path / "pq" / "train-*"))
+  document = _run(
+    small_logs, tmp_path, ["train_throughput"], parquet_logs=str(tmp_path / "pq" / "train-*")
+  )
   runners = document["sections"]["train_throughput"]["runners"]
   assert set(runners) == {"mmoe", "kaml", "mmoe_parquet", "kaml_parquet"}
   assert all(r["samples_per_second_best"] > 0 for r in runners.values())
@@ -88,24 +110,43 @@ def test_input_stages_section_times_every_stage(small_logs, tmp_path):
   schema = schema_lib.Schema.load(small_logs["schema"])
   config = log_conversion.ConversionConfig(str(tmp_path / "pq" / "train"), num_shards=2)
   log_conversion.convert_logs(small_logs["train"], schema, config)
-  document = _run(small_logs, tmp_path, ["input_stages"], stage_batches=3, repeats=2,
-                  parquet_logs=str(tmp_path / "pq" / "train-*"))
+  document = _run(
+    small_logs,
+    tmp_path,
+    ["input_stages"],
+    stage_batches=3,
+    repeats=2,
+    parquet_logs=str(tmp_path / "pq" / "train-*"),
+  )
   result = document["sections"]["input_stages"]
-  assert set(result["stages"]) == {"read", "read_parallel", "parse", "shuffle_records",
-                                   "pipeline", "pipeline_parquet"}
+  assert set(result["stages"]) == {
+    "read",
+    "read_parallel",
+    "parse",
+    "shuffle_records",
+    "pipeline",
+    "pipeline_parquet",
+  }
   for figures in result["stages"].values():
     assert len(figures["cpu_turns"]) == len(figures["wall_turns"]) == 2
-    assert figures["cpu_ms"] == pytest.approx(sorted(figures["cpu_turns"])[0] / 2 +
-                                              sorted(figures["cpu_turns"])[1] / 2)
+    assert figures["cpu_ms"] == pytest.approx(
+      sorted(figures["cpu_turns"])[0] / 2 + sorted(figures["cpu_turns"])[1] / 2
+    )
     assert figures["wall_ms"] > 0
   assert (result["batch_size"], result["batches"], result["shuffle_buffer"]) == (32, 3, 64)
 
 
 def test_peer_targets_cover_both_log_formats():
   assert benchmark.peer_targets(["deepctr_mmoe", "mmoe", "kaml", "mmoe_in_memory"]) == {
-      "mmoe": 1.0, "kaml": 0.8}
+    "mmoe": 1.0,
+    "kaml": 0.8,
+  }
   assert benchmark.peer_targets(["mmoe", "kaml", "mmoe_parquet", "kaml_parquet"]) == {
-      "mmoe": 1.0, "mmoe_parquet": 1.0, "kaml": 0.8, "kaml_parquet": 0.8}
+    "mmoe": 1.0,
+    "mmoe_parquet": 1.0,
+    "kaml": 0.8,
+    "kaml_parquet": 0.8,
+  }
 
 
 def test_determinism_section_times_both_cases_in_alternating_children(small_logs, tmp_path):
@@ -119,11 +160,12 @@ def test_determinism_section_times_both_cases_in_alternating_children(small_logs
   for figures in cases.values():
     assert len(figures["turns"]) == 2 and all(t > 0 for t in figures["turns"])
     assert figures["step_seconds_best"] == min(figures["turns"])
-  assert result["ratio_best"] == pytest.approx(cases["deterministic"]["step_seconds_best"] /
-                                               cases["nondeterministic"]["step_seconds_best"])
+  assert result["ratio_best"] == pytest.approx(
+    cases["deterministic"]["step_seconds_best"] / cases["nondeterministic"]["step_seconds_best"]
+  )
   assert result["ratio_cpu_median"] == pytest.approx(
-      cases["deterministic"]["cpu_seconds_median"] /
-      cases["nondeterministic"]["cpu_seconds_median"])
+    cases["deterministic"]["cpu_seconds_median"] / cases["nondeterministic"]["cpu_seconds_median"]
+  )
 
 
 def test_train_step_section_reports_wall_and_cpu_time(small_logs, tmp_path):
@@ -136,8 +178,9 @@ def test_train_step_section_reports_wall_and_cpu_time(small_logs, tmp_path):
     assert figures["cpu_seconds_median"] > 0
   assert result["ratio_to_first"]["mmoe"] == result["cpu_ratio_to_first"]["mmoe"] == 1.0
   assert result["cpu_ratio_to_first"]["kaml"] == pytest.approx(
-      result["variants"]["kaml"]["cpu_seconds_median"] /
-      result["variants"]["mmoe"]["cpu_seconds_median"])
+    result["variants"]["kaml"]["cpu_seconds_median"]
+    / result["variants"]["mmoe"]["cpu_seconds_median"]
+  )
   assert result["meets_target"] == (result["ratio_to_first"]["kaml"] <= 1.3)
 
 
@@ -149,8 +192,9 @@ def test_peer_section_without_deepctr_says_how_to_install(small_logs, tmp_path, 
   assert not (tmp_path / "bench.json").exists()
 
 
-@pytest.mark.parametrize("sections,missing", [(["serving"], "export_dir"),
-                                              (["train_throughput"], "stats")])
+@pytest.mark.parametrize(
+  "sections,missing", [(["serving"], "export_dir"), (["train_throughput"], "stats")]
+)
 def test_sections_name_their_missing_flag(small_logs, tmp_path, sections, missing):
   overrides = {"stats": ""} if missing == "stats" else {}
   with pytest.raises(app.UsageError, match=f"--{missing}"):

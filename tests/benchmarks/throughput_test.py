@@ -6,7 +6,7 @@ import kaml_tf  # noqa: F401
 import pytest
 
 from kaml_tf import schema as schema_lib
-from kaml_tf.benchmarks import throughput
+from benchmarks import throughput
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.training import config as config_lib
 
@@ -18,8 +18,7 @@ def test_samples_per_second_counts_batches_after_the_warmup():
   assert throughput.samples_per_second([0.0, 1.0, 2.0, 4.0, 5.0], 5, 2) == pytest.approx(3.75)
 
 
-@pytest.mark.parametrize("times,warmup", [([0.0, 1.0], 2), ([0.0, 1.0], 0),
-                                          ([0.0, 1.0, 1.0], 2)])
+@pytest.mark.parametrize("times,warmup", [([0.0, 1.0], 2), ([0.0, 1.0], 0), ([0.0, 1.0, 1.0], 2)])
 def test_samples_per_second_rejects_too_few_or_flat_times(times, warmup):
   with pytest.raises(ValueError):
     throughput.samples_per_second(times, 10, warmup)
@@ -51,8 +50,7 @@ class _FakeRunner:
 
 def test_measure_alternates_turns_and_reports_ratios():
   a, b = _FakeRunner("a", 100), _FakeRunner("b", 50)
-  result = throughput.measure([a, b], throughput.TimingConfig(steps=3, warmup_steps=2,
-                                                              turns=2))
+  result = throughput.measure([a, b], throughput.TimingConfig(steps=3, warmup_steps=2, turns=2))
   # One tracing fit of warmup + 1 steps, then 2 turns of warmup + steps.
   assert a.fits == b.fits == [3, 5, 5]
   assert (result["steps"], result["warmup_steps"], result["turns"]) == (3, 2, 2)
@@ -63,16 +61,18 @@ def test_measure_alternates_turns_and_reports_ratios():
     assert figures["samples_per_second_best"] == max(figures["turns"])
   assert result["ratio_to_first"]["a"] == 1.0
   assert result["ratio_to_first"]["b"] == pytest.approx(
-      result["runners"]["b"]["samples_per_second_best"] /
-      result["runners"]["a"]["samples_per_second_best"])
+    result["runners"]["b"]["samples_per_second_best"]
+    / result["runners"]["a"]["samples_per_second_best"]
+  )
   # The fake runners busy-wait, so their CPU time per sample is positive too.
   for name in ("a", "b"):
     assert len(result["runners"][name]["cpu_turns"]) == 2
     assert result["runners"][name]["samples_per_cpu_second_median"] > 0
   assert result["cpu_ratio_to_first"]["a"] == 1.0
   assert result["cpu_ratio_to_first"]["b"] == pytest.approx(
-      result["runners"]["b"]["samples_per_cpu_second_median"] /
-      result["runners"]["a"]["samples_per_cpu_second_median"])
+    result["runners"]["b"]["samples_per_cpu_second_median"]
+    / result["runners"]["a"]["samples_per_cpu_second_median"]
+  )
 
 
 def test_measure_needs_distinct_names():
@@ -83,14 +83,18 @@ def test_measure_needs_distinct_names():
 def test_paper_runners_train_through_the_pipeline(small_logs):
   schema = schema_lib.Schema.load(small_logs["schema"])
   stats = stats_lib.load_stats(small_logs["stats"], schema)
-  data = config_lib.DataConfig(schema_path=small_logs["schema"], train_files=small_logs["train"],
-                               stats_path=small_logs["stats"], mask_policy="adm",
-                               shuffle_buffer=64)
-  runners = throughput.paper_runners(schema, data, 32, stats,
-                                     {"expert_units": (8,), "tower_units": (4,)})
+  data = config_lib.DataConfig(
+    schema_path=small_logs["schema"],
+    train_files=small_logs["train"],
+    stats_path=small_logs["stats"],
+    mask_policy="adm",
+    shuffle_buffer=64,
+  )
+  runners = throughput.paper_runners(
+    schema, data, 32, stats, {"expert_units": (8,), "tower_units": (4,)}
+  )
   assert [r.name for r in runners] == ["mmoe", "kaml"]
-  result = throughput.measure(runners, throughput.TimingConfig(steps=2, warmup_steps=1,
-                                                               turns=1))
+  result = throughput.measure(runners, throughput.TimingConfig(steps=2, warmup_steps=1, turns=1))
   assert set(result["runners"]) == {"mmoe", "kaml"}
   for figures in result["runners"].values():
     assert figures["batch_size"] == 32 and figures["samples_per_second_best"] > 0
@@ -101,15 +105,25 @@ def test_paper_runners_train_through_the_pipeline(small_logs):
 def test_in_memory_runners_train_on_pipeline_batches(small_logs):
   schema = schema_lib.Schema.load(small_logs["schema"])
   stats = stats_lib.load_stats(small_logs["stats"], schema)
-  data = config_lib.DataConfig(schema_path=small_logs["schema"], train_files=small_logs["train"],
-                               stats_path=small_logs["stats"], mask_policy="adm")
-  runners = throughput.in_memory_runners(schema, data, 16, stats, num_batches=2,
-                                         model_overrides={"expert_units": (8,),
-                                                          "tower_units": (4,)})
-  assert [(r.name, r.batch_size) for r in runners] == [("mmoe_in_memory", 16),
-                                                       ("kaml_in_memory", 16)]
-  result = throughput.measure(runners, throughput.TimingConfig(steps=3, warmup_steps=1,
-                                                               turns=1))
+  data = config_lib.DataConfig(
+    schema_path=small_logs["schema"],
+    train_files=small_logs["train"],
+    stats_path=small_logs["stats"],
+    mask_policy="adm",
+  )
+  runners = throughput.in_memory_runners(
+    schema,
+    data,
+    16,
+    stats,
+    num_batches=2,
+    model_overrides={"expert_units": (8,), "tower_units": (4,)},
+  )
+  assert [(r.name, r.batch_size) for r in runners] == [
+    ("mmoe_in_memory", 16),
+    ("kaml_in_memory", 16),
+  ]
+  result = throughput.measure(runners, throughput.TimingConfig(steps=3, warmup_steps=1, turns=1))
   assert all(r["samples_per_second_best"] > 0 for r in result["runners"].values())
   # 2 + 4 steps on a repeated stream of 2 batches: more steps than batches.
   assert all(int(r.task.optimizer.iterations.numpy()) == 6 for r in runners)

@@ -18,10 +18,19 @@ REF = platt.CheckpointRef(name="checkpoints/ckpt-1", sha256="ab" * 32)
 
 
 def _calibration(a, b, checkpoint=REF):
-  return platt.Calibration(actions=ACTIONS, a=tuple(a), b=tuple(b), checkpoint=checkpoint,
-                           fitted_on={"rows": [4, 6], "positives": [1, 0],
-                                      "identity_because": [None, "no positives"],
-                                      "files": "VAL/part-*", "days": None})
+  return platt.Calibration(
+    actions=ACTIONS,
+    a=tuple(a),
+    b=tuple(b),
+    checkpoint=checkpoint,
+    fitted_on={
+      "rows": [4, 6],
+      "positives": [1, 0],
+      "identity_because": [None, "no positives"],
+      "files": "VAL/part-*",
+      "days": None,
+    },
+  )
 
 
 def _warnings(caplog):
@@ -46,10 +55,12 @@ def test_apply_is_the_sigmoid_of_each_columns_own_affine_map():
   logits = np.array([[2.0, 0.0], [0.0, -0.125]])
   # Column 0: 0.5 * z - 1; column 1: 2 * z + 0.25.
   expected_logits = np.array([[0.0, 0.25], [-1.0, 0.0]])
-  np.testing.assert_allclose(calibration.apply(logits), 1 / (1 + np.exp(-expected_logits)),
-                             rtol=1e-15)
+  np.testing.assert_allclose(
+    calibration.apply(logits), 1 / (1 + np.exp(-expected_logits)), rtol=1e-15
+  )
   np.testing.assert_array_equal(
-      calibration.calibrated_logits(tf.constant(logits, tf.float32)).numpy(), expected_logits)
+    calibration.calibrated_logits(tf.constant(logits, tf.float32)).numpy(), expected_logits
+  )
   with pytest.raises(ValueError, match=r"logits must have shape \(n, 2\), got \(2, 3\)"):
     calibration.apply(np.zeros((2, 3)))
 
@@ -111,19 +122,23 @@ def test_separable_labels_give_finite_parameters():
   assert abs(np.mean((platt.sigmoid(a * z + b) - y) * z) + platt.RIDGE * (a - 1.0)) < 1e-12
 
 
-@pytest.mark.parametrize("labels, reason", [
-    ([], "no rows"), ([0, 0, 0], "no positives"), ([1, 1], "no negatives")])
+@pytest.mark.parametrize(
+  "labels, reason", [([], "no rows"), ([0, 0, 0], "no positives"), ([1, 1], "no negatives")]
+)
 def test_degenerate_sets_keep_the_identity(labels, reason):
   logits = np.linspace(-1.0, 1.0, len(labels))
   assert platt.identity_reason(np.array(labels)) == reason
   assert platt.fit_platt(logits, np.array(labels, dtype=np.int64)) == (1.0, 0.0)
 
 
-@pytest.mark.parametrize("logits, labels, match", [
+@pytest.mark.parametrize(
+  "logits, labels, match",
+  [
     ([0.0, np.nan], [0, 1], "logits must be finite, got nan"),
     ([0.0, 1.0], [0, 2], "labels must be 0 or 1, got 2"),
     ([0.0], [0, 1], r"1-D of equal length, got shapes \(1,\) and \(2,\)"),
-])
+  ],
+)
 def test_bad_inputs_are_named(logits, labels, match):
   with pytest.raises(ValueError, match=match):
     platt.fit_platt(np.array(logits), np.array(labels))
@@ -139,17 +154,23 @@ def test_each_action_is_fitted_on_its_own_target_rows_only(caplog):
   rows += [(1, 5.0, z, 0, y) for z, y in zip(*own_1)]
   rows += [(-1, 3.0, 3.0, 0, 0)] * 20
   target, z0, z1, y0, y1 = (np.array(c) for c in zip(*rows))
-  predictions = types.SimpleNamespace(logits=np.stack([z0, z1], 1),
-                                      labels=np.stack([y0, y1], 1), target_action=target)
+  predictions = types.SimpleNamespace(
+    logits=np.stack([z0, z1], 1), labels=np.stack([y0, y1], 1), target_action=target
+  )
   with caplog.at_level(logging.WARNING):
-    calibration = platt.fit(predictions, ACTIONS, REF, {"files": "VAL/*", "days": None},
-                            min_positives_for_slope=1)
+    calibration = platt.fit(
+      predictions, ACTIONS, REF, {"files": "VAL/*", "days": None}, min_positives_for_slope=1
+    )
   np.testing.assert_allclose(calibration.a, [math.log(3.0), math.log(3.0) / 2], atol=1e-5)
   np.testing.assert_allclose(calibration.b, [0.0, 0.0], atol=1e-5)
-  assert calibration.fitted_on == {"rows": [8, 8], "positives": [4, 5],
-                                   "identity_because": [None, None],
-                                   "slope_fixed_because": [None, None], "files": "VAL/*",
-                                   "days": None}
+  assert calibration.fitted_on == {
+    "rows": [8, 8],
+    "positives": [4, 5],
+    "identity_because": [None, None],
+    "slope_fixed_because": [None, None],
+    "files": "VAL/*",
+    "days": None,
+  }
   assert calibration.checkpoint == REF and calibration.actions == ACTIONS
   assert not _warnings(caplog)
   # Fitted on every row of column 0 instead, the answer would be far off.
@@ -171,8 +192,9 @@ def test_few_positives_fit_the_intercept_only_and_keep_the_ranking():
   0), but 10 < 30 positives fit only b with a = 1, so the head keeps its ranking."""
   z = np.linspace(-3.0, 3.0, 100)
   y = (np.arange(100) < 10).astype(int)
-  predictions = types.SimpleNamespace(logits=np.stack([z, z], 1), labels=np.stack([y, y], 1),
-                                      target_action=np.zeros(100, np.int64))
+  predictions = types.SimpleNamespace(
+    logits=np.stack([z, z], 1), labels=np.stack([y, y], 1), target_action=np.zeros(100, np.int64)
+  )
   calibration = platt.fit(predictions, ACTIONS, REF)
   assert calibration.a[0] == 1.0
   assert calibration.b[0] == pytest.approx(platt.fit_intercept(z, y))
@@ -182,16 +204,22 @@ def test_few_positives_fit_the_intercept_only_and_keep_the_ranking():
 
 def test_an_action_without_positives_keeps_the_identity_and_says_why(caplog):
   predictions = types.SimpleNamespace(
-      logits=np.array([[0.5, -1.0], [-0.5, 1.0], [0.0, 2.0]]),
-      labels=np.array([[1, 0], [0, 0], [1, 0]]), target_action=np.array([0, 0, 1]))
+    logits=np.array([[0.5, -1.0], [-0.5, 1.0], [0.0, 2.0]]),
+    labels=np.array([[1, 0], [0, 0], [1, 0]]),
+    target_action=np.array([0, 0, 1]),
+  )
   with caplog.at_level(logging.WARNING):
     calibration = platt.fit(predictions, ACTIONS, REF)
   assert calibration.a[1] == 1.0 and calibration.b[1] == 0.0
-  assert calibration.fitted_on == {"rows": [2, 1], "positives": [1, 0],
-                                   "identity_because": [None, "no positives"],
-                                   "slope_fixed_because": ["1 positives < 30", None]}
+  assert calibration.fitted_on == {
+    "rows": [2, 1],
+    "positives": [1, 0],
+    "identity_because": [None, "no positives"],
+    "slope_fixed_because": ["1 positives < 30", None],
+  }
   assert "calibration of pay: no positives among its 1 target rows; keeping (a, b) = (1, 0)" in (
-      caplog.text)
+    caplog.text
+  )
 
 
 def test_save_load_round_trip(tmp_path):
@@ -201,11 +229,19 @@ def test_save_load_round_trip(tmp_path):
   assert os.listdir(tmp_path) == ["calibration.json"]  # Written atomically: no temp left.
   with open(path, encoding="utf-8") as f:
     assert json.load(f) == {
-        "checkpoint": "checkpoints/ckpt-1", "checkpoint_sha256": "ab" * 32,
-        "actions": ["install", "pay"], "a": [0.5, 1.0], "b": [-1.0, 0.0],
-        "fitted_on": {"rows": [4, 6], "positives": [1, 0],
-                      "identity_because": [None, "no positives"], "files": "VAL/part-*",
-                      "days": None}}
+      "checkpoint": "checkpoints/ckpt-1",
+      "checkpoint_sha256": "ab" * 32,
+      "actions": ["install", "pay"],
+      "a": [0.5, 1.0],
+      "b": [-1.0, 0.0],
+      "fitted_on": {
+        "rows": [4, 6],
+        "positives": [1, 0],
+        "identity_because": [None, "no positives"],
+        "files": "VAL/part-*",
+        "days": None,
+      },
+    }
   assert platt.load(path, ACTIONS) == calibration
 
 
@@ -216,14 +252,22 @@ def _write(path, **changes):
   return str(path)
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(actions=["pay", "install"]), "calibrated actions ['pay', 'install'] are not the "
-     "model's actions ['install', 'pay']; it belongs to another model"),
+@pytest.mark.parametrize(
+  "changes, message",
+  [
+    (
+      dict(actions=["pay", "install"]),
+      "calibrated actions ['pay', 'install'] are not the "
+      "model's actions ['install', 'pay']; it belongs to another model",
+    ),
     (dict(a=[0.5]), "'a' must be a list of 2 finite numbers (one per action), got [0.5]"),
-    (dict(b=[0.0, float("nan")]), "'b' must be a list of 2 finite numbers (one per action), "
-     "got [0.0, nan]"),
+    (
+      dict(b=[0.0, float("nan")]),
+      "'b' must be a list of 2 finite numbers (one per action), got [0.0, nan]",
+    ),
     (dict(a=[True, 1.0]), "'a' must be a list of 2 finite numbers"),
-])
+  ],
+)
 def test_load_refuses_a_file_that_does_not_fit_the_model_naming_it(tmp_path, changes, message):
   path = _write(tmp_path / "calibration.json", **changes)
   with pytest.raises(platt.CalibrationError) as error:
@@ -234,9 +278,11 @@ def test_load_refuses_a_file_that_does_not_fit_the_model_naming_it(tmp_path, cha
 def test_load_refuses_what_is_not_a_calibration_file(tmp_path):
   path = tmp_path / "calibration.json"
   path.write_text('{"a": [1, 1]}')
-  with pytest.raises(platt.CalibrationError,
-                     match=r"calibration.json: not a calibration file, it lacks \['checkpoint', "
-                           r"'checkpoint_sha256', 'actions', 'b', 'fitted_on'\]"):
+  with pytest.raises(
+    platt.CalibrationError,
+    match=r"calibration.json: not a calibration file, it lacks \['checkpoint', "
+    r"'checkpoint_sha256', 'actions', 'b', 'fitted_on'\]",
+  ):
     platt.load(str(path), ACTIONS)
   path.write_text("{")
   with pytest.raises(platt.CalibrationError, match="calibration.json: not valid JSON"):
@@ -268,7 +314,9 @@ def test_applied_only_to_the_checkpoint_it_was_fitted_for(tmp_path, caplog):
   with caplog.at_level(logging.WARNING):
     assert platt.for_checkpoint(model_dir, ACTIONS, second) is None
   other = platt.CheckpointRef.of(model_dir, second).sha256
-  assert (f"{model_dir}/calibration.json was fitted for checkpoint checkpoints/ckpt-1 (index "
-          f"sha256 {ref.sha256[:12]}), not for the restored checkpoints/ckpt-1 "
-          f"({other[:12]})") in caplog.text
+  assert (
+    f"{model_dir}/calibration.json was fitted for checkpoint checkpoints/ckpt-1 (index "
+    f"sha256 {ref.sha256[:12]}), not for the restored checkpoints/ckpt-1 "
+    f"({other[:12]})"
+  ) in caplog.text
   assert "IGNORED, scores are the raw, uncalibrated probabilities" in caplog.text

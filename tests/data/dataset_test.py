@@ -7,22 +7,22 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
-from kaml_tf.data import parquet_logs
+from kaml_tf.logs import parquet as parquet_logs
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 
 
 def _schema(has_true_labels=False):
   return schema_lib.Schema(
-      actions=("A", "B"),
-      sparse_features=(schema_lib.SparseFeature("ad_task_id"),
-                       schema_lib.SparseFeature("user")),
-      dense_features=(schema_lib.DenseFeature("x"),),
-      has_true_labels=has_true_labels)
+    actions=("A", "B"),
+    sparse_features=(schema_lib.SparseFeature("ad_task_id"), schema_lib.SparseFeature("user")),
+    dense_features=(schema_lib.DenseFeature("x"),),
+    has_true_labels=has_true_labels,
+  )
 
 
 SCHEMA = _schema()
@@ -42,18 +42,29 @@ def _stats(schema=SCHEMA, table=None):
   table = FIGURE_4 if table is None else table
   ids = sorted(table)
   return stats_lib.ConversionStats(
-      ad_task_ids=np.array(ids, np.int64), counts=np.array([table[i] for i in ids], np.int64),
-      clicks=np.ones(len(ids), np.int64), actions=schema.actions,
-      schema_fingerprint=schema.fingerprint(), window_start=0, window_end=6,
-      source="figure4.parquet")
+    ad_task_ids=np.array(ids, np.int64),
+    counts=np.array([table[i] for i in ids], np.int64),
+    clicks=np.ones(len(ids), np.int64),
+    actions=schema.actions,
+    schema_fingerprint=schema.fingerprint(),
+    window_start=0,
+    window_end=6,
+    source="figure4.parquet",
+  )
 
 
 def _columns(samples, schema=SCHEMA):
   a = np.asarray(samples, np.int64)
   n = len(a)
-  cols = {"ad_task_id": a[:, 0], "target_action": a[:, 1], "day": np.full(n, 6, np.int64),
-          "user": 100 + np.arange(n, dtype=np.int64),
-          "x": np.arange(n, dtype=np.float32) / 2, "label_A": a[:, 2], "label_B": a[:, 3]}
+  cols = {
+    "ad_task_id": a[:, 0],
+    "target_action": a[:, 1],
+    "day": np.full(n, 6, np.int64),
+    "user": 100 + np.arange(n, dtype=np.int64),
+    "x": np.arange(n, dtype=np.float32) / 2,
+    "label_A": a[:, 2],
+    "label_B": a[:, 3],
+  }
   if schema.has_true_labels:
     cols["true_label_A"] = np.ones(n, np.int64)
     cols["true_label_B"] = a[:, 3]
@@ -61,14 +72,16 @@ def _columns(samples, schema=SCHEMA):
 
 
 def _write(tmp_path, samples=SAMPLES, schema=SCHEMA, num_shards=1, name="logs"):
-  return records.write_logs(schema, str(tmp_path / name), _columns(samples, schema),
-                            num_shards=num_shards, batch_rows=2)
+  return records.write_logs(
+    schema, str(tmp_path / name), _columns(samples, schema), num_shards=num_shards, batch_rows=2
+  )
 
 
 def _factory(files, policy="adm", schema=SCHEMA, stats="figure4", batch_size=64, **kwargs):
   stats = _stats(schema) if stats == "figure4" else stats
-  config = dataset_lib.DatasetConfig(files=files, batch_size=batch_size,
-                                     mask=masks.MaskConfig(policy, ALPHA), **kwargs)
+  config = dataset_lib.DatasetConfig(
+    files=files, batch_size=batch_size, mask=masks.MaskConfig(policy, ALPHA), **kwargs
+  )
   return dataset_lib.DatasetFactory(schema, stats, config)
 
 
@@ -78,8 +91,10 @@ def _all(ds):
     for out, part in ((features, f), (targets, t)):
       for k, v in part.items():
         out.setdefault(k, []).append(v.numpy())
-  return ({k: np.concatenate(v) for k, v in features.items()},
-          {k: np.concatenate(v) for k, v in targets.items()})
+  return (
+    {k: np.concatenate(v) for k, v in features.items()},
+    {k: np.concatenate(v) for k, v in targets.items()},
+  )
 
 
 def test_contract_and_figure_4(tmp_path):
@@ -102,10 +117,13 @@ def test_contract_and_figure_4(tmp_path):
   np.testing.assert_allclose(features["x"], np.arange(6) / 2)
 
 
-@pytest.mark.parametrize("policy,expected", [
+@pytest.mark.parametrize(
+  "policy,expected",
+  [
     ("base", EXPECTED_IS_TARGET),
     ("all", np.ones([6, 2])),
-])
+  ],
+)
 def test_policies_without_statistics(tmp_path, policy, expected):
   features, targets = _all(_factory(_write(tmp_path), policy, stats=None)())
   np.testing.assert_array_equal(targets["mask"], expected)
@@ -169,8 +187,9 @@ def test_make_dataset_shares_counters(tmp_path):
   files = _write(tmp_path)
   counters = dataset_lib.InputCounters()
   for _ in range(2):
-    ds = dataset_lib.make_dataset(files, SCHEMA, _stats(), "adm", batch_size=5, alpha=ALPHA,
-                                  counters=counters)
+    ds = dataset_lib.make_dataset(
+      files, SCHEMA, _stats(), "adm", batch_size=5, alpha=ALPHA, counters=counters
+    )
     _, targets = _all(ds)
     np.testing.assert_array_equal(targets["mask"], EXPECTED_MASK)
   assert (counters.unknown_ad_task_samples, counters.samples_read) == (4, 12)
@@ -209,8 +228,9 @@ def test_input_context_shards_files(tmp_path):
   samples = [(1, 0, 0, 0)] * 12
   files = _write(tmp_path, samples, num_shards=4, name="s")
   factory = _factory(files, batch_size=4)
-  context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
-                                       num_replicas_in_sync=2)
+  context = tf.distribute.InputContext(
+    num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2
+  )
   assert factory.files_for(context) == ([files[1], files[3]], False)
   # Shards 1 and 3 hold rows 2-3, 8-9 and 6-7 (blocks of 2 written round-robin).
   users = [f["user"].numpy() for f, _ in factory(context)]
@@ -234,7 +254,7 @@ def _write_parquet(tmp_path, samples=SAMPLES, schema=SCHEMA, num_shards=1, name=
   cols = _columns(samples, schema)
   with writer:
     for start in range(0, len(samples), 2):
-      writer.write({k: v[start:start + 2] for k, v in cols.items()})
+      writer.write({k: v[start : start + 2] for k, v in cols.items()})
   return writer.paths
 
 
@@ -248,9 +268,10 @@ def test_parquet_logs_give_the_tfrecord_batches(tmp_path, shuffle_buffer):
   samples = _many(10)
   tfrecord = _write(tmp_path, samples, num_shards=2)
   parquet = _write_parquet(tmp_path, samples, num_shards=2)
-  got = [_by_user(*_all(_factory(files, batch_size=3, seed=4,
-                                 shuffle_buffer=shuffle_buffer)()))
-         for files in (tfrecord, parquet)]
+  got = [
+    _by_user(*_all(_factory(files, batch_size=3, seed=4, shuffle_buffer=shuffle_buffer)()))
+    for files in (tfrecord, parquet)
+  ]
   for tf_part, pq_part in zip(*got):
     assert sorted(tf_part) == sorted(pq_part)
     for k in tf_part:
@@ -273,12 +294,16 @@ def test_mixed_formats_are_refused(tmp_path):
 def test_parquet_null_names_file_record_and_field(tmp_path):
   cols = _columns(_many(5))
   table = pa.table({k: pa.array(v) for k, v in cols.items()})
-  table = table.set_column(table.schema.get_field_index("label_B"), "label_B",
-                           pa.array([0, 1, 0, None, 1], pa.int64()))
+  table = table.set_column(
+    table.schema.get_field_index("label_B"), "label_B", pa.array([0, 1, 0, None, 1], pa.int64())
+  )
   path = str(tmp_path / "null.parquet")
   pq.write_table(table, path)
-  with pytest.raises(tf.errors.OpError, match=r"null.parquet: record #3 field 'label_B' is "
-                                               r"null"):
+  with pytest.raises(
+    tf.errors.OpError,
+    match=r"null.parquet: record #3 field 'label_B' is "
+    r"null",
+  ):
     _all(_factory(path)())
   skip = validation.scan(path, SCHEMA, dataset_lib.parse_spec(SCHEMA))
   assert dict(skip.counts) == {"missing_field": 1}
@@ -297,8 +322,9 @@ def test_parquet_missing_column_fails_before_reading(tmp_path):
 
 def test_parquet_records_are_sharded_when_files_are_few(tmp_path):
   files = _write_parquet(tmp_path, _many(6))
-  context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
-                                       num_replicas_in_sync=2)
+  context = tf.distribute.InputContext(
+    num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2
+  )
   users = np.concatenate([f["user"].numpy() for f, _ in _factory(files, batch_size=4)(context)])
   assert users.tolist() == [101, 103, 105]
 
@@ -318,13 +344,16 @@ def test_record_not_matching_the_schema_names_the_file(tmp_path):
   other = schema_lib.Schema(actions=("A",))
   cols = _columns(SAMPLES)
   files = records.write_logs(other, str(tmp_path / "old"), cols)
-  with pytest.raises(validation.BadRecordError,
-                     match="old-00000-of-00001.tfrecord: record #0 field 'user' is missing"):
+  with pytest.raises(
+    validation.BadRecordError,
+    match="old-00000-of-00001.tfrecord: record #0 field 'user' is missing",
+  ):
     _factory(files)()
 
 
-@pytest.mark.parametrize("target,message", [(2, "target_action must be < 2"),
-                                            (-2, "target_action must be >= -1")])
+@pytest.mark.parametrize(
+  "target,message", [(2, "target_action must be < 2"), (-2, "target_action must be >= -1")]
+)
 def test_target_out_of_range_is_an_error(tmp_path, target, message):
   files = _write(tmp_path, [(1, 0, 0, 0), (1, target, 0, 0)])
   with pytest.raises(tf.errors.InvalidArgumentError, match=message):
@@ -334,8 +363,9 @@ def test_target_out_of_range_is_an_error(tmp_path, target, message):
 def test_figure_4_from_logs_through_the_statistics_job(tmp_path):
   # Reported conversions per ad task, all targeting A (0): x = 1 reports B 3 times (alpha_B
   # = 3), y = 2 reports B twice, z = 3 has no A conversion but 4 of B.
-  samples = ([(1, 0, 1, 1)] * 3 + [(1, 0, 0, 0)] + [(2, 0, 1, 1)] * 2 + [(2, 0, 1, 0)] +
-             [(3, 0, 0, 1)] * 4)
+  samples = (
+    [(1, 0, 1, 1)] * 3 + [(1, 0, 0, 0)] + [(2, 0, 1, 1)] * 2 + [(2, 0, 1, 0)] + [(3, 0, 0, 1)] * 4
+  )
   files = _write(tmp_path, samples)
   stats = stats_lib.compute_stats(files, SCHEMA, stats_lib.StatsConfig(window_days=1))
   np.testing.assert_array_equal(stats.counts, [[3, 3], [3, 2], [0, 4]])
@@ -349,11 +379,14 @@ def _many(n):
   return [(1 + i % 4, i % 2, i % 2, (i // 2) % 2) for i in range(n)]
 
 
-@pytest.mark.parametrize("field,value,message", [
+@pytest.mark.parametrize(
+  "field,value,message",
+  [
     ("label_B", 2, "labels must be 0 or 1"),
     ("x", np.nan, "record field x must be finite"),
     ("x", np.inf, "record field x must be finite"),
-])
+  ],
+)
 def test_bad_values_fail_the_pipeline(tmp_path, field, value, message):
   cols = _columns(_many(6))
   cols[field][4] = value
@@ -365,16 +398,20 @@ def test_bad_values_fail_the_pipeline(tmp_path, field, value, message):
 def test_empty_file_is_an_error_naming_it(tmp_path):
   empty = tmp_path / "empty-00000-of-00001.tfrecord"
   empty.write_bytes(b"")
-  with pytest.raises(validation.BadRecordError, match="empty-00000-of-00001.tfrecord has no "
-                                                      "records"):
+  with pytest.raises(
+    validation.BadRecordError, match="empty-00000-of-00001.tfrecord has no records"
+  ):
     _factory(str(empty))()
 
 
 def test_corrupt_first_record_is_an_error_naming_it(tmp_path, broken_log):
   path = str(tmp_path / "crc.tfrecord")
   broken_log(path, SCHEMA, _columns(_many(6)), "bad_crc", record=0)
-  with pytest.raises(validation.BadRecordError, match=r"crc.tfrecord: record #0: unreadable "
-                                                      r"\(corrupted record at 12\)"):
+  with pytest.raises(
+    validation.BadRecordError,
+    match=r"crc.tfrecord: record #0: unreadable "
+    r"\(corrupted record at 12\)",
+  ):
     _factory(path)()
 
 
@@ -393,8 +430,13 @@ def test_skip_filters_exactly_the_bad_records(tmp_path, broken_log, shuffle_buff
   spec = dataset_lib.parse_spec(SCHEMA)
   skip = validation.scan(files, SCHEMA, spec)
   assert dict(skip.counts) == {"bad_label": 1, "corrupt": 1, "empty_file": 1}
-  config = dataset_lib.DatasetConfig(files=files, batch_size=3, shuffle_buffer=shuffle_buffer,
-                                     seed=1, mask=masks.MaskConfig("adm", ALPHA))
+  config = dataset_lib.DatasetConfig(
+    files=files,
+    batch_size=3,
+    shuffle_buffer=shuffle_buffer,
+    seed=1,
+    mask=masks.MaskConfig("adm", ALPHA),
+  )
   factory = dataset_lib.DatasetFactory(SCHEMA, _stats(), config, skip=skip)
   features, _ = _all(factory())
   expected = [100 + i for i in range(8) if i != 3] + [200 + i for i in range(5)]
@@ -406,8 +448,12 @@ def test_skip_with_nothing_bad_reads_the_plain_files(tmp_path):
   files = _write(tmp_path, _many(7))
   skip = validation.scan(files, SCHEMA, dataset_lib.parse_spec(SCHEMA))
   features, _ = _all(_factory(files)())
-  skipped, _ = _all(dataset_lib.DatasetFactory(
-      SCHEMA, _stats(), dataset_lib.DatasetConfig(files=files, batch_size=64,
-                                                  mask=masks.MaskConfig("adm", ALPHA)),
-      skip=skip)())
+  skipped, _ = _all(
+    dataset_lib.DatasetFactory(
+      SCHEMA,
+      _stats(),
+      dataset_lib.DatasetConfig(files=files, batch_size=64, mask=masks.MaskConfig("adm", ALPHA)),
+      skip=skip,
+    )()
+  )
   np.testing.assert_array_equal(skipped["user"], features["user"])

@@ -8,29 +8,33 @@ import kaml_tf  # noqa: F401
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import days as days_lib
-from kaml_tf.data import parquet_logs
-from kaml_tf.data import validation
+from kaml_tf.logs import parquet as parquet_logs
+from kaml_tf.logs import validation
 
-SCHEMA = schema_lib.Schema(actions=("A", "B"),
-                           sparse_features=(schema_lib.SparseFeature("user"),),
-                           dense_features=())
+SCHEMA = schema_lib.Schema(
+  actions=("A", "B"), sparse_features=(schema_lib.SparseFeature("user"),), dense_features=()
+)
 DAYS = np.array([3, 3, 4, 7, 5, 4, 7, 7, 3, 5, 4, 7], np.int64)
 
 
 def _columns():
   n = len(DAYS)
-  return {"ad_task_id": np.ones(n, np.int64), "target_action": np.arange(n) % 2,
-          "day": DAYS, "user": 100 + np.arange(n, dtype=np.int64),
-          "label_A": np.zeros(n, np.int64), "label_B": np.ones(n, np.int64)}
+  return {
+    "ad_task_id": np.ones(n, np.int64),
+    "target_action": np.arange(n) % 2,
+    "day": DAYS,
+    "user": 100 + np.arange(n, dtype=np.int64),
+    "label_A": np.zeros(n, np.int64),
+    "label_B": np.ones(n, np.int64),
+  }
 
 
 def _tfrecord(tmp_path):
-  return records.write_logs(SCHEMA, str(tmp_path / "logs"), _columns(), num_shards=2,
-                            batch_rows=3)
+  return records.write_logs(SCHEMA, str(tmp_path / "logs"), _columns(), num_shards=2, batch_rows=3)
 
 
 def _parquet(tmp_path):
@@ -38,7 +42,7 @@ def _parquet(tmp_path):
   columns = _columns()
   with writer:
     for start in range(0, len(DAYS), 3):
-      writer.write({k: v[start:start + 3] for k, v in columns.items()})
+      writer.write({k: v[start : start + 3] for k, v in columns.items()})
   return writer.paths
 
 
@@ -62,20 +66,33 @@ def test_hold_out_last_splits_the_distinct_days():
   assert days_lib.hold_out_last([3, 4, 5, 7], 3) == days_lib.DaySplit((3, 3), (4, 7))
 
 
-@pytest.mark.parametrize("count, message", [
-    (4, r"cannot hold out the last 4 day\(s\): the logs hold 4 distinct day\(s\) \(days "
-        r"3\.\.7\) and at least one must stay for training"),
+@pytest.mark.parametrize(
+  "count, message",
+  [
+    (
+      4,
+      r"cannot hold out the last 4 day\(s\): the logs hold 4 distinct day\(s\) \(days "
+      r"3\.\.7\) and at least one must stay for training",
+    ),
     (0, r"must hold out at least one day, got 0"),
-])
+  ],
+)
 def test_hold_out_last_needs_a_training_day(count, message):
   with pytest.raises(ValueError, match=message):
     days_lib.hold_out_last([3, 4, 5, 7], count)
 
 
 def _users_by_batch(files, days, batch_size=3, shuffle_buffer=0, drop_remainder=False):
-  ds = dataset_lib.make_dataset(files, SCHEMA, policy="base", batch_size=batch_size,
-                                shuffle_buffer=shuffle_buffer, seed=1, days=days,
-                                drop_remainder=drop_remainder)
+  ds = dataset_lib.make_dataset(
+    files,
+    SCHEMA,
+    policy="base",
+    batch_size=batch_size,
+    shuffle_buffer=shuffle_buffer,
+    seed=1,
+    days=days,
+    drop_remainder=drop_remainder,
+  )
   return [f["user"].numpy().tolist() for f, _ in ds]
 
 
@@ -89,8 +106,9 @@ def test_dataset_keeps_the_rows_of_the_days_in_full_batches(tmp_path, write, shu
   assert kept == [102, 104, 105, 109, 110]
   if not shuffle_buffer:
     assert [len(b) for b in batches] == [3, 2]
-  everything = sorted(u for b in _users_by_batch(files, None, shuffle_buffer=shuffle_buffer)
-                      for u in b)
+  everything = sorted(
+    u for b in _users_by_batch(files, None, shuffle_buffer=shuffle_buffer) for u in b
+  )
   assert everything == list(100 + np.arange(len(DAYS)))
 
 
@@ -104,8 +122,9 @@ def test_dataset_day_filter_drops_only_the_last_partial_batch(tmp_path):
 
 def test_dataset_counts_only_the_rows_kept(tmp_path):
   counters = dataset_lib.InputCounters()
-  ds = dataset_lib.make_dataset(_tfrecord(tmp_path), SCHEMA, policy="base", batch_size=4,
-                                days=(7, 7), counters=counters)
+  ds = dataset_lib.make_dataset(
+    _tfrecord(tmp_path), SCHEMA, policy="base", batch_size=4, days=(7, 7), counters=counters
+  )
   assert sorted(u for f, _ in ds for u in f["user"].numpy().tolist()) == [103, 106, 107, 111]
   assert counters.samples_read == 4
 

@@ -10,46 +10,60 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 
 SCHEMA = schema_lib.Schema(
-    actions=("A", "B"),
-    sparse_features=(schema_lib.SparseFeature("ad_task_id"), schema_lib.SparseFeature("user")),
-    dense_features=(schema_lib.DenseFeature("x"),))
+  actions=("A", "B"),
+  sparse_features=(schema_lib.SparseFeature("ad_task_id"), schema_lib.SparseFeature("user")),
+  dense_features=(schema_lib.DenseFeature("x"),),
+)
 
 # (ad_task_id, day, label_A, label_B) per record.
 ROWS = [
-    (1, 3, 1, 1),  # day 3: outside a window 4..5
-    (1, 4, 1, 0),
-    (1, 4, 1, 1),
-    (1, 5, 0, 1),
-    (1, 6, 1, 1),  # day 6: after end_day 5
-    (2, 5, 0, 0),
-    (3, 2, 1, 1),  # ad task 3 only outside the window
-    (4, 6, 1, 0),
+  (1, 3, 1, 1),  # day 3: outside a window 4..5
+  (1, 4, 1, 0),
+  (1, 4, 1, 1),
+  (1, 5, 0, 1),
+  (1, 6, 1, 1),  # day 6: after end_day 5
+  (2, 5, 0, 0),
+  (3, 2, 1, 1),  # ad task 3 only outside the window
+  (4, 6, 1, 0),
 ]
 
 
 def _columns(rows, schema=SCHEMA):
   a = np.asarray(rows, np.int64)
   n = len(a)
-  cols = {"ad_task_id": a[:, 0], "day": a[:, 1], "target_action": np.zeros(n, np.int64),
-          "user": np.arange(n, dtype=np.int64), "x": np.linspace(0, 1, n).astype(np.float32)}
+  cols = {
+    "ad_task_id": a[:, 0],
+    "day": a[:, 1],
+    "target_action": np.zeros(n, np.int64),
+    "user": np.arange(n, dtype=np.int64),
+    "x": np.linspace(0, 1, n).astype(np.float32),
+  }
   for j, key in enumerate(schema.label_keys):
     cols[key] = a[:, 2 + j]
   return cols
 
 
 def _write(tmp_path, rows, name="logs", num_shards=1, compression=""):
-  return records.write_logs(SCHEMA, str(tmp_path / name), _columns(rows), num_shards=num_shards,
-                            compression=compression, batch_rows=3)
+  return records.write_logs(
+    SCHEMA,
+    str(tmp_path / name),
+    _columns(rows),
+    num_shards=num_shards,
+    compression=compression,
+    batch_rows=3,
+  )
 
 
 def _as_dict(stats):
-  return {int(t): (int(c), tuple(int(v) for v in row))
-          for t, c, row in zip(stats.ad_task_ids, stats.clicks, stats.counts)}
+  return {
+    int(t): (int(c), tuple(int(v) for v in row))
+    for t, c, row in zip(stats.ad_task_ids, stats.clicks, stats.counts)
+  }
 
 
 def test_window_boundaries(tmp_path):
@@ -83,18 +97,21 @@ def test_end_day_defaults_to_last_day_in_logs(tmp_path):
 @pytest.mark.parametrize("end_day", [None, 5])
 def test_compaction_and_shards_do_not_change_the_result(tmp_path, end_day):
   files = _write(tmp_path, ROWS, num_shards=3, compression="GZIP")
-  config = stats_lib.StatsConfig(window_days=3, end_day=end_day, read_batch_size=2,
-                                 compaction_rows=1)
+  config = stats_lib.StatsConfig(
+    window_days=3, end_day=end_day, read_batch_size=2, compaction_rows=1
+  )
   reference = stats_lib.StatsConfig(window_days=3, end_day=end_day)
   assert _as_dict(stats_lib.compute_stats(files, SCHEMA, config)) == _as_dict(
-      stats_lib.compute_stats(files, SCHEMA, reference))
+    stats_lib.compute_stats(files, SCHEMA, reference)
+  )
 
 
 def test_progress_reports_rows(tmp_path):
   files = _write(tmp_path, ROWS)
   seen = []
-  stats_lib.compute_stats(files, SCHEMA, stats_lib.StatsConfig(window_days=1, read_batch_size=3),
-                          progress=seen.append)
+  stats_lib.compute_stats(
+    files, SCHEMA, stats_lib.StatsConfig(window_days=1, read_batch_size=3), progress=seen.append
+  )
   assert seen == [3, 6, 8]
 
 
@@ -102,8 +119,13 @@ def test_parquet_logs_give_the_same_statistics(tmp_path):
   cols = _columns(ROWS)
   path = str(tmp_path / "logs.parquet")
   # int32 days and an extra column are fine: columns are cast to the schema's dtypes.
-  table = pa.table({**{k: pa.array(v) for k, v in cols.items()},
-                    "day": pa.array(cols["day"].astype(np.int32)), "extra": pa.array(cols["user"])})
+  table = pa.table(
+    {
+      **{k: pa.array(v) for k, v in cols.items()},
+      "day": pa.array(cols["day"].astype(np.int32)),
+      "extra": pa.array(cols["user"]),
+    }
+  )
   pq.write_table(table, path, row_group_size=3)
   config = stats_lib.StatsConfig(window_days=2, end_day=5, read_batch_size=3)
   from_parquet = stats_lib.compute_stats(path, SCHEMA, config)
@@ -117,11 +139,18 @@ def test_parquet_logs_give_the_same_statistics(tmp_path):
 def test_parquet_with_nulls_or_missing_column_is_rejected(tmp_path):
   cols = _columns(ROWS[:2])
   with_null = str(tmp_path / "null.parquet")
-  pq.write_table(pa.table({**{k: pa.array(v) for k, v in cols.items()},
-                           "label_B": pa.array([1, None], pa.int64())}), with_null)
+  pq.write_table(
+    pa.table(
+      {**{k: pa.array(v) for k, v in cols.items()}, "label_B": pa.array([1, None], pa.int64())}
+    ),
+    with_null,
+  )
   config = stats_lib.StatsConfig(window_days=2)
-  with pytest.raises(stats_lib.LogError, match=r"null.parquet: record #1 field 'label_B' is "
-                                               r"null"):
+  with pytest.raises(
+    stats_lib.LogError,
+    match=r"null.parquet: record #1 field 'label_B' is "
+    r"null",
+  ):
     stats_lib.compute_stats(with_null, SCHEMA, config)
   # Under --skip_bad_records the record is skipped and counted; the other one still counts.
   skipping = stats_lib.StatsConfig(window_days=2, skip_bad_records=True)
@@ -135,8 +164,9 @@ def test_parquet_with_nulls_or_missing_column_is_rejected(tmp_path):
 def test_bad_label_names_file_record_and_field(tmp_path):
   rows = [(1, 1, 0, 0), (1, 1, 0, 0), (1, 1, 0, 2)]
   files = _write(tmp_path, rows)
-  with pytest.raises(stats_lib.LogError,
-                     match=r"logs-00000-of-00001.tfrecord: record #2 field 'label_B' is 2"):
+  with pytest.raises(
+    stats_lib.LogError, match=r"logs-00000-of-00001.tfrecord: record #2 field 'label_B' is 2"
+  ):
     stats_lib.compute_stats(files, SCHEMA, stats_lib.StatsConfig(window_days=1))
 
 
@@ -144,8 +174,11 @@ def test_record_missing_a_field_names_the_file(tmp_path):
   other = schema_lib.Schema(actions=("A",))
   cols = _columns(ROWS[:2], other)
   files = records.write_logs(other, str(tmp_path / "short"), cols)
-  with pytest.raises(stats_lib.LogError, match=r"short-00000-of-00001.tfrecord: record #0 "
-                                               r"field 'label_B' is missing"):
+  with pytest.raises(
+    stats_lib.LogError,
+    match=r"short-00000-of-00001.tfrecord: record #0 "
+    r"field 'label_B' is missing",
+  ):
     stats_lib.compute_stats(files, SCHEMA, stats_lib.StatsConfig(window_days=1))
 
 
@@ -155,17 +188,27 @@ def test_no_matching_files():
 
 
 def test_save_load_round_trip_with_metadata(tmp_path):
-  stats = stats_lib.compute_stats(_write(tmp_path, ROWS), SCHEMA,
-                                  stats_lib.StatsConfig(window_days=2, end_day=5))
+  stats = stats_lib.compute_stats(
+    _write(tmp_path, ROWS), SCHEMA, stats_lib.StatsConfig(window_days=2, end_day=5)
+  )
   path = str(tmp_path / "stats.parquet")
   stats.save(path)
   assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
   meta = json.loads(pq.read_schema(path).metadata[b"kaml.stats"])
-  assert meta == {"version": 1, "actions": ["A", "B"], "schema_fingerprint": SCHEMA.fingerprint(),
-                  "window": {"start_day": 4, "end_day": 5, "days": 2}, "rows_read": 8,
-                  "ad_tasks": 2}
-  assert pq.read_table(path).column_names == ["ad_task_id", "clicks", "conversions_A",
-                                              "conversions_B"]
+  assert meta == {
+    "version": 1,
+    "actions": ["A", "B"],
+    "schema_fingerprint": SCHEMA.fingerprint(),
+    "window": {"start_day": 4, "end_day": 5, "days": 2},
+    "rows_read": 8,
+    "ad_tasks": 2,
+  }
+  assert pq.read_table(path).column_names == [
+    "ad_task_id",
+    "clicks",
+    "conversions_A",
+    "conversions_B",
+  ]
   loaded = stats_lib.load_stats(path, SCHEMA)
   assert _as_dict(loaded) == _as_dict(stats)
   assert (loaded.window_start, loaded.window_end, loaded.source) == (4, 5, path)
@@ -175,8 +218,9 @@ def test_statistics_from_another_schema_are_rejected(tmp_path):
   stats = stats_lib.compute_stats(_write(tmp_path, ROWS), SCHEMA, stats_lib.StatsConfig(2))
   path = str(tmp_path / "stats.parquet")
   stats.save(path)
-  other = schema_lib.Schema(actions=("A", "B"), sparse_features=(
-      schema_lib.SparseFeature("ad_task_id", num_buckets=7),))
+  other = schema_lib.Schema(
+    actions=("A", "B"), sparse_features=(schema_lib.SparseFeature("ad_task_id", num_buckets=7),)
+  )
   with pytest.raises(stats_lib.StatsError) as error:
     stats_lib.load_stats(path, other)
   message = str(error.value)
@@ -199,9 +243,14 @@ def test_load_rejects_missing_and_foreign_files(tmp_path):
 
 def test_lookup_joins_counts_and_flags_unknown_tasks():
   stats = stats_lib.ConversionStats(
-      ad_task_ids=np.array([10, 20], np.int64), counts=np.array([[1, 2], [3, 4]], np.int64),
-      clicks=np.array([5, 6], np.int64), actions=("A", "B"), schema_fingerprint="f",
-      window_start=0, window_end=0)
+    ad_task_ids=np.array([10, 20], np.int64),
+    counts=np.array([[1, 2], [3, 4]], np.int64),
+    clicks=np.array([5, 6], np.int64),
+    actions=("A", "B"),
+    schema_fingerprint="f",
+    window_start=0,
+    window_end=0,
+  )
   counts, known = stats_lib.WindowCountsLookup(stats)(tf.constant([20, 99, 10], tf.int64))
   np.testing.assert_array_equal(counts.numpy(), [[3, 4], [0, 0], [1, 2]])
   np.testing.assert_array_equal(known.numpy(), [True, False, True])
@@ -209,9 +258,14 @@ def test_lookup_joins_counts_and_flags_unknown_tasks():
 
 def test_lookup_with_empty_statistics():
   stats = stats_lib.ConversionStats(
-      ad_task_ids=np.zeros([0], np.int64), counts=np.zeros([0, 2], np.int64),
-      clicks=np.zeros([0], np.int64), actions=("A", "B"), schema_fingerprint="f",
-      window_start=0, window_end=0)
+    ad_task_ids=np.zeros([0], np.int64),
+    counts=np.zeros([0, 2], np.int64),
+    clicks=np.zeros([0], np.int64),
+    actions=("A", "B"),
+    schema_fingerprint="f",
+    window_start=0,
+    window_end=0,
+  )
   counts, known = stats_lib.WindowCountsLookup(stats)(tf.constant([0, 7], tf.int64))
   np.testing.assert_array_equal(counts.numpy(), [[0, 0], [0, 0]])
   np.testing.assert_array_equal(known.numpy(), [False, False])

@@ -36,8 +36,7 @@ def test_point_difference_is_the_full_set_difference_by_hand():
   target = np.zeros(4, np.int64)
   probs_a = np.array([[0.9, 0.5], [0.2, 0.5], [0.3, 0.5], [0.1, 0.5]])
   probs_b = np.array([[0.9, 0.5], [0.8, 0.5], [0.3, 0.5], [0.1, 0.5]])
-  out = bootstrap.paired_differences(labels, target, probs_a, probs_b, ACTIONS,
-                                     num_resamples=20)
+  out = bootstrap.paired_differences(labels, target, probs_a, probs_b, ACTIONS, num_resamples=20)
   assert out["overall"]["auc"]["difference"] == pytest.approx(1.0 - 0.75)
   loss_a = -np.mean(np.log([0.9, 0.2, 0.7, 0.9]))
   loss_b = -np.mean(np.log([0.9, 0.8, 0.7, 0.9]))
@@ -66,8 +65,14 @@ def test_a_clearly_better_model_has_an_interval_above_zero_and_is_seeded():
 
 def test_confidence_outside_the_unit_interval_is_refused():
   with pytest.raises(ValueError, match="confidence must be in"):
-    bootstrap.paired_differences(np.zeros((1, 2)), np.zeros(1, np.int64), np.zeros((1, 2)),
-                                 np.zeros((1, 2)), ACTIONS, confidence=1.0)
+    bootstrap.paired_differences(
+      np.zeros((1, 2)),
+      np.zeros(1, np.int64),
+      np.zeros((1, 2)),
+      np.zeros((1, 2)),
+      ACTIONS,
+      confidence=1.0,
+    )
 
 
 def test_seed_pairs_average_their_differences():
@@ -75,8 +80,7 @@ def test_seed_pairs_average_their_differences():
   target = np.zeros(4, np.int64)
   a = np.array([[0.9, 0.5], [0.2, 0.5], [0.3, 0.5], [0.1, 0.5]])  # AUC 0.75
   b = np.array([[0.9, 0.5], [0.8, 0.5], [0.3, 0.5], [0.1, 0.5]])  # AUC 1.0
-  out = bootstrap.paired_differences(labels, target, [a, a], [b, a], ACTIONS,
-                                     num_resamples=10)
+  out = bootstrap.paired_differences(labels, target, [a, a], [b, a], ACTIONS, num_resamples=10)
   assert out["overall"]["auc"]["difference"] == pytest.approx((0.25 + 0.0) / 2)
   with pytest.raises(ValueError, match="paired seeds: A has 2 runs, B has 1"):
     bootstrap.paired_differences(labels, target, [a, a], [b], ACTIONS)

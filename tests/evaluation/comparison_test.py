@@ -11,10 +11,13 @@ TARGET = np.array([0, 0, 0, 1, 1, 1])
 
 
 def _config(name, *runs):
-  return comparison.Configuration(name=name, model_dirs=[f"/m/{name}/{i}" for i in
-                                                         range(len(runs))],
-                                  served=list(runs), raw=list(runs),
-                                  calibrated=[False] * len(runs))
+  return comparison.Configuration(
+    name=name,
+    model_dirs=[f"/m/{name}/{i}" for i in range(len(runs))],
+    served=list(runs),
+    raw=list(runs),
+    calibrated=[False] * len(runs),
+  )
 
 
 def test_seed_spread_and_reference_difference_by_hand():
@@ -22,9 +25,14 @@ def test_seed_spread_and_reference_difference_by_hand():
   # ranks them perfectly (AUC 1), seed 1 as ref (AUC 1/2).
   ref = np.array([[0.2, 0], [0.9, 0], [0.5, 0], [0, 0.9], [0, 0.1], [0, 0.2]])
   perfect = np.array([[0.8, 0], [0.9, 0], [0.5, 0], [0, 0.9], [0, 0.1], [0, 0.2]])
-  result = comparison.compare(LABELS, TARGET, [_config("ref", ref, ref),
-                                               _config("new", perfect, ref)],
-                              "ref", ACTIONS, num_resamples=20)
+  result = comparison.compare(
+    LABELS,
+    TARGET,
+    [_config("ref", ref, ref), _config("new", perfect, ref)],
+    "ref",
+    ACTIONS,
+    num_resamples=20,
+  )
   cell = result["configurations"]["new"]["served"]["a"]["auc"]
   assert cell["mean"] == pytest.approx(0.75)
   assert cell["std"] == pytest.approx(np.std([1.0, 0.5], ddof=1))

@@ -37,8 +37,9 @@ def test_auc_matches_sklearn(ties):
   scores = rng.random(500) + 0.3 * labels
   if ties:
     scores = np.round(scores, 1)  # ~13 distinct values: many tied pairs across classes
-  assert metrics.auc(labels, scores) == pytest.approx(sk_metrics.roc_auc_score(labels, scores),
-                                                      abs=1e-12)
+  assert metrics.auc(labels, scores) == pytest.approx(
+    sk_metrics.roc_auc_score(labels, scores), abs=1e-12
+  )
 
 
 def test_logloss_hand_computed_and_clipped():
@@ -52,35 +53,36 @@ def test_logloss_matches_sklearn():
   rng = np.random.default_rng(4)
   labels = (rng.random(300) < 0.3).astype(np.int64)
   probs = rng.uniform(0.01, 0.99, 300)
-  assert metrics.logloss(labels, probs) == pytest.approx(sk_metrics.log_loss(labels, probs),
-                                                         rel=1e-12)
+  assert metrics.logloss(labels, probs) == pytest.approx(
+    sk_metrics.log_loss(labels, probs), rel=1e-12
+  )
 
 
-@pytest.mark.parametrize("call, message", [
+@pytest.mark.parametrize(
+  "call, message",
+  [
     (lambda: metrics.auc([0, 2], [0.1, 0.2]), r"labels must be 0 or 1, got 2 at index \(1,\)"),
     (lambda: metrics.auc([0, 1], [0.1, float("nan")]), r"scores must be finite, got nan"),
     (lambda: metrics.auc([0, 1], [0.1, 0.2, 0.3]), r"shapes \(2,\) and \(3,\)"),
     (lambda: metrics.logloss([0, 1], [0.1, 1.5]), r"\[0, 1\], got 1.5 at index 1"),
     (lambda: metrics.logloss([0, 1], [0.1, 0.5], eps=0.0), r"eps must lie in \(0, 0.5\), got 0.0"),
-])
+  ],
+)
 def test_bad_inputs_are_named(call, message):
   with pytest.raises(ValueError, match=message):
     call()
 
 
 # Hand-computed per-target example: 6 samples, actions a, b, c; sample 2 targets "Other".
-PROBS = [[0.9, 0.2, 0.5],
-         [0.3, 0.8, 0.5],
-         [0.6, 0.4, 0.5],
-         [0.2, 0.1, 0.5],
-         [0.5, 0.85, 0.5],
-         [0.4, 0.6, 0.5]]
-LABELS = [[1, 0, 0],
-          [0, 1, 1],
-          [1, 1, 0],
-          [0, 0, 0],
-          [1, 0, 0],
-          [0, 0, 0]]
+PROBS = [
+  [0.9, 0.2, 0.5],
+  [0.3, 0.8, 0.5],
+  [0.6, 0.4, 0.5],
+  [0.2, 0.1, 0.5],
+  [0.5, 0.85, 0.5],
+  [0.4, 0.6, 0.5],
+]
+LABELS = [[1, 0, 0], [0, 1, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 0]]
 TARGET = [0, 1, -1, 0, 1, 0]
 
 
@@ -118,23 +120,29 @@ def test_per_target_metrics_match_sklearn_on_random_data():
   for k, name in enumerate(["a", "b", "c"]):
     rows = target == k
     assert got["actions"][name]["auc"] == pytest.approx(
-        sk_metrics.roc_auc_score(labels[rows, k], probs[rows, k]), abs=1e-12)
+      sk_metrics.roc_auc_score(labels[rows, k], probs[rows, k]), abs=1e-12
+    )
     assert got["actions"][name]["logloss"] == pytest.approx(
-        sk_metrics.log_loss(labels[rows, k], probs[rows, k]), rel=1e-12)
+      sk_metrics.log_loss(labels[rows, k], probs[rows, k]), rel=1e-12
+    )
   rows = np.flatnonzero(target >= 0)
   assert got["overall"]["auc"] == pytest.approx(
-      sk_metrics.roc_auc_score(labels[rows, target[rows]], probs[rows, target[rows]]), abs=1e-12)
+    sk_metrics.roc_auc_score(labels[rows, target[rows]], probs[rows, target[rows]]), abs=1e-12
+  )
   assert got["skipped_other"] == int((target == -1).sum())
 
 
-@pytest.mark.parametrize("kwargs, message", [
+@pytest.mark.parametrize(
+  "kwargs, message",
+  [
     (dict(target_action=[0, 1, 3, 0, 1, 0]), r"got 3 at index 2"),
     (dict(target_action=[0, 1, -2, 0, 1, 0]), r"got -2 at index 2"),
     (dict(target_action=[0.0, 1.0, 0.0, 0.0, 1.0, 0.0]), "must be integers"),
     (dict(target_action=[0, 1]), r"shape \(6,\)"),
     (dict(action_names=["a", "b"]), r"name the 3 columns"),
     (dict(labels=[[1, 0]] * 6), r"labels shape \(6, 2\) does not match probs shape \(6, 3\)"),
-])
+  ],
+)
 def test_per_target_metrics_rejects_bad_inputs(kwargs, message):
   args = dict(probs=PROBS, labels=LABELS, target_action=TARGET, action_names=["a", "b", "c"])
   args.update(kwargs)
@@ -154,8 +162,7 @@ def test_all_action_metrics_hand_computed():
   # Pooled: positives 0.9, 0.8, 0.6, 0.25 vs negatives 0.2, 0.3: only 0.25 < 0.3 -> 7/8.
   assert got["overall"]["auc"] == 0.875
   assert (got["overall"]["count"], got["overall"]["positives"]) == (6, 4)
-  assert got["overall"]["logloss"] == pytest.approx(_ll(0.9, 0.8, 0.7, 0.8, 0.6, 0.25),
-                                                    rel=1e-12)
+  assert got["overall"]["logloss"] == pytest.approx(_ll(0.9, 0.8, 0.7, 0.8, 0.6, 0.25), rel=1e-12)
 
 
 def test_rela_impr_hand_computed():
@@ -167,9 +174,13 @@ def test_rela_impr_hand_computed():
 
 
 def _block(auc_a, auc_b, auc_overall):
-  return {"actions": {"a": {"auc": auc_a, "logloss": 0.1, "count": 1, "positives": 1},
-                      "b": {"auc": auc_b, "logloss": 0.1, "count": 1, "positives": 1}},
-          "overall": {"auc": auc_overall, "logloss": 0.1, "count": 2, "positives": 2}}
+  return {
+    "actions": {
+      "a": {"auc": auc_a, "logloss": 0.1, "count": 1, "positives": 1},
+      "b": {"auc": auc_b, "logloss": 0.1, "count": 1, "positives": 1},
+    },
+    "overall": {"auc": auc_overall, "logloss": 0.1, "count": 2, "positives": 2},
+  }
 
 
 def test_rela_impr_between_blocks():
@@ -180,8 +191,10 @@ def test_rela_impr_between_blocks():
 
 
 def test_rela_impr_between_dict_of_blocks():
-  got = metrics.rela_impr_between({"x": _block(0.8, 0.6, 0.7), "note": "ignored"},
-                                  {"x": _block(0.75, 0.55, 0.6), "y": _block(0.6, 0.6, 0.6)})
+  got = metrics.rela_impr_between(
+    {"x": _block(0.8, 0.6, 0.7), "note": "ignored"},
+    {"x": _block(0.75, 0.55, 0.6), "y": _block(0.6, 0.6, 0.6)},
+  )
   assert list(got) == ["x"]
   assert got["x"]["actions"]["b"] == pytest.approx(1.0)
 

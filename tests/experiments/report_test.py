@@ -6,28 +6,34 @@ import os
 
 import pytest
 
-from kaml_tf.experiments import report
-from kaml_tf.experiments import suites
+from experiments import report
+from experiments import suites
 
 ACTIONS = ("a", "b")
 SUITE = suites.Suite(
-    name="hand", title="Hand-made",
-    variants=(suites.Variant("B1"), suites.Variant("B2", backbone="ple"),
-              suites.Variant("KAML", mask_policy="adm", hke=True, gamma=0.9, role="kaml"),
-              suites.Variant("Oracle", mask_policy="oracle", role="reference")),
-    oracle_evaluation=True)
+  name="hand",
+  title="Hand-made",
+  variants=(
+    suites.Variant("B1"),
+    suites.Variant("B2", backbone="ple"),
+    suites.Variant("KAML", mask_policy="adm", hke=True, gamma=0.9, role="kaml"),
+    suites.Variant("Oracle", mask_policy="oracle", role="reference"),
+  ),
+  oracle_evaluation=True,
+)
 # Per configuration, two runs of (AUC, LogLoss) for a, b and overall. Means:
 #   B1     a 0.70 / 0.31  b 0.60 / 0.21        all 0.65 / 0.26
 #   B2     a 0.75 / 0.29  b 0.55 / 0.21        all 0.66 / 0.26
 #   KAML   a 0.80 / 0.34  b 0.62 / 0.20        all 0.70 / 0.25
 #   Oracle a 0.90 / 0.20  b 0.58 (1 run) / 0.25  all 0.73 / 0.22
 RUNS = {
-    "B1": [((0.69, 0.30), (0.60, 0.20), (0.64, 0.25)), ((0.71, 0.32), (0.60, 0.22), (0.66, 0.27))],
-    "B2": [((0.75, 0.28), (0.54, 0.21), (0.66, 0.26)), ((0.75, 0.30), (0.56, 0.21), (0.66, 0.26))],
-    "KAML": [((0.79, 0.33), (0.62, 0.19), (0.70, 0.24)),
-             ((0.81, 0.35), (0.62, 0.21), (0.70, 0.26))],
-    "Oracle": [((0.90, 0.20), (None, 0.25), (0.72, 0.22)),
-               ((0.90, 0.20), (0.58, 0.25), (0.74, 0.22))],
+  "B1": [((0.69, 0.30), (0.60, 0.20), (0.64, 0.25)), ((0.71, 0.32), (0.60, 0.22), (0.66, 0.27))],
+  "B2": [((0.75, 0.28), (0.54, 0.21), (0.66, 0.26)), ((0.75, 0.30), (0.56, 0.21), (0.66, 0.26))],
+  "KAML": [((0.79, 0.33), (0.62, 0.19), (0.70, 0.24)), ((0.81, 0.35), (0.62, 0.21), (0.70, 0.26))],
+  "Oracle": [
+    ((0.90, 0.20), (None, 0.25), (0.72, 0.22)),
+    ((0.90, 0.20), (0.58, 0.25), (0.74, 0.22)),
+  ],
 }
 STD_002 = 0.02 / math.sqrt(2)  # Sample std (ddof 1) of two values 0.02 apart.
 
@@ -47,20 +53,41 @@ def _metrics(run):
 
 
 def _results():
-  runs = {name: [{"seed": s, "run_dir": f"runs/{name}/seed-{s}", "metrics": _metrics(r),
-                  "train": {"epochs": 1, "steps": 3}} for s, r in enumerate(rs)]
-          for name, rs in RUNS.items()}
+  runs = {
+    name: [
+      {
+        "seed": s,
+        "run_dir": f"runs/{name}/seed-{s}",
+        "metrics": _metrics(r),
+        "train": {"epochs": 1, "steps": 3},
+      }
+      for s, r in enumerate(rs)
+    ]
+    for name, rs in RUNS.items()
+  }
   settings = {v.name: v.settings() for v in SUITE.variants}
-  return report.build_results(SUITE, ACTIONS, runs, settings, {"epochs": 1},
-                              command="python -m pipelines.experiment --suite=hand")
+  return report.build_results(
+    SUITE,
+    ACTIONS,
+    runs,
+    settings,
+    {"epochs": 1},
+    command="python -m pipelines.experiment --suite=hand",
+  )
 
 
 def test_summarize_is_mean_and_sample_std_over_defined_values():
-  assert report.summarize([0.80, 0.84]) == {"mean": pytest.approx(0.82),
-                                            "std": pytest.approx(STD_002 * 2), "n": 2}
+  assert report.summarize([0.80, 0.84]) == {
+    "mean": pytest.approx(0.82),
+    "std": pytest.approx(STD_002 * 2),
+    "n": 2,
+  }
   # (1 + 2 + 6) / 3 = 3; squared deviations 4 + 1 + 9 = 14; 14 / 2 = 7.
-  assert report.summarize([1.0, 2.0, 6.0]) == {"mean": 3.0, "std": pytest.approx(math.sqrt(7)),
-                                               "n": 3}
+  assert report.summarize([1.0, 2.0, 6.0]) == {
+    "mean": 3.0,
+    "std": pytest.approx(math.sqrt(7)),
+    "n": 3,
+  }
   assert report.summarize([0.7, None, float("nan")]) == {"mean": 0.7, "std": None, "n": 1}
   assert report.summarize([None]) == {"mean": None, "std": None, "n": 0}
 
@@ -70,10 +97,16 @@ def test_build_results_summarises_each_block_per_configuration():
   assert results["blocks"] == ["per_target", "oracle"]
   assert list(results["configurations"]) == ["B1", "B2", "KAML", "Oracle"]
   b1 = results["configurations"]["B1"]["summary"]["per_target"]
-  assert b1["actions"]["a"]["auc"] == {"mean": pytest.approx(0.70),
-                                       "std": pytest.approx(STD_002), "n": 2}
-  assert b1["actions"]["b"]["logloss"] == {"mean": pytest.approx(0.21),
-                                           "std": pytest.approx(STD_002), "n": 2}
+  assert b1["actions"]["a"]["auc"] == {
+    "mean": pytest.approx(0.70),
+    "std": pytest.approx(STD_002),
+    "n": 2,
+  }
+  assert b1["actions"]["b"]["logloss"] == {
+    "mean": pytest.approx(0.21),
+    "std": pytest.approx(STD_002),
+    "n": 2,
+  }
   assert b1["overall"]["auc"]["mean"] == pytest.approx(0.65)
   oracle_b = results["configurations"]["Oracle"]["summary"]["per_target"]["actions"]["b"]
   assert oracle_b["auc"] == {"mean": 0.58, "std": None, "n": 1}
@@ -87,9 +120,11 @@ def test_rela_impr_is_against_the_best_baseline_of_each_column():
   row = _results()["rela_impr"]["per_target"]
   # a: (0.80 - 0.5) / (0.75 - 0.5) - 1 = 0.2 vs B2; b: (0.62 - 0.5) / (0.60 - 0.5) - 1 = 0.2
   # vs B1; all: (0.70 - 0.5) / (0.66 - 0.5) - 1 = 0.25 vs B2. Oracle is never the baseline.
-  assert row == {"a": {"value": pytest.approx(0.2), "baseline": "B2"},
-                 "b": {"value": pytest.approx(0.2), "baseline": "B1"},
-                 "All": {"value": pytest.approx(0.25), "baseline": "B2"}}
+  assert row == {
+    "a": {"value": pytest.approx(0.2), "baseline": "B2"},
+    "b": {"value": pytest.approx(0.2), "baseline": "B1"},
+    "All": {"value": pytest.approx(0.25), "baseline": "B2"},
+  }
   oracle_row = _results()["rela_impr"]["oracle"]
   # a: (0.90 - 0.5) / (0.85 - 0.5) - 1 = 1/7.
   assert oracle_row["a"] == {"value": pytest.approx(1 / 7), "baseline": "B2"}
@@ -105,27 +140,30 @@ def test_rela_impr_needs_a_kaml_row_and_a_baseline():
 
 def test_format_table_bolds_the_best_mean_and_adds_relaimpr():
   assert report.format_table(_results(), "per_target").splitlines() == [
-      "| Configuration | a AUC | a LogLoss | b AUC | b LogLoss | All AUC | All LogLoss |",
-      "|---|---|---|---|---|---|---|",
-      "| B1 | 0.7000 ± 0.0141 | 0.3100 ± 0.0141 | 0.6000 ± 0.0000 | 0.2100 ± 0.0141 "
-      "| 0.6500 ± 0.0141 | 0.2600 ± 0.0141 |",
-      "| B2 | 0.7500 ± 0.0000 | 0.2900 ± 0.0141 | 0.5500 ± 0.0141 | 0.2100 ± 0.0000 "
-      "| 0.6600 ± 0.0000 | 0.2600 ± 0.0000 |",
-      "| KAML | 0.8000 ± 0.0141 | 0.3400 ± 0.0141 | **0.6200 ± 0.0000** | **0.2000 ± 0.0141** "
-      "| 0.7000 ± 0.0000 | 0.2500 ± 0.0141 |",
-      "| Oracle | **0.9000 ± 0.0000** | **0.2000 ± 0.0000** | 0.5800 (n=1) | 0.2500 ± 0.0000 "
-      "| **0.7300 ± 0.0141** | **0.2200 ± 0.0000** |",
-      "| RelaImpr. | 20.00% (vs B2) | - | 20.00% (vs B1) | - | 25.00% (vs B2) | - |",
+    "| Configuration | a AUC | a LogLoss | b AUC | b LogLoss | All AUC | All LogLoss |",
+    "|---|---|---|---|---|---|---|",
+    "| B1 | 0.7000 ± 0.0141 | 0.3100 ± 0.0141 | 0.6000 ± 0.0000 | 0.2100 ± 0.0141 "
+    "| 0.6500 ± 0.0141 | 0.2600 ± 0.0141 |",
+    "| B2 | 0.7500 ± 0.0000 | 0.2900 ± 0.0141 | 0.5500 ± 0.0141 | 0.2100 ± 0.0000 "
+    "| 0.6600 ± 0.0000 | 0.2600 ± 0.0000 |",
+    "| KAML | 0.8000 ± 0.0141 | 0.3400 ± 0.0141 | **0.6200 ± 0.0000** | **0.2000 ± 0.0141** "
+    "| 0.7000 ± 0.0000 | 0.2500 ± 0.0141 |",
+    "| Oracle | **0.9000 ± 0.0000** | **0.2000 ± 0.0000** | 0.5800 (n=1) | 0.2500 ± 0.0000 "
+    "| **0.7300 ± 0.0141** | **0.2200 ± 0.0000** |",
+    "| RelaImpr. | 20.00% (vs B2) | - | 20.00% (vs B1) | - | 25.00% (vs B2) | - |",
   ]
 
 
-@pytest.mark.parametrize("summary, runs, bold, text", [
+@pytest.mark.parametrize(
+  "summary, runs, bold, text",
+  [
     ({"mean": 0.85104, "std": 0.00123, "n": 5}, 5, False, "0.8510 ± 0.0012"),
     ({"mean": 0.85104, "std": 0.00123, "n": 5}, 5, True, "**0.8510 ± 0.0012**"),
     ({"mean": 0.5, "std": None, "n": 1}, 1, False, "0.5000"),
     ({"mean": 0.5, "std": 0.1, "n": 3}, 5, False, "0.5000 ± 0.1000 (n=3)"),
     ({"mean": None, "std": None, "n": 0}, 5, True, "n/a"),
-])
+  ],
+)
 def test_format_cell(summary, runs, bold, text):
   assert report.format_cell(summary, runs, bold) == text
 
@@ -140,8 +178,7 @@ def test_markdown_starts_with_the_command_and_holds_every_block():
   text = report.format_markdown(_results())
   lines = text.splitlines()
   assert lines[0] == "# Suite `hand`: Hand-made"
-  assert lines[2:6] == ["Produced by:", "", "```",
-                        "python -m pipelines.experiment --suite=hand"]
+  assert lines[2:6] == ["Produced by:", "", "```", "python -m pipelines.experiment --suite=hand"]
   assert "## " + report.BLOCK_TITLES["per_target"] in lines
   assert "## " + report.BLOCK_TITLES["oracle"] in lines
   assert "| KAML | kaml | mmoe | adm | - | yes | 0.9 |" in lines
@@ -154,8 +191,14 @@ def test_markdown_starts_with_the_command_and_holds_every_block():
 def test_write_report_writes_strict_json_markdown_and_pngs(tmp_path):
   results = _results()
   written = report.write_report(results, str(tmp_path))
-  names = ["results.json", "auc.png", "logloss.png", "oracle_auc.png", "oracle_logloss.png",
-           "results.md"]
+  names = [
+    "results.json",
+    "auc.png",
+    "logloss.png",
+    "oracle_auc.png",
+    "oracle_logloss.png",
+    "results.md",
+  ]
   assert written == [str(tmp_path / n) for n in names]
   assert sorted(os.listdir(tmp_path)) == sorted(names)  # No temporary files left behind.
   text = (tmp_path / "results.json").read_text()
@@ -163,7 +206,8 @@ def test_write_report_writes_strict_json_markdown_and_pngs(tmp_path):
   loaded = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
   assert loaded["configurations"]["Oracle"]["runs"][0]["metrics"]["actions"]["b"]["auc"] is None
   assert loaded["configurations"]["B1"]["summary"]["per_target"]["actions"]["a"]["auc"][
-      "mean"] == pytest.approx(0.70)
+    "mean"
+  ] == pytest.approx(0.70)
   assert loaded["command"] == "python -m pipelines.experiment --suite=hand"
   for name in names[1:5]:
     assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -172,6 +216,8 @@ def test_write_report_writes_strict_json_markdown_and_pngs(tmp_path):
 
 def test_block_of_names_a_missing_block():
   assert report.block_of({"actions": {}, "overall": {}}, "per_target") == {
-      "actions": {}, "overall": {}}
+    "actions": {},
+    "overall": {},
+  }
   with pytest.raises(KeyError, match="no 'oracle' block"):
     report.block_of({"actions": {}, "overall": {}}, "oracle")

@@ -7,30 +7,55 @@ import os
 import pytest
 
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.experiments import runner
-from kaml_tf.simulation import simulator
+from experiments import runner
+from kaml_tf.datasets.simulation import simulator
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import trainer
 
 # A model small enough to build and trace in a few seconds.
-TINY_MODEL = {"embedding_dim": 4, "expert_units": [8], "num_experts": 2, "tower_units": [4],
-              "hke_sub_tower_units": [4], "hke_final_units": []}
+TINY_MODEL = {
+  "embedding_dim": 4,
+  "expert_units": [8],
+  "num_experts": 2,
+  "tower_units": [4],
+  "hke_sub_tower_units": [4],
+  "hke_final_units": [],
+}
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   """400 simulated rows: train days 0-2, test day 3, with true labels."""
   folder = str(tmp_path_factory.mktemp("simulated"))
-  simulator.write_simulation(simulator.SimulationConfig(
-      num_rows=400, train_days=3, test_days=1, num_ad_tasks=40, num_users=200, num_apps=30,
-      num_advertisers=10, num_categories=5, num_slots=10), folder)
+  simulator.write_simulation(
+    simulator.SimulationConfig(
+      num_rows=400,
+      train_days=3,
+      test_days=1,
+      num_ad_tasks=40,
+      num_users=200,
+      num_apps=30,
+      num_advertisers=10,
+      num_categories=5,
+      num_slots=10,
+    ),
+    folder,
+  )
   return folder
 
 
 def _config(data, out, **overrides):
-  values = dict(suite="oracle", output_dir=str(out), data_dir=data, repeats=2,
-                base_seed=5, batch_size=128, configs=("Vanilla", "KAML"),
-                model_overrides=TINY_MODEL, command="python -m pipelines.experiment --x")
+  values = dict(
+    suite="oracle",
+    output_dir=str(out),
+    data_dir=data,
+    repeats=2,
+    base_seed=5,
+    batch_size=128,
+    configs=("Vanilla", "KAML"),
+    model_overrides=TINY_MODEL,
+    command="python -m pipelines.experiment --x",
+  )
   values.update(overrides)
   return runner.ExperimentConfig(**values)
 
@@ -61,15 +86,24 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
   runner.run_experiment(_config(data_dir, out, repeats=1), progress=lines.append, verbose=0)
   assert len(train_calls) == 2
   assert sorted(os.listdir(out)) == [
-      "auc.png", "experiment.json", "logloss.png", "oracle_auc.png", "oracle_logloss.png",
-      "results.json", "results.md", "runs", "stats.parquet"]
+    "auc.png",
+    "experiment.json",
+    "logloss.png",
+    "oracle_auc.png",
+    "oracle_logloss.png",
+    "results.json",
+    "results.md",
+    "runs",
+    "stats.parquet",
+  ]
 
   # Restart with two seeds: the finished seed-0 runs are skipped, the seed-1 runs trained.
   lines.clear()
   results = runner.run_experiment(_config(data_dir, out), progress=lines.append, verbose=0)
   assert len(train_calls) == 4
-  assert train_calls[2:] == [os.path.relpath(os.path.join(runner.run_dir(out, n, 1), "model"))
-                             for n in ("Vanilla", "KAML")]
+  assert train_calls[2:] == [
+    os.path.relpath(os.path.join(runner.run_dir(out, n, 1), "model")) for n in ("Vanilla", "KAML")
+  ]
   assert lines[0] == "[1/4] Vanilla seed-0 (seed 5): finished earlier, skipped"
   assert lines[1] == "[2/4] KAML seed-0 (seed 5): finished earlier, skipped"
   assert lines[2].startswith("[3/4] Vanilla seed-1 (seed 6): training in ")
@@ -79,10 +113,19 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
   # Each run trained with seed base_seed + r and its configuration's knobs.
   vanilla = config_lib.RunConfig.load(os.path.join(runner.run_dir(out, "Vanilla", 1), "model"))
   kaml = config_lib.RunConfig.load(os.path.join(runner.run_dir(out, "KAML", 0), "model"))
-  assert (vanilla.optim.seed, vanilla.data.mask_policy, vanilla.data.stats_path,
-          vanilla.model.hke, vanilla.loss.gamma) == (6, "base", "", False, 1.0)
+  assert (
+    vanilla.optim.seed,
+    vanilla.data.mask_policy,
+    vanilla.data.stats_path,
+    vanilla.model.hke,
+    vanilla.loss.gamma,
+  ) == (6, "base", "", False, 1.0)
   assert (kaml.optim.seed, kaml.data.mask_policy, kaml.model.hke, kaml.loss.gamma) == (
-      5, "adm", True, 0.9)
+    5,
+    "adm",
+    True,
+    0.9,
+  )
   assert kaml.data.stats_path == os.path.join(os.path.abspath(out), "stats.parquet")
   assert (kaml.model.expert_units, kaml.optim.batch_size) == ((8,), 128)
   # The statistics cover every train day (0-2) and none of the test day.
@@ -98,14 +141,19 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
     runs = [_metrics(out, name, r) for r in range(2)]
     assert [r["metrics"] for r in config["runs"]] == runs
     assert [r["seed"] for r in config["runs"]] == [5, 6]
-    for block, get in (("per_target", lambda m: m["overall"]),
-                       ("oracle", lambda m: m["oracle"]["overall"])):
+    for block, get in (
+      ("per_target", lambda m: m["overall"]),
+      ("oracle", lambda m: m["oracle"]["overall"]),
+    ):
       for metric in ("auc", "logloss"):
         x, y = (get(m)[metric] for m in runs)
         summary = config["summary"][block]["overall"][metric]
         # Two runs: the mean is their midpoint and the sample std |x - y| / sqrt(2).
-        assert summary == {"mean": pytest.approx((x + y) / 2),
-                           "std": pytest.approx(abs(x - y) / math.sqrt(2)), "n": 2}
+        assert summary == {
+          "mean": pytest.approx((x + y) / 2),
+          "std": pytest.approx(abs(x - y) / math.sqrt(2)),
+          "n": 2,
+        }
   assert saved["configurations"]["KAML"]["settings"]["alpha"] == [3, 2, 2, 2, 2]
   assert saved["experiment"]["seeds"] == [5, 6]
   markdown = (tmp_path / "out" / "results.md").read_text()
@@ -115,8 +163,7 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
   # A run without metrics.json is unfinished: a restart trains (resumes) it, and only it.
   os.remove(os.path.join(runner.run_dir(out, "KAML", 1), runner.METRICS_FILE))
   runner.run_experiment(_config(data_dir, out), progress=lines.append, verbose=0)
-  assert train_calls[4:] == [os.path.relpath(os.path.join(runner.run_dir(out, "KAML", 1),
-                                                          "model"))]
+  assert train_calls[4:] == [os.path.relpath(os.path.join(runner.run_dir(out, "KAML", 1), "model"))]
 
   # A finished run whose metrics lack the true-label block is evaluated again, not trained.
   path = os.path.join(runner.run_dir(out, "Vanilla", 0), runner.METRICS_FILE)
@@ -126,8 +173,9 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
   lines.clear()
   runner.run_experiment(_config(data_dir, out), progress=lines.append, verbose=0)
   assert len(train_calls) == 5
-  assert lines[0] == ("[1/4] Vanilla seed-0 (seed 5): finished earlier, evaluating it again "
-                      "with the true labels")
+  assert lines[0] == (
+    "[1/4] Vanilla seed-0 (seed 5): finished earlier, evaluating it again with the true labels"
+  )
   assert _metrics(out, "Vanilla", 0) == complete
 
   # A restart with other fixed settings is refused before anything runs.
@@ -154,22 +202,35 @@ def test_data_without_the_files_fails_naming_the_pattern(tmp_path, data_dir):
 def test_manifest_binds_the_fixed_settings_once_runs_exist(tmp_path):
   runner.check_manifest(_config("data", tmp_path))
   (tmp_path / "runs").mkdir()
-  runner.check_manifest(_config("data", tmp_path, repeats=7, configs=("KAML",),
-                                command="another"))
-  with pytest.raises(runner.ExperimentError,
-                     match=r"batch_size: 128 -> 256; learning_rate: 0.001 -> 0.002"):
+  runner.check_manifest(_config("data", tmp_path, repeats=7, configs=("KAML",), command="another"))
+  with pytest.raises(
+    runner.ExperimentError, match=r"batch_size: 128 -> 256; learning_rate: 0.001 -> 0.002"
+  ):
     runner.check_manifest(_config("data", tmp_path, batch_size=256, learning_rate=0.002))
   os.remove(tmp_path / "experiment.json")
   with pytest.raises(runner.ExperimentError, match="holds runs but no experiment.json"):
     runner.check_manifest(_config("data", tmp_path))
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
     (dict(data_dir=""), "data_dir: suite 'oracle' needs the output of"),
-    (dict(suite="kuairand", configs=(), kuairand_log="l", kuairand_user_features="u"),
-     "data_dir: not used by suite 'kuairand'"),
-    (dict(suite="kuairand", configs=(), data_dir="", stats_path="s.parquet",
-          kuairand_log="l", kuairand_user_features="u"), "stats_path: not used by suite"),
+    (
+      dict(suite="kuairand", configs=(), kuairand_log="l", kuairand_user_features="u"),
+      "data_dir: not used by suite 'kuairand'",
+    ),
+    (
+      dict(
+        suite="kuairand",
+        configs=(),
+        data_dir="",
+        stats_path="s.parquet",
+        kuairand_log="l",
+        kuairand_user_features="u",
+      ),
+      "stats_path: not used by suite",
+    ),
     (dict(suite="kuairand", configs=(), data_dir=""), "kuairand_log: suite 'kuairand' needs it"),
     (dict(repeats=0), "repeats: must be an integer >= 1, got 0"),
     (dict(base_seed=-1), "base_seed: must be an integer >= 0, got -1"),
@@ -183,7 +244,8 @@ def test_manifest_binds_the_fixed_settings_once_runs_exist(tmp_path):
     (dict(model_overrides={"num_experts": 0}), "model_overrides of Vanilla: ModelConfig"),
     (dict(suite="tables"), "suite: unknown suite 'tables'"),
     (dict(output_dir=""), "output_dir: is required"),
-])
+  ],
+)
 def test_invalid_configs_name_the_field(overrides, message):
   with pytest.raises(ValueError, match=message):
     _config("data", "out", **overrides)

@@ -18,8 +18,7 @@ from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 
 
-def test_exports_a_version_that_scores_log_records(tmp_path, model_dir, simulated_logs,
-                                                   capsys):
+def test_exports_a_version_that_scores_log_records(tmp_path, model_dir, simulated_logs, capsys):
   base = str(tmp_path / "serving")
   with flagsaver.flagsaver(model_dir=model_dir, export_base=base, version=42):
     export_model.main(["export_model"])
@@ -36,15 +35,19 @@ def test_exports_a_version_that_scores_log_records(tmp_path, model_dir, simulate
   probabilities = keras.predict_all({k: scored[k] for k in keras.schema.feature_names}).numpy()
   np.testing.assert_allclose(scored["cvr"], probabilities[np.arange(6), target], atol=1e-5)
   assert client.ExportedModel(path).signature_names == [
-      "predict_all", "serve_examples", "serving_default"]
+    "predict_all",
+    "serve_examples",
+    "serving_default",
+  ]
   # The fixture's run kept no best checkpoint: the latest is exported, and named.
   with open(os.path.join(path, "assets.extra", "checkpoint.json")) as f:
-    assert json.load(f) == {"checkpoint": "checkpoints/ckpt-1",
-                            "path": os.path.join(model_dir, "checkpoints", "ckpt-1")}
+    assert json.load(f) == {
+      "checkpoint": "checkpoints/ckpt-1",
+      "path": os.path.join(model_dir, "checkpoints", "ckpt-1"),
+    }
 
 
-def test_exports_the_best_checkpoint_by_default_and_the_latest_on_request(tmp_path,
-                                                                         early_stopped):
+def test_exports_the_best_checkpoint_by_default_and_the_latest_on_request(tmp_path, early_stopped):
   model_dir = early_stopped["model_dir"]
   test = early_stopped["logs"]["test"]
   base = str(tmp_path / "serving")
@@ -116,24 +119,28 @@ def test_flags_coexist_with_the_other_jobs():
   # pylint: disable=g-import-not-at-top,unused-import
   from export import serve  # noqa: F401
   from pipelines import train  # noqa: F401
+
   with flagsaver.flagsaver(model_dir="/m", export_base="/b"):
     assert export_model._MODEL_DIR.value == train._MODEL_DIR.value == "/m"
     assert export_model._EXPORT_BASE.value == serve._EXPORT_BASE.value == "/b"
 
 
 def test_warmup_records_of_another_schema_are_refused_naming_the_model_dir(
-    tmp_path, model_dir, small_logs):
+  tmp_path, model_dir, small_logs
+):
   """Logs simulated with another world parse under this model's schema, so the schema.json
   beside them is what tells them apart; without the check they would be scored silently."""
   other = schema_lib.Schema.load(small_logs["schema"])
   own = schema_lib.Schema.load(os.path.join(model_dir, "schema.json"))
   assert other.feature_names == own.feature_names and other.fingerprint() != own.fingerprint()
   base = str(tmp_path / "serving")
-  with flagsaver.flagsaver(model_dir=model_dir, export_base=base, version=1,
-                           warmup_records=small_logs["test"]):
+  with flagsaver.flagsaver(
+    model_dir=model_dir, export_base=base, version=1, warmup_records=small_logs["test"]
+  ):
     with pytest.raises(model_dir_lib.ModelDirError) as error:
       export_model.main(["export_model"])
   assert str(error.value) == (
-      f"{model_dir} was trained on schema {own.fingerprint()} but the warm-up records' schema "
-      f"{small_logs['schema']} is {other.fingerprint()}; use logs of the model's own schema")
+    f"{model_dir} was trained on schema {own.fingerprint()} but the warm-up records' schema "
+    f"{small_logs['schema']} is {other.fingerprint()}; use logs of the model's own schema"
+  )
   assert not os.path.exists(base)

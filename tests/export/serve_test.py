@@ -20,10 +20,12 @@ def _status(url):
 
 
 def test_config_from_flags(export_base):
-  with flagsaver.flagsaver(export_base=export_base, port=0, host="127.0.0.1",
-                           model_name="cvr", poll_seconds=0.5):
+  with flagsaver.flagsaver(
+    export_base=export_base, port=0, host="127.0.0.1", model_name="cvr", poll_seconds=0.5
+  ):
     assert serve.config_from_flags() == rest_server.ServerConfig(
-        export_base=export_base, port=0, host="127.0.0.1", model_name="cvr", poll_seconds=0.5)
+      export_base=export_base, port=0, host="127.0.0.1", model_name="cvr", poll_seconds=0.5
+    )
 
 
 def test_main_serves_the_newest_version_until_shut_down(export_base, monkeypatch):
@@ -49,12 +51,15 @@ def test_main_serves_the_newest_version_until_shut_down(export_base, monkeypatch
     assert not thread.is_alive()
 
 
-@pytest.mark.parametrize("values, match", [
+@pytest.mark.parametrize(
+  "values, match",
+  [
     ({"export_base": ""}, "--export_base is required"),
     ({"port": 70000}, "--port: must be an integer in"),
     ({"poll_seconds": 0.0}, "--poll_seconds: must be > 0"),
     ({"model_name": "a:b"}, "--model_name: letters"),
-])
+  ],
+)
 def test_bad_flags(export_base, values, match):
   with flagsaver.flagsaver(**dict({"export_base": export_base}, **values)):
     with pytest.raises(app.UsageError, match=match):

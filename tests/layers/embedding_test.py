@@ -10,27 +10,29 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.layers import embedding
 
 SCHEMA = schema_lib.Schema(
-    actions=("a", "b"),
-    sparse_features=(
-        schema_lib.SparseFeature("user", num_buckets=5, embedding_dim=2),
-        schema_lib.SparseFeature("city", dtype="string", num_buckets=7, embedding_dim=2),
-        # -1 is also Keras' default OOV token: it must still get its own row.
-        schema_lib.SparseFeature("slot", vocabulary=(5, -1, 9), embedding_dim=2),
-        schema_lib.SparseFeature("os", dtype="string", vocabulary=("ios", "android"),
-                                 embedding_dim=2),
-    ),
-    dense_features=(schema_lib.DenseFeature("price", mean=1.0, std=2.0),
-                    schema_lib.DenseFeature("age", mean=-3.0, std=0.5)))
+  actions=("a", "b"),
+  sparse_features=(
+    schema_lib.SparseFeature("user", num_buckets=5, embedding_dim=2),
+    schema_lib.SparseFeature("city", dtype="string", num_buckets=7, embedding_dim=2),
+    # -1 is also Keras' default OOV token: it must still get its own row.
+    schema_lib.SparseFeature("slot", vocabulary=(5, -1, 9), embedding_dim=2),
+    schema_lib.SparseFeature("os", dtype="string", vocabulary=("ios", "android"), embedding_dim=2),
+  ),
+  dense_features=(
+    schema_lib.DenseFeature("price", mean=1.0, std=2.0),
+    schema_lib.DenseFeature("age", mean=-3.0, std=0.5),
+  ),
+)
 
 
 def _features():
   return {
-      "user": tf.constant([7, -3, 0, 4], tf.int64),
-      "city": tf.constant(["paris", "rome", "", "paris"]),
-      "slot": tf.constant([5, -1, 9, 42], tf.int64),
-      "os": tf.constant(["android", "ios", "linux", "ios"]),
-      "price": tf.constant([3.0, -1.0, 1.0, 0.0]),
-      "age": tf.constant([-3.0, -2.0, -4.0, 0.0]),
+    "user": tf.constant([7, -3, 0, 4], tf.int64),
+    "city": tf.constant(["paris", "rome", "", "paris"]),
+    "slot": tf.constant([5, -1, 9, 42], tf.int64),
+    "os": tf.constant(["android", "ios", "linux", "ios"]),
+    "price": tf.constant([3.0, -1.0, 1.0, 0.0]),
+    "age": tf.constant([-3.0, -2.0, -4.0, 0.0]),
   }
 
 
@@ -80,13 +82,15 @@ def test_accepts_column_vectors_and_ignores_extra_keys():
 
 def test_only_sparse_or_only_dense():
   sparse_only = schema_lib.Schema(
-      actions=("a",), sparse_features=(schema_lib.SparseFeature("u", num_buckets=3),))
-  assert embedding.FeatureEmbedding(sparse_only)({"u": tf.constant([1], tf.int64)}).shape == (
-      1, 16)
-  dense_only = schema_lib.Schema(actions=("a",),
-                                 dense_features=(schema_lib.DenseFeature("x", 2.0, 4.0),))
+    actions=("a",), sparse_features=(schema_lib.SparseFeature("u", num_buckets=3),)
+  )
+  assert embedding.FeatureEmbedding(sparse_only)({"u": tf.constant([1], tf.int64)}).shape == (1, 16)
+  dense_only = schema_lib.Schema(
+    actions=("a",), dense_features=(schema_lib.DenseFeature("x", 2.0, 4.0),)
+  )
   np.testing.assert_array_equal(
-      embedding.FeatureEmbedding(dense_only)({"x": tf.constant([10.0])}).numpy(), [[2.0]])
+    embedding.FeatureEmbedding(dense_only)({"x": tf.constant([10.0])}).numpy(), [[2.0]]
+  )
 
 
 def test_errors_name_the_problem():
@@ -122,7 +126,7 @@ def test_l2_penalises_the_looked_up_rows_mean_over_the_batch():
   # user rows 2, 2, 0, 4; slot rows 1, 2, 3, 0; os rows 2, 1, 0, 1; city rows from FarmHash.
   city = tf.strings.to_hash_bucket_fast(_features()["city"], 7).numpy()
   rows = np.concatenate([[2, 2, 0, 4], city, [1, 2, 3, 0], [2, 1, 0, 1]])
-  expected = 0.01 * np.sum(rows ** 2 + (100 + rows) ** 2) / 4  # batch of 4
+  expected = 0.01 * np.sum(rows**2 + (100 + rows) ** 2) / 4  # batch of 4
   assert len(layer.losses) == 1
   assert layer.losses[0].numpy() == pytest.approx(expected, rel=1e-6)
 

@@ -10,8 +10,7 @@ from kaml_tf.layers import hke
 
 
 def _ones_tower(**kwargs):
-  return hke.HKETowers(1, sub_tower_units=(1,), final_units=(), kernel_initializer="ones",
-                       **kwargs)
+  return hke.HKETowers(1, sub_tower_units=(1,), final_units=(), kernel_initializer="ones", **kwargs)
 
 
 def test_merge_is_indicator_weighted_hand_computed():
@@ -40,8 +39,7 @@ def test_extended_weights_do_not_touch_original_samples():
 
 def test_group_size_routes_consecutive_heads():
   # Two actions with two learners each: heads (0, 1) follow column 0, heads (2, 3) column 1.
-  layer = hke.HKETowers(4, sub_tower_units=(2,), final_units=(), group_size=2,
-                        activation="tanh")
+  layer = hke.HKETowers(4, sub_tower_units=(2,), final_units=(), group_size=2, activation="tanh")
   h = tf.random.stateless_normal((2, 4, 3), seed=[5, 6])
   indicator = tf.constant([[1.0, 0.0], [0.0, 1.0]])
   before = layer([h, indicator]).numpy()
@@ -62,7 +60,8 @@ def test_validation():
 
 
 def test_get_config_round_trip():
-  layer = hke.HKETowers(6, sub_tower_units=(8, 4), final_units=(2,), activation="selu",
-                        dropout=0.1, group_size=3)
+  layer = hke.HKETowers(
+    6, sub_tower_units=(8, 4), final_units=(2,), activation="selu", dropout=0.1, group_size=3
+  )
   config = layer.get_config()
   assert hke.HKETowers.from_config(config).get_config() == config

@@ -23,15 +23,15 @@ def test_hand_computed_gated_sum():
   x = tf.constant([[2.0, 3.0]])
   layer(x)
   # Expert 0 keeps x_0, expert 1 keeps x_1: f = [2, 3].
-  layer.experts.set_weights([np.array([[[1.0], [0.0]], [[0.0], [1.0]]], np.float32),
-                             np.zeros((2, 1), np.float32)])
+  layer.experts.set_weights(
+    [np.array([[[1.0], [0.0]], [[0.0], [1.0]]], np.float32), np.zeros((2, 1), np.float32)]
+  )
   # Gate of action 0 is all zeros (uniform); gate of action 1 gives logits [ln 3, 0]
   # (weight ln(3) / 2 on x_0 = 2), i.e. g_1 = [3/4, 1/4].
   gate_kernel = np.zeros((2, 2, 2), np.float32)
   gate_kernel[1, 0, 0] = np.log(3.0) / 2.0
   layer.gates.set_weights([gate_kernel])
-  np.testing.assert_allclose(layer.gate_weights(x).numpy(), [[[0.5, 0.5], [0.75, 0.25]]],
-                             rtol=1e-6)
+  np.testing.assert_allclose(layer.gate_weights(x).numpy(), [[[0.5, 0.5], [0.75, 0.25]]], rtol=1e-6)
   # h_0 = 0.5 * 2 + 0.5 * 3 = 2.5; h_1 = 0.75 * 2 + 0.25 * 3 = 2.25 (eq. 3).
   np.testing.assert_allclose(layer(x).numpy(), [[[2.5], [2.25]]], rtol=1e-6)
 
@@ -42,7 +42,10 @@ def test_matches_separate_experts_and_gates():
   h = layer(x).numpy()
   (k0, b0), (k1, b1) = [d.get_weights() for d in layer.experts.dense_layers]
   gate_kernel = layer.gates.get_weights()[0]
-  relu = lambda v: np.maximum(v, 0.0)
+
+  def relu(v):
+    return np.maximum(v, 0.0)
+
   experts = [relu(relu(x.numpy() @ k0[m] + b0[m]) @ k1[m] + b1[m]) for m in range(2)]
   for j in range(3):
     logits = x.numpy() @ gate_kernel[j]

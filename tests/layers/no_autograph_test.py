@@ -11,7 +11,6 @@ from kaml_tf.layers import no_autograph
 
 
 class _Plain(tf.keras.layers.Layer):
-
   @no_autograph.no_autograph
   def call(self, inputs):
     """Doubles."""
@@ -19,7 +18,6 @@ class _Plain(tf.keras.layers.Layer):
 
 
 class _WithTraining(tf.keras.layers.Layer):
-
   @no_autograph.no_autograph
   def call(self, inputs, training=None):
     return inputs if training else -inputs

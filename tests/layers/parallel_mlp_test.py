@@ -99,12 +99,15 @@ def test_parallel_mlp_dropout_only_in_training():
   assert (dropped == 0).any() and set(np.unique(dropped)) <= {0.0, 6.0}
 
 
-@pytest.mark.parametrize("layer", [
+@pytest.mark.parametrize(
+  "layer",
+  [
     parallel_mlp.ParallelDense(2, 3, activation="relu", use_bias=False, heads_first=True),
     parallel_mlp.ParallelDense(2, 3, kernel_initializer="ones"),
     parallel_mlp.ParallelMLP(3, (4, 2), activation="tanh", dropout=0.1),
     parallel_mlp.ParallelMLP(3, (), kernel_initializer="zeros"),
-])
+  ],
+)
 def test_get_config_round_trip(layer):
   config = layer.get_config()
   assert type(layer).from_config(config).get_config() == config

@@ -11,10 +11,12 @@ from kaml_tf.layers import ple
 
 def _hand_set_level_one(layer):
   """Level 1 experts on x = [1, 2]: task 0 -> x_0 = 1, task 1 -> x_1 = 2, shared -> 3."""
-  layer.task_experts[0].set_weights([np.array([[[1.0], [0.0]], [[0.0], [1.0]]], np.float32),
-                                     np.zeros((2, 1), np.float32)])
-  layer.shared_experts[0].set_weights([np.ones((1, 2, 1), np.float32),
-                                       np.zeros((1, 1), np.float32)])
+  layer.task_experts[0].set_weights(
+    [np.array([[[1.0], [0.0]], [[0.0], [1.0]]], np.float32), np.zeros((2, 1), np.float32)]
+  )
+  layer.shared_experts[0].set_weights(
+    [np.ones((1, 2, 1), np.float32), np.zeros((1, 1), np.float32)]
+  )
 
 
 def _zero_gates(layer):
@@ -42,8 +44,9 @@ def test_two_levels_hand_computed():
   _hand_set_level_one(layer)
   _zero_gates(layer)
   for experts in (layer.task_experts[1], layer.shared_experts[1]):
-    experts.set_weights([np.ones_like(w) if w.ndim == 3 else np.zeros_like(w)
-                         for w in experts.get_weights()])
+    experts.set_weights(
+      [np.ones_like(w) if w.ndim == 3 else np.zeros_like(w) for w in experts.get_weights()]
+    )
   # Level 1: task outputs [2, 2.5]; the shared gate mixes all three experts: (1 + 2 + 3) / 3.
   # Level 2 (identity experts): action j mixes its input and the shared input 2:
   # (2 + 2) / 2 = 2 and (2.5 + 2) / 2 = 2.25.
@@ -52,8 +55,9 @@ def test_two_levels_hand_computed():
 
 
 def test_gates_are_softmax_over_own_plus_shared_experts():
-  layer = ple.PLE(num_tasks=3, num_levels=2, num_task_experts=2, num_shared_experts=3,
-                  expert_units=(4,))
+  layer = ple.PLE(
+    num_tasks=3, num_levels=2, num_task_experts=2, num_shared_experts=3, expert_units=(4,)
+  )
   x = tf.random.stateless_normal((5, 6), seed=[7, 7])
   assert layer(x).shape == (5, 3, 4)
   gates = layer.task_gates[0](x).numpy()
@@ -66,7 +70,8 @@ def test_gates_are_softmax_over_own_plus_shared_experts():
 def test_validation_and_config_round_trip():
   with pytest.raises(ValueError, match="num_levels must be a positive integer, got 0"):
     ple.PLE(2, num_levels=0)
-  layer = ple.PLE(4, num_levels=3, num_task_experts=2, num_shared_experts=1,
-                  expert_units=(8, 4), dropout=0.1)
+  layer = ple.PLE(
+    4, num_levels=3, num_task_experts=2, num_shared_experts=1, expert_units=(8, 4), dropout=0.1
+  )
   config = layer.get_config()
   assert ple.PLE.from_config(config).get_config() == config

@@ -10,9 +10,10 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.layers import single_task
 
 SCHEMA = schema_lib.Schema(
-    actions=("buy", "pay"),
-    sparse_features=(schema_lib.SparseFeature("item", num_buckets=3, embedding_dim=1),),
-    dense_features=(schema_lib.DenseFeature("price", mean=0.0, std=1.0),))
+  actions=("buy", "pay"),
+  sparse_features=(schema_lib.SparseFeature("item", num_buckets=3, embedding_dim=1),),
+  dense_features=(schema_lib.DenseFeature("price", mean=0.0, std=1.0),),
+)
 FEATURES = {"item": tf.constant([1, 5], tf.int64), "price": tf.constant([0.5, -2.0])}
 
 
@@ -22,8 +23,9 @@ def test_each_action_has_its_own_embeddings():
   layer.embeddings[0].tables[0].set_weights([np.array([[1.0], [2.0], [3.0]], np.float32)])
   layer.embeddings[1].tables[0].set_weights([np.array([[10.0], [20.0], [30.0]], np.float32)])
   # ids 1 and 5 % 3 = 2; each action reads its own table, then the shared dense column.
-  np.testing.assert_array_equal(layer(FEATURES).numpy(),
-                                [[[2.0, 0.5], [20.0, 0.5]], [[3.0, -2.0], [30.0, -2.0]]])
+  np.testing.assert_array_equal(
+    layer(FEATURES).numpy(), [[[2.0, 0.5], [20.0, 0.5]], [[3.0, -2.0], [30.0, -2.0]]]
+  )
   assert [e.name for e in layer.embeddings] == ["embedding_buy", "embedding_pay"]
 
 

@@ -19,13 +19,15 @@ def test_effective_weights_are_the_element_wise_product():
   partition_kernel = rng.normal(size=(3, 5, 2)).astype(np.float32)
   partition_bias = rng.normal(size=(3, 2)).astype(np.float32)
   layer.set_weights([shared_kernel, shared_bias, partition_kernel, partition_bias])
-  np.testing.assert_array_equal(layer.effective_kernel().numpy(),
-                                shared_kernel[None] * partition_kernel)
+  np.testing.assert_array_equal(
+    layer.effective_kernel().numpy(), shared_kernel[None] * partition_kernel
+  )
   np.testing.assert_array_equal(layer.effective_bias().numpy(), shared_bias + partition_bias)
   out = layer(x).numpy()
   for j in range(3):
     expected = x.numpy()[:, j] @ (shared_kernel * partition_kernel[j]) + (
-        shared_bias + partition_bias[j])
+      shared_bias + partition_bias[j]
+    )
     np.testing.assert_allclose(out[:, j], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -34,11 +36,15 @@ def test_star_dense_hand_computed_and_initially_shared():
   x = tf.constant([[1.0, 2.0]])  # shared input, read by both partitions
   layer(x)
   # At initialisation action kernels are ones and action biases zeros: W* = W for all.
-  np.testing.assert_array_equal(layer.effective_kernel().numpy()[0],
-                                layer.shared_kernel.numpy())
-  layer.set_weights([np.array([[2.0], [3.0]], np.float32), np.array([1.0], np.float32),
-                     np.array([[[1.0], [1.0]], [[0.5], [-2.0]]], np.float32),
-                     np.array([[0.0], [1.0]], np.float32)])
+  np.testing.assert_array_equal(layer.effective_kernel().numpy()[0], layer.shared_kernel.numpy())
+  layer.set_weights(
+    [
+      np.array([[2.0], [3.0]], np.float32),
+      np.array([1.0], np.float32),
+      np.array([[[1.0], [1.0]], [[0.5], [-2.0]]], np.float32),
+      np.array([[0.0], [1.0]], np.float32),
+    ]
+  )
   # Action 0: [1, 2] . [2, 3] + 1 = 9; action 1: [1, 2] . [1, -6] + 2 = -9 -> relu 0.
   np.testing.assert_array_equal(layer(x).numpy(), [[[9.0], [0.0]]])
 
@@ -47,9 +53,15 @@ def test_partitioned_normalization_inference_and_training():
   layer = star.PartitionedNormalization(num_partitions=2, momentum=0.99, epsilon=1e-3)
   x = tf.constant([[0.0], [4.0]])
   layer(x, training=False)
-  layer.set_weights([np.array([2.0], np.float32), np.array([1.0], np.float32),
-                     np.array([[1.0], [3.0]], np.float32), np.array([[0.0], [-1.0]], np.float32)]
-                    + layer.normalization.get_weights())
+  layer.set_weights(
+    [
+      np.array([2.0], np.float32),
+      np.array([1.0], np.float32),
+      np.array([[1.0], [3.0]], np.float32),
+      np.array([[0.0], [-1.0]], np.float32),
+    ]
+    + layer.normalization.get_weights()
+  )
   # Inference with the initial moving statistics (mean 0, variance 1):
   # z_j = (gamma * gamma_j) * x / sqrt(1 + eps) + (beta + beta_j).
   x_hat = np.array([0.0, 4.0]) / np.sqrt(1.0 + 1e-3)
@@ -81,8 +93,10 @@ def test_validation_and_config_round_trip():
     star.StarDense(3, 2)(tf.zeros((1, 4, 2)))
   with pytest.raises(ValueError, match=r"units needs at least one layer, got \(\)"):
     star.Star(3, units=())
-  for layer in (star.PartitionedNormalization(3, momentum=0.9, epsilon=1e-5),
-                star.StarDense(3, 4, activation="tanh"),
-                star.Star(3, units=(8, 2), dropout=0.2)):
+  for layer in (
+    star.PartitionedNormalization(3, momentum=0.9, epsilon=1e-5),
+    star.StarDense(3, 4, activation="tanh"),
+    star.Star(3, units=(8, 2), dropout=0.2),
+  ):
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config

@@ -19,16 +19,21 @@ def test_learners_gate_shared_task_and_own_experts():
   layer.experts.set_weights([values.reshape(7, 1, 1), np.zeros((7, 1), np.float32)])
   layer.gates.set_weights([np.zeros((4, 1, 3), np.float32)])  # uniform gates
   # Learner (j, l) averages [s, t_j, l_jl]: (1+2+3)/3, (1+2+6)/3, (1+4+9)/3, (1+4+12)/3.
-  np.testing.assert_allclose(layer(x).numpy()[..., 0], [[2.0, 3.0, 14.0 / 3, 17.0 / 3]],
-                             rtol=1e-6)
+  np.testing.assert_allclose(layer(x).numpy()[..., 0], [[2.0, 3.0, 14.0 / 3, 17.0 / 3]], rtol=1e-6)
   gates = layer.gate_weights(x).numpy()
   assert gates.shape == (1, 4, 3)
   np.testing.assert_allclose(gates, np.full((1, 4, 3), 1.0 / 3), rtol=1e-6)
 
 
 def test_expert_counts():
-  layer = taml.TAML(num_tasks=3, num_learners=2, num_shared_experts=2, num_task_experts=3,
-                    num_learner_experts=2, expert_units=(4,))
+  layer = taml.TAML(
+    num_tasks=3,
+    num_learners=2,
+    num_shared_experts=2,
+    num_task_experts=3,
+    num_learner_experts=2,
+    expert_units=(4,),
+  )
   assert layer(tf.zeros((5, 6))).shape == (5, 3 * 2, 4)
   assert layer.experts.num_heads == 2 + 3 * 3 + 3 * 2 * 2
   assert layer.gates.kernel.shape == (3 * 2, 6, 2 + 3 + 2)
@@ -57,8 +62,9 @@ def test_self_distillation_hand_computed():
   np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-6)
   # d/ds_l of KL(p || sigmoid(s_l)) = sigmoid(s_l) - p, over 2 samples x 2 learners.
   grad = tape.gradient(loss, logits).numpy()
-  np.testing.assert_allclose(grad, 0.1 * np.array([[0.25, -0.25, 0, 0], [0, 0, 0, 0]]) / 4,
-                             atol=1e-7)
+  np.testing.assert_allclose(
+    grad, 0.1 * np.array([[0.25, -0.25, 0, 0], [0, 0, 0, 0]]) / 4, atol=1e-7
+  )
 
 
 def test_self_distillation_is_stable_for_large_logits():
@@ -73,8 +79,9 @@ def test_validation_and_config_round_trip():
     taml.TAML(2, num_learners=0)
   with pytest.raises(ValueError, match="distillation_weight must be a finite number >= 0"):
     taml.LearnerFusion(2, 2, distillation_weight=-1.0)
-  for layer in (taml.TAML(3, num_learners=3, num_shared_experts=2, expert_units=(8, 4),
-                          dropout=0.1),
-                taml.LearnerFusion(3, 3, distillation_weight=0.5)):
+  for layer in (
+    taml.TAML(3, num_learners=3, num_shared_experts=2, expert_units=(8, 4), dropout=0.1),
+    taml.LearnerFusion(3, 3, distillation_weight=0.5),
+  ):
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config

@@ -13,18 +13,9 @@ from kaml_tf.losses import ranking
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
 # The ranking test's batch (see ranking_test.py for the pair losses).
-LOGITS = [[LN3, 0.0],
-          [0.0, LN3],
-          [LN3, 0.0],
-          [2 * LN3, LN3]]
-LABELS = [[1.0, 1.0],
-          [0.0, 1.0],
-          [0.0, 0.0],
-          [0.0, 0.0]]
-MASK = [[1.0, 1.0],
-        [0.0, 0.0],
-        [1.0, 0.0],
-        [1.0, 1.0]]
+LOGITS = [[LN3, 0.0], [0.0, LN3], [LN3, 0.0], [2 * LN3, LN3]]
+LABELS = [[1.0, 1.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+MASK = [[1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
 # BCE, action 0 over samples 0, 2, 3: p = 3/4, 3/4, 9/10 with y = 1, 0, 0
 #   -> ln(4/3) + ln 4 + ln 10 = ln(160/3), 3 samples.
 # BCE, action 1 over samples 0, 3: p = 1/2, 3/4 with y = 1, 0 -> ln 2 + ln 4 = ln 8, 2 samples.
@@ -54,8 +45,7 @@ def test_hand_computed_terms():
 
 
 def test_weights_betas_and_masked_pairs_are_forwarded():
-  loss = joint.KamlLoss(gamma=0.5, bce_weights=(1.0, 0.0), betas=(0.0, 1.0),
-                        masked_pairs_only=True)
+  loss = joint.KamlLoss(gamma=0.5, bce_weights=(1.0, 0.0), betas=(0.0, 1.0), masked_pairs_only=True)
   got = _numpy(loss(_t(LABELS), _t(LOGITS), _t(MASK)))
   assert got["bce"] == pytest.approx(BCE_ACTIONS[0], rel=1e-6)
   assert got["rank"] == pytest.approx(MASKED_RANK_ACTIONS[1], rel=1e-6)
@@ -88,14 +78,17 @@ def test_gradient_is_the_gamma_mix_plus_regularization():
   logits = tf.Variable(LOGITS, dtype=tf.float32)
   scale = tf.Variable(2.0)
   with tf.GradientTape(persistent=True) as tape:
-    total = joint.KamlLoss(gamma=0.25)(_t(LABELS), logits, _t(MASK),
-                                       regularization=scale * scale)["total"]
+    total = joint.KamlLoss(gamma=0.25)(_t(LABELS), logits, _t(MASK), regularization=scale * scale)[
+      "total"
+    ]
     bce = masked_bce.MaskedBinaryCrossentropy()(_t(LABELS), logits, _t(MASK))
     rank = ranking.PairwiseRankingLoss()(_t(LABELS), logits, _t(MASK))
   np.testing.assert_allclose(
-      tape.gradient(total, logits).numpy(),
-      0.25 * tape.gradient(bce, logits).numpy() + 0.75 * tape.gradient(rank, logits).numpy(),
-      rtol=1e-6, atol=1e-7)
+    tape.gradient(total, logits).numpy(),
+    0.25 * tape.gradient(bce, logits).numpy() + 0.75 * tape.gradient(rank, logits).numpy(),
+    rtol=1e-6,
+    atol=1e-7,
+  )
   assert tape.gradient(total, scale).numpy() == pytest.approx(4.0)
 
 
@@ -117,9 +110,12 @@ def test_two_replicas_reduce_globally():
   # Linear in the sums: local sums with the global counts add up to the global objective.
   per_replica = []
   for local in (stats_a, stats_b):
-    mixed = {joint.BCE_SUM: local[joint.BCE_SUM], joint.RANK_SUM: local[joint.RANK_SUM],
-             joint.BCE_COUNT: summed[joint.BCE_COUNT],
-             joint.RANK_COUNT: summed[joint.RANK_COUNT]}
+    mixed = {
+      joint.BCE_SUM: local[joint.BCE_SUM],
+      joint.RANK_SUM: local[joint.RANK_SUM],
+      joint.BCE_COUNT: summed[joint.BCE_COUNT],
+      joint.RANK_COUNT: summed[joint.RANK_COUNT],
+    }
     per_replica.append(float(loss.from_statistics(mixed)["total"].numpy()))
   assert sum(per_replica) == pytest.approx(got["total"], rel=1e-6)
 
@@ -161,12 +157,19 @@ def test_rejects_incomplete_statistics_and_non_scalar_regularization():
 
 
 def test_config_round_trip():
-  loss = joint.KamlLoss(gamma=0.5, bce_weights=(1.0, 0.0), betas=(0.0, 1.0),
-                        masked_pairs_only=True, name="kaml")
+  loss = joint.KamlLoss(
+    gamma=0.5, bce_weights=(1.0, 0.0), betas=(0.0, 1.0), masked_pairs_only=True, name="kaml"
+  )
   assert tf.keras.utils.get_registered_name(joint.KamlLoss) == "kaml_tf>KamlLoss"
   restored = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(loss))
-  assert restored.get_config() == {"gamma": 0.5, "bce_weights": [1.0, 0.0], "betas": [0.0, 1.0],
-                                   "masked_pairs_only": True, "name": "kaml",
-                                   "extended_weight": None}
+  assert restored.get_config() == {
+    "gamma": 0.5,
+    "bce_weights": [1.0, 0.0],
+    "betas": [0.0, 1.0],
+    "masked_pairs_only": True,
+    "name": "kaml",
+    "extended_weight": None,
+  }
   assert float(restored(_t(LABELS), _t(LOGITS), _t(MASK))["total"].numpy()) == pytest.approx(
-      0.5 * BCE_ACTIONS[0] + 0.5 * math.log(4.0), rel=1e-6)
+    0.5 * BCE_ACTIONS[0] + 0.5 * math.log(4.0), rel=1e-6
+  )

@@ -11,15 +11,9 @@ from kaml_tf.losses import masked_bce
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
 # sigmoid(ln 3) = 3/4, sigmoid(0) = 1/2, sigmoid(-ln 3) = 1/4.
-LOGITS = [[LN3, 0.0],
-          [0.0, -LN3],
-          [-LN3, LN3]]
-LABELS = [[1.0, 0.0],
-          [0.0, 1.0],
-          [1.0, 1.0]]
-MASK = [[1.0, 1.0],
-        [1.0, 0.0],
-        [0.0, 0.0]]
+LOGITS = [[LN3, 0.0], [0.0, -LN3], [-LN3, LN3]]
+LABELS = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+MASK = [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
 # Action 0: sample 0 (y=1, p=3/4) -> ln(4/3); sample 1 (y=0, p=1/2) -> ln 2; sample 2 unmasked.
 # Action 1: sample 0 (y=0, p=1/2) -> ln 2; samples 1 and 2 unmasked.
 EXPECTED_SUMS = [math.log(8.0 / 3.0), LN2]
@@ -42,11 +36,14 @@ def test_loss_hand_computed():
   assert loss(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(EXPECTED_LOSS, rel=1e-6)
 
 
-@pytest.mark.parametrize("weights, expected", [
+@pytest.mark.parametrize(
+  "weights, expected",
+  [
     ((2.0, 0.5), math.log(8.0 / 3.0) + 0.5 * LN2),
     (3.0, 3.0 * EXPECTED_LOSS),
     ((1.0, 0.0), math.log(8.0 / 3.0) / 2.0),
-])
+  ],
+)
 def test_per_action_weights(weights, expected):
   loss = masked_bce.MaskedBinaryCrossentropy(weights=weights)
   assert loss(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(expected, rel=1e-6)
@@ -58,9 +55,7 @@ def test_gradients_reach_only_masked_samples():
     value = masked_bce.MaskedBinaryCrossentropy()(_t(LABELS), logits, _t(MASK))
   grad = tape.gradient(value, logits).numpy()
   # d BCE / d s = sigmoid(s) - y, divided by the action's masked count.
-  expected = [[(0.75 - 1.0) / 2.0, (0.5 - 0.0) / 1.0],
-              [(0.5 - 0.0) / 2.0, 0.0],
-              [0.0, 0.0]]
+  expected = [[(0.75 - 1.0) / 2.0, (0.5 - 0.0) / 1.0], [(0.5 - 0.0) / 2.0, 0.0], [0.0, 0.0]]
   np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=0.0)
   assert grad[2, 0] == 0.0 and grad[1, 1] == 0.0 and grad[2, 1] == 0.0
 
@@ -130,13 +125,16 @@ def test_works_inside_tf_function_with_unknown_batch():
   assert fn(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(EXPECTED_LOSS, rel=1e-6)
 
 
-@pytest.mark.parametrize("weights, quoted", [
+@pytest.mark.parametrize(
+  "weights, quoted",
+  [
     ((1.0, -1.0), "-1.0"),
     (float("nan"), "nan"),
     ((), "()"),
     ("abc", "'abc'"),
     ((1.0, True), "True"),
-])
+  ],
+)
 def test_rejects_bad_weights(weights, quoted):
   with pytest.raises(ValueError, match="weights") as err:
     masked_bce.MaskedBinaryCrossentropy(weights=weights)
@@ -164,4 +162,5 @@ def test_config_round_trip():
   assert isinstance(restored, masked_bce.MaskedBinaryCrossentropy)
   assert restored.get_config() == {"weights": [2.0, 0.5], "name": "bce"}
   assert restored(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(
-      math.log(8.0 / 3.0) + 0.5 * LN2, rel=1e-6)
+    math.log(8.0 / 3.0) + 0.5 * LN2, rel=1e-6
+  )

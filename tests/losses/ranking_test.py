@@ -11,18 +11,9 @@ from kaml_tf.losses import ranking
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
 # softplus(-(s_i - s_j)): difference ln 3 -> ln(4/3); 0 -> ln 2; -ln 3 -> ln 4.
-LOGITS = [[LN3, 0.0],
-          [0.0, LN3],
-          [LN3, 0.0],
-          [2 * LN3, LN3]]
-LABELS = [[1.0, 1.0],
-          [0.0, 1.0],
-          [0.0, 0.0],
-          [0.0, 0.0]]
-MASK = [[1.0, 1.0],
-        [0.0, 0.0],
-        [1.0, 0.0],
-        [1.0, 1.0]]
+LOGITS = [[LN3, 0.0], [0.0, LN3], [LN3, 0.0], [2 * LN3, LN3]]
+LABELS = [[1.0, 1.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+MASK = [[1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
 # All samples. Action 0: positive 0 vs zeros 1, 2, 3 -> ln(4/3) + ln 2 + ln 4 = ln(32/3), 3 pairs.
 # Action 1: positives 0, 1 vs zeros 2, 3 -> ln 2 + ln 4 + ln(4/3) + ln 2 = ln(64/3), 4 pairs.
 ALL_SUMS = [math.log(32.0 / 3.0), math.log(64.0 / 3.0)]
@@ -39,10 +30,13 @@ def _t(x):
   return tf.constant(x, tf.float32)
 
 
-@pytest.mark.parametrize("masked_pairs_only, sums, counts, loss", [
+@pytest.mark.parametrize(
+  "masked_pairs_only, sums, counts, loss",
+  [
     (False, ALL_SUMS, ALL_COUNTS, ALL_LOSS),
     (True, MASKED_SUMS, MASKED_COUNTS, MASKED_LOSS),
-])
+  ],
+)
 def test_hand_computed(masked_pairs_only, sums, counts, loss):
   rank = ranking.PairwiseRankingLoss(masked_pairs_only=masked_pairs_only)
   got_sums, got_counts = rank.statistics(_t(LABELS), _t(LOGITS), _t(MASK))
@@ -59,11 +53,14 @@ def test_default_ignores_mask_so_unlabelled_samples_count():
   assert without.numpy() == pytest.approx(ALL_LOSS, rel=1e-6)
 
 
-@pytest.mark.parametrize("betas, expected", [
+@pytest.mark.parametrize(
+  "betas, expected",
+  [
     ((1.0, 0.5), math.log(32.0 / 3.0) / 3.0 + math.log(64.0 / 3.0) / 8.0),
     (2.0, 2.0 * ALL_LOSS),
     ((0.0, 1.0), math.log(64.0 / 3.0) / 4.0),
-])
+  ],
+)
 def test_betas(betas, expected):
   rank = ranking.PairwiseRankingLoss(betas=betas)
   assert rank(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(expected, rel=1e-6)
@@ -100,8 +97,9 @@ def test_gradient_hand_computed():
   with tf.GradientTape() as tape:
     value = ranking.PairwiseRankingLoss()(_t([[1.0], [0.0], [0.0]]), logits)
   assert value.numpy() == pytest.approx(LN2, rel=1e-6)
-  np.testing.assert_allclose(tape.gradient(value, logits).numpy(), [[-0.5], [0.25], [0.25]],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    tape.gradient(value, logits).numpy(), [[-0.5], [0.25], [0.25]], rtol=1e-6
+  )
 
 
 def test_masked_pairs_only_gradient_skips_unmasked_samples():
@@ -141,8 +139,7 @@ def test_matches_brute_force_on_random_batch(masked_pairs_only):
   logits = rng.normal(size=(12, 3)).astype(np.float32)
   mask = (rng.random((12, 3)) < 0.6).astype(np.float32)
   sums, counts = ranking.ranking_statistics(labels, logits, mask, masked_pairs_only)
-  want_sums, want_counts = _brute_force(labels, logits.astype(np.float64), mask,
-                                        masked_pairs_only)
+  want_sums, want_counts = _brute_force(labels, logits.astype(np.float64), mask, masked_pairs_only)
   np.testing.assert_allclose(sums.numpy(), want_sums, rtol=1e-5)
   np.testing.assert_array_equal(counts.numpy(), want_counts)
 
@@ -161,8 +158,10 @@ def test_paper_batch_of_5000_runs_in_positives_times_batch_memory():
   positives = labels.sum(axis=0)
   np.testing.assert_array_equal(counts.numpy(), positives * (5000 - positives))
   x = logits.numpy().astype(np.float64)
-  want = [np.logaddexp(0.0, x[labels[:, k] == 0, k][None, :]
-                       - x[labels[:, k] == 1, k][:, None]).sum() for k in range(5)]
+  want = [
+    np.logaddexp(0.0, x[labels[:, k] == 0, k][None, :] - x[labels[:, k] == 1, k][:, None]).sum()
+    for k in range(5)
+  ]
   np.testing.assert_allclose(sums.numpy(), want, rtol=1e-4)
   assert np.isfinite(value.numpy()) and np.all(np.isfinite(grad.numpy()))
 
@@ -175,12 +174,15 @@ def test_works_inside_tf_function_with_unknown_batch():
   assert fn(tf.zeros((0, 2)), tf.zeros((0, 2)), tf.zeros((0, 2))).numpy() == 0.0
 
 
-@pytest.mark.parametrize("kwargs, quoted", [
+@pytest.mark.parametrize(
+  "kwargs, quoted",
+  [
     (dict(betas=(1.0, -0.5)), "-0.5"),
     (dict(betas=float("inf")), "inf"),
     (dict(masked_pairs_only=1), "got 1"),
     (dict(masked_pairs_only="yes"), "'yes'"),
-])
+  ],
+)
 def test_rejects_bad_hyper_parameters(kwargs, quoted):
   with pytest.raises(ValueError) as err:
     ranking.PairwiseRankingLoss(**kwargs)
@@ -198,4 +200,5 @@ def test_config_round_trip():
   restored = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(rank))
   assert restored.get_config() == {"betas": [1.0, 0.5], "masked_pairs_only": True, "name": "r"}
   assert restored(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(
-      math.log(8.0) / 2.0 + 0.5 * math.log(4.0), rel=1e-6)
+    math.log(8.0) / 2.0 + 0.5 * math.log(4.0), rel=1e-6
+  )

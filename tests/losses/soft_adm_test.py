@@ -12,28 +12,16 @@ from kaml_tf.losses import soft_adm
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
 # Row 0 targets action 0, row 1 action 1, row 2 action 0, row 3 is "Other".
-IS_TARGET = [[1.0, 0.0],
-             [0.0, 1.0],
-             [1.0, 0.0],
-             [0.0, 0.0]]
+IS_TARGET = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
 # ADM extends action 0 to rows 1 and 3 and action 1 to row 2 (the extended cells).
-MASK = [[1.0, 0.0],
-        [1.0, 1.0],
-        [1.0, 1.0],
-        [1.0, 0.0]]
-LABELS = [[1.0, 0.0],
-          [0.0, 1.0],
-          [0.0, 0.0],
-          [1.0, 1.0]]
+MASK = [[1.0, 0.0], [1.0, 1.0], [1.0, 1.0], [1.0, 0.0]]
+LABELS = [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
 # p = sigmoid(s): ln 3 -> 3/4, 0 -> 1/2, 2 ln 3 -> 9/10.
-LOGITS = [[LN3, 0.0],
-          [0.0, 0.0],
-          [LN3, LN3],
-          [0.0, 2 * LN3]]
+LOGITS = [[LN3, 0.0], [0.0, 0.0], [LN3, LN3], [0.0, 2 * LN3]]
 # Cell BCEs. Action 0: target rows 0 (y 1, p 3/4) ln(4/3) and 2 (y 0, p 3/4) ln 4; extended
 # rows 1 (y 0, p 1/2) ln 2 and 3 (y 1, p 1/2) ln 2. Action 1: target row 1 (y 1, p 1/2) ln 2;
 # extended row 2 (y 0, p 3/4) ln 4.
-BASE_BCE = [math.log(16.0 / 3.0) / 2.0, LN2]                 # w = 0: targets only
+BASE_BCE = [math.log(16.0 / 3.0) / 2.0, LN2]  # w = 0: targets only
 ADM_BCE = [math.log(64.0 / 3.0) / 4.0, math.log(8.0) / 2.0]  # w = 1: every masked cell
 # w = 1/2: action 0 (ln(16/3) + (ln 2 + ln 2) / 2) / (2 + 2/2) = ln(32/3) / 3;
 # action 1 (ln 2 + ln 4 / 2) / (1 + 1/2) = 4/3 ln 2.
@@ -81,25 +69,30 @@ def test_weight_zero_is_exactly_the_base_mask_loss():
 
 def test_weight_one_is_exactly_todays_adm_loss():
   soft = joint.KamlLoss(gamma=0.5, extended_weight=1.0).statistics(
-      _t(LABELS), _t(LOGITS), _t(MASK), _t(IS_TARGET))
+    _t(LABELS), _t(LOGITS), _t(MASK), _t(IS_TARGET)
+  )
   adm = joint.KamlLoss(gamma=0.5).statistics(_t(LABELS), _t(LOGITS), _t(MASK))
   for key in joint.STATISTICS_KEYS:
     np.testing.assert_array_equal(soft[key].numpy(), adm[key].numpy())
   assert _terms(1.0)["bce"].numpy() == pytest.approx(sum(ADM_BCE), rel=1e-6)
 
 
-@pytest.mark.parametrize("extended_weight, expected", [
+@pytest.mark.parametrize(
+  "extended_weight, expected",
+  [
     (0.5, HALF_BCE),
     ([0.5], HALF_BCE),
     ((0.5, 0.25), PER_ACTION_BCE),
-])
+  ],
+)
 def test_intermediate_weights_hand_computed(extended_weight, expected):
   loss = joint.KamlLoss(gamma=1.0, extended_weight=extended_weight)
   stats = loss.statistics(_t(LABELS), _t(LOGITS), _t(MASK), _t(IS_TARGET))
   per_action = (stats[joint.BCE_SUM] / stats[joint.BCE_COUNT]).numpy()
   np.testing.assert_allclose(per_action, expected, rtol=1e-6)
   assert loss(_t(LABELS), _t(LOGITS), _t(MASK), is_target=_t(IS_TARGET))["bce"].numpy() == (
-      pytest.approx(sum(expected), rel=1e-6))
+    pytest.approx(sum(expected), rel=1e-6)
+  )
 
 
 def test_default_ranking_pairs_ignore_the_extended_weight():
@@ -107,11 +100,14 @@ def test_default_ranking_pairs_ignore_the_extended_weight():
     assert _terms(w, gamma=0.0)["rank"].numpy() == pytest.approx(sum(ALL_RANK), rel=1e-6)
 
 
-@pytest.mark.parametrize("extended_weight, expected", [
+@pytest.mark.parametrize(
+  "extended_weight, expected",
+  [
     (0.0, BASE_MASKED_RANK),
     (0.5, HALF_MASKED_RANK),
     (1.0, ADM_MASKED_RANK),
-])
+  ],
+)
 def test_masked_pairs_weigh_w_when_they_involve_an_extended_cell(extended_weight, expected):
   loss = joint.KamlLoss(gamma=0.0, extended_weight=extended_weight, masked_pairs_only=True)
   stats = loss.statistics(_t(LABELS), _t(LOGITS), _t(MASK), _t(IS_TARGET))

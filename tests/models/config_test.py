@@ -17,8 +17,14 @@ def test_defaults_are_the_benchmark_mmoe():
 
 
 def test_json_round_trip_and_lists_become_tuples():
-  c = config_lib.ModelConfig(backbone="taml", hke=True, expert_units=[32, 16],
-                             tower_units=[], embedding_dim=8, distillation_weight=0.5)
+  c = config_lib.ModelConfig(
+    backbone="taml",
+    hke=True,
+    expert_units=[32, 16],
+    tower_units=[],
+    embedding_dim=8,
+    distillation_weight=0.5,
+  )
   assert c.expert_units == (32, 16) and c.tower_units == ()
   data = json.loads(json.dumps(c.to_dict()))
   assert data["expert_units"] == [32, 16]
@@ -28,7 +34,8 @@ def test_json_round_trip_and_lists_become_tuples():
 
 def test_from_dict_fills_missing_fields_with_defaults():
   assert config_lib.ModelConfig.from_dict({"backbone": "ple"}) == config_lib.ModelConfig(
-      backbone="ple")
+    backbone="ple"
+  )
 
 
 def test_embedding_l2_is_a_float_in_json():
@@ -37,9 +44,15 @@ def test_embedding_l2_is_a_float_in_json():
   assert c.to_dict()["embedding_l2"] == 1.0
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("backbone", "mmoe2", "backbone must be one of ['single_task', 'shared_bottom', 'mmoe', "
-     "'ple', 'star', 'taml'], got 'mmoe2'"),
+@pytest.mark.parametrize(
+  "field, value, message",
+  [
+    (
+      "backbone",
+      "mmoe2",
+      "backbone must be one of ['single_task', 'shared_bottom', 'mmoe', "
+      "'ple', 'star', 'taml'], got 'mmoe2'",
+    ),
     ("embedding_dim", 0, "embedding_dim must be a positive integer, got 0"),
     ("activation", "relux", "unknown activation 'relux'"),
     ("activation", None, "activation must be the name of a Keras activation, got None"),
@@ -55,7 +68,8 @@ def test_embedding_l2_is_a_float_in_json():
     ("star_units", 128, "star_units must be a sequence of positive integers, got 128"),
     ("hke_sub_tower_units", [], "hke_sub_tower_units needs at least one layer, got []"),
     ("hke", "yes", "hke must be true or false, got 'yes'"),
-])
+  ],
+)
 def test_bad_values_are_quoted(field, value, message):
   with pytest.raises(ValueError) as info:
     config_lib.ModelConfig(**{field: value})
@@ -63,8 +77,11 @@ def test_bad_values_are_quoted(field, value, message):
 
 
 def test_from_dict_errors_name_the_source():
-  with pytest.raises(ValueError, match=r"run/model.json: unknown ModelConfig field\(s\) "
-                                       r"\['experts'\]"):
+  with pytest.raises(
+    ValueError,
+    match=r"run/model.json: unknown ModelConfig field\(s\) "
+    r"\['experts'\]",
+  ):
     config_lib.ModelConfig.from_dict({"experts": 4}, source="run/model.json")
   with pytest.raises(ValueError, match="run/model.json: ModelConfig: num_experts must be"):
     config_lib.ModelConfig.from_dict({"num_experts": "4"}, source="run/model.json")

@@ -15,19 +15,28 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.data import validation
+from kaml_tf.logs import validation
 from pipelines import compute_stats
 from pipelines import evaluate
 from pipelines import mask_report
 from pipelines import train
 from pipelines import validate_logs
 
-TINY = dict(expert_units=["8"], num_experts=2, tower_units=["4"], embedding_dim=4,
-            batch_size=128, shuffle_buffer=500, mask="base", hke=False, rank_gamma=1.0,
-            stats="")
+TINY = dict(
+  expert_units=["8"],
+  num_experts=2,
+  tower_units=["4"],
+  embedding_dim=4,
+  batch_size=128,
+  shuffle_buffer=500,
+  mask="base",
+  hke=False,
+  rank_gamma=1.0,
+  stats="",
+)
 
 
 def _break(source, target, schema, breakage, record, broken_log):
@@ -40,27 +49,53 @@ def _break(source, target, schema, breakage, record, broken_log):
 def broken(small_logs, tmp_path_factory):
   """The small logs with one bad train record and one bad test record."""
   from tests.conftest import write_broken_log  # pylint: disable=g-import-not-at-top
+
   out = str(tmp_path_factory.mktemp("broken"))
   schema = schema_lib.Schema.load(small_logs["schema"])
   shutil.copy(small_logs["schema"], out)
   train_files = records.list_files(small_logs["train"])
   test_files = records.list_files(small_logs["test"])
-  rows = _break(train_files[0], os.path.join(out, os.path.basename(train_files[0])), schema,
-                "bad_label", 3, write_broken_log)
+  rows = _break(
+    train_files[0],
+    os.path.join(out, os.path.basename(train_files[0])),
+    schema,
+    "bad_label",
+    3,
+    write_broken_log,
+  )
   for path in train_files[1:] + test_files[1:]:
     shutil.copy(path, out)
     rows += len(records.read_columns(path, schema)[schema_lib.DAY]) if "train" in path else 0
-  _break(test_files[0], os.path.join(out, os.path.basename(test_files[0])), schema, "nan", 2,
-         write_broken_log)
-  return {"schema": os.path.join(out, "schema.json"), "train": f"{out}/train-*",
-          "test": f"{out}/test-*", "bad_train": os.path.join(out, os.path.basename(train_files[0])),
-          "bad_test": os.path.join(out, os.path.basename(test_files[0])), "train_rows": rows,
-          "label": schema.label_keys[-1], "dense": schema.dense_features[0].name, "dir": out}
+  _break(
+    test_files[0],
+    os.path.join(out, os.path.basename(test_files[0])),
+    schema,
+    "nan",
+    2,
+    write_broken_log,
+  )
+  return {
+    "schema": os.path.join(out, "schema.json"),
+    "train": f"{out}/train-*",
+    "test": f"{out}/test-*",
+    "bad_train": os.path.join(out, os.path.basename(train_files[0])),
+    "bad_test": os.path.join(out, os.path.basename(test_files[0])),
+    "train_rows": rows,
+    "label": schema.label_keys[-1],
+    "dense": schema.dense_features[0].name,
+    "dir": out,
+  }
 
 
 def _stats_flags(broken, output, skip):
-  return dict(logs=broken["train"], schema=broken["schema"], window_days=28, end_day=None,
-              output=output, skip_bad_records=skip)
+  return dict(
+    logs=broken["train"],
+    schema=broken["schema"],
+    window_days=28,
+    end_day=None,
+    output=output,
+    skip_bad_records=skip,
+  )
 
 
 def test_statistics_job_names_the_record(broken, tmp_path):
@@ -68,8 +103,9 @@ def test_statistics_job_names_the_record(broken, tmp_path):
   with flagsaver.flagsaver(**_stats_flags(broken, output, False)):
     with pytest.raises(validation.BadRecordError) as e:
       compute_stats.main(["compute_stats"])
-  assert str(e.value).startswith(f"{broken['bad_train']}: record #3 field "
-                                 f"{broken['label']!r} is 2, expected 0 or 1")
+  assert str(e.value).startswith(
+    f"{broken['bad_train']}: record #3 field {broken['label']!r} is 2, expected 0 or 1"
+  )
   assert not os.path.exists(output)
 
 
@@ -93,12 +129,21 @@ def test_mask_report_names_or_skips_a_bad_target(small_logs, tmp_path, broken_lo
   logs = str(tmp_path / "logs.tfrecord")
   rows = _break(source, logs, schema, "bad_target", 1, broken_log)
   output = str(tmp_path / "table1.json")
-  flags = dict(logs=logs, schema=small_logs["schema"], window_days=28, end_day=None,
-               output=output, skip_bad_records=skip, stats=small_logs["stats"], alpha=[])
+  flags = dict(
+    logs=logs,
+    schema=small_logs["schema"],
+    window_days=28,
+    end_day=None,
+    output=output,
+    skip_bad_records=skip,
+    stats=small_logs["stats"],
+    alpha=[],
+  )
   with flagsaver.flagsaver(**flags):
     if not skip:
-      with pytest.raises(validation.BadRecordError,
-                         match="logs.tfrecord: record #1 field 'target_action' is 5"):
+      with pytest.raises(
+        validation.BadRecordError, match="logs.tfrecord: record #1 field 'target_action' is 5"
+      ):
         mask_report.main(["mask_report"])
       return
     mask_report.main(["mask_report"])
@@ -109,18 +154,29 @@ def test_mask_report_names_or_skips_a_bad_target(small_logs, tmp_path, broken_lo
 
 
 def test_training_names_the_record(broken, tmp_path):
-  with flagsaver.flagsaver(schema=broken["schema"], train=broken["train"],
-                           model_dir=str(tmp_path / "m"), skip_bad_records=False, **TINY):
-    with pytest.raises(validation.BadRecordError, match=f"record #3 field '{broken['label']}' "
-                                                        "is 2, expected 0 or 1"):
+  with flagsaver.flagsaver(
+    schema=broken["schema"],
+    train=broken["train"],
+    model_dir=str(tmp_path / "m"),
+    skip_bad_records=False,
+    **TINY,
+  ):
+    with pytest.raises(
+      validation.BadRecordError, match=f"record #3 field '{broken['label']}' is 2, expected 0 or 1"
+    ):
       train.main([])
 
 
 @pytest.fixture(scope="module")
 def skipped_model(broken, tmp_path_factory):
   directory = str(tmp_path_factory.mktemp("skip") / "model")
-  with flagsaver.flagsaver(schema=broken["schema"], train=broken["train"], model_dir=directory,
-                           skip_bad_records=True, **TINY):
+  with flagsaver.flagsaver(
+    schema=broken["schema"],
+    train=broken["train"],
+    model_dir=directory,
+    skip_bad_records=True,
+    **TINY,
+  ):
     train.main([])
   return directory
 
@@ -137,12 +193,20 @@ def test_training_skips_counts_and_records_it(broken, skipped_model):
 @pytest.mark.parametrize("skip", [False, True])
 def test_evaluation_names_or_skips_the_record(broken, skipped_model, tmp_path, skip):
   output = str(tmp_path / "metrics.json")
-  flags = dict(model_dir=skipped_model, test=broken["test"], output=output, oracle=False,
-               base_metrics="", skip_bad_records=skip)
+  flags = dict(
+    model_dir=skipped_model,
+    test=broken["test"],
+    output=output,
+    oracle=False,
+    base_metrics="",
+    skip_bad_records=skip,
+  )
   with flagsaver.flagsaver(**flags):
     if not skip:
-      with pytest.raises(validation.BadRecordError,
-                         match=f"record #2 field '{broken['dense']}' is nan, expected a finite"):
+      with pytest.raises(
+        validation.BadRecordError,
+        match=f"record #2 field '{broken['dense']}' is nan, expected a finite",
+      ):
         evaluate.main([])
       assert not os.path.exists(output)
       return
@@ -165,8 +229,9 @@ def test_validate_logs_passes_good_logs(small_logs, tmp_path, capsys):
 
 def test_validate_logs_fails_broken_logs_with_counts_and_first_record(broken, tmp_path, capsys):
   output = str(tmp_path / "check.json")
-  with flagsaver.flagsaver(logs=f"{broken['dir']}/*.tfrecord", schema=broken["schema"],
-                           output=output):
+  with flagsaver.flagsaver(
+    logs=f"{broken['dir']}/*.tfrecord", schema=broken["schema"], output=output
+  ):
     assert validate_logs.main(["validate_logs"]) == validate_logs.EXIT_BAD_LOGS
   with open(output) as f:
     report = json.load(f)
@@ -175,6 +240,7 @@ def test_validate_logs_fails_broken_logs_with_counts_and_first_record(broken, tm
   assert set(by_field) == {("bad_label", broken["label"]), ("not_finite", broken["dense"])}
   assert by_field[("bad_label", broken["label"])]["count"] == 1
   assert by_field[("not_finite", broken["dense"])]["first"].startswith(
-      f"{broken['bad_test']}: record #2")
+    f"{broken['bad_test']}: record #2"
+  )
   assert "FAILED" in capsys.readouterr().out
   assert np.isclose(sum(report["target_share"].values()), 1.0)

@@ -9,14 +9,16 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.data import parquet_logs
+from kaml_tf.logs import parquet as parquet_logs
 from pipelines import benchmark
 
-SCHEMA = schema_lib.Schema(actions=("A", "B"),
-                           sparse_features=(schema_lib.SparseFeature("ad_task_id"),),
-                           dense_features=(schema_lib.DenseFeature("x"),))
+SCHEMA = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=(schema_lib.SparseFeature("ad_task_id"),),
+  dense_features=(schema_lib.DenseFeature("x"),),
+)
 ROWS = 300
 
 
@@ -29,15 +31,31 @@ def _parsed_flags():
 def _flags(tmp_path, **overrides):
   n = ROWS
   task = np.arange(n, dtype=np.int64) % 5
-  cols = {"ad_task_id": task, "target_action": task % 2, "day": np.arange(n) % 3,
-          "x": np.ones(n, np.float32), "label_A": (task == 0).astype(np.int64),
-          "label_B": (task < 3).astype(np.int64)}
+  cols = {
+    "ad_task_id": task,
+    "target_action": task % 2,
+    "day": np.arange(n) % 3,
+    "x": np.ones(n, np.float32),
+    "label_A": (task == 0).astype(np.int64),
+    "label_B": (task < 3).astype(np.int64),
+  }
   SCHEMA.save(str(tmp_path / "schema.json"))
   records.write_logs(SCHEMA, str(tmp_path / "train"), cols, num_shards=2, batch_rows=64)
-  values = {"logs": str(tmp_path / "train-*"), "schema": str(tmp_path / "schema.json"),
-            "stats": "", "window_days": 1, "end_day": None, "alpha": ["1", "1"],
-            "output": str(tmp_path / "bench.json"), "sections": ["input"], "batch_size": 64,
-            "input_mask": "adm", "repeats": 2, "max_batches": 0, "parquet_logs": None}
+  values = {
+    "logs": str(tmp_path / "train-*"),
+    "schema": str(tmp_path / "schema.json"),
+    "stats": "",
+    "window_days": 1,
+    "end_day": None,
+    "alpha": ["1", "1"],
+    "output": str(tmp_path / "bench.json"),
+    "sections": ["input"],
+    "batch_size": 64,
+    "input_mask": "adm",
+    "repeats": 2,
+    "max_batches": 0,
+    "parquet_logs": None,
+  }
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -72,8 +90,9 @@ def test_input_section_times_the_parquet_pipeline_in_the_same_turns(tmp_path):
     benchmark.main(["benchmark"])
   result = json.loads((tmp_path / "bench.json").read_text())["sections"]["input"]
   assert len(result["full_parquet_rows_per_second"]) == 2
-  assert result["ratio_parquet_best"] == pytest.approx(result["full_parquet_best"] /
-                                                       result["bare_best"])
+  assert result["ratio_parquet_best"] == pytest.approx(
+    result["full_parquet_best"] / result["bare_best"]
+  )
   assert result["ratio_parquet_cpu_median"] > 0
   assert result["samples_timed"] == 2 * 2 * ROWS  # both full pipelines, 2 passes each
 

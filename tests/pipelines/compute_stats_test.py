@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 from pipelines import compute_stats
@@ -26,11 +26,16 @@ def _parsed_flags():
 
 def _logs(tmp_path):
   # (ad_task_id, day, label_A, label_B)
-  rows = np.array([(1, 0, 1, 0), (1, 1, 1, 1), (2, 1, 0, 1), (1, 2, 0, 1), (2, 2, 0, 0)],
-                  np.int64)
+  rows = np.array([(1, 0, 1, 0), (1, 1, 1, 1), (2, 1, 0, 1), (1, 2, 0, 1), (2, 2, 0, 0)], np.int64)
   n = len(rows)
-  cols = {"ad_task_id": rows[:, 0], "day": rows[:, 1], "target_action": np.zeros(n, np.int64),
-          "u": np.arange(n, dtype=np.int64), "label_A": rows[:, 2], "label_B": rows[:, 3]}
+  cols = {
+    "ad_task_id": rows[:, 0],
+    "day": rows[:, 1],
+    "target_action": np.zeros(n, np.int64),
+    "u": np.arange(n, dtype=np.int64),
+    "label_A": rows[:, 2],
+    "label_B": rows[:, 3],
+  }
   SCHEMA.save(str(tmp_path / "schema.json"))
   return records.write_logs(SCHEMA, str(tmp_path / "train"), cols, num_shards=2, batch_rows=2)
 
@@ -38,8 +43,13 @@ def _logs(tmp_path):
 def test_writes_statistics_with_metadata(tmp_path, capsys):
   _logs(tmp_path)
   output = str(tmp_path / "out" / "stats.parquet")
-  with flagsaver.flagsaver(logs=str(tmp_path / "train-*"), schema=str(tmp_path / "schema.json"),
-                           window_days=2, end_day=None, output=output):
+  with flagsaver.flagsaver(
+    logs=str(tmp_path / "train-*"),
+    schema=str(tmp_path / "schema.json"),
+    window_days=2,
+    end_day=None,
+    output=output,
+  ):
     compute_stats.main(["compute_stats"])
   stats = stats_lib.load_stats(output, SCHEMA)
   # Window 1..2 (last day 2): task 1 has 2 clicks (A 1, B 2), task 2 has 2 clicks (B 1).
@@ -55,8 +65,13 @@ def test_writes_statistics_with_metadata(tmp_path, capsys):
 def test_explicit_end_day(tmp_path):
   _logs(tmp_path)
   output = str(tmp_path / "stats.parquet")
-  with flagsaver.flagsaver(logs=str(tmp_path / "train-*"), schema=str(tmp_path / "schema.json"),
-                           window_days=1, end_day=0, output=output):
+  with flagsaver.flagsaver(
+    logs=str(tmp_path / "train-*"),
+    schema=str(tmp_path / "schema.json"),
+    window_days=1,
+    end_day=0,
+    output=output,
+  ):
     compute_stats.main(["compute_stats"])
   stats = stats_lib.load_stats(output)
   np.testing.assert_array_equal(stats.counts, [[1, 0]])
@@ -65,8 +80,12 @@ def test_explicit_end_day(tmp_path):
 
 @pytest.mark.parametrize("missing", ["logs", "output", "schema"])
 def test_required_flags(tmp_path, missing):
-  values = {"logs": str(tmp_path / "x-*"), "schema": str(tmp_path / "schema.json"),
-            "output": str(tmp_path / "s.parquet"), "window_days": 2}
+  values = {
+    "logs": str(tmp_path / "x-*"),
+    "schema": str(tmp_path / "schema.json"),
+    "output": str(tmp_path / "s.parquet"),
+    "window_days": 2,
+  }
   # Empty rather than None: another entry point may mark --schema required (a validator that
   # rejects None) in the same test process.
   values[missing] = ""
@@ -77,8 +96,12 @@ def test_required_flags(tmp_path, missing):
 
 def test_bad_window(tmp_path):
   _logs(tmp_path)
-  with flagsaver.flagsaver(logs=str(tmp_path / "train-*"), schema=str(tmp_path / "schema.json"),
-                           window_days=0, output=str(tmp_path / "s.parquet")):
+  with flagsaver.flagsaver(
+    logs=str(tmp_path / "train-*"),
+    schema=str(tmp_path / "schema.json"),
+    window_days=0,
+    output=str(tmp_path / "s.parquet"),
+  ):
     with pytest.raises(app.UsageError, match="--window_days must be >= 1"):
       compute_stats.main(["compute_stats"])
 
@@ -107,20 +130,34 @@ def test_progress_lines():
 def test_daily_statistics(tmp_path):
   _logs(tmp_path)
   output = str(tmp_path / "daily.parquet")
-  with flagsaver.flagsaver(logs=str(tmp_path / "train-*"), schema=str(tmp_path / "schema.json"),
-                           window_days=1, end_day=None, as_of="daily", output=output):
+  with flagsaver.flagsaver(
+    logs=str(tmp_path / "train-*"),
+    schema=str(tmp_path / "schema.json"),
+    window_days=1,
+    end_day=None,
+    as_of="daily",
+    output=output,
+  ):
     compute_stats.main(["compute_stats"])
   stats = stats_lib.load_stats(output, SCHEMA)
   # Days 0-2 in the logs, T = 1: day d counts day d - 1 only. Day 0 has no history; day 3
   # (the day after the logs) counts day 2.
   assert stats.is_daily
   assert list(zip(stats.ad_task_ids.tolist(), stats.days.tolist())) == [
-      (1, 1), (1, 2), (1, 3), (2, 2), (2, 3)]
+    (1, 1),
+    (1, 2),
+    (1, 3),
+    (2, 2),
+    (2, 3),
+  ]
   np.testing.assert_array_equal(stats.clicks, [1, 1, 1, 1, 1])
   np.testing.assert_array_equal(stats.counts, [[1, 0], [1, 1], [0, 1], [0, 1], [0, 0]])
   meta = json.loads(pq.read_schema(output).metadata[b"kaml.stats"])
   assert (meta["as_of"], meta["window"], meta["days_covered"]) == (
-      "daily", {"days": 1}, {"first_day": 0, "last_day": 3})
+    "daily",
+    {"days": 1},
+    {"first_day": 0, "last_day": 3},
+  )
 
 
 def test_bad_as_of_names_the_flag(tmp_path):

@@ -86,8 +86,7 @@ class Job:
   pipe, and the files can be read while the process is stopped.
   """
 
-  def __init__(self, module: str, flag_values: Dict[str, object], log_dir: pathlib.Path,
-               name: str):
+  def __init__(self, module: str, flag_values: Dict[str, object], log_dir: pathlib.Path, name: str):
     self.name = name
     self.argv = [sys.executable, "-m", module] + argv_of(flag_values)
     self.out_path = log_dir / f"{name}.out"
@@ -164,8 +163,9 @@ class Job:
     self.resume()
     return False, None
 
-  def step_until(self, condition: Callable[[], Optional[T]], slice_s: float,
-                 timeout_s: float) -> Optional[T]:
+  def step_until(
+    self, condition: Callable[[], Optional[T]], slice_s: float, timeout_s: float
+  ) -> Optional[T]:
     """Runs the process in slices of `slice_s` until `condition()` holds while it is stopped.
 
     Args:
@@ -184,8 +184,9 @@ class Job:
       time.sleep(slice_s)
     self._fail("condition", timeout_s)
 
-  def stop_on_change(self, folder: str, condition: Callable[[], Optional[T]],
-                     timeout_s: float) -> Optional[T]:
+  def stop_on_change(
+    self, folder: str, condition: Callable[[], Optional[T]], timeout_s: float
+  ) -> Optional[T]:
     """Stops the process at every file created, written or renamed into `folder`.
 
     The test is blocked on the inotify descriptor and wakes as the event is queued, so the

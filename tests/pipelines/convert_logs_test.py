@@ -20,23 +20,35 @@ from tests.pipelines import train_test
 def parquet_logs(small_logs, tmp_path_factory):
   out = tmp_path_factory.mktemp("parquet_logs")
   for split in ("train", "test"):
-    with flagsaver.flagsaver(logs=small_logs[split], schema=small_logs["schema"],
-                             output_prefix=str(out / split), num_shards=2,
-                             to_format="parquet"):
+    with flagsaver.flagsaver(
+      logs=small_logs[split],
+      schema=small_logs["schema"],
+      output_prefix=str(out / split),
+      num_shards=2,
+      to_format="parquet",
+    ):
       convert_logs.main([])
-  return {**small_logs, "dir": str(out), "train": str(out / "train-*.parquet"),
-          "test": str(out / "test-*.parquet")}
+  return {
+    **small_logs,
+    "dir": str(out),
+    "train": str(out / "train-*.parquet"),
+    "test": str(out / "test-*.parquet"),
+  }
 
 
 def test_conversion_keeps_every_record_and_writes_the_schema(small_logs, parquet_logs):
   schema = schema_lib.Schema.load(small_logs["schema"])
-  assert (schema_lib.Schema.load(os.path.join(parquet_logs["dir"], "schema.json")).fingerprint()
-          == schema.fingerprint())
+  assert (
+    schema_lib.Schema.load(os.path.join(parquet_logs["dir"], "schema.json")).fingerprint()
+    == schema.fingerprint()
+  )
   fields = schema.record_dtypes()
   read = lambda files: np.concatenate(  # noqa: E731
-      [c["user_id"] for _, _, c in stats_lib.iter_log_batches(files, fields)])
-  np.testing.assert_array_equal(np.sort(read(parquet_logs["train"])),
-                                np.sort(read(small_logs["train"])))
+    [c["user_id"] for _, _, c in stats_lib.iter_log_batches(files, fields)]
+  )
+  np.testing.assert_array_equal(
+    np.sort(read(parquet_logs["train"])), np.sort(read(small_logs["train"]))
+  )
   # The same statistics from either format.
   config = stats_lib.StatsConfig(window_days=28)
   a = stats_lib.compute_stats(parquet_logs["train"], schema, config)
@@ -63,14 +75,15 @@ def test_train_and_evaluate_on_parquet_logs(small_logs, parquet_logs, tmp_path, 
   for name, block in from_tfrecord["actions"].items():
     assert from_parquet["actions"][name]["count"] == block["count"]
     if block["count"]:
-      assert from_parquet["actions"][name]["logloss"] == pytest.approx(block["logloss"],
-                                                                       rel=1e-6)
-      assert from_parquet["actions"][name]["auc"] == pytest.approx(block["auc"], rel=1e-9,
-                                                                   nan_ok=True)
+      assert from_parquet["actions"][name]["logloss"] == pytest.approx(block["logloss"], rel=1e-6)
+      assert from_parquet["actions"][name]["auc"] == pytest.approx(
+        block["auc"], rel=1e-9, nan_ok=True
+      )
 
 
 def test_missing_output_prefix_is_a_usage_error(small_logs):
-  with flagsaver.flagsaver(logs=small_logs["train"], schema=small_logs["schema"],
-                           output_prefix=None):
+  with flagsaver.flagsaver(
+    logs=small_logs["train"], schema=small_logs["schema"], output_prefix=None
+  ):
     with pytest.raises(app.UsageError, match="--output_prefix is required"):
       convert_logs.main([])

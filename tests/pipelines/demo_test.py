@@ -12,9 +12,16 @@ def test_demo_end_to_end(tmp_path, capsys):
   with flagsaver.flagsaver(output_dir=out, num_rows=900, epochs=1, batch_size=256, seed=1):
     demo.main([])
   printed = capsys.readouterr().out
-  for step in ("1. simulate", "2. point-in-time conversion statistics", "3. Table 1",
-               "4. train mmoe",
-               "4. train kaml", "5. evaluate kaml", "RelaImpr", "6. export KAML"):
+  for step in (
+    "1. simulate",
+    "2. point-in-time conversion statistics",
+    "3. Table 1",
+    "4. train mmoe",
+    "4. train kaml",
+    "5. evaluate kaml",
+    "RelaImpr",
+    "6. export KAML",
+  ):
     assert step in printed, step
   assert "| Base |" in printed and "| With ADM |" in printed
   assert printed.count("cvr=") == 5

@@ -14,10 +14,10 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
-from kaml_tf.kuairand import conversion
+from kaml_tf.datasets.kuairand import conversion
 from kaml_tf.training import config as config_lib
 from pipelines import experiment
 
@@ -25,8 +25,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / ".." / "shared" / "data" / "kuairand"
 LOG = DATA / "kuairand_27k_likehate_kcore15.tsv"
 USERS = DATA / "user_features_pure.csv"
-TINY_MODEL = json.dumps({"embedding_dim": 4, "expert_units": [8], "num_experts": 2,
-                         "tower_units": [4]})
+TINY_MODEL = json.dumps(
+  {"embedding_dim": 4, "expert_units": [8], "num_experts": 2, "tower_units": [4]}
+)
 
 
 @pytest.fixture(autouse=True)
@@ -54,34 +55,68 @@ def test_every_entry_point_imports_into_one_process_with_the_same_shared_default
   assert "experiment" in modules and "train" in modules
   # Whichever module defined them last, the shared flags keep pipelines/train.py's defaults
   # (`repeats`: pipelines/benchmark.py's).
-  defaults = {name: flags.FLAGS[name].default for name in (
-      "seed", "output_dir", "batch_size", "learning_rate", "epochs", "steps_per_epoch", "stats",
-      "shuffle_buffer", "repeats")}
-  assert defaults == {"seed": 0, "output_dir": None, "batch_size": 5000, "learning_rate": 1e-3,
-                      "epochs": 1, "steps_per_epoch": None, "stats": "",
-                      "shuffle_buffer": 100_000, "repeats": 3}
+  defaults = {
+    name: flags.FLAGS[name].default
+    for name in (
+      "seed",
+      "output_dir",
+      "batch_size",
+      "learning_rate",
+      "epochs",
+      "steps_per_epoch",
+      "stats",
+      "shuffle_buffer",
+      "repeats",
+    )
+  }
+  assert defaults == {
+    "seed": 0,
+    "output_dir": None,
+    "batch_size": 5000,
+    "learning_rate": 1e-3,
+    "epochs": 1,
+    "steps_per_epoch": None,
+    "stats": "",
+    "shuffle_buffer": 100_000,
+    "repeats": 3,
+  }
 
 
-@pytest.mark.parametrize("values, message", [
+@pytest.mark.parametrize(
+  "values, message",
+  [
     (dict(suite=None, output_dir="out"), "--suite is required"),
     (dict(suite="oracle", output_dir=""), "--output_dir is required"),
     (dict(suite="oracle", output_dir="out", data_dir=None), "--data_dir: suite 'oracle' needs"),
     (dict(suite="kuairand", output_dir="out", data_dir="d"), "--data_dir: not used by suite"),
     (dict(suite="kuairand", output_dir="out", stats="s"), "--stats: not used by suite"),
-    (dict(suite="oracle", output_dir="out", data_dir="d", seed=-1),
-     "--seed: must be an integer >= 0, got -1"),
-    (dict(suite="oracle", output_dir="out", data_dir="d", batch_size=0),
-     "--batch_size: must be >= 1, got 0"),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", seed=-1),
+      "--seed: must be an integer >= 0, got -1",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", batch_size=0),
+      "--batch_size: must be >= 1, got 0",
+    ),
     (dict(suite="oracle", output_dir="out", data_dir="d", repeats=0), "--repeats: must be"),
-    (dict(suite="oracle", output_dir="out", data_dir="d", configs=["MMoE"]),
-     r"--configs: suite 'oracle' has no configuration\(s\) \['MMoE'\]"),
-    (dict(suite="oracle", output_dir="out", data_dir="d", model_overrides="{x"),
-     "--model_overrides: not valid JSON"),
-    (dict(suite="oracle", output_dir="out", data_dir="d", model_overrides="[1]"),
-     "--model_overrides: expected a JSON object"),
-    (dict(suite="oracle", output_dir="out", data_dir="d", model_overrides='{"hke": true}'),
-     "--model_overrides: 'hke' is set by each configuration"),
-])
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", configs=["MMoE"]),
+      r"--configs: suite 'oracle' has no configuration\(s\) \['MMoE'\]",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", model_overrides="{x"),
+      "--model_overrides: not valid JSON",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", model_overrides="[1]"),
+      "--model_overrides: expected a JSON object",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", model_overrides='{"hke": true}'),
+      "--model_overrides: 'hke' is set by each configuration",
+    ),
+  ],
+)
 def test_bad_flags_are_usage_errors_naming_the_flag(values, message):
   with flagsaver.flagsaver(**values):
     with pytest.raises(app.UsageError, match=message):
@@ -94,28 +129,61 @@ def test_unexpected_arguments_are_rejected():
 
 
 def test_config_and_command_from_flags():
-  values = dict(suite="ablation", data_dir="/d", output_dir="/o", repeats=5, seed=2, epochs=3,
-                batch_size=1000, learning_rate=0.002, steps_per_epoch=None, stats="",
-                shuffle_buffer=10, configs=["MMoE", "KAML"], model_overrides='{"dropout": 0.1}')
+  values = dict(
+    suite="ablation",
+    data_dir="/d",
+    output_dir="/o",
+    repeats=5,
+    seed=2,
+    epochs=3,
+    batch_size=1000,
+    learning_rate=0.002,
+    steps_per_epoch=None,
+    stats="",
+    shuffle_buffer=10,
+    configs=["MMoE", "KAML"],
+    model_overrides='{"dropout": 0.1}',
+  )
   with flagsaver.flagsaver(**values):
     config = experiment.config_from_flags()
   assert config.command == (
-      "python -m pipelines.experiment --suite=ablation --data_dir=/d --output_dir=/o "
-      "--repeats=5 --seed=2 --epochs=3 --batch_size=1000 --learning_rate=0.002 "
-      "--shuffle_buffer=10 --configs=MMoE,KAML '--model_overrides={\"dropout\": 0.1}'")
-  assert (config.suite, config.data_dir, config.output_dir, config.repeats, config.base_seed,
-          config.epochs, config.batch_size, config.learning_rate, config.shuffle_buffer,
-          config.configs, dict(config.model_overrides)) == (
-              "ablation", "/d", "/o", 5, 2, 3, 1000, 0.002, 10, ("MMoE", "KAML"),
-              {"dropout": 0.1})
+    "python -m pipelines.experiment --suite=ablation --data_dir=/d --output_dir=/o "
+    "--repeats=5 --seed=2 --epochs=3 --batch_size=1000 --learning_rate=0.002 "
+    "--shuffle_buffer=10 --configs=MMoE,KAML '--model_overrides={\"dropout\": 0.1}'"
+  )
+  assert (
+    config.suite,
+    config.data_dir,
+    config.output_dir,
+    config.repeats,
+    config.base_seed,
+    config.epochs,
+    config.batch_size,
+    config.learning_rate,
+    config.shuffle_buffer,
+    config.configs,
+    dict(config.model_overrides),
+  ) == ("ablation", "/d", "/o", 5, 2, 3, 1000, 0.002, 10, ("MMoE", "KAML"), {"dropout": 0.1})
 
 
 def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
   out = tmp_path / "out"
-  values = dict(suite="kuairand", output_dir=str(out), data_dir=None, stats="",
-                kuairand_log=excerpt, kuairand_user_features=str(USERS), repeats=2, seed=3,
-                epochs=1, batch_size=64, steps_per_epoch=None, configs=["KAML"],
-                model_overrides=TINY_MODEL, shuffle_buffer=1000)
+  values = dict(
+    suite="kuairand",
+    output_dir=str(out),
+    data_dir=None,
+    stats="",
+    kuairand_log=excerpt,
+    kuairand_user_features=str(USERS),
+    repeats=2,
+    seed=3,
+    epochs=1,
+    batch_size=64,
+    steps_per_epoch=None,
+    configs=["KAML"],
+    model_overrides=TINY_MODEL,
+    shuffle_buffer=1000,
+  )
   with flagsaver.flagsaver(**values):
     experiment.main(["experiment"])
   printed = capsys.readouterr().out
@@ -136,8 +204,13 @@ def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
     # The window spans every train day.
     assert (stats.window_start, stats.window_end) == (train["day"].min(), train["day"].max())
     kaml = config_lib.RunConfig.load(str(out / "runs" / "KAML" / f"seed-{run}" / "model"))
-    assert (kaml.optim.seed, kaml.data.mask_policy, kaml.data.alpha, kaml.model.hke,
-            kaml.loss.gamma) == (seed, "adm", (1, 1, 1, 1), False, 0.9)
+    assert (
+      kaml.optim.seed,
+      kaml.data.mask_policy,
+      kaml.data.alpha,
+      kaml.model.hke,
+      kaml.loss.gamma,
+    ) == (seed, "adm", (1, 1, 1, 1), False, 0.9)
     assert kaml.data.stats_path == str(folder / "stats.parquet")
   # Redrawing the targets: the two seeds give the same rows different target actions.
   assert len(targets[0]) == len(targets[1])
@@ -150,14 +223,16 @@ def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
   assert list(results["configurations"]) == ["KAML"]
   assert [r["seed"] for r in results["configurations"]["KAML"]["runs"]] == [3, 4]
   # Every run was evaluated on every action against the true labels.
-  assert all("oracle" in r["metrics"] for c in results["configurations"].values()
-             for r in c["runs"])
+  assert all(
+    "oracle" in r["metrics"] for c in results["configurations"].values() for r in c["runs"]
+  )
   markdown = (out / "results.md").read_text().splitlines()
   assert markdown[5] == (
-      f"python -m pipelines.experiment --suite=kuairand --kuairand_log={excerpt} "
-      f"--kuairand_user_features={USERS} --output_dir={out} --repeats=2 --seed=3 --epochs=1 "
-      f"--batch_size=64 --learning_rate=0.001 --shuffle_buffer=1000 --configs=KAML "
-      f"'--model_overrides={TINY_MODEL}'")
+    f"python -m pipelines.experiment --suite=kuairand --kuairand_log={excerpt} "
+    f"--kuairand_user_features={USERS} --output_dir={out} --repeats=2 --seed=3 --epochs=1 "
+    f"--batch_size=64 --learning_rate=0.001 --shuffle_buffer=1000 --configs=KAML "
+    f"'--model_overrides={TINY_MODEL}'"
+  )
   assert "| KAML | kaml | mmoe | adm | 1, 1, 1, 1 | no | 0.9 |" in markdown
   for name in ("auc.png", "logloss.png", "oracle_auc.png", "oracle_logloss.png"):
     assert os.path.getsize(out / name) > 0

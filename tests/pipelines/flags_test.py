@@ -13,10 +13,12 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JOBS = sorted(os.path.relpath(p, ROOT)[:-3].replace(os.sep, ".")
-              for p in glob.glob(os.path.join(ROOT, "pipelines", "*.py")) +
-              glob.glob(os.path.join(ROOT, "export", "*.py"))
-              if not p.endswith("__init__.py"))
+JOBS = sorted(
+  os.path.relpath(p, ROOT)[:-3].replace(os.sep, ".")
+  for p in glob.glob(os.path.join(ROOT, "pipelines", "*.py"))
+  + glob.glob(os.path.join(ROOT, "export", "*.py"))
+  if not p.endswith("__init__.py")
+)
 
 
 def test_every_job_is_listed():
@@ -26,13 +28,22 @@ def test_every_job_is_listed():
 @pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_all_jobs_import_together(order):
   jobs = JOBS if order == "forward" else JOBS[::-1]
-  code = ("import importlib, sys\n"
-          f"for name in {jobs!r}:\n"
-          "  importlib.import_module(name)\n"
-          "from absl import flags\n"
-          "print(len(list(flags.FLAGS)))\n")
+  code = (
+    "import importlib, sys\n"
+    f"for name in {jobs!r}:\n"
+    "  importlib.import_module(name)\n"
+    "from absl import flags\n"
+    "print(len(list(flags.FLAGS)))\n"
+  )
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+  result = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   assert int(result.stdout.strip().splitlines()[-1]) > 50

@@ -4,7 +4,7 @@ Each job runs as a real process, stopped at changes of its output folder (statis
 short slices (export; see `conftest.py`) until it is inside its atomic write, frozen there,
 inspected and killed with SIGKILL: no `finally`, no clean-up. What it leaves must be a hidden
 temporary sibling only (`.stats.parquet.tmp-*`, `.7.tmp-*`, the
-names `kaml_tf.io.atomic` gives them): nothing at the destination, no version TF Serving or
+names `kaml_tf.atomic` gives them): nothing at the destination, no version TF Serving or
 `client.list_versions` would pick up. The same job is then rerun and must succeed.
 """
 
@@ -46,8 +46,7 @@ def _entries(folder):
 def test_statistics_job_killed_mid_write_leaves_no_output(small_logs, jobs, tmp_path):
   out = tmp_path / "out"
   output = str(out / "stats.parquet")
-  flags = dict(logs=small_logs["train"], schema=small_logs["schema"], window_days=28,
-               output=output)
+  flags = dict(logs=small_logs["train"], schema=small_logs["schema"], window_days=28, output=output)
   caught = None
   for attempt in range(STATS_ATTEMPTS):
     out.mkdir()
@@ -88,19 +87,29 @@ def untrained_model_dir(small_logs, tmp_path):
   """A model directory in the trainer's layout, with initial weights (export needs no more)."""
   path = str(tmp_path / "model")
   schema = schema_lib.Schema.load(small_logs["schema"])
-  model = model_config_lib.ModelConfig(hke=True, expert_units=(8,), num_experts=2,
-                                       tower_units=(4,), embedding_dim=4,
-                                       hke_sub_tower_units=(4,), hke_final_units=())
+  model = model_config_lib.ModelConfig(
+    hke=True,
+    expert_units=(8,),
+    num_experts=2,
+    tower_units=(4,),
+    embedding_dim=4,
+    hke_sub_tower_units=(4,),
+    hke_final_units=(),
+  )
   run_config = config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=small_logs["schema"],
-                                 train_files=small_logs["train"], mask_policy="base"),
-      model=model)
+    data=config_lib.DataConfig(
+      schema_path=small_logs["schema"], train_files=small_logs["train"], mask_policy="base"
+    ),
+    model=model,
+  )
   model_dir_lib.prepare(path, run_config, schema)
   tf.keras.utils.set_random_seed(0)
   network = builder.build_model(schema, model)
-  tf.train.CheckpointManager(tf.train.Checkpoint(network=network),
-                             os.path.join(path, model_dir_lib.CHECKPOINT_DIR),
-                             max_to_keep=1).save()
+  tf.train.CheckpointManager(
+    tf.train.Checkpoint(network=network),
+    os.path.join(path, model_dir_lib.CHECKPOINT_DIR),
+    max_to_keep=1,
+  ).save()
   return path
 
 

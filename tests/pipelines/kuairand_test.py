@@ -11,9 +11,9 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.kuairand import conversion
+from kaml_tf.datasets.kuairand import conversion
 from pipelines import kuairand
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -59,12 +59,17 @@ def file_bytes(folder):
 def test_writes_the_converted_records_schema_and_report(tmp_path, excerpt):
   summary = run(tmp_path, excerpt, seed=3, num_shards=2)
   assert sorted(os.listdir(tmp_path)) == [
-      "conversion.json", "schema.json",
-      "test-00000-of-00002.tfrecord", "test-00001-of-00002.tfrecord",
-      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    "conversion.json",
+    "schema.json",
+    "test-00000-of-00002.tfrecord",
+    "test-00001-of-00002.tfrecord",
+    "train-00000-of-00002.tfrecord",
+    "train-00001-of-00002.tfrecord",
+  ]
   config = conversion.ConversionConfig.from_dict(summary["config"])
-  assert config == conversion.ConversionConfig(log_path=excerpt, user_features_path=str(USERS),
-                                               seed=3)
+  assert config == conversion.ConversionConfig(
+    log_path=excerpt, user_features_path=str(USERS), seed=3
+  )
   expected = conversion.convert(config)
   schema = schema_lib.Schema.load(str(tmp_path / "schema.json"))
   assert schema == expected.schema
@@ -95,9 +100,16 @@ def test_same_seed_same_bytes(tmp_path, excerpt, compression, suffix):
 
 
 def test_protocol_flags_reach_the_config(tmp_path, excerpt):
-  summary = run(tmp_path, excerpt, actions=["click", "long_view", "profile_enter"],
-                extra_reported_actions=1, negative_keep_rate=0.5, sample_test_negatives=False,
-                play_time_features=True, test_fraction=0.25)
+  summary = run(
+    tmp_path,
+    excerpt,
+    actions=["click", "long_view", "profile_enter"],
+    extra_reported_actions=1,
+    negative_keep_rate=0.5,
+    sample_test_negatives=False,
+    play_time_features=True,
+    test_fraction=0.25,
+  )
   config = summary["config"]
   assert config["actions"] == ["click", "long_view", "profile_enter"]
   assert (config["extra_reported_actions"], config["negative_keep_rate"]) == (1, 0.5)
@@ -116,7 +128,9 @@ def test_protocol_flags_reach_the_config(tmp_path, excerpt):
   assert not test["sampled"] and test["kept"] == test["all_zero_rows"]
 
 
-@pytest.mark.parametrize("overrides,match", [
+@pytest.mark.parametrize(
+  "overrides,match",
+  [
     (dict(actions=["like", "share"]), r"--actions: unknown feedback\(s\) \['share'\]"),
     (dict(extra_reported_actions=4), r"--extra_reported_actions: must be an integer in \[0, 3\]"),
     (dict(negative_keep_rate=-0.1), "--negative_keep_rate: must be a number in"),
@@ -126,7 +140,8 @@ def test_protocol_flags_reach_the_config(tmp_path, excerpt):
     (dict(user_features=""), "--user_features is required"),
     (dict(output_dir=""), "--output_dir is required"),
     (dict(num_shards=0), "--num_shards: must be >= 1"),
-])
+  ],
+)
 def test_bad_flag_names_the_flag(tmp_path, excerpt, overrides, match):
   out = tmp_path / "out"
   with pytest.raises(app.UsageError, match=match):

@@ -9,7 +9,7 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from pipelines import compute_stats
 from pipelines import mask_report
@@ -26,21 +26,34 @@ def _parsed_flags():
 def _logs(tmp_path):
   # (ad_task_id, target_action, label_A, label_B), all on day 0. Window counts (A, B):
   # task 1 -> (2, 1); task 2 -> (0, 2); task 3 -> (1, 0).
-  rows = np.array([(1, 0, 1, 0), (1, 0, 1, 1), (2, 1, 0, 1), (2, 1, 0, 1), (3, -1, 1, 0)],
-                  np.int64)
+  rows = np.array([(1, 0, 1, 0), (1, 0, 1, 1), (2, 1, 0, 1), (2, 1, 0, 1), (3, -1, 1, 0)], np.int64)
   n = len(rows)
-  cols = {"ad_task_id": rows[:, 0], "target_action": rows[:, 1], "day": np.zeros(n, np.int64),
-          "u": np.arange(n, dtype=np.int64), "label_A": rows[:, 2], "label_B": rows[:, 3]}
+  cols = {
+    "ad_task_id": rows[:, 0],
+    "target_action": rows[:, 1],
+    "day": np.zeros(n, np.int64),
+    "u": np.arange(n, dtype=np.int64),
+    "label_A": rows[:, 2],
+    "label_B": rows[:, 3],
+  }
   SCHEMA.save(str(tmp_path / "schema.json"))
   records.write_logs(SCHEMA, str(tmp_path / "train"), cols)
   return str(tmp_path / "train-*")
 
 
 def _flags(tmp_path, **overrides):
-  values = {"logs": _logs(tmp_path), "schema": str(tmp_path / "schema.json"), "stats": "",
-            "window_days": 1, "end_day": None, "alpha": ["1", "2"],
-            "output": str(tmp_path / "table1.json"), "markdown_output": None, "as_of": "end",
-            "stats_mode": ""}
+  values = {
+    "logs": _logs(tmp_path),
+    "schema": str(tmp_path / "schema.json"),
+    "stats": "",
+    "window_days": 1,
+    "end_day": None,
+    "alpha": ["1", "2"],
+    "output": str(tmp_path / "table1.json"),
+    "markdown_output": None,
+    "as_of": "end",
+    "stats_mode": "",
+  }
   values.update(overrides)
   return flagsaver.flagsaver(**values)
 
@@ -74,11 +87,14 @@ def test_report_from_a_statistics_file(tmp_path):
   assert "| With ADM | 40.00% | 80.00% | - |" in (tmp_path / "t.md").read_text()
 
 
-@pytest.mark.parametrize("alpha,message", [
+@pytest.mark.parametrize(
+  "alpha,message",
+  [
     (["1"], r"--alpha has 1 value\(s\) \[1.0\] but the schema has 2 actions"),
     (["1", "x"], "--alpha: expected comma-separated integers"),
     (["1", "0"], "--alpha for action 'B' must be an integer >= 1"),
-])
+  ],
+)
 def test_bad_alpha_names_the_flag(tmp_path, alpha, message):
   with _flags(tmp_path, alpha=alpha):
     with pytest.raises(app.UsageError, match=message):
@@ -88,11 +104,16 @@ def test_bad_alpha_names_the_flag(tmp_path, alpha, message):
 def _daily_logs(tmp_path):
   # (ad_task_id, day, target_action, label_A, label_B): task 1 targets B and reports an A
   # conversion on day 1; task 2 (target A) appears on day 2 only.
-  rows = np.array([(1, 0, 1, 0, 0), (1, 1, 1, 1, 0), (1, 2, 1, 0, 1), (2, 2, 0, 0, 1)],
-                  np.int64)
+  rows = np.array([(1, 0, 1, 0, 0), (1, 1, 1, 1, 0), (1, 2, 1, 0, 1), (2, 2, 0, 0, 1)], np.int64)
   n = len(rows)
-  cols = {"ad_task_id": rows[:, 0], "day": rows[:, 1], "target_action": rows[:, 2],
-          "u": np.arange(n, dtype=np.int64), "label_A": rows[:, 3], "label_B": rows[:, 4]}
+  cols = {
+    "ad_task_id": rows[:, 0],
+    "day": rows[:, 1],
+    "target_action": rows[:, 2],
+    "u": np.arange(n, dtype=np.int64),
+    "label_A": rows[:, 3],
+    "label_B": rows[:, 4],
+  }
   SCHEMA.save(str(tmp_path / "schema.json"))
   records.write_logs(SCHEMA, str(tmp_path / "days"), cols)
   return str(tmp_path / "days-*")
@@ -116,8 +137,7 @@ def test_report_on_daily_statistics(tmp_path):
   assert data["extended"]["nontarget_positives"] == {"A": 1, "B": 1}
   assert data["extended"]["p_mask_given_positive"] == {"A": 0.0, "B": 0.0}
   # The same logs with static statistics (window 0-2): every cell is masked in.
-  with _flags(tmp_path, logs=logs, window_days=3, as_of="end", alpha=["1", "1"],
-              stats_mode=""):
+  with _flags(tmp_path, logs=logs, window_days=3, as_of="end", alpha=["1", "1"], stats_mode=""):
     mask_report.main(["mask_report"])
   data = json.loads((tmp_path / "table1.json").read_text())
   assert data["stats_mode"] == "static"
@@ -127,7 +147,8 @@ def test_report_on_daily_statistics(tmp_path):
 
 def test_stats_mode_that_does_not_fit_names_the_flag(tmp_path):
   logs = _daily_logs(tmp_path)
-  with _flags(tmp_path, logs=logs, window_days=2, as_of="daily", alpha=["1", "1"],
-              stats_mode="static"):
+  with _flags(
+    tmp_path, logs=logs, window_days=2, as_of="daily", alpha=["1", "1"], stats_mode="static"
+  ):
     with pytest.raises(app.UsageError, match="--stats_mode=static: <memory> holds daily"):
       mask_report.main(["mask_report"])

@@ -25,10 +25,24 @@ from pipelines import evaluate
 
 TIMEOUT_S = 300
 STEPS_PER_EPOCH = 13  # ceil(776 rows of days 0-24 / 64)
-FLAGS = dict(mask="adm", hke=True, rank_gamma=0.9, expert_units="8", num_experts=2,
-             tower_units="4", embedding_dim=4, batch_size=64, shuffle_buffer=1000, epochs=2,
-             checkpoint_every=2, seed=3, deterministic=True, validation_days=3,
-             eval_every_steps=4, early_stopping_patience=50)
+FLAGS = dict(
+  mask="adm",
+  hke=True,
+  rank_gamma=0.9,
+  expert_units="8",
+  num_experts=2,
+  tower_units="4",
+  embedding_dim=4,
+  batch_size=64,
+  shuffle_buffer=1000,
+  epochs=2,
+  checkpoint_every=2,
+  seed=3,
+  deterministic=True,
+  validation_days=3,
+  eval_every_steps=4,
+  early_stopping_patience=50,
+)
 EVALUATED = [4, 8, 12, 13, 16, 20, 24, 26]
 # Inside epoch 1 (global steps 14-26), after the validation at global step 16 (batch 3) and
 # before the one at 24 (batch 11).
@@ -36,8 +50,13 @@ KILL_BATCHES = range(4, 10)
 
 
 def _flags(logs, model_dir):
-  return dict(FLAGS, schema=logs["schema"], train=logs["train"], stats=logs["stats_daily"],
-              model_dir=model_dir)
+  return dict(
+    FLAGS,
+    schema=logs["schema"],
+    train=logs["train"],
+    stats=logs["stats_daily"],
+    model_dir=model_dir,
+  )
 
 
 def _progress(model_dir):
@@ -49,8 +68,12 @@ def _progress(model_dir):
   value = lambda name: reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")  # noqa: E731
   # Empty before the first validation.
   state = value("early_stopping")
-  return (path, int(value("epoch")), int(value("step_in_epoch")),
-          json.loads(state) if state else None)
+  return (
+    path,
+    int(value("epoch")),
+    int(value("step_in_epoch")),
+    json.loads(state) if state else None,
+  )
 
 
 def _summary(model_dir):
@@ -62,8 +85,7 @@ def _summary(model_dir):
 def runs(small_logs, module_jobs, tmp_path_factory):
   base = tmp_path_factory.mktemp("resume_with_validation")
   reference_dir, killed_dir = str(base / "reference"), str(base / "killed")
-  reference = module_jobs.start("pipelines.train", _flags(small_logs, reference_dir),
-                                "reference")
+  reference = module_jobs.start("pipelines.train", _flags(small_logs, reference_dir), "reference")
   victim = module_jobs.start("pipelines.train", _flags(small_logs, killed_dir), "victim")
 
   def mid_epoch():
@@ -76,8 +98,14 @@ def runs(small_logs, module_jobs, tmp_path_factory):
   rerun = module_jobs.start("pipelines.train", _flags(small_logs, killed_dir), "rerun")
   for job in (rerun, reference):
     job.wait(TIMEOUT_S)
-  return dict(reference=reference, victim=victim, rerun=rerun, killed_at=killed_at,
-              reference_dir=reference_dir, killed_dir=killed_dir)
+  return dict(
+    reference=reference,
+    victim=victim,
+    rerun=rerun,
+    killed_at=killed_at,
+    reference_dir=reference_dir,
+    killed_dir=killed_dir,
+  )
 
 
 def test_killed_checkpoint_holds_the_validation_state_of_its_step(runs):
@@ -87,13 +115,15 @@ def test_killed_checkpoint_holds_the_validation_state_of_its_step(runs):
   assert [e["global_step"] for e in uninterrupted["validation_history"]] == EVALUATED
   done = STEPS_PER_EPOCH * epoch + batch
   # Exactly the evaluations up to the checkpoint's step, as the uninterrupted run made them.
-  assert state["history"] == [e for e in uninterrupted["validation_history"]
-                              if e["global_step"] <= done]
+  assert state["history"] == [
+    e for e in uninterrupted["validation_history"] if e["global_step"] <= done
+  ]
   assert not state["stopped"]
 
 
 def test_rerun_resumes_and_ends_with_the_uninterrupted_validation_and_best(
-    runs, small_logs, tmp_path):
+  runs, small_logs, tmp_path
+):
   rerun, reference = runs["rerun"], runs["reference"]
   assert rerun.returncode == 0, rerun.tail()
   assert reference.returncode == 0, reference.tail()
@@ -101,8 +131,7 @@ def test_rerun_resumes_and_ends_with_the_uninterrupted_validation_and_best(
   assert f"resuming from {path} (epoch {epoch}, batch {batch})" in rerun.stderr()
   resumed, uninterrupted = _summary(runs["killed_dir"]), _summary(runs["reference_dir"])
   assert resumed["resumed_from"] == path
-  for key in ("steps", "epochs", "validation_days", "validation_history", "best",
-              "stopped_early"):
+  for key in ("steps", "epochs", "validation_days", "validation_history", "best", "stopped_early"):
     assert resumed[key] == uninterrupted[key], key
   assert resumed["validation_days"] == [25, 27] and not resumed["stopped_early"]
 
@@ -116,8 +145,13 @@ def test_rerun_resumes_and_ends_with_the_uninterrupted_validation_and_best(
   outputs = []
   for name in ("killed_dir", "reference_dir"):
     outputs.append(str(tmp_path / f"{name}.json"))
-    with flagsaver.flagsaver(model_dir=runs[name], test=small_logs["test"],
-                             output=outputs[-1], oracle=False, base_metrics=""):
+    with flagsaver.flagsaver(
+      model_dir=runs[name],
+      test=small_logs["test"],
+      output=outputs[-1],
+      oracle=False,
+      base_metrics="",
+    ):
       evaluate.main([])
   with open(outputs[0], "rb") as a, open(outputs[1], "rb") as b:
     assert a.read() == b.read()

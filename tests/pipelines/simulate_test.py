@@ -9,14 +9,24 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
-from kaml_tf.simulation import simulator
+from kaml_tf.datasets.simulation import simulator
 from pipelines import simulate
 
 # A small world so that each run takes well under a second.
-SMALL = dict(num_rows=400, num_users=500, num_ad_tasks=60, num_apps=30, num_advertisers=10,
-             num_categories=6, num_slots=10, train_days=3, test_days=1, chunk_rows=64)
+SMALL = dict(
+  num_rows=400,
+  num_users=500,
+  num_ad_tasks=60,
+  num_apps=30,
+  num_advertisers=10,
+  num_categories=6,
+  num_slots=10,
+  train_days=3,
+  test_days=1,
+  chunk_rows=64,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +56,13 @@ def file_bytes(folder):
 def test_writes_readable_logs_and_an_exact_report(tmp_path):
   summary = run(tmp_path, num_shards=2)
   assert sorted(os.listdir(tmp_path)) == [
-      "schema.json", "simulation.json",
-      "test-00000-of-00002.tfrecord", "test-00001-of-00002.tfrecord",
-      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    "schema.json",
+    "simulation.json",
+    "test-00000-of-00002.tfrecord",
+    "test-00001-of-00002.tfrecord",
+    "train-00000-of-00002.tfrecord",
+    "train-00001-of-00002.tfrecord",
+  ]
   config = simulator.SimulationConfig.from_dict(summary["config"])
   assert config == simulator.SimulationConfig(**SMALL)
   schema = schema_lib.Schema.load(str(tmp_path / "schema.json"))
@@ -72,9 +86,11 @@ def test_writes_readable_logs_and_an_exact_report(tmp_path):
       assert got["target_share"][name] == pytest.approx(expected, abs=1e-12)
     for a in simulator.ACTIONS:
       assert got["true_positive_rate"][a] == pytest.approx(
-          columns["true_label_" + a].mean(), abs=1e-12)
+        columns["true_label_" + a].mean(), abs=1e-12
+      )
       assert got["reported_positive_rate"][a] == pytest.approx(
-          columns["label_" + a].mean(), abs=1e-12)
+        columns["label_" + a].mean(), abs=1e-12
+      )
   assert report["splits"]["all"]["rows"] == 400
   assert report["configured_target_share"]["other"] == 0.037
 

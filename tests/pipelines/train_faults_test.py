@@ -35,9 +35,21 @@ REFUSAL_TIMEOUT_S = 120
 BATCH = 64
 STEPS_PER_EPOCH = 14  # ceil(869 training rows / 64)
 EPOCHS = 2
-TRAIN_FLAGS = dict(mask="adm", hke=True, rank_gamma=0.9, expert_units="8", num_experts=2,
-                   tower_units="4", embedding_dim=4, batch_size=BATCH, shuffle_buffer=1000,
-                   epochs=EPOCHS, checkpoint_every=2, seed=3, deterministic=True)
+TRAIN_FLAGS = dict(
+  mask="adm",
+  hke=True,
+  rank_gamma=0.9,
+  expert_units="8",
+  num_experts=2,
+  tower_units="4",
+  embedding_dim=4,
+  batch_size=BATCH,
+  shuffle_buffer=1000,
+  epochs=EPOCHS,
+  checkpoint_every=2,
+  seed=3,
+  deterministic=True,
+)
 # Where the kill lands: a checkpoint of the second epoch with batches left on both sides, so
 # the rerun must restore the epoch counter, reopen epoch 1's shuffle and skip what was done.
 KILL_EPOCH = 1
@@ -45,8 +57,13 @@ KILL_BATCHES = range(4, STEPS_PER_EPOCH - 4 + 1)
 
 
 def _train_flags(logs, model_dir):
-  return dict(TRAIN_FLAGS, schema=logs["schema"], train=logs["train"], stats=logs["stats"],
-              model_dir=model_dir)
+  return dict(
+    TRAIN_FLAGS,
+    schema=logs["schema"],
+    train=logs["train"],
+    stats=logs["stats"],
+    model_dir=model_dir,
+  )
 
 
 def _progress(model_dir):
@@ -55,13 +72,19 @@ def _progress(model_dir):
   if not path:
     return None
   reader = tf.train.load_checkpoint(path)
-  return (path, int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
-          int(reader.get_tensor("step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE")))
+  return (
+    path,
+    int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+    int(reader.get_tensor("step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+  )
 
 
 def _listing(directory):
-  return sorted(os.path.relpath(os.path.join(parent, name), directory)
-                for parent, _, names in os.walk(directory) for name in names)
+  return sorted(
+    os.path.relpath(os.path.join(parent, name), directory)
+    for parent, _, names in os.walk(directory)
+    for name in names
+  )
 
 
 def _read(path):
@@ -84,25 +107,28 @@ def interrupted(small_logs, module_jobs, tmp_path_factory):
   """
   base = tmp_path_factory.mktemp("train_faults")
   reference_dir, killed_dir = str(base / "reference"), str(base / "killed")
-  reference = module_jobs.start("pipelines.train", _train_flags(small_logs, reference_dir),
-                                "reference")
+  reference = module_jobs.start(
+    "pipelines.train", _train_flags(small_logs, reference_dir), "reference"
+  )
   victim = module_jobs.start("pipelines.train", _train_flags(small_logs, killed_dir), "victim")
 
   # The reference, stopped but alive, holds its directory's lock.
-  assert reference.step_until(lambda: _progress(reference_dir), slice_s=0.05,
-                              timeout_s=TRAIN_TIMEOUT_S), reference.tail()
+  assert reference.step_until(
+    lambda: _progress(reference_dir), slice_s=0.05, timeout_s=TRAIN_TIMEOUT_S
+  ), reference.tail()
   before_second = _listing(reference_dir)
-  second = module_jobs.start("pipelines.train", _train_flags(small_logs, reference_dir),
-                             "second")
+  second = module_jobs.start("pipelines.train", _train_flags(small_logs, reference_dir), "second")
 
   def mid_epoch():
     progress = _progress(killed_dir)
-    return progress if progress and progress[1:] in {(KILL_EPOCH, b) for b in KILL_BATCHES
-                                                     } else None
+    return (
+      progress if progress and progress[1:] in {(KILL_EPOCH, b) for b in KILL_BATCHES} else None
+    )
 
   killed_at = victim.step_until(mid_epoch, slice_s=0.05, timeout_s=TRAIN_TIMEOUT_S)
   assert killed_at, f"the run ended before a checkpoint inside epoch {KILL_EPOCH}:\n" + (
-      victim.tail())
+    victim.tail()
+  )
   victim.kill()
   rerun = module_jobs.start("pipelines.train", _train_flags(small_logs, killed_dir), "rerun")
 
@@ -111,24 +137,34 @@ def interrupted(small_logs, module_jobs, tmp_path_factory):
   reference.resume()
   for job in (rerun, reference):
     job.wait(TRAIN_TIMEOUT_S)
-  return dict(reference=reference, victim=victim, second=second, rerun=rerun,
-              killed_at=killed_at, reference_dir=reference_dir, killed_dir=killed_dir,
-              listing_before_second=before_second, listing_after_second=after_second)
+  return dict(
+    reference=reference,
+    victim=victim,
+    second=second,
+    rerun=rerun,
+    killed_at=killed_at,
+    reference_dir=reference_dir,
+    killed_dir=killed_dir,
+    listing_before_second=before_second,
+    listing_after_second=after_second,
+  )
 
 
 def test_second_job_on_a_model_dir_in_use_is_refused(interrupted):
   """A real second process on a directory held by a (frozen) training job fails, naming it."""
   second, holder = interrupted["second"], interrupted["reference"]
   assert second.returncode == 1, second.tail()
-  assert (f"ModelDirError: {interrupted['reference_dir']} is in use by a training job "
-          f"(pid {holder.pid}); wait for it to finish or use another --model_dir"
-          in second.stderr()), second.tail()
+  assert (
+    f"ModelDirError: {interrupted['reference_dir']} is in use by a training job "
+    f"(pid {holder.pid}); wait for it to finish or use another --model_dir" in second.stderr()
+  ), second.tail()
   # It wrote nothing: no checkpoint, config or log of its own mixed into the directory.
   assert interrupted["listing_after_second"] == interrupted["listing_before_second"]
 
 
 def test_killed_run_resumes_mid_epoch_and_ends_bit_for_bit_like_an_uninterrupted_one(
-    interrupted, small_logs, tmp_path):
+  interrupted, small_logs, tmp_path
+):
   """SIGKILL in the middle of epoch 1, then the same command: resumes and finishes exactly.
 
   Tolerance: none. The resumed run restores the weights, Adam's moments and the progress
@@ -162,8 +198,9 @@ def test_killed_run_resumes_mid_epoch_and_ends_bit_for_bit_like_an_uninterrupted
   metrics = {}
   for name, model_dir in (("resumed", killed_dir), ("uninterrupted", reference_dir)):
     output = str(tmp_path / f"{name}.json")
-    with flagsaver.flagsaver(model_dir=model_dir, test=small_logs["test"], output=output,
-                             oracle=True, base_metrics=""):
+    with flagsaver.flagsaver(
+      model_dir=model_dir, test=small_logs["test"], output=output, oracle=True, base_metrics=""
+    ):
       evaluate.main([])
     with open(output, "rb") as f:
       metrics[name] = f.read()
@@ -190,8 +227,9 @@ def test_model_dir_of_another_schema_is_refused_naming_it(small_logs, tmp_path, 
   schema.save(str(data / "schema.json"))
   model_dir = str(tmp_path / "model")
   # In-process: op determinism would stay on in this test process for every later test.
-  flags = dict(_train_flags(dict(small_logs, schema=str(data / "schema.json")), model_dir),
-               deterministic=False)
+  flags = dict(
+    _train_flags(dict(small_logs, schema=str(data / "schema.json")), model_dir), deterministic=False
+  )
   with flagsaver.flagsaver(**flags):
     # What the first run writes before its first step (the trained run's config and schema).
     model_dir_lib.prepare(model_dir, train.run_config_from_flags(), schema)
@@ -204,9 +242,10 @@ def test_model_dir_of_another_schema_is_refused_naming_it(small_logs, tmp_path, 
     with pytest.raises(model_dir_lib.ModelDirError) as error:
       train.main([])
   assert str(error.value) == (
-      f"{model_dir} was trained on schema {schema.fingerprint()} (actions "
-      f"{list(schema.actions)}) but the logs' schema {other_path} is {other.fingerprint()} "
-      f"(actions {list(other.actions)}); refusing to mix checkpoints. Use a new --model_dir")
+    f"{model_dir} was trained on schema {schema.fingerprint()} (actions "
+    f"{list(schema.actions)}) but the logs' schema {other_path} is {other.fingerprint()} "
+    f"(actions {list(other.actions)}); refusing to mix checkpoints. Use a new --model_dir"
+  )
   after = {name: _read(os.path.join(model_dir, name)) for name in os.listdir(model_dir)}
   assert after.keys() - {model_dir_lib.LOCK_FILE} == before.keys()
   assert {k: after[k] for k in before} == before
@@ -216,8 +255,9 @@ class _Killed(Exception):
   pass
 
 
-def test_killed_between_the_last_batch_and_the_epoch_checkpoint_resumes(small_logs, tmp_path,
-                                                                        monkeypatch):
+def test_killed_between_the_last_batch_and_the_epoch_checkpoint_resumes(
+  small_logs, tmp_path, monkeypatch
+):
   """A job dying after the checkpoint of an epoch's last batch and before the epoch's own.
 
   With 14 batches and a checkpoint every 7, batch 14 is checkpointed, then the epoch ends;
@@ -225,14 +265,20 @@ def test_killed_between_the_last_batch_and_the_epoch_checkpoint_resumes(small_lo
   In-process: the kill is a raise in the epoch-end callback, before it saves.
   """
   config = config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=small_logs["schema"],
-                                 train_files=small_logs["train"],
-                                 stats_path=small_logs["stats"], mask_policy="adm",
-                                 shuffle_buffer=1000),
-      model=model_config_lib.ModelConfig(expert_units=(8,), num_experts=2, tower_units=(4,),
-                                         embedding_dim=4),
-      optim=config_lib.OptimConfig(batch_size=BATCH, epochs=1, seed=3,
-                                   checkpoint_every_steps=STEPS_PER_EPOCH // 2))
+    data=config_lib.DataConfig(
+      schema_path=small_logs["schema"],
+      train_files=small_logs["train"],
+      stats_path=small_logs["stats"],
+      mask_policy="adm",
+      shuffle_buffer=1000,
+    ),
+    model=model_config_lib.ModelConfig(
+      expert_units=(8,), num_experts=2, tower_units=(4,), embedding_dim=4
+    ),
+    optim=config_lib.OptimConfig(
+      batch_size=BATCH, epochs=1, seed=3, checkpoint_every_steps=STEPS_PER_EPOCH // 2
+    ),
+  )
   model_dir = str(tmp_path / "model")
 
   def die(self, epoch, logs=None):

@@ -10,17 +10,37 @@ import pytest
 from kaml_tf.training import config as config_lib
 from pipelines import tune
 
-TINY = dict(expert_units=["8"], num_experts=2, tower_units=["4"], embedding_dim=4,
-            batch_size=128, shuffle_buffer=500, epochs=2, validation_days=3,
-            early_stopping_patience=1)
+TINY = dict(
+  expert_units=["8"],
+  num_experts=2,
+  tower_units=["4"],
+  embedding_dim=4,
+  batch_size=128,
+  shuffle_buffer=500,
+  epochs=2,
+  validation_days=3,
+  early_stopping_patience=1,
+)
 
 
 def _flags(logs, tune_dir, **overrides):
-  values = dict(schema=logs["schema"], train=logs["train"], stats=logs["stats_daily"],
-                mask="adm", hke=True, rank_gamma=0.9, tune_dir=tune_dir, tune_budget=3,
-                tune_learning_rate=["1e-3"], tune_rank_gamma=["0.9"],
-                tune_extended_weight=["1", "0"], tune_alpha=[], tune_dropout=[],
-                tune_embedding_l2=[], **TINY)
+  values = dict(
+    schema=logs["schema"],
+    train=logs["train"],
+    stats=logs["stats_daily"],
+    mask="adm",
+    hke=True,
+    rank_gamma=0.9,
+    tune_dir=tune_dir,
+    tune_budget=3,
+    tune_learning_rate=["1e-3"],
+    tune_rank_gamma=["0.9"],
+    tune_extended_weight=["1", "0"],
+    tune_alpha=[],
+    tune_dropout=[],
+    tune_embedding_l2=[],
+    **TINY,
+  )
   values.update(overrides)
   return values
 
@@ -52,12 +72,15 @@ def test_tune_trains_real_trials_and_writes_the_best_config(small_logs, tmp_path
     assert all(t["reused"] for t in json.load(f)["trials"])
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
     (dict(validation_days=0), "--validation_days: tuning scores trials on validation data"),
     (dict(early_stopping_patience=0), "--early_stopping_patience: tuning compares"),
     (dict(tune_dropout=["1.5"]), "--tune_dropout: values must be in [0, 1)"),
     (dict(tune_budget=0), "--tune_budget: must be >= 1"),
-])
+  ],
+)
 def test_flag_errors_fail_before_any_trial(small_logs, tmp_path, overrides, message):
   tune_dir = str(tmp_path / "never")
   with flagsaver.flagsaver(**_flags(small_logs, tune_dir, **overrides)):

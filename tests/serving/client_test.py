@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.serving import client
 from kaml_tf.training import trained_model
@@ -28,8 +28,12 @@ def test_loads_the_export_with_its_schema(model, kit):
   assert model.signature_names == ["predict_all", "serve_examples", "serving_default"]
   specs = model.input_specs("serving_default")
   assert {k: s.dtype for k, s in specs.items()} == {
-      "user_id": tf.int64, "city": tf.string, "ad_task_id": tf.int64, "bid": tf.float32,
-      "target_action": tf.int64}
+    "user_id": tf.int64,
+    "city": tf.string,
+    "ad_task_id": tf.int64,
+    "bid": tf.float32,
+    "target_action": tf.int64,
+  }
   assert set(model.input_specs("predict_all")) == {"user_id", "city", "ad_task_id", "bid"}
   assert model.input_specs("serve_examples")["examples"].dtype == tf.string
   assert model.output_names("serving_default") == ["cvr", "logit"]
@@ -42,10 +46,8 @@ def test_score_predict_all_and_examples_agree_with_keras(model, exported, kit, l
   target = columns[schema_lib.TARGET_ACTION]
   np.testing.assert_allclose(model.predict_all(columns), expected, atol=1e-6)
   scored = model.score(columns)
-  np.testing.assert_allclose(scored["cvr"], expected[np.arange(len(target)), target],
-                             atol=1e-6)
-  from_examples = model.score_examples(records.encode_examples(columns,
-                                                               kit.schema.record_dtypes()))
+  np.testing.assert_allclose(scored["cvr"], expected[np.arange(len(target)), target], atol=1e-6)
+  from_examples = model.score_examples(records.encode_examples(columns, kit.schema.record_dtypes()))
   np.testing.assert_array_equal(from_examples["cvr"], scored["cvr"])
   np.testing.assert_array_equal(from_examples["logit"], scored["logit"])
   # Plain Python lists work too.
@@ -53,15 +55,20 @@ def test_score_predict_all_and_examples_agree_with_keras(model, exported, kit, l
   np.testing.assert_allclose(model.score(first)["cvr"], scored["cvr"][:1], atol=1e-6)
 
 
-@pytest.mark.parametrize("change, match", [
+@pytest.mark.parametrize(
+  "change, match",
+  [
     ({"bid": None}, r"missing input\(s\) \['bid'\]"),
     ({"user_id": [1.5] * 12}, "input 'user_id': expected integers"),
     ({"bid": ["a"] * 12}, "input 'bid': expected numbers"),
     ({"city": [1] * 12}, "input 'city': expected strings"),
     ({"user_id": [[1]] * 12}, r"input 'user_id': expected shape \[None\]"),
-    ({"city": np.array(["rome", None] * 6, dtype=object)},
-     "input 'city': cannot convert to string"),
-])
+    (
+      {"city": np.array(["rome", None] * 6, dtype=object)},
+      "input 'city': cannot convert to string",
+    ),
+  ],
+)
 def test_inputs_that_do_not_fit_are_refused(model, log_files, change, match):
   _, columns = log_files
   inputs = dict(columns)
@@ -123,7 +130,8 @@ def test_score_log_records(tmp_path, exported, kit):
   scored = client.score_log_records(exported.path, pattern, limit=2)
   np.testing.assert_array_equal(scored["user_id"], [1, 6])
   expected = client.ExportedModel(exported.path).score(
-      client.read_records(pattern, kit.schema, 2, valid_targets_only=True))
+    client.read_records(pattern, kit.schema, 2, valid_targets_only=True)
+  )
   np.testing.assert_array_equal(scored["cvr"], expected["cvr"])
   assert scored["cvr"].shape == (2,)
   only_other = kit.log_columns(2)

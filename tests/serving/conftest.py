@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.models import builder
 from kaml_tf.models import config as model_config_lib
@@ -26,13 +26,16 @@ from kaml_tf.training import model_dir as model_dir_lib
 # Every input dtype: hashed int64 ids, a string vocabulary (with an out-of-vocabulary value in
 # the records), an int64 vocabulary on the key field ad_task_id, and a dense float.
 SCHEMA = schema_lib.Schema(
-    actions=("install", "register", "pay"),
-    sparse_features=(
-        schema_lib.SparseFeature("user_id", num_buckets=50, embedding_dim=4),
-        schema_lib.SparseFeature("city", dtype="string", vocabulary=("paris", "rome", "oslo"),
-                                 embedding_dim=3),
-        schema_lib.SparseFeature("ad_task_id", vocabulary=(10, 11, 12, 13), embedding_dim=3)),
-    dense_features=(schema_lib.DenseFeature("bid", mean=1.0, std=2.0),))
+  actions=("install", "register", "pay"),
+  sparse_features=(
+    schema_lib.SparseFeature("user_id", num_buckets=50, embedding_dim=4),
+    schema_lib.SparseFeature(
+      "city", dtype="string", vocabulary=("paris", "rome", "oslo"), embedding_dim=3
+    ),
+    schema_lib.SparseFeature("ad_task_id", vocabulary=(10, 11, 12, 13), embedding_dim=3),
+  ),
+  dense_features=(schema_lib.DenseFeature("bid", mean=1.0, std=2.0),),
+)
 NUM_RECORDS = 12
 
 Export = collections.namedtuple("Export", ["model_dir", "export_base", "path"])
@@ -41,9 +44,17 @@ Export = collections.namedtuple("Export", ["model_dir", "export_base", "path"])
 def model_config(backbone: str = "mmoe", hke: bool = True) -> model_config_lib.ModelConfig:
   # tanh: with ReLU, units this narrow are often dead and an action's logit constant.
   return model_config_lib.ModelConfig(
-      backbone=backbone, hke=hke, activation="tanh", expert_units=(6,), num_experts=2,
-      bottom_units=(6,),
-      star_units=(6,), tower_units=(4,), hke_sub_tower_units=(4,), hke_final_units=(3,))
+    backbone=backbone,
+    hke=hke,
+    activation="tanh",
+    expert_units=(6,),
+    num_experts=2,
+    bottom_units=(6,),
+    star_units=(6,),
+    tower_units=(4,),
+    hke_sub_tower_units=(4,),
+    hke_final_units=(3,),
+  )
 
 
 def log_columns(n: int = NUM_RECORDS, seed: int = 0):
@@ -51,12 +62,12 @@ def log_columns(n: int = NUM_RECORDS, seed: int = 0):
   rng = np.random.default_rng(seed)
   cities = np.array(["paris", "rome", "oslo", "lima"], dtype=object)
   columns = {
-      schema_lib.AD_TASK_ID: rng.integers(10, 15, n),  # 14 is out of vocabulary.
-      schema_lib.TARGET_ACTION: np.arange(n, dtype=np.int64) % SCHEMA.num_actions,
-      schema_lib.DAY: np.zeros(n, np.int64),
-      "user_id": rng.integers(0, 1000, n),
-      "city": cities[rng.integers(0, 4, n)],
-      "bid": rng.normal(1.0, 2.0, n).astype(np.float32),
+    schema_lib.AD_TASK_ID: rng.integers(10, 15, n),  # 14 is out of vocabulary.
+    schema_lib.TARGET_ACTION: np.arange(n, dtype=np.int64) % SCHEMA.num_actions,
+    schema_lib.DAY: np.zeros(n, np.int64),
+    "user_id": rng.integers(0, 1000, n),
+    "city": cities[rng.integers(0, 4, n)],
+    "bid": rng.normal(1.0, 2.0, n).astype(np.float32),
   }
   for k in SCHEMA.label_keys:
     columns[k] = rng.integers(0, 2, n)
@@ -69,15 +80,19 @@ def features_of(columns):
   return {k: tf.constant(np.asarray(columns[k]), dtype=dtypes[k]) for k in SCHEMA.feature_names}
 
 
-def make_model_dir(path: str, backbone: str = "mmoe", hke: bool = True, seed: int = 0
-                   ) -> tf.keras.Model:
+def make_model_dir(
+  path: str, backbone: str = "mmoe", hke: bool = True, seed: int = 0
+) -> tf.keras.Model:
   """Writes a model directory with a non-trivial checkpoint; returns the network saved."""
   config = model_config(backbone, hke)
   run_config = config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=os.path.join(path, "schema.json"),
-                                 train_files=os.path.join(path, "unused-*"),
-                                 mask_policy="base"),
-      model=config)
+    data=config_lib.DataConfig(
+      schema_path=os.path.join(path, "schema.json"),
+      train_files=os.path.join(path, "unused-*"),
+      mask_policy="base",
+    ),
+    model=config,
+  )
   model_dir_lib.prepare(path, run_config, SCHEMA)
   tf.keras.utils.set_random_seed(seed)
   network = builder.build_model(SCHEMA, config)
@@ -95,10 +110,12 @@ def make_model_dir(path: str, backbone: str = "mmoe", hke: bool = True, seed: in
       loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
       loss += tf.add_n(network.losses) if network.losses else 0.0
     grads = tape.gradient(loss, network.trainable_variables)
-    optimizer.apply_gradients((g, v) for g, v in zip(grads, network.trainable_variables)
-                              if g is not None)
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(network=network),
-                                       os.path.join(path, "checkpoints"), max_to_keep=1)
+    optimizer.apply_gradients(
+      (g, v) for g, v in zip(grads, network.trainable_variables) if g is not None
+    )
+  manager = tf.train.CheckpointManager(
+    tf.train.Checkpoint(network=network), os.path.join(path, "checkpoints"), max_to_keep=1
+  )
   manager.save()
   return network
 
@@ -106,8 +123,13 @@ def make_model_dir(path: str, backbone: str = "mmoe", hke: bool = True, seed: in
 @pytest.fixture(scope="session")
 def kit():
   """The helpers above, for test modules (a conftest is not importable by name)."""
-  return types.SimpleNamespace(schema=SCHEMA, model_config=model_config, log_columns=log_columns,
-                               features_of=features_of, make_model_dir=make_model_dir)
+  return types.SimpleNamespace(
+    schema=SCHEMA,
+    model_config=model_config,
+    log_columns=log_columns,
+    features_of=features_of,
+    make_model_dir=make_model_dir,
+  )
 
 
 @pytest.fixture(scope="session")

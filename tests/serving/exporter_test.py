@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import platt
 from kaml_tf.evaluation import evaluator
@@ -80,7 +80,8 @@ def _loader_inputs(tmp_path, schema, columns):
   inputs = {k: np.asarray(columns[k]) for k in schema.feature_names}
   inputs[schema_lib.TARGET_ACTION] = np.asarray(columns[schema_lib.TARGET_ACTION])
   inputs["__examples__"] = np.asarray(
-      records.encode_examples(columns, schema.record_dtypes()), dtype=object)
+    records.encode_examples(columns, schema.record_dtypes()), dtype=object
+  )
   np.savez(tmp_path / "inputs.npz", **inputs)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("TF_USE_LEGACY_KERAS", None)
@@ -92,9 +93,19 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
   schema = kit.schema
   _, env = _loader_inputs(tmp_path, schema, columns)
   loader = subprocess.Popen(
-      [sys.executable, "-c", _LOAD_AND_RUN, str(tmp_path / "inputs.npz"),
-       str(tmp_path / "outputs.npz")],
-      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    [
+      sys.executable,
+      "-c",
+      _LOAD_AND_RUN,
+      str(tmp_path / "inputs.npz"),
+      str(tmp_path / "outputs.npz"),
+    ],
+    stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    env=env,
+    text=True,
+  )
   cli = None
   base = str(tmp_path / "serving")
   expected = []
@@ -108,9 +119,18 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
       loader.stdin.flush()
       if cli is None:
         cli = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), "show", "--all",
-             "--dir", path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+          [
+            os.path.join(os.path.dirname(sys.executable), "saved_model_cli"),
+            "show",
+            "--all",
+            "--dir",
+            path,
+          ],
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          env=env,
+          text=True,
+        )
     load_out, load_err = loader.communicate(timeout=240)
     cli_out, cli_err = cli.communicate(timeout=240)
   finally:
@@ -122,24 +142,30 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
 
   for name in module_lib.SIGNATURE_NAMES:
     assert f"signature_def['{name}']" in cli_out
-  for k in schema.feature_names + (module_lib.TARGET_INPUT, module_lib.EXAMPLES_INPUT,
-                                   module_lib.CVR_OUTPUT, module_lib.LOGIT_OUTPUT,
-                                   module_lib.PROBABILITIES_OUTPUT):
+  for k in schema.feature_names + (
+    module_lib.TARGET_INPUT,
+    module_lib.EXAMPLES_INPUT,
+    module_lib.CVR_OUTPUT,
+    module_lib.LOGIT_OUTPUT,
+    module_lib.PROBABILITIES_OUTPUT,
+  ):
     assert f"['{k}'] tensor_info" in cli_out
-  assert load_out.splitlines() == ["['predict_all', 'serve_examples', 'serving_default']"
-                                   ] * len(VARIANTS)
+  assert load_out.splitlines() == ["['predict_all', 'serve_examples', 'serving_default']"] * len(
+    VARIANTS
+  )
 
   outputs = np.load(tmp_path / "outputs.npz")
   for i, (logit, cvr, probabilities) in enumerate(expected):
     variant = VARIANTS[i]
     np.testing.assert_allclose(outputs[f"{i}/logit"], logit, atol=1e-5, err_msg=str(variant))
     np.testing.assert_allclose(outputs[f"{i}/cvr"], cvr, atol=1e-5, err_msg=str(variant))
-    np.testing.assert_allclose(outputs[f"{i}/probabilities"], probabilities, atol=1e-5,
-                               err_msg=str(variant))
-    np.testing.assert_allclose(outputs[f"{i}/examples_cvr"], cvr, atol=1e-5,
-                               err_msg=str(variant))
-    np.testing.assert_allclose(outputs[f"{i}/examples_logit"], logit, atol=1e-5,
-                               err_msg=str(variant))
+    np.testing.assert_allclose(
+      outputs[f"{i}/probabilities"], probabilities, atol=1e-5, err_msg=str(variant)
+    )
+    np.testing.assert_allclose(outputs[f"{i}/examples_cvr"], cvr, atol=1e-5, err_msg=str(variant))
+    np.testing.assert_allclose(
+      outputs[f"{i}/examples_logit"], logit, atol=1e-5, err_msg=str(variant)
+    )
     # Every action's output varies over the rows: the comparison is not vacuous.
     assert np.ptp(probabilities, axis=0).min() > 1e-4, variant
 
@@ -148,16 +174,19 @@ def _calibrate(model_dir, kit):
   """Writes a calibration.json for the model directory's checkpoint, distinct per action."""
   checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
   calibration = platt.Calibration(
-      actions=kit.schema.actions, a=(0.5, 2.0, 1.5), b=(-1.0, 0.25, 0.5),
-      checkpoint=platt.CheckpointRef.of(model_dir, checkpoint),
-      fitted_on={"rows": [4, 4, 4], "positives": [2, 2, 2],
-                 "identity_because": [None, None, None]})
+    actions=kit.schema.actions,
+    a=(0.5, 2.0, 1.5),
+    b=(-1.0, 0.25, 0.5),
+    checkpoint=platt.CheckpointRef.of(model_dir, checkpoint),
+    fitted_on={"rows": [4, 4, 4], "positives": [2, 2, 2], "identity_because": [None, None, None]},
+  )
   calibration.save(model_dir)
   return calibration
 
 
 def test_calibrated_export_scores_what_the_evaluator_scores_in_a_fresh_process(
-    tmp_path, log_files, kit):
+  tmp_path, log_files, kit
+):
   pattern, columns = log_files
   schema = kit.schema
   model_dir = str(tmp_path / "model")
@@ -165,14 +194,28 @@ def test_calibrated_export_scores_what_the_evaluator_scores_in_a_fresh_process(
   calibration = _calibrate(model_dir, kit)
   path = exporter.export_model(model_dir, str(tmp_path / "serving"), version=1)
   assert sorted(os.listdir(os.path.join(path, "assets"))) == [
-      "actions.txt", "calibration.json", "schema.json"]
+    "actions.txt",
+    "calibration.json",
+    "schema.json",
+  ]
   assert client.ExportedModel(path).calibration == calibration.to_dict()
 
   inputs, env = _loader_inputs(tmp_path, schema, columns)
   loader = subprocess.run(
-      [sys.executable, "-c", _LOAD_AND_RUN, str(tmp_path / "inputs.npz"),
-       str(tmp_path / "outputs.npz")],
-      input=path + "\n", capture_output=True, env=env, text=True, timeout=240, check=False)
+    [
+      sys.executable,
+      "-c",
+      _LOAD_AND_RUN,
+      str(tmp_path / "inputs.npz"),
+      str(tmp_path / "outputs.npz"),
+    ],
+    input=path + "\n",
+    capture_output=True,
+    env=env,
+    text=True,
+    timeout=240,
+    check=False,
+  )
   assert loader.returncode == 0, loader.stderr[-3000:]
   outputs = np.load(tmp_path / "outputs.npz")
 
@@ -192,15 +235,15 @@ def test_calibrated_export_scores_what_the_evaluator_scores_in_a_fresh_process(
   np.testing.assert_allclose(outputs["0/logit"], expected_logit, atol=1e-5)
   np.testing.assert_allclose(outputs["0/examples_logit"], expected_logit, atol=1e-5)
   # The numpy definition agrees, and the calibration changed the scores (not vacuous).
-  np.testing.assert_allclose(outputs["0/probabilities"], calibration.apply(predictions.logits),
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    outputs["0/probabilities"], calibration.apply(predictions.logits), atol=1e-6
+  )
   assert np.abs(outputs["0/probabilities"] - predictions.raw_probabilities).min() > 1e-3
 
 
 def test_an_uncalibrated_export_says_so(exported):
   assert client.ExportedModel(exported.path).calibration is None
-  assert sorted(os.listdir(os.path.join(exported.path, "assets"))) == ["actions.txt",
-                                                                       "schema.json"]
+  assert sorted(os.listdir(os.path.join(exported.path, "assets"))) == ["actions.txt", "schema.json"]
 
 
 def test_layout_and_assets(exported, kit):
@@ -272,16 +315,20 @@ def _retarget(model_dir, **changes):
   """Rewrites config.json with other model settings (the checkpoint stays as it is)."""
   run_config = config_lib.RunConfig.load(model_dir)
   config = model_config_lib.ModelConfig.from_dict(dict(run_config.model.to_dict(), **changes))
-  config_lib.RunConfig(data=run_config.data, model=config, loss=run_config.loss,
-                       optim=run_config.optim).save(model_dir)
+  config_lib.RunConfig(
+    data=run_config.data, model=config, loss=run_config.loss, optim=run_config.optim
+  ).save(model_dir)
 
 
-@pytest.mark.parametrize("changes, match", [
+@pytest.mark.parametrize(
+  "changes, match",
+  [
     # One more shared layer: two variables of the network have no value in the checkpoint.
     ({"bottom_units": [6, 6]}, "Found 2 Python objects that were not bound to checkpointed"),
     # Same structure, other widths: shapes differ.
     ({"tower_units": [5]}, r"incompatible tensor with shape \(3, 4, 1\)"),
-])
+  ],
+)
 def test_strict_restore_refuses_a_mismatching_checkpoint(tmp_path, kit, changes, match):
   model_dir = str(tmp_path / "model")
   kit.make_model_dir(model_dir, "shared_bottom", hke=False)
@@ -318,16 +365,21 @@ def test_warmup_requests(tmp_path, hke_model_dir, log_files, kit):
     assert client.list_versions(base) == []
     return
   from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
-  path = exporter.export_model(hke_model_dir, base, version=1, warmup_files=pattern,
-                               num_warmup_records=4, model_name="cvr")
+
+  path = exporter.export_model(
+    hke_model_dir, base, version=1, warmup_files=pattern, num_warmup_records=4, model_name="cvr"
+  )
   warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
-  logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
-          for r in tf.data.TFRecordDataset(warmup)]
+  logs = [
+    prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(warmup)
+  ]
   assert len(logs) == 4
   for row, log in enumerate(logs):
     request = log.predict_log.request
     assert (request.model_spec.name, request.model_spec.signature_name) == (
-        "cvr", "serving_default")
+      "cvr",
+      "serving_default",
+    )
     assert sorted(request.inputs) == sorted(kit.schema.feature_names + ("target_action",))
     for k, proto in request.inputs.items():
       value = tf.make_ndarray(proto)

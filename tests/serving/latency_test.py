@@ -15,8 +15,7 @@ def test_report_shape(exported, log_files):
   rows = dict(columns)
   rows[schema_lib.TARGET_ACTION] = np.array(columns[schema_lib.TARGET_ACTION])
   rows[schema_lib.TARGET_ACTION][0] = -1  # Skipped, not an error.
-  report = latency.measure_latency(exported.path, rows, batch_sizes=(1, 5), iterations=4,
-                                   warmup=1)
+  report = latency.measure_latency(exported.path, rows, batch_sizes=(1, 5), iterations=4, warmup=1)
   assert report["export_dir"] == exported.path
   assert (report["iterations"], report["warmup"], report["batch_sizes"]) == (4, 1, [1, 5])
   assert sorted(report["latency_ms"]) == ["predict_all", "serving_default"]
@@ -33,12 +32,15 @@ def test_report_shape(exported, log_files):
   json.dumps(report)  # Ready for the benchmark's JSON output.
 
 
-@pytest.mark.parametrize("kwargs, match", [
+@pytest.mark.parametrize(
+  "kwargs, match",
+  [
     ({"batch_sizes": ()}, "batch_sizes: expected positive integers"),
     ({"batch_sizes": (1, 0)}, "batch_sizes: expected positive integers"),
     ({"iterations": 0}, "iterations: must be >= 1"),
     ({"warmup": -1}, "warmup: must be >= 0"),
-])
+  ],
+)
 def test_bad_arguments(exported, log_files, kwargs, match):
   with pytest.raises(ValueError, match=match):
     latency.measure_latency(exported.path, log_files[1], **kwargs)

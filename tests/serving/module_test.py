@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.models import builder
 from kaml_tf.serving import client
@@ -26,8 +26,9 @@ def hke_module(hke_model_dir):
 
 
 @pytest.mark.parametrize("backbone", ["mmoe", "taml"])  # TAML: one indicator, 2 learners.
-def test_predict_all_at_the_target_is_the_one_hot_indicator(tmp_path, kit, log_files,
-                                                            hke_model_dir, backbone):
+def test_predict_all_at_the_target_is_the_one_hot_indicator(
+  tmp_path, kit, log_files, hke_model_dir, backbone
+):
   """Each HKE tower reads only its own indicator column: all-ones == one_hot at the target.
 
   (The export test checks the same on every backbone, through the SavedModel, within 1e-5.)
@@ -64,10 +65,12 @@ def test_signatures_match_the_network(hke_module, kit, log_files):
   np.testing.assert_allclose(every["probabilities"].numpy(), probabilities, atol=1e-6)
   selected = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, columns))
   assert sorted(selected) == ["cvr", "logit"]
-  np.testing.assert_allclose(selected["cvr"].numpy(),
-                             probabilities[np.arange(len(target)), target], atol=1e-6)
-  np.testing.assert_allclose(tf.sigmoid(selected["logit"]).numpy(), selected["cvr"].numpy(),
-                             atol=1e-7)
+  np.testing.assert_allclose(
+    selected["cvr"].numpy(), probabilities[np.arange(len(target)), target], atol=1e-6
+  )
+  np.testing.assert_allclose(
+    tf.sigmoid(selected["logit"]).numpy(), selected["cvr"].numpy(), atol=1e-7
+  )
   examples = tf.constant(records.encode_examples(columns, kit.schema.record_dtypes()))
   from_examples = signatures[module_lib.SERVE_EXAMPLES](examples)
   np.testing.assert_array_equal(from_examples["cvr"].numpy(), selected["cvr"].numpy())
@@ -100,8 +103,10 @@ def test_target_outside_the_actions_is_rejected(hke_module, kit, log_files, bad_
   rows = dict(columns)
   rows[schema_lib.TARGET_ACTION] = np.array(columns[schema_lib.TARGET_ACTION])
   rows[schema_lib.TARGET_ACTION][2] = bad_target
-  message = (r"target_action must be in \[0, 3\): the index of one of the actions "
-             r"\(install, register, pay\); -1 \(Other\) has no tower")
+  message = (
+    r"target_action must be in \[0, 3\): the index of one of the actions "
+    r"\(install, register, pay\); -1 \(Other\) has no tower"
+  )
   with pytest.raises(tf.errors.InvalidArgumentError, match=message):
     signatures[module_lib.SERVING_DEFAULT](_inputs(kit, rows))
   examples = tf.constant(records.encode_examples(rows, kit.schema.record_dtypes()))
@@ -113,8 +118,10 @@ def test_saved_model_rejects_a_bad_target(exported, log_files):
   """The check survives export: the loaded signature raises, naming target_action."""
   _, columns = log_files
   signature = tf.saved_model.load(exported.path).signatures[module_lib.SERVING_DEFAULT]
-  inputs = {k: tf.constant(np.asarray(columns[k])[:2]) for k in
-            client.ExportedModel(exported.path).input_specs(module_lib.SERVING_DEFAULT)}
+  inputs = {
+    k: tf.constant(np.asarray(columns[k])[:2])
+    for k in client.ExportedModel(exported.path).input_specs(module_lib.SERVING_DEFAULT)
+  }
   inputs[module_lib.TARGET_INPUT] = tf.constant([0, 3], tf.int64)
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"target_action must be in \[0, 3\)"):
     signature(**inputs)
@@ -125,20 +132,22 @@ def test_inputs_of_different_lengths_are_rejected(hke_module, kit, log_files):
   _, columns = log_files
   inputs = _inputs(kit, columns)
   inputs["bid"] = inputs["bid"][:5]
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match="every input must hold one value per row"):
+  with pytest.raises(
+    tf.errors.InvalidArgumentError, match="every input must hold one value per row"
+  ):
     signatures[module_lib.SERVING_DEFAULT](inputs)
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match="every input must hold one value per row"):
-    signatures[module_lib.PREDICT_ALL]({k: v for k, v in inputs.items()
-                                        if k != module_lib.TARGET_INPUT})
+  with pytest.raises(
+    tf.errors.InvalidArgumentError, match="every input must hold one value per row"
+  ):
+    signatures[module_lib.PREDICT_ALL](
+      {k: v for k, v in inputs.items() if k != module_lib.TARGET_INPUT}
+    )
 
 
 def test_example_without_target_action_is_rejected(hke_module, kit, log_files):
   _, signatures = hke_module
   _, columns = log_files
-  dtypes = {k: d for k, d in kit.schema.record_dtypes().items()
-            if k != schema_lib.TARGET_ACTION}
+  dtypes = {k: d for k, d in kit.schema.record_dtypes().items() if k != schema_lib.TARGET_ACTION}
   examples = tf.constant(records.encode_examples(columns, dtypes))
   with pytest.raises(tf.errors.InvalidArgumentError, match="target_action"):
     signatures[module_lib.SERVE_EXAMPLES](examples)
@@ -156,10 +165,15 @@ def test_tracks_only_the_networks_state(hke_module):
 
 def test_network_with_other_inputs_is_refused(hke_module, kit):
   model, _ = hke_module
-  other = schema_lib.Schema(actions=kit.schema.actions,
-                            sparse_features=kit.schema.sparse_features[:1])
-  wrong = trained_model.TrainedModel(schema=other, run_config=model.run_config,
-                                     network=model.network, checkpoint=model.checkpoint)
-  with pytest.raises(ValueError, match=r"the network's inputs \['ad_task_id', 'bid', 'city', "
-                                       r"'hke_indicator', 'user_id'\] are not the schema's"):
+  other = schema_lib.Schema(
+    actions=kit.schema.actions, sparse_features=kit.schema.sparse_features[:1]
+  )
+  wrong = trained_model.TrainedModel(
+    schema=other, run_config=model.run_config, network=model.network, checkpoint=model.checkpoint
+  )
+  with pytest.raises(
+    ValueError,
+    match=r"the network's inputs \['ad_task_id', 'bid', 'city', "
+    r"'hke_indicator', 'user_id'\] are not the schema's",
+  ):
     module_lib.ServingModule(wrong)

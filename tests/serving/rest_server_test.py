@@ -14,7 +14,7 @@ import kaml_tf  # noqa: F401
 import numpy as np
 import pytest
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf.serving import client
 from kaml_tf.serving import exporter
 from kaml_tf.serving import rest_server
@@ -65,9 +65,11 @@ def expected(exported, rows):
 def test_model_status(server):
   status, body = _call(server.url + "/v1/models/kaml")
   assert status == 200
-  assert body == {"model_version_status": [{
-      "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK",
-                                                       "error_message": ""}}]}
+  assert body == {
+    "model_version_status": [
+      {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+    ]
+  }
   assert _call(server.url + "/v1/models/kaml/versions/1")[1] == body
 
 
@@ -75,16 +77,17 @@ def test_row_format_serving_default(server, rows, expected):
   status, body = _call(server.url + "/v1/models/kaml:predict", {"instances": rows})
   assert status == 200
   assert [sorted(p) for p in body["predictions"]] == [["cvr", "logit"]] * 4
-  np.testing.assert_allclose([p["cvr"] for p in body["predictions"]], expected[0]["cvr"],
-                             atol=1e-6)
-  np.testing.assert_allclose([p["logit"] for p in body["predictions"]], expected[0]["logit"],
-                             atol=1e-6)
+  np.testing.assert_allclose([p["cvr"] for p in body["predictions"]], expected[0]["cvr"], atol=1e-6)
+  np.testing.assert_allclose(
+    [p["logit"] for p in body["predictions"]], expected[0]["logit"], atol=1e-6
+  )
 
 
 def test_columnar_format_serving_default(server, rows, expected):
   inputs = {k: [r[k] for r in rows] for k in rows[0]}
-  status, body = _call(server.url + "/v1/models/kaml:predict",
-                       {"signature_name": "serving_default", "inputs": inputs})
+  status, body = _call(
+    server.url + "/v1/models/kaml:predict", {"signature_name": "serving_default", "inputs": inputs}
+  )
   assert status == 200
   assert sorted(body["outputs"]) == ["cvr", "logit"]
   np.testing.assert_allclose(body["outputs"]["cvr"], expected[0]["cvr"], atol=1e-6)
@@ -92,13 +95,15 @@ def test_columnar_format_serving_default(server, rows, expected):
 
 def test_predict_all_single_output_is_unnamed(server, rows, expected):
   features = [{k: v for k, v in r.items() if k != "target_action"} for r in rows]
-  status, body = _call(server.url + "/v1/models/kaml:predict",
-                       {"signature_name": "predict_all", "instances": features})
+  status, body = _call(
+    server.url + "/v1/models/kaml:predict", {"signature_name": "predict_all", "instances": features}
+  )
   assert status == 200
   np.testing.assert_allclose(body["predictions"], expected[1], atol=1e-6)
   columns = {k: [f[k] for f in features] for k in features[0]}
-  status, body = _call(server.url + "/v1/models/kaml:predict",
-                       {"signature_name": "predict_all", "inputs": columns})
+  status, body = _call(
+    server.url + "/v1/models/kaml:predict", {"signature_name": "predict_all", "inputs": columns}
+  )
   assert status == 200
   np.testing.assert_allclose(body["outputs"], expected[1], atol=1e-6)
 
@@ -106,17 +111,21 @@ def test_predict_all_single_output_is_unnamed(server, rows, expected):
 def test_serve_examples_with_base64(server, exported, log_files, expected):
   _, columns = log_files
   schema = client.ExportedModel(exported.path).schema
-  examples = records.encode_examples({k: v[:4] for k, v in columns.items()},
-                                     schema.record_dtypes())
+  examples = records.encode_examples({k: v[:4] for k, v in columns.items()}, schema.record_dtypes())
   b64 = [{"b64": base64.b64encode(e).decode()} for e in examples]
-  for body in ({"signature_name": "serve_examples", "instances": b64},
-               {"signature_name": "serve_examples", "instances": [{"examples": b} for b in b64]},
-               {"signature_name": "serve_examples", "inputs": b64},
-               {"signature_name": "serve_examples", "inputs": {"examples": b64}}):
+  for body in (
+    {"signature_name": "serve_examples", "instances": b64},
+    {"signature_name": "serve_examples", "instances": [{"examples": b} for b in b64]},
+    {"signature_name": "serve_examples", "inputs": b64},
+    {"signature_name": "serve_examples", "inputs": {"examples": b64}},
+  ):
     status, answer = _call(server.url + "/v1/models/kaml:predict", body)
     assert status == 200, answer
-    cvr = ([p["cvr"] for p in answer["predictions"]] if "predictions" in answer
-           else answer["outputs"]["cvr"])
+    cvr = (
+      [p["cvr"] for p in answer["predictions"]]
+      if "predictions" in answer
+      else answer["outputs"]["cvr"]
+    )
     np.testing.assert_allclose(cvr, expected[0]["cvr"], atol=1e-6)
 
 
@@ -126,31 +135,45 @@ def _bad_target(rows):
   return {"instances": bad}
 
 
-@pytest.mark.parametrize("body, status, match", [
+@pytest.mark.parametrize(
+  "body, status, match",
+  [
     (b"{not json", 400, "JSON Parse error"),
     (b"[1, 2]", 400, "must be a JSON object"),
-    ({"signature_name": "nope", "instances": [{}]}, 400,
-     'Serving signature name: "nope" not found in signature def'),
+    (
+      {"signature_name": "nope", "instances": [{}]},
+      400,
+      'Serving signature name: "nope" not found in signature def',
+    ),
     ({"signature_name": 7, "instances": [{}]}, 400, "'signature_name' must be a string"),
     ({"rows": []}, 400, "Missing 'inputs' or 'instances' key"),
     ({"instances": [], "inputs": {}}, 400, "Not both 'inputs' and 'instances' can be set"),
     ({"instances": []}, 400, "'instances' must be a non-empty list"),
     ("bad_target", 400, r"target_action must be in \[0, 3\)"),
-    ("missing_input", 400, r"instances\[0\]: JSON object does not have named input\(s\) "
-                           r"\['bid'\]"),
+    (
+      "missing_input",
+      400,
+      r"instances\[0\]: JSON object does not have named input\(s\) "
+      r"\['bid'\]",
+    ),
     ("extra_input", 400, r"instances\[0\]: unknown input\(s\) \['day'\]"),
     ("float_id", 400, "input 'user_id': expected integers"),
     ("bool_id", 400, "input 'user_id': booleans are not a valid value"),
     ("bad_b64", 400, "invalid base64"),
     ("ragged_columns", 400, r"every input must hold one value per row"),
-    ({"instances": [1, 2]}, 400, r"instances\[0\]: expected a JSON object with the named "
-                                 r"inputs \['ad_task_id', 'bid', 'city', 'target_action', "
-                                 r"'user_id'\]"),
+    (
+      {"instances": [1, 2]},
+      400,
+      r"instances\[0\]: expected a JSON object with the named "
+      r"inputs \['ad_task_id', 'bid', 'city', 'target_action', "
+      r"'user_id'\]",
+    ),
     ({"inputs": [1, 2]}, 400, "'inputs' must be a JSON object with the named inputs"),
     ("null_value", 400, r"instances\[0\]\.bid: null is not a valid value"),
     ("object_value", 400, r"instances\[0\]\.bid: unexpected JSON object"),
     ("ragged_value", 400, "input 'user_id': ragged or mixed values"),
-])
+  ],
+)
 def test_bad_requests_get_tf_servings_error_body(server, rows, body, status, match):
   if body == "bad_target":
     body = _bad_target(rows)
@@ -194,14 +217,17 @@ def test_bad_content_length(server):
     connection.close()
 
 
-@pytest.mark.parametrize("method, path, status, match", [
+@pytest.mark.parametrize(
+  "method, path, status, match",
+  [
     ("GET", "/v1/models/other", 404, r"Servable not found for request: Latest\(other\)"),
     ("POST", "/v1/models/other:predict", 404, "Servable not found"),
     ("GET", "/v1/models/kaml/versions/2", 404, r"Specific\(kaml, 2\)"),
     ("POST", "/v1/models/kaml:classify", 404, "Malformed request: POST"),
     ("GET", "/v2/whatever", 404, "Malformed request: GET /v2/whatever"),
     ("GET", "/v1/models/kaml:predict", 404, "Malformed request"),
-])
+  ],
+)
 def test_unknown_models_and_paths(server, method, path, status, match):
   code, answer = _call(server.url + path, b"{}" if method == "POST" else None, method)
   assert code == status
@@ -214,7 +240,9 @@ def test_picks_up_a_new_version_and_skips_broken_ones(tmp_path, exported, kit, r
   config = rest_server.ServerConfig(export_base=base, port=0, poll_seconds=0.1)
   with rest_server.ModelServer(config) as server:
     assert _call(server.url + "/v1/models/kaml") == (
-        404, {"error": "Could not find any versions of model kaml"})
+      404,
+      {"error": "Could not find any versions of model kaml"},
+    )
     # A version copied in: complete under a hidden name, then renamed (as the exporter does).
     shutil.copytree(exported.path, os.path.join(base, ".3.tmp"))
     os.rename(os.path.join(base, ".3.tmp"), os.path.join(base, "3"))
@@ -233,7 +261,8 @@ def test_picks_up_a_new_version_and_skips_broken_ones(tmp_path, exported, kit, r
   cvr_first = [p["cvr"] for p in first["predictions"]]
   cvr_second = [p["cvr"] for p in second["predictions"]]
   expected = client.ExportedModel(os.path.join(base, "5")).score(
-      {k: [r[k] for r in rows] for k in rows[0]})
+    {k: [r[k] for r in rows] for k in rows[0]}
+  )
   np.testing.assert_allclose(cvr_second, expected["cvr"], atol=1e-6)
   assert np.abs(np.subtract(cvr_first, cvr_second)).max() > 1e-4
 
@@ -249,6 +278,7 @@ def _wait_for_version(server, version):
   def serving():
     code, body = _call(server.url + "/v1/models/kaml")
     return code == 200 and body["model_version_status"][0]["version"] == version
+
   _wait_until(serving)
 
 
@@ -263,7 +293,6 @@ def test_server_config_validation(tmp_path):
     rest_server.ServerConfig(export_base=str(tmp_path), model_name="a/b")
   with pytest.raises(FileNotFoundError, match="export base folder not found"):
     rest_server.ModelServer(rest_server.ServerConfig(export_base=str(tmp_path / "none")))
-
 
 
 def test_poller_survives_listing_errors(tmp_path, exported, monkeypatch):

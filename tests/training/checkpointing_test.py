@@ -23,22 +23,25 @@ from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 from pipelines import evaluate
 
-MODEL = model_config_lib.ModelConfig(expert_units=(8,), num_experts=2, tower_units=(4,),
-                                     embedding_dim=4)
+MODEL = model_config_lib.ModelConfig(
+  expert_units=(8,), num_experts=2, tower_units=(4,), embedding_dim=4
+)
 
 
 def _model_dir(path, schema_file):
   """A model directory in the trainer's layout holding initial weights (no training needed)."""
   schema = schema_lib.Schema.load(schema_file)
   run_config = config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=schema_file, train_files="unused",
-                                 mask_policy="base"),
-      model=MODEL)
+    data=config_lib.DataConfig(schema_path=schema_file, train_files="unused", mask_policy="base"),
+    model=MODEL,
+  )
   model_dir_lib.prepare(path, run_config, schema)
   tf.keras.utils.set_random_seed(0)
   manager = tf.train.CheckpointManager(
-      tf.train.Checkpoint(network=builder.build_model(schema, MODEL)),
-      os.path.join(path, model_dir_lib.CHECKPOINT_DIR), max_to_keep=1)
+    tf.train.Checkpoint(network=builder.build_model(schema, MODEL)),
+    os.path.join(path, model_dir_lib.CHECKPOINT_DIR),
+    max_to_keep=1,
+  )
   return schema, manager.save()
 
 
@@ -47,14 +50,20 @@ def test_restore_of_a_model_dir_whose_schema_was_replaced_names_the_dir(small_lo
   schema, checkpoint = _model_dir(model_dir, small_logs["schema"])
   # Another schema's: one more hash bucket for the first sparse feature.
   first = schema.sparse_features[0]
-  other = dataclasses.replace(schema, sparse_features=(
-      dataclasses.replace(first, num_buckets=first.num_buckets + 1),)
-      + schema.sparse_features[1:])
+  other = dataclasses.replace(
+    schema,
+    sparse_features=(dataclasses.replace(first, num_buckets=first.num_buckets + 1),)
+    + schema.sparse_features[1:],
+  )
   other.save(schema_lib.schema_path(model_dir))
-  prefix = (f"{model_dir}: the checkpoint {checkpoint} does not match the network built from "
-            "its config.json and schema.json")
-  shapes = (f"incompatible tensor with shape ({first.num_buckets}, 4) when attempting to "
-            f"restore variable with shape ({first.num_buckets + 1}, 4)")
+  prefix = (
+    f"{model_dir}: the checkpoint {checkpoint} does not match the network built from "
+    "its config.json and schema.json"
+  )
+  shapes = (
+    f"incompatible tensor with shape ({first.num_buckets}, 4) when attempting to "
+    f"restore variable with shape ({first.num_buckets + 1}, 4)"
+  )
 
   with pytest.raises(checkpointing.CheckpointMismatchError) as error:
     trained_model.load(model_dir)
@@ -62,9 +71,13 @@ def test_restore_of_a_model_dir_whose_schema_was_replaced_names_the_dir(small_lo
   assert error.value.model_dir == model_dir and error.value.checkpoint == checkpoint
 
   # The evaluation job fails with it before reading any test record.
-  with flagsaver.flagsaver(model_dir=model_dir, test=small_logs["test"],
-                           output=str(tmp_path / "metrics.json"), oracle=False,
-                           base_metrics=""):
+  with flagsaver.flagsaver(
+    model_dir=model_dir,
+    test=small_logs["test"],
+    output=str(tmp_path / "metrics.json"),
+    oracle=False,
+    base_metrics="",
+  ):
     with pytest.raises(checkpointing.CheckpointMismatchError, match="^" + model_dir):
       evaluate.main([])
   assert not os.path.exists(tmp_path / "metrics.json")
@@ -73,8 +86,10 @@ def test_restore_of_a_model_dir_whose_schema_was_replaced_names_the_dir(small_lo
   with pytest.raises(exporter.ExportError) as export_error:
     exporter.export_model(model_dir, str(tmp_path / "serving"), version=1)
   message = str(export_error.value)
-  assert message.startswith(f"{model_dir}: the checkpoint does not match the network built "
-                            "from its config.json, refusing to export a partly restored model")
+  assert message.startswith(
+    f"{model_dir}: the checkpoint does not match the network built "
+    "from its config.json, refusing to export a partly restored model"
+  )
   assert shapes in message and message.count(model_dir) == 1
   assert not os.path.exists(tmp_path / "serving")
   # The failed restores' checkpoints report their unused values when collected: let that
@@ -88,8 +103,9 @@ def test_restore_into_a_network_with_more_variables_names_the_dir(small_logs, tm
   schema, checkpoint = _model_dir(model_dir, small_logs["schema"])
   # One more tower layer, of the same width: the other variables keep their shapes.
   bigger = builder.build_model(schema, dataclasses.replace(MODEL, tower_units=(4, 4)))
-  with pytest.raises(checkpointing.CheckpointMismatchError,
-                     match=r"not bound to checkpointed values") as error:
+  with pytest.raises(
+    checkpointing.CheckpointMismatchError, match=r"not bound to checkpointed values"
+  ) as error:
     checkpointing.restore_network(bigger, model_dir)
   assert str(error.value).startswith(f"{model_dir}: the checkpoint {checkpoint} does not match")
   del error

@@ -11,15 +11,17 @@ from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
 
 SCHEMA = schema_lib.Schema(
-    actions=("a", "b", "c"),
-    sparse_features=(schema_lib.SparseFeature("user", num_buckets=7, embedding_dim=2),))
+  actions=("a", "b", "c"),
+  sparse_features=(schema_lib.SparseFeature("user", num_buckets=7, embedding_dim=2),),
+)
 
 
 def _run(extended_weight=(), embedding_l2=0.0):
   return config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path="s.json", train_files="t", mask_policy="base"),
-      model=model_config_lib.ModelConfig(embedding_l2=embedding_l2),
-      loss=config_lib.LossConfig(extended_weight=extended_weight))
+    data=config_lib.DataConfig(schema_path="s.json", train_files="t", mask_policy="base"),
+    model=model_config_lib.ModelConfig(embedding_l2=embedding_l2),
+    loss=config_lib.LossConfig(extended_weight=extended_weight),
+  )
 
 
 @pytest.mark.parametrize("weights", [(), (0.0,), (0.5,), (1, 0.25, 0)])
@@ -36,9 +38,11 @@ def test_extended_weight_outside_unit_interval_names_the_field(weights):
 
 
 def test_extended_weight_of_wrong_length_names_the_field():
-  with pytest.raises(config_lib.ConfigError,
-                     match=r"^extended_weight: expected 1 value \(all actions\) or 3 \(one per "
-                           r"action\), got 2: \[0.5, 0.5\]"):
+  with pytest.raises(
+    config_lib.ConfigError,
+    match=r"^extended_weight: expected 1 value \(all actions\) or 3 \(one per "
+    r"action\), got 2: \[0.5, 0.5\]",
+  ):
     _run((0.5, 0.5)).validate_against(3)
 
 

@@ -16,8 +16,13 @@ SCORES = [0.5, 0.6, 0.55, 0.58, 0.57]
 def _entry(k, score):
   """Evaluation k (0-based), every 10 global steps, 30 steps an epoch."""
   step = 10 * (k + 1)
-  return {"epoch": (step - 1) // 30, "step": (step - 1) % 30 + 1, "global_step": step,
-          early_stopping.SELECTION_METRIC: score, "per_target_overall_logloss": 0.3}
+  return {
+    "epoch": (step - 1) // 30,
+    "step": (step - 1) % 30 + 1,
+    "global_step": step,
+    early_stopping.SELECTION_METRIC: score,
+    "per_target_overall_logloss": 0.3,
+  }
 
 
 def _run(scores, patience):
@@ -35,8 +40,14 @@ def test_patience_three_stops_after_the_fifth_evaluation_keeping_the_second():
   rule, improved = _run(SCORES, patience=3)
   assert improved == [True, True, False, False, False]
   assert rule.stopped and rule.evaluations_since_best == 3
-  assert rule.best == {"score": 0.6, "metric": "per_target_overall_auc", "epoch": 0,
-                       "step": 20, "global_step": 20, "checkpoint": "best/ckpt-20"}
+  assert rule.best == {
+    "score": 0.6,
+    "metric": "per_target_overall_auc",
+    "epoch": 0,
+    "step": 20,
+    "global_step": 20,
+    "checkpoint": "best/ckpt-20",
+  }
   assert [e["per_target_overall_auc"] for e in rule.history] == SCORES
   assert rule.last_global_step == 50
 
@@ -87,14 +98,18 @@ def test_best_checkpoint_replaces_the_previous_one_and_restores_strictly(tmp_pat
   assert early_stopping.read_best(model_dir) is None
   first, second = _network(1), _network(2)
   rule, _ = _run(SCORES[:2], patience=0)
-  early_stopping.save_best(first, model_dir, {**rule.best, "global_step": 10,
-                                              "checkpoint": "best/ckpt-10"})
+  early_stopping.save_best(
+    first, model_dir, {**rule.best, "global_step": 10, "checkpoint": "best/ckpt-10"}
+  )
   # What a write killed midway leaves behind, to be cleaned up by the next one.
   os.makedirs(tmp_path / "best" / "ckpt-15_temp")
   prefix = early_stopping.save_best(second, model_dir, rule.best)
   assert prefix == os.path.join(model_dir, "best", "ckpt-20")
   assert sorted(os.listdir(tmp_path / "best")) == [
-      "best.json", "ckpt-20.data-00000-of-00001", "ckpt-20.index"]
+    "best.json",
+    "ckpt-20.data-00000-of-00001",
+    "ckpt-20.index",
+  ]
   with open(tmp_path / "best" / "best.json") as f:
     assert json.load(f) == rule.best == early_stopping.read_best(model_dir)
   restored = _network(3)

@@ -35,10 +35,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import dataset as dataset_lib
-from kaml_tf.data import log_conversion
+from kaml_tf.logs import conversion as log_conversion
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.evaluation import evaluator
 from kaml_tf.models import config as model_config_lib
@@ -52,18 +52,35 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT_S = 240
 GLOBAL_BATCH = 64
 STEPS = 3
-TINY = dict(expert_units="8", num_experts=2, tower_units="4", embedding_dim=4, seed=3,
-            batch_size=GLOBAL_BATCH, mask="adm")
+TINY = dict(
+  expert_units="8",
+  num_experts=2,
+  tower_units="4",
+  embedding_dim=4,
+  seed=3,
+  batch_size=GLOBAL_BATCH,
+  mask="adm",
+)
 BCE = dict(TINY, rank_gamma=1.0, shuffle_buffer=0, steps_per_epoch=STEPS, epochs=2)
 # 421 + 448 records at 24 per worker: 18 and 19 batches, so in step 19 worker 0 trains on an
 # empty batch, and step 20 finds both workers out of data, which ends the epoch (25 is a cap).
-KAML = dict(TINY, hke=True, rank_gamma=0.9, shuffle_buffer=200, epochs=1, batch_size=48,
-            steps_per_epoch=25)
+KAML = dict(
+  TINY, hke=True, rank_gamma=0.9, shuffle_buffer=200, epochs=1, batch_size=48, steps_per_epoch=25
+)
 # 376 + 400 records of days 0-24 at 32 per worker: 13 steps an epoch (20 is a cap). A
 # learning rate of 0.01 overfits the tiny network within the first two epochs.
-VALIDATE = dict(TINY, hke=True, rank_gamma=0.9, shuffle_buffer=200, epochs=4,
-                steps_per_epoch=20, learning_rate=0.01, validation_days=3, eval_every_steps=5,
-                early_stopping_patience=2)
+VALIDATE = dict(
+  TINY,
+  hke=True,
+  rank_gamma=0.9,
+  shuffle_buffer=200,
+  epochs=4,
+  steps_per_epoch=20,
+  learning_rate=0.01,
+  validation_days=3,
+  eval_every_steps=5,
+  early_stopping_patience=2,
+)
 # Measured: the per-epoch losses differ by 1.4e-7 relative (or not at all), every weight and
 # Adam moment tensor by at most 1.5e-7 in relative norm, the AUCs not at all. The tolerances
 # leave ~60x room for another float summation order; a wrong gradient scale would be off by
@@ -75,8 +92,9 @@ VARIABLE_RTOL = 1e-5
 class _Job:
   """One `python -m pipelines.train` process, its output in `log_dir/name.{out,err}`."""
 
-  def __init__(self, name: str, log_dir: pathlib.Path, flag_values: Dict[str, object],
-               tf_config: Optional[str]):
+  def __init__(
+    self, name: str, log_dir: pathlib.Path, flag_values: Dict[str, object], tf_config: Optional[str]
+  ):
     self.name = name
     self.err_path = log_dir / f"{name}.err"
     argv = [sys.executable, "-m", "pipelines.train"]
@@ -103,14 +121,24 @@ class _Job:
     return f"--- {self.name} (exit {self.returncode}) stderr tail:\n{self.stderr()[-3000:]}"
 
 
-def _workers(name: str, log_dir: pathlib.Path, flag_values: Dict[str, object],
-             model_dirs: List[str], ports: List[int]) -> List[_Job]:
+def _workers(
+  name: str,
+  log_dir: pathlib.Path,
+  flag_values: Dict[str, object],
+  model_dirs: List[str],
+  ports: List[int],
+) -> List[_Job]:
   """Starts one worker process per model dir, a cluster on `ports` of 127.0.0.1."""
   addresses = [f"127.0.0.1:{port}" for port in ports]
-  return [_Job(f"{name}-worker{index}", log_dir,
-               dict(flag_values, model_dir=model_dir, strategy="multi_worker"),
-               cluster.tf_config(addresses, index))
-          for index, model_dir in enumerate(model_dirs)]
+  return [
+    _Job(
+      f"{name}-worker{index}",
+      log_dir,
+      dict(flag_values, model_dir=model_dir, strategy="multi_worker"),
+      cluster.tf_config(addresses, index),
+    )
+    for index, model_dir in enumerate(model_dirs)
+  ]
 
 
 def _wait(jobs: List[_Job], timeout_s: float) -> None:
@@ -120,8 +148,9 @@ def _wait(jobs: List[_Job], timeout_s: float) -> None:
     for job in jobs:
       job.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
   except subprocess.TimeoutExpired:
-    pytest.fail(f"training jobs did not finish in {timeout_s} s:\n"
-                + "\n".join(job.tail() for job in jobs))
+    pytest.fail(
+      f"training jobs did not finish in {timeout_s} s:\n" + "\n".join(job.tail() for job in jobs)
+    )
   finally:
     for job in jobs:
       if job.process.poll() is None:
@@ -145,15 +174,22 @@ def _files(model_dir: str) -> List[str]:
   for parent, _, names in os.walk(model_dir):
     for name in names:
       relative = os.path.relpath(os.path.join(parent, name), model_dir)
-      found.append(os.path.join(os.path.dirname(relative), "<events>")
-                   if name.startswith("events.out.tfevents.") else relative)
+      found.append(
+        os.path.join(os.path.dirname(relative), "<events>")
+        if name.startswith("events.out.tfevents.")
+        else relative
+      )
   return sorted(found)
 
 
 def _event_file_pids(model_dir: str) -> List[int]:
   """PIDs of the processes that wrote TensorBoard event files (events.*.HOST.PID.N.v2)."""
-  return [int(name.split(".")[-3]) for _, _, names in os.walk(model_dir)
-          for name in names if name.startswith("events.out.tfevents.")]
+  return [
+    int(name.split(".")[-3])
+    for _, _, names in os.walk(model_dir)
+    for name in names
+    if name.startswith("events.out.tfevents.")
+  ]
 
 
 def _parquet_copy(small_logs, folder: pathlib.Path) -> str:
@@ -182,36 +218,42 @@ def runs(small_logs, tmp_path_factory):
   data = dict(schema=small_logs["schema"], train=small_logs["train"], stats=small_logs["stats"])
   # KAML reads the same shards as Parquet logs, so both formats train under the strategy.
   kaml_data = dict(data, train=_parquet_copy(small_logs, base / "parquet"))
-  dirs = {k: str(base / k) for k in ("bce_chief", "bce_other", "bce_single", "kaml",
-                                     "validate")}
+  dirs = {k: str(base / k) for k in ("bce_chief", "bce_other", "bce_single", "kaml", "validate")}
   jobs: List[_Job] = []
   try:
     # All ports of a phase at once, so the two clusters cannot be handed the same one.
     ports = cluster.free_ports(4)
-    bce = _workers("bce", base, dict(data, **BCE), [dirs["bce_chief"], dirs["bce_other"]],
-                   ports[:2])
+    bce = _workers(
+      "bce", base, dict(data, **BCE), [dirs["bce_chief"], dirs["bce_other"]], ports[:2]
+    )
     single = _Job("bce-single", base, dict(data, **BCE, model_dir=dirs["bce_single"]), None)
-    kaml = _workers("kaml", base, dict(kaml_data, **KAML), [dirs["kaml"], dirs["kaml"]],
-                    ports[2:])
+    kaml = _workers("kaml", base, dict(kaml_data, **KAML), [dirs["kaml"], dirs["kaml"]], ports[2:])
     jobs = bce + [single] + kaml
     _wait(jobs, TIMEOUT_S)
     _assert_succeeded(jobs)
     first = {
-        "bce_chief_pid": bce[0].pid,
-        "kaml_pids": [job.pid for job in kaml],
-        "kaml_lock": (pathlib.Path(dirs["kaml"]) / ".lock").read_text(),
-        "summaries": {k: _summary(dirs[k]) for k in ("bce_chief", "bce_single", "kaml")},
-        "files": {k: _files(dirs[k]) for k in ("bce_chief", "bce_single", "kaml")},
-        "event_pids": {k: _event_file_pids(dirs[k]) for k in ("bce_chief", "kaml")},
+      "bce_chief_pid": bce[0].pid,
+      "kaml_pids": [job.pid for job in kaml],
+      "kaml_lock": (pathlib.Path(dirs["kaml"]) / ".lock").read_text(),
+      "summaries": {k: _summary(dirs[k]) for k in ("bce_chief", "bce_single", "kaml")},
+      "files": {k: _files(dirs[k]) for k in ("bce_chief", "bce_single", "kaml")},
+      "event_pids": {k: _event_file_pids(dirs[k]) for k in ("bce_chief", "kaml")},
     }
     ports = cluster.free_ports(6)
-    kaml_again = _workers("kaml-again", base, dict(kaml_data, **KAML),
-                          [dirs["kaml"], dirs["kaml"]], ports[:2])
-    bce_again = _workers("bce-again", base, dict(data, **BCE),
-                         [dirs["bce_chief"], dirs["bce_other"]], ports[2:4])
+    kaml_again = _workers(
+      "kaml-again", base, dict(kaml_data, **KAML), [dirs["kaml"], dirs["kaml"]], ports[:2]
+    )
+    bce_again = _workers(
+      "bce-again", base, dict(data, **BCE), [dirs["bce_chief"], dirs["bce_other"]], ports[2:4]
+    )
     # Validating on the last days needs statistics that never count them.
-    validate = _workers("validate", base, dict(data, stats=small_logs["stats_daily"], **VALIDATE),
-                        [dirs["validate"], dirs["validate"]], ports[4:])
+    validate = _workers(
+      "validate",
+      base,
+      dict(data, stats=small_logs["stats_daily"], **VALIDATE),
+      [dirs["validate"], dirs["validate"]],
+      ports[4:],
+    )
     jobs = kaml_again + bce_again + validate
     _wait(jobs, TIMEOUT_S)
   finally:
@@ -219,8 +261,14 @@ def runs(small_logs, tmp_path_factory):
       if job.process.poll() is None:
         job.process.kill()
         job.process.wait()
-  return dict(first, dirs=dirs, kaml_again=kaml_again, bce_again=bce_again,
-              kaml_again_summary=_summary(dirs["kaml"]), validate=validate)
+  return dict(
+    first,
+    dirs=dirs,
+    kaml_again=kaml_again,
+    bce_again=bce_again,
+    kaml_again_summary=_summary(dirs["kaml"]),
+    validate=validate,
+  )
 
 
 def _record_keys(dataset: tf.data.Dataset, schema: schema_lib.Schema) -> List[List[tuple]]:
@@ -241,8 +289,14 @@ def test_each_global_batch_is_the_two_worker_batches(small_logs):
   assert len(files) == 2
 
   def batches(batch_size, context=None):
-    ds = dataset_lib.make_dataset(small_logs["train"], schema, stats=stats, policy="adm",
-                                  batch_size=batch_size, input_context=context)
+    ds = dataset_lib.make_dataset(
+      small_logs["train"],
+      schema,
+      stats=stats,
+      policy="adm",
+      batch_size=batch_size,
+      input_context=context,
+    )
     return _record_keys(ds.take(STEPS), schema)
 
   single = batches(GLOBAL_BATCH)
@@ -252,8 +306,9 @@ def test_each_global_batch_is_the_two_worker_batches(small_logs):
     assert single[step] == sorted(per_worker[0][step] + per_worker[1][step])
   # Worker w read shard w only: its records are that file's first STEPS * 32 records.
   for w, path in enumerate(files):
-    own = dataset_lib.make_dataset(path, schema, stats=stats, policy="adm",
-                                   batch_size=GLOBAL_BATCH // 2)
+    own = dataset_lib.make_dataset(
+      path, schema, stats=stats, policy="adm", batch_size=GLOBAL_BATCH // 2
+    )
     assert _record_keys(own.take(STEPS), schema) == per_worker[w]
 
 
@@ -271,11 +326,12 @@ def test_two_workers_match_the_single_process_loss_per_epoch(runs):
 
 
 def test_chief_checkpoint_holds_the_single_process_weights_and_adam_moments(runs):
-  paths = [tf.train.latest_checkpoint(os.path.join(runs["dirs"][k], "checkpoints"))
-           for k in ("bce_chief", "bce_single")]
+  paths = [
+    tf.train.latest_checkpoint(os.path.join(runs["dirs"][k], "checkpoints"))
+    for k in ("bce_chief", "bce_single")
+  ]
   readers = [tf.train.load_checkpoint(p) for p in paths]
-  names = [set(r.get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
-           for r in readers]
+  names = [set(r.get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH"} for r in readers]
   assert names[0] == names[1]
   # Adam's m and v (one pair per weight) are linear and quadratic in the summed gradients,
   # so they check the gradient scale, which Adam's update itself hides.
@@ -295,13 +351,21 @@ def test_only_the_chief_writes(runs):
   assert not os.path.exists(runs["dirs"]["bce_other"])  # the non-chief's own model dir
   assert runs["files"]["bce_chief"] == runs["files"]["bce_single"]
   assert runs["files"]["kaml"] == [
-      ".lock", "checkpoints/checkpoint", "checkpoints/ckpt-1.data-00000-of-00001",
-      "checkpoints/ckpt-1.index", "config.json", "logs/train/<events>", "schema.json",
-      "train_summary.json"]
+    ".lock",
+    "checkpoints/checkpoint",
+    "checkpoints/ckpt-1.data-00000-of-00001",
+    "checkpoints/ckpt-1.index",
+    "config.json",
+    "logs/train/<events>",
+    "schema.json",
+    "train_summary.json",
+  ]
   # In the shared KAML dir: the lock and the TensorBoard events are the chief's.
   assert runs["kaml_lock"] == f"pid {runs['kaml_pids'][0]}"
-  assert runs["event_pids"] == {"bce_chief": [runs["bce_chief_pid"]] * 2,
-                                "kaml": [runs["kaml_pids"][0]]}
+  assert runs["event_pids"] == {
+    "bce_chief": [runs["bce_chief_pid"]] * 2,
+    "kaml": [runs["kaml_pids"][0]],
+  }
 
 
 def test_chief_checkpoint_restores_and_predicts_like_the_single_process(runs, small_logs):
@@ -310,8 +374,7 @@ def test_chief_checkpoint_restores_and_predicts_like_the_single_process(runs, sm
   features = {k: tf.constant(columns[k][:50]) for k in schema.feature_names}
   chief = trained_model.load(runs["dirs"]["bce_chief"])
   single = trained_model.load(runs["dirs"]["bce_single"])
-  np.testing.assert_allclose(chief.predict_all(features), single.predict_all(features),
-                             atol=1e-5)
+  np.testing.assert_allclose(chief.predict_all(features), single.predict_all(features), atol=1e-5)
   kaml = trained_model.load(runs["dirs"]["kaml"])
   assert kaml.uses_indicator
   assert np.all(np.isfinite(kaml.predict_all(features)))
@@ -319,8 +382,10 @@ def test_chief_checkpoint_restores_and_predicts_like_the_single_process(runs, sm
 
 def test_kaml_on_two_workers_reads_every_record_once(runs, small_logs):
   schema = schema_lib.Schema.load(small_logs["schema"])
-  sizes = [len(records.read_columns([p], schema)[schema_lib.AD_TASK_ID])
-           for p in records.list_files(small_logs["train"])]
+  sizes = [
+    len(records.read_columns([p], schema)[schema_lib.AD_TASK_ID])
+    for p in records.list_files(small_logs["train"])
+  ]
   summary = runs["summaries"]["kaml"]
   (epoch,) = summary["history"]
   assert sizes == [421, 448]
@@ -342,20 +407,26 @@ def test_rerun_resumes_every_worker_from_the_chiefs_checkpoint(runs):
 def test_workers_resuming_from_different_steps_refuse_to_train(runs):
   for job in runs["bce_again"]:
     assert job.returncode == 1, job.tail()
-    assert (f"the workers resumed from different steps [{2 * STEPS}, 0]; the model directory "
-            "must be on storage shared by every worker" in job.stderr()), job.tail()
+    assert (
+      f"the workers resumed from different steps [{2 * STEPS}, 0]; the model directory "
+      "must be on storage shared by every worker" in job.stderr()
+    ), job.tail()
   assert not os.path.exists(runs["dirs"]["bce_other"])
 
 
 def test_distributed_run_without_steps_fails_first(small_logs, tmp_path):
   data = config_lib.DataConfig(
-      schema_path=small_logs["schema"], train_files=small_logs["train"],
-      stats_path=small_logs["stats"], validation_files=small_logs["test"])
+    schema_path=small_logs["schema"],
+    train_files=small_logs["train"],
+    stats_path=small_logs["stats"],
+    validation_files=small_logs["test"],
+  )
   optim = config_lib.OptimConfig(batch_size=GLOBAL_BATCH)
   run_config = config_lib.RunConfig(data=data, model=model_config_lib.ModelConfig(), optim=optim)
   model_dir = tmp_path / "never"
-  with pytest.raises(config_lib.ConfigError,
-                     match=r"steps_per_epoch: required under a tf.distribute strategy"):
+  with pytest.raises(
+    config_lib.ConfigError, match=r"steps_per_epoch: required under a tf.distribute strategy"
+  ):
     trainer.train(run_config, str(model_dir), strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
   assert not model_dir.exists()
 
@@ -382,8 +453,10 @@ def test_workers_validate_and_stop_early_after_the_same_step(runs, small_logs):
   best = trained_model.load(runs["dirs"]["validate"])
   assert best.checkpoint_name == summary["best"]["checkpoint"]
   predictions = evaluator.predict(best, small_logs["train"], days=(25, 27))
-  assert (evaluator.metrics_of(predictions, best.schema.actions)["overall"]["auc"]
-          == summary["best"]["score"])
+  assert (
+    evaluator.metrics_of(predictions, best.schema.actions)["overall"]["auc"]
+    == summary["best"]["score"]
+  )
 
 
 def test_only_the_chief_writes_validation_outputs(runs):
@@ -391,15 +464,21 @@ def test_only_the_chief_writes_validation_outputs(runs):
   step = _summary(runs["dirs"]["validate"])["best"]["global_step"]
   # One training event file per epoch (each `fit` has its own TensorBoard callback).
   assert sorted(set(f for f in files if f.startswith(("best/", "logs/")))) == [
-      "best/best.json", f"best/ckpt-{step}.data-00000-of-00001", f"best/ckpt-{step}.index",
-      "logs/train/<events>", "logs/validation/<events>"]
+    "best/best.json",
+    f"best/ckpt-{step}.data-00000-of-00001",
+    f"best/ckpt-{step}.index",
+    "logs/train/<events>",
+    "logs/validation/<events>",
+  ]
   assert files.count("logs/validation/<events>") == 1
   assert set(_event_file_pids(runs["dirs"]["validate"])) == {runs["validate"][0].pid}
 
 
 def test_tf_config_names_the_cluster_and_the_task():
   assert json.loads(cluster.tf_config(["h0:1", "h1:2"], 1)) == {
-      "cluster": {"worker": ["h0:1", "h1:2"]}, "task": {"type": "worker", "index": 1}}
+    "cluster": {"worker": ["h0:1", "h1:2"]},
+    "task": {"type": "worker", "index": 1},
+  }
   with pytest.raises(ValueError, match=r"worker index 2 is not in 0\.\.1"):
     cluster.tf_config(["h0:1", "h1:2"], 2)
   with pytest.raises(ValueError, match="at least one worker"):
@@ -414,11 +493,15 @@ def test_free_ports_are_distinct_and_bindable():
       sock.bind(("127.0.0.1", port))
 
 
-@pytest.mark.parametrize("make", [
+@pytest.mark.parametrize(
+  "make",
+  [
     tf.distribute.get_strategy,
     lambda: tf.distribute.OneDeviceStrategy("/cpu:0"),
     lambda: tf.distribute.MirroredStrategy(["/cpu:0"]),
-], ids=["default", "one_device", "mirrored"])
+  ],
+  ids=["default", "one_device", "mirrored"],
+)
 def test_single_worker_reductions_are_identities(make):
   strategy = make()
   assert not cluster.is_multi_worker(strategy)

@@ -13,20 +13,25 @@ from kaml_tf.models import config as config_lib
 from kaml_tf.training import task as task_lib
 
 SCHEMA = schema_lib.Schema(
-    actions=("a", "b"),
-    sparse_features=(schema_lib.SparseFeature("user", num_buckets=7, embedding_dim=2),))
+  actions=("a", "b"),
+  sparse_features=(schema_lib.SparseFeature("user", num_buckets=7, embedding_dim=2),),
+)
 FEATURES = {"user": tf.constant([0, 1, 2, 3], tf.int64)}
 TARGETS = {
-    "labels": tf.constant([[1, 0], [0, 1], [0, 0], [1, 1]], tf.float32),
-    "mask": tf.constant([[1, 0], [1, 1], [1, 1], [1, 0]], tf.float32),
-    "is_target": tf.constant([[1, 0], [0, 1], [1, 0], [0, 0]], tf.float32),
+  "labels": tf.constant([[1, 0], [0, 1], [0, 0], [1, 1]], tf.float32),
+  "mask": tf.constant([[1, 0], [1, 1], [1, 1], [1, 0]], tf.float32),
+  "is_target": tf.constant([[1, 0], [0, 1], [1, 0], [0, 0]], tf.float32),
 }
 
 
 def _task(extended_weight, embedding_l2):
   tf.keras.utils.set_random_seed(2)
-  network = builder.build_model(SCHEMA, config_lib.ModelConfig(
-      num_experts=1, expert_units=(3,), tower_units=(), embedding_l2=embedding_l2))
+  network = builder.build_model(
+    SCHEMA,
+    config_lib.ModelConfig(
+      num_experts=1, expert_units=(3,), tower_units=(), embedding_l2=embedding_l2
+    ),
+  )
   loss = joint.KamlLoss(gamma=1.0, extended_weight=extended_weight)
   task = task_lib.KamlTask(network, loss, SCHEMA.actions)
   task.compile(optimizer=tf.keras.optimizers.SGD(0.1))
@@ -43,7 +48,8 @@ def test_train_step_optimises_and_logs_the_embedding_penalty_and_soft_bce():
   # .41, .85; mean over the batch .35, times 0.5.
   penalty = 0.5 * 0.35
   soft_bce = joint.KamlLoss(gamma=1.0, extended_weight=0.5)(
-      TARGETS["labels"], logits, TARGETS["mask"], is_target=TARGETS["is_target"])["bce"]
+    TARGETS["labels"], logits, TARGETS["mask"], is_target=TARGETS["is_target"]
+  )["bce"]
   logs = task.train_step((FEATURES, TARGETS))
   assert float(logs["regularization"]) == pytest.approx(penalty, rel=1e-6)
   assert float(logs["bce"]) == pytest.approx(float(soft_bce), rel=1e-6)
@@ -64,5 +70,4 @@ def test_the_penalty_is_in_the_gradient():
     table.assign(tf.reshape(tf.range(14, dtype=tf.float32) / 10.0, (7, 2)))
     task.train_step((FEATURES, TARGETS))
     rows.append(table.numpy()[3])
-  np.testing.assert_allclose(rows[0] - rows[1], 0.1 * 0.5 * 2 / 4 * np.array([0.6, 0.7]),
-                             rtol=1e-5)
+  np.testing.assert_allclose(rows[0] - rows[1], 0.1 * 0.5 * 2 / 4 * np.array([0.6, 0.7]), rtol=1e-5)

@@ -13,19 +13,30 @@ from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 from kaml_tf.training import trainer
 
-TINY = dict(expert_units=(8,), num_experts=2, tower_units=(4,), embedding_dim=4,
-            hke_sub_tower_units=(4,), hke_final_units=())
+TINY = dict(
+  expert_units=(8,),
+  num_experts=2,
+  tower_units=(4,),
+  embedding_dim=4,
+  hke_sub_tower_units=(4,),
+  hke_final_units=(),
+)
 
 
 def _config(logs, **optim):
   optim = {"batch_size": 64, "epochs": 1, "seed": 3, **optim}
   return config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=logs["schema"], train_files=logs["train"],
-                                 stats_path=logs["stats"], mask_policy="adm",
-                                 shuffle_buffer=1000),
-      model=model_config_lib.ModelConfig(hke=True, **TINY),
-      loss=config_lib.LossConfig(gamma=0.9),
-      optim=config_lib.OptimConfig(**optim))
+    data=config_lib.DataConfig(
+      schema_path=logs["schema"],
+      train_files=logs["train"],
+      stats_path=logs["stats"],
+      mask_policy="adm",
+      shuffle_buffer=1000,
+    ),
+    model=model_config_lib.ModelConfig(hke=True, **TINY),
+    loss=config_lib.LossConfig(gamma=0.9),
+    optim=config_lib.OptimConfig(**optim),
+  )
 
 
 def _weights(model_dir):
@@ -38,12 +49,23 @@ def test_trains_and_writes_model_dir(small_logs, tmp_path):
   steps_per_epoch = -(-result.history[0]["samples_read"] // 64)
   assert result.steps == steps_per_epoch
   assert result.resumed_from is None
-  assert set(result.history[0]) >= {"bce", "rank", "total", "auc_activation",
-                                    "unknown_ad_task_samples"}
+  assert set(result.history[0]) >= {
+    "bce",
+    "rank",
+    "total",
+    "auc_activation",
+    "unknown_ad_task_samples",
+  }
   assert np.isfinite(result.history[0]["total"])
   assert result.history[0]["unknown_ad_task_samples"] == 0
-  assert sorted(os.listdir(model_dir)) == [".lock", "checkpoints", "config.json", "logs",
-                                           "schema.json", "train_summary.json"]
+  assert sorted(os.listdir(model_dir)) == [
+    ".lock",
+    "checkpoints",
+    "config.json",
+    "logs",
+    "schema.json",
+    "train_summary.json",
+  ]
   assert config_lib.RunConfig.load(model_dir) == _config(small_logs, checkpoint_every_steps=4)
   assert os.listdir(os.path.join(model_dir, "logs", "train"))  # TensorBoard events
 
@@ -64,8 +86,9 @@ class _Killed(Exception):
 
 def test_crash_mid_epoch_resumes_to_the_uninterrupted_result(small_logs, tmp_path, monkeypatch):
   reference_dir = str(tmp_path / "reference")
-  reference = trainer.train(_config(small_logs, epochs=2, checkpoint_every_steps=3),
-                            reference_dir, verbose=0)
+  reference = trainer.train(
+    _config(small_logs, epochs=2, checkpoint_every_steps=3), reference_dir, verbose=0
+  )
 
   original = checkpointing.CheckpointCallback.on_train_batch_end
   calls = {"n": 0}
@@ -92,8 +115,10 @@ def test_crash_mid_epoch_resumes_to_the_uninterrupted_result(small_logs, tmp_pat
 def test_different_config_in_same_model_dir_is_refused(small_logs, tmp_path):
   model_dir = str(tmp_path / "m")
   trainer.train(_config(small_logs), model_dir, verbose=0)
-  with pytest.raises(model_dir_lib.ModelDirError,
-                     match=r"different configuration.*optim.learning_rate: 0.001 -> 0.01"):
+  with pytest.raises(
+    model_dir_lib.ModelDirError,
+    match=r"different configuration.*optim.learning_rate: 0.001 -> 0.01",
+  ):
     trainer.train(_config(small_logs, learning_rate=0.01), model_dir, verbose=0)
 
 
@@ -108,9 +133,14 @@ def test_model_dir_in_use_is_refused(small_logs, tmp_path):
 def test_alpha_of_wrong_length_fails_before_any_work(small_logs, tmp_path):
   config = _config(small_logs)
   bad = config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=small_logs["schema"], train_files="x",
-                                 stats_path=small_logs["stats"], alpha=(1, 2)),
-      model=config.model)
+    data=config_lib.DataConfig(
+      schema_path=small_logs["schema"],
+      train_files="x",
+      stats_path=small_logs["stats"],
+      alpha=(1, 2),
+    ),
+    model=config.model,
+  )
   with pytest.raises(config_lib.ConfigError, match=r"alpha: expected 5 values"):
     trainer.train(bad, str(tmp_path / "never"), verbose=0)
   assert not os.path.exists(tmp_path / "never")
@@ -123,4 +153,3 @@ def test_summary_file_matches_result(small_logs, tmp_path):
     summary = json.load(f)
   assert summary["steps"] == result.steps
   assert summary["history"] == result.history
-

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kaml_tf import records
+from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.evaluation import evaluator
@@ -33,8 +33,9 @@ VALIDATION_DAYS = [25, 27]
 def _validate(model, logs):
   """The flat validation metrics of a restored model, as the training loop computes them."""
   predictions = evaluator.predict(model, logs["train"], days=tuple(VALIDATION_DAYS))
-  return validation_loop.flat_metrics(evaluator.metrics_of(predictions, model.schema.actions),
-                                      model.schema.actions)
+  return validation_loop.flat_metrics(
+    evaluator.metrics_of(predictions, model.schema.actions), model.schema.actions
+  )
 
 
 def _metrics_of(entry):
@@ -59,8 +60,10 @@ def test_run_stops_after_patience_evaluations_without_improvement(early_stopped)
   assert summary["best"]["score"] == max(e[METRIC] for e in history)
   best_entry = next(e for e in history if e["global_step"] == summary["best"]["global_step"])
   assert summary["best"]["checkpoint"] == f"best/ckpt-{best_entry['global_step']}"
-  assert (best_entry["epoch"], best_entry["step"]) == (summary["best"]["epoch"],
-                                                       summary["best"]["step"])
+  assert (best_entry["epoch"], best_entry["step"]) == (
+    summary["best"]["epoch"],
+    summary["best"]["step"],
+  )
 
 
 def test_best_checkpoint_restores_the_network_that_scored_best(early_stopped):
@@ -69,8 +72,9 @@ def test_best_checkpoint_restores_the_network_that_scored_best(early_stopped):
   assert best.checkpoint_name == summary["best"]["checkpoint"]
   with open(os.path.join(model_dir, "best", "best.json")) as f:
     assert json.load(f) == summary["best"]
-  entry = next(e for e in summary["validation_history"]
-               if e["global_step"] == summary["best"]["global_step"])
+  entry = next(
+    e for e in summary["validation_history"] if e["global_step"] == summary["best"]["global_step"]
+  )
   assert _validate(best, early_stopped["logs"]) == _metrics_of(entry)
   # The latest checkpoint holds the network of the last evaluation, a worse one.
   latest = trained_model.load(model_dir, "latest")
@@ -79,16 +83,22 @@ def test_best_checkpoint_restores_the_network_that_scored_best(early_stopped):
   assert recomputed == _metrics_of(summary["validation_history"][-1])
   assert recomputed[METRIC] < summary["best"]["score"]
   assert sorted(os.listdir(os.path.join(model_dir, "best"))) == [
-      "best.json", f"ckpt-{entry['global_step']}.data-00000-of-00001",
-      f"ckpt-{entry['global_step']}.index"]
+    "best.json",
+    f"ckpt-{entry['global_step']}.data-00000-of-00001",
+    f"ckpt-{entry['global_step']}.index",
+  ]
 
 
 def test_checkpoint_choice_is_checked(early_stopped, tmp_path):
   model_dir = early_stopped["model_dir"]
   assert trained_model.checkpoint_path(model_dir) == os.path.join(
-      model_dir, early_stopped["summary"]["best"]["checkpoint"])
-  with pytest.raises(ValueError, match=r"^checkpoint: expected one of \['best', 'latest'\], "
-                                       r"got 'newest'"):
+    model_dir, early_stopped["summary"]["best"]["checkpoint"]
+  )
+  with pytest.raises(
+    ValueError,
+    match=r"^checkpoint: expected one of \['best', 'latest'\], "
+    r"got 'newest'",
+  ):
     trained_model.load(model_dir, "newest")
   assert trained_model.checkpoint_path(str(tmp_path)) is None
 
@@ -106,52 +116,67 @@ def test_validation_days_are_held_out_of_training(early_stopped):
 
 
 def test_validation_metrics_are_in_tensorboard(early_stopped):
-  (events,) = glob.glob(os.path.join(early_stopped["model_dir"], "logs", "validation",
-                                     "events.out.tfevents.*"))
+  (events,) = glob.glob(
+    os.path.join(early_stopped["model_dir"], "logs", "validation", "events.out.tfevents.*")
+  )
   logged = {}
   for event in tf.compat.v1.train.summary_iterator(events):
     for value in event.summary.value:
-      logged.setdefault(value.tag, []).append(
-          (event.step, float(tf.make_ndarray(value.tensor))))
+      logged.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
   history = early_stopped["summary"]["validation_history"]
-  assert logged[METRIC] == [(e["global_step"], pytest.approx(e[METRIC], rel=1e-6))
-                            for e in history]
-  assert set(logged) == {k for e in history for k, v in e.items()
-                         if v is not None and k not in ("epoch", "step", "global_step")}
+  assert logged[METRIC] == [(e["global_step"], pytest.approx(e[METRIC], rel=1e-6)) for e in history]
+  assert set(logged) == {
+    k
+    for e in history
+    for k, v in e.items()
+    if v is not None and k not in ("epoch", "step", "global_step")
+  }
 
 
 def test_rerun_of_a_stopped_run_trains_no_further(early_stopped):
   model_dir, summary = early_stopped["model_dir"], early_stopped["summary"]
   run_config = config_lib.RunConfig.load(model_dir)
-  longer = dataclasses.replace(run_config, optim=dataclasses.replace(run_config.optim,
-                                                                     epochs=6))
+  longer = dataclasses.replace(run_config, optim=dataclasses.replace(run_config.optim, epochs=6))
   again = trainer.train(longer, model_dir, verbose=0)
   assert again.steps == summary["steps"] and again.history == []
   assert again.stopped_early and again.best == summary["best"]
   assert again.validation_history == summary["validation_history"]
 
 
-TINY = dict(expert_units=(8,), num_experts=2, tower_units=(4,), embedding_dim=4,
-            hke_sub_tower_units=(4,), hke_final_units=())
+TINY = dict(
+  expert_units=(8,),
+  num_experts=2,
+  tower_units=(4,),
+  embedding_dim=4,
+  hke_sub_tower_units=(4,),
+  hke_final_units=(),
+)
 
 
 def _config(logs, validation_days=3, validation_files="", **optim):
   return config_lib.RunConfig(
-      data=config_lib.DataConfig(schema_path=logs["schema"], train_files=logs["train"],
-                                 stats_path=logs["stats_daily"], mask_policy="adm",
-                                 shuffle_buffer=1000, validation_days=validation_days,
-                                 validation_files=validation_files),
-      model=model_config_lib.ModelConfig(hke=True, **TINY),
-      loss=config_lib.LossConfig(gamma=0.9),
-      optim=config_lib.OptimConfig(**{"batch_size": 64, "epochs": 1, "seed": 3, **optim}))
+    data=config_lib.DataConfig(
+      schema_path=logs["schema"],
+      train_files=logs["train"],
+      stats_path=logs["stats_daily"],
+      mask_policy="adm",
+      shuffle_buffer=1000,
+      validation_days=validation_days,
+      validation_files=validation_files,
+    ),
+    model=model_config_lib.ModelConfig(hke=True, **TINY),
+    loss=config_lib.LossConfig(gamma=0.9),
+    optim=config_lib.OptimConfig(**{"batch_size": 64, "epochs": 1, "seed": 3, **optim}),
+  )
 
 
 class _Killed(Exception):
   pass
 
 
-def test_kill_between_the_checkpoint_and_the_best_write_rewrites_it(small_logs, tmp_path,
-                                                                    monkeypatch):
+def test_kill_between_the_checkpoint_and_the_best_write_rewrites_it(
+  small_logs, tmp_path, monkeypatch
+):
   """The first evaluation (step 5) always improves; the job dies before writing best/."""
   model_dir = str(tmp_path / "m")
   config = _config(small_logs, eval_every_steps=5)
@@ -181,17 +206,19 @@ def test_kill_between_the_checkpoint_and_the_best_write_rewrites_it(small_logs, 
 
 
 def test_explicit_validation_files_are_evaluated_after_each_epoch(small_logs, tmp_path):
-  config = _config(small_logs, validation_days=0, validation_files=small_logs["test"],
-                   epochs=2)
+  config = _config(small_logs, validation_days=0, validation_files=small_logs["test"], epochs=2)
   result = trainer.train(config, str(tmp_path / "m"), verbose=0)
   steps = result.steps // 2
   assert [(e["epoch"], e["step"], e["global_step"]) for e in result.validation_history] == [
-      (0, steps, steps), (1, steps, 2 * steps)]
+    (0, steps, steps),
+    (1, steps, 2 * steps),
+  ]
   assert result.validation_days is None and not result.stopped_early
   schema = schema_lib.Schema.load(small_logs["schema"])
   assert set(result.validation_history[0]) == (
-      {"epoch", "step", "global_step", METRIC, "per_target_overall_logloss"}
-      | {f"per_target_{m}_{a}" for m in ("auc", "logloss") for a in schema.actions})
+    {"epoch", "step", "global_step", METRIC, "per_target_overall_logloss"}
+    | {f"per_target_{m}_{a}" for m in ("auc", "logloss") for a in schema.actions}
+  )
   # No second pass over the validation set by Keras.
   assert not any(k.startswith("val_") for k in result.history[0])
   # The full epoch's samples: no validation day is held out.
@@ -199,24 +226,28 @@ def test_explicit_validation_files_are_evaluated_after_each_epoch(small_logs, tm
 
 
 def test_validation_days_must_leave_a_training_day(small_logs, tmp_path):
-  with pytest.raises(config_lib.ConfigError,
-                     match=r"^validation_days: cannot hold out the last 28 day\(s\): the logs "
-                           r"hold 28 distinct day\(s\) \(days 0\.\.27\)"):
+  with pytest.raises(
+    config_lib.ConfigError,
+    match=r"^validation_days: cannot hold out the last 28 day\(s\): the logs "
+    r"hold 28 distinct day\(s\) \(days 0\.\.27\)",
+  ):
     trainer.train(_config(small_logs, validation_days=28), str(tmp_path / "never"), verbose=0)
   assert not (tmp_path / "never").exists()
 
 
 def test_validation_files_and_days_are_exclusive(small_logs):
-  with pytest.raises(config_lib.ConfigError,
-                     match=r"^validation_days: give either --validation .* not both"):
+  with pytest.raises(
+    config_lib.ConfigError, match=r"^validation_days: give either --validation .* not both"
+  ):
     _config(small_logs, validation_files=small_logs["test"])
 
 
 @pytest.mark.parametrize("flag", ["early_stopping_patience", "eval_every_steps"])
 def test_early_stopping_needs_a_validation_set(small_logs, tmp_path, flag):
   with pytest.raises(config_lib.ConfigError, match=f"^{flag}: needs a validation set"):
-    trainer.train(_config(small_logs, validation_days=0, **{flag: 2}),
-                  str(tmp_path / "never"), verbose=0)
+    trainer.train(
+      _config(small_logs, validation_days=0, **{flag: 2}), str(tmp_path / "never"), verbose=0
+    )
   assert not (tmp_path / "never").exists()
 
 
@@ -243,11 +274,14 @@ def test_model_dir_written_before_these_fields_resumes_and_loads(small_logs, tmp
 
 def test_static_statistics_that_count_a_validation_day_are_refused(small_logs, tmp_path):
   config = _config(small_logs)
-  config = dataclasses.replace(config, data=dataclasses.replace(config.data,
-                                                                stats_path=small_logs["stats"]))
-  with pytest.raises(config_lib.ConfigError,
-                     match=r"^stats: .*stats.parquet counts days 0\.\.27, which include the first "
-                           r"validation day 25: .* `compute_stats --end_day=24`"):
+  config = dataclasses.replace(
+    config, data=dataclasses.replace(config.data, stats_path=small_logs["stats"])
+  )
+  with pytest.raises(
+    config_lib.ConfigError,
+    match=r"^stats: .*stats.parquet counts days 0\.\.27, which include the first "
+    r"validation day 25: .* `compute_stats --end_day=24`",
+  ):
     trainer.train(config, str(tmp_path / "never"), verbose=0)
   assert not os.path.exists(tmp_path / "never")
 
@@ -255,10 +289,12 @@ def test_static_statistics_that_count_a_validation_day_are_refused(small_logs, t
 def test_static_statistics_ending_before_the_validation_days_are_accepted(small_logs, tmp_path):
   schema = schema_lib.Schema.load(small_logs["schema"])
   path = str(tmp_path / "stats_end24.parquet")
-  stats_lib.compute_stats(small_logs["train"], schema,
-                          stats_lib.StatsConfig(window_days=28, end_day=24)).save(path)
+  stats_lib.compute_stats(
+    small_logs["train"], schema, stats_lib.StatsConfig(window_days=28, end_day=24)
+  ).save(path)
   config = _config(small_logs, steps_per_epoch=1)
-  config = dataclasses.replace(config, data=dataclasses.replace(config.data, stats_path=path,
-                                                                stats_mode="static"))
+  config = dataclasses.replace(
+    config, data=dataclasses.replace(config.data, stats_path=path, stats_mode="static")
+  )
   result = trainer.train(config, str(tmp_path / "run"), verbose=0)
   assert result.validation_days == [25, 27] and result.steps == 1

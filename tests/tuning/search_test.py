@@ -6,9 +6,11 @@ from kaml_tf.tuning import search
 from kaml_tf.tuning import search_space
 
 BASE = {"lr": 1.0, "w/a": 1.0, "alpha/a": 2}
-COORDS = [search_space.Coordinate("lr", (1.0, 0.5, 2.0)),
-          search_space.Coordinate("w/a", (1.0, 0.0)),
-          search_space.Coordinate("alpha/a", (2, 5), unless_zero="w/a")]
+COORDS = [
+  search_space.Coordinate("lr", (1.0, 0.5, 2.0)),
+  search_space.Coordinate("w/a", (1.0, 0.0)),
+  search_space.Coordinate("alpha/a", (2, 5), unless_zero="w/a"),
+]
 
 
 def _drive(proposals, score_of):
@@ -27,19 +29,30 @@ def test_coordinate_search_keeps_strict_improvements_and_skips_switched_off_thre
   # lr 0.5 is best; switching the action off (w=0) is better still, so its threshold is
   # never tried; the second cycle tries the other learning rates with w=0, finds nothing
   # better and stops.
-  scores = {(1.0, 1.0, 2): 0.60, (0.5, 1.0, 2): 0.65, (2.0, 1.0, 2): 0.61,
-            (0.5, 0.0, 2): 0.66}
-  points = _drive(search.coordinate_search(BASE, COORDS, budget=20),
-                  lambda p: scores.get((p["lr"], p["w/a"], p["alpha/a"]), 0.5))
+  scores = {(1.0, 1.0, 2): 0.60, (0.5, 1.0, 2): 0.65, (2.0, 1.0, 2): 0.61, (0.5, 0.0, 2): 0.66}
+  points = _drive(
+    search.coordinate_search(BASE, COORDS, budget=20),
+    lambda p: scores.get((p["lr"], p["w/a"], p["alpha/a"]), 0.5),
+  )
   assert [(p["lr"], p["w/a"], p["alpha/a"]) for p in points] == [
-      (1.0, 1.0, 2), (0.5, 1.0, 2), (2.0, 1.0, 2), (0.5, 0.0, 2), (1.0, 0.0, 2),
-      (2.0, 0.0, 2)]
+    (1.0, 1.0, 2),
+    (0.5, 1.0, 2),
+    (2.0, 1.0, 2),
+    (0.5, 0.0, 2),
+    (1.0, 0.0, 2),
+    (2.0, 0.0, 2),
+  ]
 
 
 def test_coordinate_search_ties_keep_the_incumbent_and_thresholds_are_tried():
   points = _drive(search.coordinate_search(BASE, COORDS, budget=20), lambda p: 0.5)
   assert [(p["lr"], p["w/a"], p["alpha/a"]) for p in points] == [
-      (1.0, 1.0, 2), (0.5, 1.0, 2), (2.0, 1.0, 2), (1.0, 0.0, 2), (1.0, 1.0, 5)]
+    (1.0, 1.0, 2),
+    (0.5, 1.0, 2),
+    (2.0, 1.0, 2),
+    (1.0, 0.0, 2),
+    (1.0, 1.0, 5),
+  ]
 
 
 @pytest.mark.parametrize("budget", [1, 2, 3])
@@ -53,6 +66,7 @@ def test_coordinate_search_second_cycle_revisits_earlier_coordinates():
   # After w/a improves, lr candidates are new points again (other w/a), so cycle 2 tries them.
   def score(p):
     return {(1.0, 0.0): 0.7, (2.0, 0.0): 0.8}.get((p["lr"], p["w/a"]), 0.5)
+
   points = _drive(search.coordinate_search(BASE, COORDS, budget=20), score)
   keys = [(p["lr"], p["w/a"], p["alpha/a"]) for p in points]
   assert keys[:4] == [(1.0, 1.0, 2), (0.5, 1.0, 2), (2.0, 1.0, 2), (1.0, 0.0, 2)]

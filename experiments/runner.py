@@ -1,0 +1,492 @@
+"""Runs an experiment suite: every configuration K times with different seeds, resumably.
+
+Run r (0-based) of every configuration uses seed `base_seed + r` for initialisation and
+shuffling, so the configurations are compared on the same seeds. Simulated suites train on
+`data_dir/train-*` and evaluate on `data_dir/test-*` (the output of `pipelines.simulate`); the
+`kuairand` suite first converts the KuaiRand log with seed `base_seed + r` (a new draw of every
+video's target and reported actions) and trains run r of every configuration on it.
+
+Layout of the output directory OUT:
+
+  OUT/experiment.json                       the experiment's fixed settings, checked on restart
+  OUT/stats.parquet                         simulated suites: ADM statistics of the train logs
+  OUT/data/seed-<r>/                        kuairand: conversion r and its stats.parquet
+  OUT/runs/<configuration>/seed-<r>/model/  the run's model directory (pipelines.train layout)
+  OUT/runs/<configuration>/seed-<r>/metrics.json   its evaluation, written atomically, last
+  OUT/results.json, results.md, *.png       the report (experiments.report)
+
+A run is finished when its metrics.json exists. A restarted experiment skips finished runs
+(evaluating again, without training, one whose metrics lack the true-label block its suite
+asks for) and reruns the others, the trainer resuming each from its latest checkpoint; the
+statistics and conversions are only (re)computed when an unfinished run needs them and they are missing. The
+fixed settings (suite, data, training, model overrides, base seed) may not change between
+restarts (finished runs would silently mix two experiments); `repeats` may grow and `configs`
+may change. Statistics cover every train day (the window from the first to the last day of the
+train logs).
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+import types
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+from kaml_tf.logs import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.data import masks as masks_lib
+from kaml_tf.data import stats as stats_lib
+from kaml_tf.evaluation import evaluator
+from experiments import report as report_lib
+from experiments import suites as suites_lib
+from kaml_tf import atomic
+from kaml_tf.datasets.kuairand import conversion
+from kaml_tf.models import config as model_config_lib
+from kaml_tf.training import config as config_lib
+from kaml_tf.training import model_dir as model_dir_lib
+from kaml_tf.training import trained_model
+from kaml_tf.training import trainer
+
+MANIFEST_FILE = "experiment.json"
+STATS_FILE = "stats.parquet"
+RUNS_DIR = "runs"
+DATA_DIR = "data"
+MODEL_DIR = "model"
+METRICS_FILE = "metrics.json"
+TRAIN_PATTERN = "train-*"
+TEST_PATTERN = "test-*"
+
+Progress = Callable[[str], None]
+
+
+class ExperimentError(RuntimeError):
+  """The output directory holds another experiment, or the data does not fit the suite."""
+
+
+def _print_progress(message: str) -> None:
+  print(message, file=sys.stdout, flush=True)
+
+
+def _json_ready(value: Any) -> Any:
+  if isinstance(value, Mapping):
+    return {k: _json_ready(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_ready(v) for v in value]
+  return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """Everything an experiment depends on. Errors start with the field (= flag) name.
+
+  Attributes:
+    suite: Name of a suite in `experiments.suites.SUITES`.
+    output_dir: OUT (see the module docstring).
+    data_dir: Simulated suites: the output of `pipelines.simulate` (schema.json, train-*,
+      test-*). Must be empty for `kuairand`.
+    repeats: Runs per configuration (K).
+    base_seed: Run r uses seed base_seed + r.
+    epochs: Training epochs of every run.
+    batch_size: Global batch size.
+    learning_rate: Adam learning rate.
+    steps_per_epoch: Cap on steps per epoch (None: the whole train split).
+    stats_path: Simulated suites: ADM statistics to use instead of computing OUT/stats.parquet.
+    kuairand_log: kuairand: the KuaiRand log (TSV).
+    kuairand_user_features: kuairand: the KuaiRand user features CSV.
+    configs: Names of the suite's configurations to run; empty = all.
+    model_overrides: `ModelConfig` fields shared by every configuration (e.g. smaller widths);
+      `backbone` and `hke` belong to the configurations.
+    shuffle_buffer: Rows in the training shuffle buffer.
+    command: The command line that started the experiment, shown in results.md.
+  """
+
+  suite: str
+  output_dir: str
+  data_dir: str = ""
+  repeats: int = 3
+  base_seed: int = 0
+  epochs: int = 1
+  batch_size: int = 5000
+  learning_rate: float = 1e-3
+  steps_per_epoch: Optional[int] = None
+  stats_path: str = ""
+  kuairand_log: str = ""
+  kuairand_user_features: str = ""
+  configs: Tuple[str, ...] = ()
+  model_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  shuffle_buffer: int = 100_000
+  command: str = ""
+
+  def __post_init__(self):
+    object.__setattr__(self, "configs", tuple(self.configs))
+    # Lists (from JSON or flags) become tuples: the overrides are read-only and comparable.
+    overrides = {
+      k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.model_overrides).items()
+    }
+    object.__setattr__(self, "model_overrides", types.MappingProxyType(overrides))
+    suite = suites_lib.get(self.suite).select(self.configs)
+    if not self.output_dir:
+      raise config_lib.ConfigError("output_dir: is required")
+    for name, lowest in (("repeats", 1), ("base_seed", 0)):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+        raise config_lib.ConfigError(f"{name}: must be an integer >= {lowest}, got {value!r}")
+    self.optim_config(self.base_seed)  # Validates the training fields, naming them.
+    if self.shuffle_buffer < 0:
+      raise config_lib.ConfigError(f"shuffle_buffer: must be >= 0, got {self.shuffle_buffer}")
+    suites_lib.check_model_overrides(overrides)
+    for variant in suite.variants:
+      variant.model_config(overrides)
+    if suite.data == suites_lib.SIMULATED:
+      if not self.data_dir:
+        raise config_lib.ConfigError(
+          f"data_dir: suite {self.suite!r} needs the output of `python -m pipelines.simulate`"
+        )
+    else:
+      for name in ("data_dir", "stats_path"):
+        if getattr(self, name):
+          raise config_lib.ConfigError(
+            f"{name}: not used by suite {self.suite!r}, which converts the KuaiRand log and "
+            f"computes its statistics once per seed; got {getattr(self, name)!r}"
+          )
+      for name in ("kuairand_log", "kuairand_user_features"):
+        if not getattr(self, name):
+          raise config_lib.ConfigError(f"{name}: suite {self.suite!r} needs it")
+
+  @property
+  def suite_def(self) -> suites_lib.Suite:
+    """The suite, restricted to `configs`."""
+    return suites_lib.get(self.suite).select(self.configs)
+
+  def seed(self, run: int) -> int:
+    return self.base_seed + run
+
+  def optim_config(self, seed: int) -> config_lib.OptimConfig:
+    return config_lib.OptimConfig(
+      learning_rate=self.learning_rate,
+      batch_size=self.batch_size,
+      epochs=self.epochs,
+      steps_per_epoch=self.steps_per_epoch,
+      seed=seed,
+    )
+
+  def fixed_settings(self) -> Dict[str, Any]:
+    """The settings every run depends on: they may not change when an experiment restarts."""
+    out: Dict[str, Any] = {"suite": self.suite, "base_seed": self.base_seed}
+    if suites_lib.get(self.suite).data == suites_lib.SIMULATED:
+      out["data_dir"] = os.path.abspath(self.data_dir)
+      out["stats_path"] = os.path.abspath(self.stats_path) if self.stats_path else ""
+    else:
+      out["kuairand_log"] = os.path.abspath(self.kuairand_log)
+      out["kuairand_user_features"] = os.path.abspath(self.kuairand_user_features)
+    out.update(
+      epochs=self.epochs,
+      batch_size=self.batch_size,
+      learning_rate=self.learning_rate,
+      steps_per_epoch=self.steps_per_epoch,
+      shuffle_buffer=self.shuffle_buffer,
+      model_overrides=_json_ready(dict(self.model_overrides)),
+    )
+    return out
+
+  def describe(self) -> Dict[str, Any]:
+    """The fixed settings plus the runs asked for (results.json's "experiment")."""
+    return dict(
+      self.fixed_settings(),
+      repeats=self.repeats,
+      seeds=[self.seed(r) for r in range(self.repeats)],
+      configs=list(self.suite_def.names),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+  """The logs one run trains and is evaluated on (absolute paths)."""
+
+  schema_path: str
+  train_files: str
+  test_files: str
+  stats_path: str = ""
+
+
+def run_dir(output_dir: str, configuration: str, run: int) -> str:
+  """OUT/runs/<configuration>/seed-<r>."""
+  return os.path.join(output_dir, RUNS_DIR, configuration, f"seed-{run}")
+
+
+def check_manifest(config: ExperimentConfig) -> None:
+  """Writes OUT/experiment.json, or checks a restart keeps the fixed settings.
+
+  Raises:
+    ExperimentError: listing the settings that differ from the experiment in OUT.
+  """
+  path = os.path.join(config.output_dir, MANIFEST_FILE)
+  fixed = config.fixed_settings()
+  if not os.path.exists(os.path.join(config.output_dir, RUNS_DIR)):
+    # No run has started: a start that failed early (e.g. a wrong --data_dir) binds nothing.
+    atomic.write_text(path, json.dumps(fixed, indent=2) + "\n")
+    return
+  if not os.path.exists(path):
+    raise ExperimentError(
+      f"{config.output_dir} holds runs but no {MANIFEST_FILE}; it was not "
+      "written by this job. Use another --output_dir"
+    )
+  with open(path, encoding="utf-8") as f:
+    old = json.load(f)
+  diffs = [
+    f"{k}: {old.get(k)!r} -> {fixed.get(k)!r}"
+    for k in sorted(set(old) | set(fixed))
+    if old.get(k) != fixed.get(k)
+  ]
+  if diffs:
+    raise ExperimentError(
+      f"{config.output_dir} holds an experiment with other settings ({path}); its finished "
+      f"runs would be mixed with new ones. Use another --output_dir or the original flags. "
+      f"Differences: {'; '.join(diffs)}"
+    )
+
+
+def train_window(files: str) -> stats_lib.StatsConfig:
+  """A statistics window covering every day of `files` (first to last day, inclusive)."""
+  first, last = None, None
+  for _, _, batch in stats_lib.iter_log_batches(files, {schema_lib.DAY: tf.int64}):
+    days = batch[schema_lib.DAY]
+    if days.size:
+      first = int(days.min()) if first is None else min(first, int(days.min()))
+      last = int(days.max()) if last is None else max(last, int(days.max()))
+  if first is None:
+    raise ExperimentError(f"no records in the train logs {files!r}")
+  return stats_lib.StatsConfig(window_days=last - first + 1, end_day=last)
+
+
+def compute_train_stats(
+  files: str, schema: schema_lib.Schema, path: str, progress: Progress
+) -> None:
+  """Computes the ADM statistics of every train day into `path` (atomically)."""
+  window = train_window(files)
+  first_day = window.end_day - window.window_days + 1
+  progress(
+    f"computing conversion statistics of {files} (days {first_day}-{window.end_day}) into {path}"
+  )
+  stats_lib.compute_stats(files, schema, window).save(path)
+
+
+class _Data:
+  """Prepares each run's data on first use (finished runs need none)."""
+
+  def __init__(self, config: ExperimentConfig, suite: suites_lib.Suite, progress: Progress):
+    self._config = config
+    self._suite = suite
+    self._progress = progress
+    self._needs_stats = any(v.needs_stats for v in suite.variants)
+    self._needs_truth = suite.oracle_evaluation or any(
+      v.mask_policy == masks_lib.ORACLE for v in suite.variants
+    )
+    self._cache: Dict[int, DataSource] = {}
+
+  def get(self, run: int) -> DataSource:
+    key = 0 if self._suite.data == suites_lib.SIMULATED else run
+    if key not in self._cache:
+      if self._suite.data == suites_lib.SIMULATED:
+        self._cache[key] = self._simulated()
+      else:
+        self._cache[key] = self._kuairand(run)
+    return self._cache[key]
+
+  def _source(self, folder: str, stats_path: str) -> DataSource:
+    schema_path = schema_lib.schema_path(folder)
+    schema = schema_lib.Schema.load(schema_path)
+    if self._needs_truth and not schema.has_true_labels:
+      raise ExperimentError(
+        f"{schema_path}: suite {self._suite.name!r} trains or evaluates on the true labels, "
+        "but these logs have none (has_true_labels is false)"
+      )
+    train, test = (os.path.join(folder, p) for p in (TRAIN_PATTERN, TEST_PATTERN))
+    for pattern in (train, test):
+      records.list_files(pattern)  # FileNotFoundError naming the pattern.
+    if self._needs_stats and not os.path.exists(stats_path):
+      compute_train_stats(train, schema, stats_path, self._progress)
+    return DataSource(
+      schema_path=schema_path,
+      train_files=train,
+      test_files=test,
+      stats_path=stats_path if self._needs_stats else "",
+    )
+
+  def _simulated(self) -> DataSource:
+    c = self._config
+    stats_path = os.path.abspath(c.stats_path or os.path.join(c.output_dir, STATS_FILE))
+    if c.stats_path and self._needs_stats and not os.path.exists(stats_path):
+      raise ExperimentError(f"stats: {c.stats_path} does not exist")
+    return self._source(os.path.abspath(c.data_dir), stats_path)
+
+  def _kuairand(self, run: int) -> DataSource:
+    c = self._config
+    folder = os.path.abspath(os.path.join(c.output_dir, DATA_DIR, f"seed-{run}"))
+    if not os.path.exists(os.path.join(folder, conversion.REPORT_FILE)):
+      self._progress(f"converting {c.kuairand_log} with seed {c.seed(run)} into {folder}")
+      conversion.write_conversion(
+        conversion.ConversionConfig(
+          log_path=c.kuairand_log, user_features_path=c.kuairand_user_features, seed=c.seed(run)
+        ),
+        folder,
+      )
+    return self._source(folder, os.path.join(folder, STATS_FILE))
+
+
+def make_run_config(
+  config: ExperimentConfig, variant: suites_lib.Variant, data: DataSource, seed: int
+) -> config_lib.RunConfig:
+  """The training config of one (configuration, seed) run."""
+  return config_lib.RunConfig(
+    data=config_lib.DataConfig(
+      schema_path=data.schema_path,
+      train_files=data.train_files,
+      stats_path=data.stats_path if variant.needs_stats else "",
+      mask_policy=variant.mask_policy,
+      alpha=variant.alpha,
+      shuffle_buffer=config.shuffle_buffer,
+    ),
+    model=variant.model_config(config.model_overrides),
+    loss=config_lib.LossConfig(gamma=variant.gamma),
+    optim=config.optim_config(seed),
+  )
+
+
+def _overall(metrics: Mapping[str, Any]) -> str:
+  overall = metrics["overall"]
+  fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+  return f"overall AUC {fmt(overall['auc'])}, LogLoss {fmt(overall['logloss'])}"
+
+
+def _load_json(path: str) -> Dict[str, Any]:
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _evaluate(model_dir: str, test_files: str, oracle: bool, metrics_path: str) -> None:
+  """Evaluates a run's model into its metrics.json (atomically)."""
+  metrics = evaluator.evaluate(trained_model.load(model_dir), test_files, oracle=oracle)
+  evaluator.write_metrics(metrics_path, metrics)
+  # Each run builds a new network; without this the graph of every earlier run stays alive.
+  tf.keras.backend.clear_session()
+
+
+def _lacks_oracle(suite: suites_lib.Suite, metrics_path: str) -> bool:
+  return suite.oracle_evaluation and "oracle" not in _load_json(metrics_path)
+
+
+def _run(
+  config: ExperimentConfig,
+  suite: suites_lib.Suite,
+  variant: suites_lib.Variant,
+  run: int,
+  data: _Data,
+  label: str,
+  progress: Progress,
+  verbose: Optional[int],
+) -> Dict[str, Any]:
+  """Trains and evaluates one run unless it is finished; returns its results.json entry."""
+  folder = run_dir(config.output_dir, variant.name, run)
+  metrics_path = os.path.join(folder, METRICS_FILE)
+  model_dir = os.path.join(folder, MODEL_DIR)
+  seed = config.seed(run)
+  name = f"{label} {variant.name} seed-{run} (seed {seed})"
+  if os.path.exists(metrics_path) and _lacks_oracle(suite, metrics_path):
+    # Evaluation is cheap and deterministic: a run finished before its suite evaluated the
+    # true labels is evaluated again, not trained again.
+    progress(f"{name}: finished earlier, evaluating it again with the true labels")
+    _evaluate(model_dir, data.get(run).test_files, suite.oracle_evaluation, metrics_path)
+  elif os.path.exists(metrics_path):
+    progress(f"{name}: finished earlier, skipped")
+  else:
+    source = data.get(run)
+    run_config = make_run_config(config, variant, source, seed)
+    progress(f"{name}: training in {model_dir}")
+    started = time.time()
+    trainer.train(run_config, model_dir, verbose=verbose)
+    _evaluate(model_dir, source.test_files, suite.oracle_evaluation, metrics_path)
+    progress(f"{name}: done in {time.time() - started:.1f} s, {_overall(_load_json(metrics_path))}")
+  summary_path = os.path.join(model_dir, model_dir_lib.SUMMARY_FILE)
+  summary = _load_json(summary_path) if os.path.exists(summary_path) else {}
+  return {
+    "seed": seed,
+    "run_dir": os.path.relpath(folder, config.output_dir),
+    "metrics": _load_json(metrics_path),
+    "train": {k: summary.get(k) for k in ("epochs", "steps")},
+  }
+
+
+def _settings(variant: suites_lib.Variant, schema: schema_lib.Schema) -> Dict[str, Any]:
+  """The variant's knobs with the ADM thresholds actually used (defaults resolved)."""
+  settings = variant.settings()
+  if variant.needs_stats:
+    settings["alpha"] = list(masks_lib.resolve_alpha(variant.alpha or None, schema))
+  return settings
+
+
+def run_experiment(
+  config: ExperimentConfig, progress: Optional[Progress] = None, verbose: Optional[int] = None
+) -> Dict[str, Any]:
+  """Runs (or resumes) every run of the suite, then writes the report into OUT.
+
+  Runs go seed by seed (every configuration of seed 0, then of seed 1, ...), so an
+  interrupted experiment already holds comparable runs of every configuration.
+
+  Args:
+    config: The experiment.
+    progress: Called with one line per run event; default: printed to stdout.
+    verbose: Keras verbosity of training (None: the trainer's default).
+
+  Returns:
+    The results.json dict (see `experiments.report.build_results`).
+
+  Raises:
+    ExperimentError: if OUT holds an experiment with other fixed settings, or the data does
+      not suit the suite.
+  """
+  progress = progress or _print_progress
+  suite = config.suite_def
+  os.makedirs(config.output_dir, exist_ok=True)
+  check_manifest(config)
+  data = _Data(config, suite, progress)
+  total = len(suite.variants) * config.repeats
+  runs: Dict[str, List[Dict[str, Any]]] = {v.name: [] for v in suite.variants}
+  index = 0
+  for run in range(config.repeats):
+    for variant in suite.variants:
+      index += 1
+      runs[variant.name].append(
+        _run(config, suite, variant, run, data, f"[{index}/{total}]", progress, verbose)
+      )
+  # Every run of an experiment is trained on the same schema; the first run's copy names the
+  # actions and resolves the default alpha (the data may be gone when all runs are finished).
+  first_model = os.path.join(run_dir(config.output_dir, suite.variants[0].name, 0), MODEL_DIR)
+  schema = schema_lib.Schema.load(schema_lib.schema_path(first_model))
+  results = report_lib.build_results(
+    suite,
+    schema.actions,
+    runs,
+    {v.name: _settings(v, schema) for v in suite.variants},
+    config.describe(),
+    config.command,
+  )
+  written = report_lib.write_report(results, config.output_dir)
+  progress(
+    f"wrote {', '.join(os.path.relpath(p, config.output_dir) for p in written)} into "
+    f"{config.output_dir}"
+  )
+  return results
+
+
+def model_config_fields() -> Tuple[str, ...]:
+  """`ModelConfig` fields an experiment may override (for flag help)."""
+  return tuple(
+    f.name
+    for f in dataclasses.fields(model_config_lib.ModelConfig)
+    if f.name not in suites_lib.VARIANT_MODEL_FIELDS
+  )

@@ -1,1 +1,0 @@
-"""Measurement code behind `python -m pipelines.benchmark` (figures, never pass/fail tests)."""

@@ -1,0 +1,1 @@
+"""Datasets in this project's log format: generated (`simulation`) and converted (`kuairand`)."""

@@ -1,1 +1,0 @@
-"""File-level I/O helpers: atomic writes and log file discovery."""

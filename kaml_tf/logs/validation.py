@@ -1,0 +1,515 @@
+"""Record validation: finds malformed log records and names their file, record and field.
+
+Every job that reads logs in Python batches (statistics, Table 1 report, evaluation,
+`pipelines.validate_logs`) reads each log file (TFRecord, or Parquet through
+`kaml_tf.logs.parquet`) through `checked_batches`, which yields parsed numpy columns of
+the records that pass every check. A record fails when
+
+* the file cannot be read at it (`corrupt`: a bad CRC or a truncated record, or an unreadable
+  Parquet row group; the rest of the file is unreadable then),
+* its bytes are not a `tf.train.Example` (`unparsable`),
+* a field of the job's parse spec is absent or, in Parquet, null (`missing_field`), of another kind
+  (`wrong_type`, e.g. a float_list where int64 is expected) or not exactly one value
+  (`wrong_shape`),
+* a label is outside {0, 1} (`bad_label`), `target_action` outside [-1, N) (`bad_target`),
+  or a dense value is NaN or infinite (`not_finite`);
+
+and a file with no records at all is an `empty_file`. By default the first problem raises
+`BadRecordError` naming the file, the record index and the field. With a `BadRecords` tally
+(the jobs' `--skip_bad_records`), bad records are dropped and counted instead, the first one of
+each reason kept as an example; `BadRecords.to_dict()` goes into the job's output metadata.
+
+The fast path costs one `tf.io.parse_example` per batch plus vectorised numpy checks; records
+are looked at one by one (as protos, in Python) only inside a batch that failed to parse.
+
+The training pipeline parses in-graph (`kaml_tf.data.dataset`): it asserts the same value
+checks there, and on a failure the trainer calls `first_problem` to name the record. Under
+`--skip_bad_records` it scans its files first (`scan`) and filters the bad record indices
+in-graph.
+"""
+
+import collections
+import dataclasses
+import re
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
+from absl import logging
+from google.protobuf import message as proto_message
+import numpy as np
+import tensorflow as tf
+
+from kaml_tf.logs import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.logs import parquet as parquet_logs
+
+CORRUPT = "corrupt"
+UNPARSABLE = "unparsable"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+WRONG_SHAPE = "wrong_shape"
+BAD_LABEL = "bad_label"
+BAD_TARGET = "bad_target"
+NOT_FINITE = "not_finite"
+EMPTY_FILE = "empty_file"
+REASONS = (
+  CORRUPT,
+  UNPARSABLE,
+  MISSING_FIELD,
+  WRONG_TYPE,
+  WRONG_SHAPE,
+  BAD_LABEL,
+  BAD_TARGET,
+  NOT_FINITE,
+  EMPTY_FILE,
+)
+
+SKIP_HINT = "rerun with --skip_bad_records to skip and count such records"
+
+_KINDS = {tf.int64: "int64_list", tf.float32: "float_list", tf.string: "bytes_list"}
+
+Spec = Mapping[str, tf.io.FixedLenFeature]
+Columns = Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  """One malformed record (or file).
+
+  Attributes:
+    path: The log file.
+    record: Index of the record in the file (0-based), None for a file-level problem.
+    field: The offending field, None when the record as a whole is broken.
+    reason: One of `REASONS`.
+    detail: What is wrong, in words.
+  """
+
+  path: str
+  record: Optional[int]
+  field: Optional[str]
+  reason: str
+  detail: str
+
+  def __str__(self) -> str:
+    where = self.path if self.record is None else f"{self.path}: record #{self.record}"
+    if self.field:
+      return f"{where} field {self.field!r} {self.detail}"
+    return f"{where}: {self.detail}" if self.record is not None else f"{where} {self.detail}"
+
+
+LogError = records.LogError
+
+
+class BadRecordError(LogError):
+  """A log record is malformed; the message names the file, the record and the field."""
+
+  def __init__(self, problem: Problem):
+    super().__init__(f"{problem} ({SKIP_HINT})")
+    self.problem = problem
+
+
+class BadRecords:
+  """What `--skip_bad_records` skipped: counts by reason, and which records of which file.
+
+  Attributes:
+    field_counts: (reason, field or None) -> records (or files, for `empty_file`) skipped.
+    field_examples: (reason, field or None) -> the first `Problem` of that pair, in the
+      order the pairs were first met.
+    bad_indices: path -> sorted indices of skipped records (corrupt ones excluded).
+    readable: path -> records readable before a corruption (files without one are absent).
+    empty_files: Files without any record.
+  """
+
+  def __init__(self):
+    self.field_counts: Dict[Tuple[str, Optional[str]], int] = collections.Counter()
+    self.field_examples: Dict[Tuple[str, Optional[str]], Problem] = {}
+    self.bad_indices: Dict[str, List[int]] = {}
+    self.readable: Dict[str, int] = {}
+    self.empty_files: List[str] = []
+
+  def add(self, problem: Problem) -> None:
+    key = (problem.reason, problem.field)
+    self.field_counts[key] += 1
+    self.field_examples.setdefault(key, problem)
+    if problem.reason == CORRUPT:
+      self.readable[problem.path] = problem.record
+    elif problem.reason == EMPTY_FILE:
+      self.empty_files.append(problem.path)
+    elif problem.record is not None:
+      self.bad_indices.setdefault(problem.path, []).append(problem.record)
+
+  @property
+  def counts(self) -> Dict[str, int]:
+    """reason -> records (or files, for `empty_file`) skipped."""
+    counts: Dict[str, int] = collections.Counter()
+    for (reason, _), n in self.field_counts.items():
+      counts[reason] += n
+    return counts
+
+  @property
+  def examples(self) -> Dict[str, Problem]:
+    """reason -> the first `Problem` of that reason (its pair was the first one met)."""
+    first: Dict[str, Problem] = {}
+    for (reason, _), problem in self.field_examples.items():
+      first.setdefault(reason, problem)
+    return first
+
+  @property
+  def total(self) -> int:
+    """Records skipped (a corruption counts as one: what follows it is unreadable)."""
+    return sum(n for reason, n in self.counts.items() if reason != EMPTY_FILE)
+
+  def is_clean(self, path: str) -> bool:
+    return path not in self.bad_indices and path not in self.readable
+
+  def to_dict(self) -> Dict[str, object]:
+    """JSON-ready summary for the jobs' output metadata."""
+    counts, examples = self.counts, self.examples
+    return {
+      "total_records": self.total,
+      "by_reason": {r: counts[r] for r in REASONS if counts.get(r)},
+      "first": {r: str(examples[r]) for r in REASONS if r in examples},
+      "by_field": [
+        {"reason": r, "field": f, "count": n, "first": str(self.field_examples[(r, f)])}
+        for (r, f), n in sorted(
+          self.field_counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        )
+      ],
+      "truncated_files": {p: n for p, n in sorted(self.readable.items())},
+      "empty_files": sorted(self.empty_files),
+    }
+
+  def log(self, job: str) -> None:
+    """Logs the totals at the end of a job (a warning when anything was skipped)."""
+    counts, examples = self.counts, self.examples
+    if not counts:
+      logging.info("%s: --skip_bad_records skipped nothing", job)
+      return
+    logging.warning(
+      "%s: --skip_bad_records skipped %d record(s) and %d empty file(s): %s",
+      job,
+      self.total,
+      counts.get(EMPTY_FILE, 0),
+      "; ".join(f"{r}: {n} (first: {examples[r]})" for r, n in sorted(counts.items())),
+    )
+    for path, n in sorted(self.readable.items()):
+      logging.warning(
+        "%s: %s is unreadable from record #%d on; the rest of the file was not read", job, path, n
+      )
+
+
+def _report(problem: Problem, bad: Optional[BadRecords]) -> None:
+  if bad is None:
+    raise BadRecordError(problem)
+  bad.add(problem)
+
+
+def proto_problem(serialized: bytes, spec: Spec) -> Optional[Tuple[Optional[str], str, str]]:
+  """Why one serialized record does not parse with `spec`, or None when it does.
+
+  Returns:
+    (field or None, reason, detail).
+  """
+  try:
+    example = tf.train.Example.FromString(serialized)
+  except proto_message.DecodeError:
+    return None, UNPARSABLE, "not a serialized tf.train.Example"
+  fmap = example.features.feature
+  for name, feature in spec.items():
+    if name not in fmap:
+      return name, MISSING_FIELD, "is missing (every record needs it)"
+    kind = fmap[name].WhichOneof("kind")
+    expected = _KINDS[feature.dtype]
+    if kind != expected:
+      return name, WRONG_TYPE, f"is {kind or 'an empty Feature'}, expected {expected}"
+    count = len(getattr(fmap[name], kind).value)
+    if count != 1:
+      return name, WRONG_SHAPE, f"has {count} values, expected exactly 1"
+  return None
+
+
+def value_problems(
+  columns: Mapping[str, np.ndarray], schema: schema_lib.Schema
+) -> List[Tuple[np.ndarray, str, str, np.ndarray]]:
+  """Vectorised value checks of parsed columns (only the fields present are checked).
+
+  Returns:
+    [(bad row positions (k,), field, reason, the bad values (k,))], empty when all pass.
+  """
+  found = []
+  labels = set(schema.label_keys) | set(schema.true_label_keys)
+  for name, values in columns.items():
+    if name in labels:
+      bad, reason = (values != 0) & (values != 1), BAD_LABEL
+    elif name == schema_lib.TARGET_ACTION:
+      bad, reason = (values < schema_lib.OTHER_TARGET) | (values >= schema.num_actions), BAD_TARGET
+    elif values.dtype.kind == "f":
+      bad, reason = ~np.isfinite(values), NOT_FINITE
+    else:
+      continue
+    rows = np.flatnonzero(bad)
+    if rows.size:
+      found.append((rows, name, reason, values[rows]))
+  return found
+
+
+def _value_detail(reason: str, value, schema: schema_lib.Schema) -> str:
+  if reason == BAD_LABEL:
+    return f"is {value}, expected 0 or 1"
+  if reason == BAD_TARGET:
+    return f"is {value}, expected -1 (Other) to {schema.num_actions - 1}"
+  return f"is {value}, expected a finite number"
+
+
+def drop_bad_values(
+  path: str,
+  first: int,
+  columns: Columns,
+  schema: Optional[schema_lib.Schema],
+  bad: Optional[BadRecords],
+  rows: Optional[np.ndarray] = None,
+) -> Columns:
+  """Checks values; raises on the first bad one, or drops and counts every bad row.
+
+  Args:
+    path: The file, for messages.
+    first: Record index of the batch's first row (when `rows` is None).
+    columns: Parsed columns of the batch.
+    schema: The logs' schema (None: no checks).
+    bad: The tally under --skip_bad_records, None to raise.
+    rows: (batch,) record indices of the rows, when not consecutive from `first`.
+
+  Returns:
+    The columns without the bad rows.
+  """
+  problems = value_problems(columns, schema) if schema is not None else []
+  if not problems:
+    return columns
+  n = len(next(iter(columns.values())))
+  index = rows if rows is not None else first + np.arange(n)
+  keep = np.ones(n, bool)
+  for positions, field, reason, values in problems:
+    for p, v in zip(positions.tolist(), values.tolist()):
+      if keep[p]:
+        keep[p] = False
+        _report(Problem(path, int(index[p]), field, reason, _value_detail(reason, v, schema)), bad)
+  return {k: v[keep] for k, v in columns.items()}
+
+
+def _records(path: str, skip: int = 0) -> tf.data.Dataset:
+  ds = tf.data.TFRecordDataset(
+    path, compression_type=records.compression_of(path), buffer_size=8 << 20
+  )
+  return ds.skip(skip) if skip else ds
+
+
+def _readable_prefix(path: str, first: int, limit: int) -> Tuple[List[bytes], str]:
+  """Reads records one by one from `first` until the error: (good records, TF's message)."""
+  good: List[bytes] = []
+  try:
+    for record in _records(path, first).take(limit):
+      good.append(record.numpy())
+  except tf.errors.OpError as e:
+    return good, _core_message(e.message)
+  return good, "the file ends inside a record"
+
+
+def _core_message(message: str) -> str:
+  """TF's reason without the op and function wrappers around it."""
+  message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+  return re.sub(r"\s*\[Op:[^\]]*\].*$", "", message, flags=re.S).strip().strip("'")
+
+
+def _parse(
+  path: str, first: int, serialized: np.ndarray, spec: Spec, bad: Optional[BadRecords]
+) -> Tuple[Columns, Optional[np.ndarray]]:
+  """Parses a batch; on failure finds the bad records one by one and parses the rest.
+
+  Returns:
+    (columns of the parsed rows, their record indices or None when all rows parsed).
+  """
+  try:
+    parsed = tf.io.parse_example(serialized, spec)
+    return {k: v.numpy() for k, v in parsed.items()}, None
+  except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+    # TF's message quotes the bad bytes, which need not be UTF-8.
+    pass
+  keep = []
+  for i, record in enumerate(serialized.tolist()):
+    found = proto_problem(record, spec)
+    if found is None:
+      keep.append(i)
+    else:
+      _report(Problem(path, first + i, *found), bad)
+  parsed = (
+    tf.io.parse_example(serialized[keep], spec)
+    if keep
+    else {k: tf.zeros([0], f.dtype) for k, f in spec.items()}
+  )
+  return {k: v.numpy() for k, v in parsed.items()}, first + np.asarray(keep, np.int64)
+
+
+def checked_batches(
+  path: str,
+  schema: Optional[schema_lib.Schema],
+  spec: Spec,
+  batch_size: int = 8192,
+  bad: Optional[BadRecords] = None,
+) -> Iterator[Tuple[int, Columns]]:
+  """Reads one log file as checked numpy column batches, in record order.
+
+  Args:
+    path: A TFRecord file (plain or `.gz`) or a Parquet file (`.parquet`).
+    schema: The logs' schema, for the value checks (None: parse checks only).
+    spec: The fields to parse (`tf.io.FixedLenFeature`s); only these are checked.
+    batch_size: Records per read batch.
+    bad: None: raise `BadRecordError` at the first problem; otherwise skip and count.
+
+  Yields:
+    (index of the batch's first record in the file, {field: (rows,) array} of the good rows).
+
+  Raises:
+    LogError: for a Parquet file without a column of `spec` or with one of another type
+      (every record would be bad: never skipped).
+  """
+  if parquet_logs.is_parquet(path):
+    return _checked_parquet(path, schema, spec, batch_size, bad)
+  return _checked_tfrecord(path, schema, spec, batch_size, bad)
+
+
+def _null_problems(path: str, batch: parquet_logs.Batch) -> List[Problem]:
+  """One `missing_field` problem per record of a Parquet batch with a null, in record order.
+
+  A record with several nulls is named by its first null field in the spec's order.
+  """
+  first_field: Dict[int, str] = {}
+  for field, positions in batch.nulls.items():
+    for position in positions.tolist():
+      first_field.setdefault(position, field)
+  return [
+    Problem(path, batch.first + position, field, MISSING_FIELD, "is null")
+    for position, field in sorted(first_field.items())
+  ]
+
+
+def null_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
+  """The first record of a Parquet batch with a null, as a `missing_field` problem (or None)."""
+  problems = _null_problems(path, batch)
+  return problems[0] if problems else None
+
+
+def _drop_nulls(
+  path: str, batch: parquet_logs.Batch, bad: Optional[BadRecords]
+) -> Tuple[Columns, Optional[np.ndarray]]:
+  """(columns without the rows that have a null, their record indices or None)."""
+  if not batch.nulls:
+    return batch.columns, None
+  keep = np.ones(batch.size, bool)
+  for problem in _null_problems(path, batch):
+    _report(problem, bad)
+    keep[problem.record - batch.first] = False
+  rows = batch.first + np.flatnonzero(keep)
+  return {k: v[keep] for k, v in batch.columns.items()}, rows
+
+
+def _checked_parquet(
+  path: str,
+  schema: Optional[schema_lib.Schema],
+  spec: Spec,
+  batch_size: int,
+  bad: Optional[BadRecords],
+) -> Iterator[Tuple[int, Columns]]:
+  fields = {k: f.dtype for k, f in spec.items()}
+  read = 0
+  try:
+    for batch in parquet_logs.read_batches(path, fields, batch_size):
+      columns, rows = _drop_nulls(path, batch, bad)
+      yield batch.first, drop_bad_values(path, batch.first, columns, schema, bad, rows)
+      read = batch.first + batch.size
+  except parquet_logs.ReadError as e:
+    _report(
+      Problem(
+        path,
+        e.first,
+        None,
+        CORRUPT,
+        f"unreadable ({e.reason}); the rest of the file cannot be read",
+      ),
+      bad,
+    )
+    return
+  if read == 0:
+    _report(Problem(path, None, None, EMPTY_FILE, "has no records"), bad)
+
+
+def _checked_tfrecord(
+  path: str,
+  schema: Optional[schema_lib.Schema],
+  spec: Spec,
+  batch_size: int,
+  bad: Optional[BadRecords],
+) -> Iterator[Tuple[int, Columns]]:
+  first = 0
+  batches = iter(_records(path).batch(batch_size).prefetch(2))
+  while True:
+    try:
+      serialized = next(batches).numpy()
+    except StopIteration:
+      break
+    except tf.errors.OpError:
+      good, message = _readable_prefix(path, first, batch_size)
+      if good:
+        columns, rows = _parse(path, first, np.asarray(good, object), spec, bad)
+        yield first, drop_bad_values(path, first, columns, schema, bad, rows)
+      _report(
+        Problem(
+          path,
+          first + len(good),
+          None,
+          CORRUPT,
+          f"unreadable ({message}); the rest of the file cannot be read",
+        ),
+        bad,
+      )
+      return
+    columns, rows = _parse(path, first, serialized, spec, bad)
+    yield first, drop_bad_values(path, first, columns, schema, bad, rows)
+    first += len(serialized)
+  if first == 0:
+    _report(Problem(path, None, None, EMPTY_FILE, "has no records"), bad)
+
+
+def _check_files(
+  files: Union[str, Sequence[str]],
+  schema: schema_lib.Schema,
+  spec: Spec,
+  batch_size: int,
+  bad: Optional[BadRecords],
+) -> None:
+  for path in records.list_files(files):
+    for _ in checked_batches(path, schema, spec, batch_size, bad):
+      pass
+
+
+def scan(
+  files: Union[str, Sequence[str]],
+  schema: schema_lib.Schema,
+  spec: Spec,
+  batch_size: int = 8192,
+  bad: Optional[BadRecords] = None,
+) -> BadRecords:
+  """Checks every record of `files` and returns what is bad (for in-graph filtering)."""
+  bad = bad if bad is not None else BadRecords()
+  _check_files(files, schema, spec, batch_size, bad)
+  return bad
+
+
+def first_problem(
+  files: Union[str, Sequence[str]], schema: schema_lib.Schema, spec: Spec, batch_size: int = 8192
+) -> Optional[BadRecordError]:
+  """The error of the first bad record of `files`, or None when every record passes."""
+  try:
+    _check_files(files, schema, spec, batch_size, None)
+  except BadRecordError as e:
+    return e
+  return None

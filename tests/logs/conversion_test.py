@@ -1,0 +1,101 @@
+"""Tests of log conversion between TFRecord and Parquet (`kaml_tf.logs.conversion`)."""
+
+import os
+
+import kaml_tf  # noqa: F401
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kaml_tf.logs import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.logs import conversion as log_conversion
+from kaml_tf.data import stats as stats_lib
+
+SCHEMA = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=(schema_lib.SparseFeature("ad_task_id"),),
+  dense_features=(schema_lib.DenseFeature("x"),),
+  has_true_labels=True,
+)
+
+
+def _columns(n):
+  i = np.arange(n)
+  return {
+    "ad_task_id": 10 + i,
+    "day": i % 3,
+    "target_action": i % 3 - 1,
+    "x": (i / 4).astype(np.float32),
+    "label_A": i % 2,
+    "label_B": (i // 2) % 2,
+    "true_label_A": np.ones(n, np.int64),
+    "true_label_B": (i // 2) % 2,
+  }
+
+
+def _read(files):
+  parts = [c for _, _, c in stats_lib.iter_log_batches(files, SCHEMA.record_dtypes(), 4)]
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@pytest.mark.parametrize("num_shards", [1, 3])
+def test_tfrecord_to_parquet_and_back_keeps_every_field(tmp_path, num_shards):
+  cols = _columns(10)
+  source = records.write_logs(SCHEMA, str(tmp_path / "src"), cols)
+  parquet = log_conversion.convert_logs(
+    source,
+    SCHEMA,
+    log_conversion.ConversionConfig(str(tmp_path / "pq"), num_shards=num_shards, batch_size=4),
+  )
+  assert parquet.records == 10 and parquet.skipped is None
+  assert [os.path.basename(p) for p in parquet.paths] == [
+    f"pq-{i:05d}-of-{num_shards:05d}.parquet" for i in range(num_shards)
+  ]
+  back = log_conversion.convert_logs(
+    parquet.paths,
+    SCHEMA,
+    log_conversion.ConversionConfig(
+      str(tmp_path / "back"), to_format="tfrecord", compression="GZIP"
+    ),
+  )
+  assert back.paths[0].endswith(".tfrecord.gz")
+  # Batches of 4, 4, 2 split as (2, 1, 1), (2, 1, 1), (1, 1, 0); reading shard by shard
+  # regroups the rows.
+  sizes = [
+    len(c["ad_task_id"])
+    for _, _, c in stats_lib.iter_log_batches(parquet.paths, {"ad_task_id": tf.int64}, 100)
+  ]
+  assert sizes == {1: [10], 3: [5, 3, 2]}[num_shards]
+  got = _read(back.paths)
+  order = np.argsort(got["ad_task_id"])
+  for k, v in cols.items():
+    np.testing.assert_array_equal(got[k][order], v, err_msg=k)
+    assert got[k].dtype == SCHEMA.record_dtypes()[k].as_numpy_dtype
+
+
+def test_bad_records_stop_the_conversion_or_are_skipped(tmp_path, broken_log):
+  source = str(tmp_path / "src.tfrecord")
+  broken_log(source, SCHEMA, _columns(6), "bad_label", record=2)
+  config = log_conversion.ConversionConfig(str(tmp_path / "out"))
+  with pytest.raises(records.LogError, match=r"src.tfrecord: record #2 field 'label_B' is 2"):
+    log_conversion.convert_logs(source, SCHEMA, config)
+  assert sorted(os.listdir(tmp_path)) == ["src.tfrecord"]  # nothing half-written
+  skipping = log_conversion.ConversionConfig(str(tmp_path / "out"), skip_bad_records=True)
+  result = log_conversion.convert_logs(source, SCHEMA, skipping)
+  assert result.records == 5
+  assert result.skipped["total_records"] == 1
+  assert _read(result.paths)["ad_task_id"].tolist() == [10, 11, 13, 14, 15]
+
+
+@pytest.mark.parametrize(
+  "kwargs, message",
+  [
+    (dict(to_format="csv"), "to_format must be one of"),
+    (dict(num_shards=0), "num_shards must be >= 1"),
+    (dict(compression="GZIP"), "compression applies to TFRecord output only"),
+  ],
+)
+def test_config_errors(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    log_conversion.ConversionConfig("out", **kwargs)

@@ -1,0 +1,170 @@
+"""Record validation on real TFRecord files broken in every way the jobs must name or skip."""
+
+import kaml_tf  # noqa: F401
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from kaml_tf.logs import records
+from kaml_tf import schema as schema_lib
+from kaml_tf.logs import validation
+from tests.conftest import BREAKAGES
+
+SCHEMA = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=(schema_lib.SparseFeature("user"),),
+  dense_features=(schema_lib.DenseFeature("x"),),
+  has_true_labels=True,
+)
+N = 8
+
+
+def _columns(n=N):
+  ids = np.arange(n, dtype=np.int64)
+  return {
+    "ad_task_id": ids % 3,
+    "target_action": ids % 2,
+    "day": ids,
+    "user": 100 + ids,
+    "x": ids.astype(np.float32) / 4,
+    "label_A": ids % 2,
+    "label_B": (ids // 2) % 2,
+    "true_label_A": ids % 2,
+    "true_label_B": np.ones(n, np.int64),
+  }
+
+
+def _spec():
+  return SCHEMA.parse_spec()
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_error_names_file_record_and_field(tmp_path, broken_log, breakage):
+  path = str(tmp_path / "logs.tfrecord")
+  reason, field, record = broken_log(path, SCHEMA, _columns(), breakage)
+  error = validation.first_problem(path, SCHEMA, _spec(), batch_size=3)
+  assert isinstance(error, validation.BadRecordError)
+  assert error.problem.reason == reason
+  assert error.problem.field == field
+  assert error.problem.record == record
+  message = str(error)
+  assert message.startswith(path)
+  if record is not None:
+    assert f"record #{record}" in message
+  if field is not None:
+    assert f"field {field!r}" in message
+  assert "--skip_bad_records" in message
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_skip_drops_and_counts_exactly_the_bad_record(tmp_path, broken_log, breakage):
+  path = str(tmp_path / "logs.tfrecord")
+  reason, _, record = broken_log(path, SCHEMA, _columns(), breakage)
+  bad = validation.BadRecords()
+  batches = list(validation.checked_batches(path, SCHEMA, _spec(), batch_size=3, bad=bad))
+  users = np.concatenate([b["user"] for _, b in batches]) if batches else np.zeros([0])
+  good = 100 + np.arange(N)
+  if reason == "corrupt":
+    # Framing is lost at the corrupt record: the records before it are kept.
+    np.testing.assert_array_equal(users, good[:record])
+    assert bad.readable == {path: record}
+  elif reason == "empty_file":
+    assert users.size == 0 and bad.empty_files == [path]
+  else:
+    np.testing.assert_array_equal(users, np.delete(good, record))
+    assert bad.bad_indices == {path: [record]}
+  assert dict(bad.counts) == {reason: 1}
+  summary = bad.to_dict()
+  assert summary["total_records"] == (0 if reason == "empty_file" else 1)
+  assert summary["by_reason"] == {reason: 1}
+  assert summary["first"][reason].startswith(path)
+
+
+def test_clean_file_has_no_problem_and_reads_every_record(tmp_path):
+  path = records.write_logs(SCHEMA, str(tmp_path / "clean"), _columns())[0]
+  assert validation.first_problem(path, SCHEMA, _spec(), batch_size=3) is None
+  bad = validation.scan(path, SCHEMA, _spec(), batch_size=3)
+  assert not bad.counts and bad.is_clean(path)
+  batches = list(validation.checked_batches(path, SCHEMA, _spec(), batch_size=3))
+  assert [first for first, _ in batches] == [0, 3, 6]
+  np.testing.assert_array_equal(np.concatenate([b["day"] for _, b in batches]), np.arange(N))
+
+
+def test_gzip_file_is_checked_too(tmp_path):
+  path = records.write_logs(SCHEMA, str(tmp_path / "z"), _columns(), compression="GZIP")[0]
+  assert path.endswith(".gz")
+  assert validation.first_problem(path, SCHEMA, _spec()) is None
+  data = bytearray(open(path, "rb").read())
+  with open(path, "wb") as f:
+    f.write(bytes(data[: len(data) // 2]))
+  error = validation.first_problem(path, SCHEMA, _spec())
+  assert error is not None and error.problem.reason == validation.CORRUPT
+
+
+def test_only_the_fields_of_the_spec_are_checked(tmp_path, broken_log):
+  path = str(tmp_path / "logs.tfrecord")
+  broken_log(path, SCHEMA, _columns(), "nan")
+  without_x = {k: v for k, v in _spec().items() if k != "x"}
+  assert validation.first_problem(path, SCHEMA, without_x) is None
+
+
+def test_several_problems_are_all_counted_with_the_first_of_each(tmp_path):
+  cols = _columns()
+  cols["label_A"][[1, 5]] = 3
+  cols["x"][6] = -np.inf
+  path = records.write_logs(SCHEMA, str(tmp_path / "many"), cols)[0]
+  bad = validation.scan(path, SCHEMA, _spec(), batch_size=4)
+  assert dict(bad.counts) == {"bad_label": 2, "not_finite": 1}
+  assert bad.examples["bad_label"].record == 1
+  assert sorted(bad.bad_indices[path]) == [1, 5, 6]
+  rows = {(r["reason"], r["field"]): r["count"] for r in bad.to_dict()["by_field"]}
+  assert rows == {("bad_label", "label_A"): 2, ("not_finite", "x"): 1}
+
+
+def test_a_record_bad_twice_is_counted_once(tmp_path):
+  cols = _columns()
+  cols["label_A"][2] = 5
+  cols["x"][2] = np.nan
+  path = records.write_logs(SCHEMA, str(tmp_path / "twice"), cols)[0]
+  bad = validation.scan(path, SCHEMA, _spec())
+  assert bad.total == 1 and bad.bad_indices == {path: [2]}
+
+
+def test_problem_text_reads_naturally():
+  p = validation.Problem("f.tfrecord", 4, "label_A", validation.BAD_LABEL, "is 2, expected 0 or 1")
+  assert str(p) == "f.tfrecord: record #4 field 'label_A' is 2, expected 0 or 1"
+  whole = validation.Problem("f.tfrecord", 4, None, validation.UNPARSABLE, "not an Example")
+  assert str(whole) == "f.tfrecord: record #4: not an Example"
+  empty = validation.Problem("f.tfrecord", None, None, validation.EMPTY_FILE, "has no records")
+  assert str(empty) == "f.tfrecord has no records"
+
+
+def test_missing_file_pattern_is_a_clear_error():
+  with pytest.raises(FileNotFoundError, match="no log files match '/nonexistent/x-\\*'"):
+    validation.scan("/nonexistent/x-*", SCHEMA, _spec())
+
+
+def test_proto_problem_of_a_good_record_is_none():
+  encoded = records.encode_examples(_columns(1), SCHEMA.record_dtypes())
+  assert validation.proto_problem(encoded[0], _spec()) is None
+
+
+def test_parquet_nulls_name_each_record_by_its_first_null_field_in_spec_order(tmp_path):
+  columns = {k: pa.array(v) for k, v in _columns().items()}
+  columns["x"] = pa.array([0.0, None, None, 0.75, 1.0, 1.25, 1.5, 1.75], pa.float32())
+  columns["label_A"] = pa.array([0, None, 0, 1, 0, 1, None, 1], pa.int64())
+  path = str(tmp_path / "nulls.parquet")
+  pq.write_table(pa.table(columns), path)
+  spec = _spec()
+  assert list(spec).index("x") < list(spec).index("label_A")
+  with pytest.raises(
+    validation.BadRecordError, match=r"nulls.parquet: record #1 field 'x' is null"
+  ):
+    list(validation.checked_batches(path, SCHEMA, spec))
+  bad = validation.BadRecords()
+  ((first, good),) = validation.checked_batches(path, SCHEMA, spec, bad=bad)
+  assert first == 0 and good["user"].tolist() == [100, 103, 104, 105, 107]
+  assert bad.bad_indices == {path: [1, 2, 6]}
+  # Record 1 has both nulls and is named by x; record 2 by x; record 6 by label_A.
+  assert dict(bad.field_counts) == {("missing_field", "x"): 2, ("missing_field", "label_A"): 1}
