@@ -5,7 +5,8 @@ child processes (`spawn`), one with it on and one without, each holding the same
 configuration and the same in-memory batches. Both trace their step function first; then the
 parent has them time turns alternately (off, on, off, on, ...), so a busy period on a shared
 machine slows both alike, and the best turn of each is compared as in
-`benchmarks.train_step`.
+`benchmarks.train_step`. This is the `determinism` section of `pipelines.benchmark` (`run`):
+the KAML variant and in-memory batches of the `train_step` section.
 """
 
 import multiprocessing
@@ -17,10 +18,15 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
-from benchmarks import train_step
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import trainer
 
+from benchmarks import inputs
+from benchmarks import train_step
+from benchmarks.config import BenchmarkConfig
+
+SECTION = "determinism"
+VARIANT = "kaml"
 CASES = ("nondeterministic", "deterministic")
 _WARMUP_STEPS = 2
 
@@ -138,3 +144,33 @@ def _summary(
     "ratio_median": on["step_seconds_median"] / off["step_seconds_median"],
     "ratio_cpu_median": on["cpu_seconds_median"] / off["cpu_seconds_median"],
   }
+
+
+def run(config: BenchmarkConfig) -> Dict[str, Any]:
+  """The section: `measure` of the `train_step` section's KAML variant."""
+  schema, data, batches = inputs.in_memory_batches(config, SECTION)
+  variants = {v.name: v for v in train_step.paper_variants(data, config.batch_size)}
+  result = measure(
+    schema, variants[VARIANT].run_config, batches, steps=config.steps, turns=config.repeats
+  )
+  result["variant"] = VARIANT
+  return result
+
+
+def summary(result: Dict[str, Any]) -> List[str]:
+  """The lines printed for the section's figures."""
+  lines = [
+    "determinism %s: best %.1f ms/step (median %.1f; CPU %.1f ms/step)"
+    % (
+      case,
+      1000 * r["step_seconds_best"],
+      1000 * r["step_seconds_median"],
+      1000 * r["cpu_seconds_median"],
+    )
+    for case, r in result["cases"].items()
+  ]
+  lines.append(
+    "determinism: deterministic / non-deterministic KAML step = %.3f (median %.3f, CPU time %.3f)"
+    % (result["ratio_best"], result["ratio_median"], result["ratio_cpu_median"])
+  )
+  return lines

@@ -11,7 +11,8 @@ TFRecord stages (`STAGES`):
 
 * `read`: `TFRecordDataset` over the files in turn + `batch` (the records, serialized);
 * `read_parallel`: the same read through a parallel interleave of `cycle_length` files (how
-  the pipeline read before; a thread hand-off per record);
+  the pipeline read before; a thread hand-off per record; measured:
+  docs/results/timings/benchmarks.md);
 * `parse`: `read` + one `tf.io.parse_example` per batch;
 * `shuffle_records`: `read_parallel` with a `Dataset.shuffle` of `shuffle_buffer` records
   before batching (how the pipeline shuffled before);
@@ -19,6 +20,7 @@ TFRecord stages (`STAGES`):
   join, masks).
 
 With Parquet logs of the same records, `pipeline_parquet` is the full pipeline reading them.
+This is the `input_stages` section of `pipelines.benchmark` (`run`).
 """
 
 import statistics
@@ -31,6 +33,10 @@ import tensorflow as tf
 from kaml_tf.logs import records
 from kaml_tf.data import dataset as dataset_lib
 
+from benchmarks import inputs
+from benchmarks.config import BenchmarkConfig
+
+SECTION = "input_stages"
 STAGES = ("read", "read_parallel", "parse", "shuffle_records", "pipeline")
 
 
@@ -165,3 +171,29 @@ def _summary(turns: List[Mapping[str, float]]) -> Dict[str, Any]:
     "cpu_turns": [t["cpu_ms"] for t in turns],
     "wall_turns": [t["wall_ms"] for t in turns],
   }
+
+
+def run(config: BenchmarkConfig) -> Dict[str, Any]:
+  """The section: `measure` on `--logs` (and `--parquet_logs`) with the `--stats` of ADM."""
+  logs = config.required("logs", SECTION)
+  schema = inputs.load_schema(config, SECTION)
+  stats = inputs.required_stats(config, schema, SECTION)
+  return measure(
+    schema,
+    stats,
+    logs,
+    batch_size=config.batch_size,
+    shuffle_buffer=config.shuffle_buffer,
+    batches=config.stage_batches,
+    turns=config.repeats,
+    parquet_files=config.parquet_logs,
+  )
+
+
+def summary(result: Dict[str, Any]) -> List[str]:
+  """The lines printed for the section's figures: CPU and wall time per batch of each stage."""
+  return [
+    "input_stages %s: %.1f ms of CPU per batch (wall %.1f ms)"
+    % (name, figures["cpu_ms"], figures["wall_ms"])
+    for name, figures in result["stages"].items()
+  ]

@@ -7,15 +7,22 @@ result with the child's peak resident set size, read from `VmHWM` in `/proc/self
 (`getrusage(RUSAGE_SELF).ru_maxrss` where there is no /proc). The function is named by a
 string and imported in the child (or taken from `__main__` when that is the module, as under
 `python -m`), so it need not be picklable; its arguments and result must be.
+
+The child answers on a queue with one record: `("ok", result, peak)`, `("raised", exception,
+peak)` for an exception of a type the caller passed as `reraise` (the exception object itself,
+pickled: the parent raises it again, same type, message and attributes, so an expected error
+such as a usage error needs no parsing), or `("error", traceback text, peak)` for anything else
+(raised in the parent as a `ChildError`).
 """
 
 import importlib
 import multiprocessing
 import os
+import pickle
 import resource
 import sys
 import traceback
-from typing import Any, Tuple
+from typing import Any, Tuple, Type
 
 _STATUS = "/proc/self/status"
 
@@ -54,20 +61,38 @@ def resolve(target: str):
   return getattr(importlib.import_module(module_name), attr)
 
 
-def _child(target: str, args: Tuple[Any, ...], queue) -> None:
+def _picklable(value: Any) -> bool:
+  try:
+    pickle.dumps(value)
+  except Exception:  # pylint: disable=broad-except  (any pickling failure means no)
+    return False
+  return True
+
+
+def _child(
+  target: str, args: Tuple[Any, ...], reraise: Tuple[Type[BaseException], ...], queue
+) -> None:
   try:
     result = resolve(target)(*args)
     queue.put(("ok", result, peak_rss_bytes()))
   except BaseException as e:  # pylint: disable=broad-except  (reported to the parent)
-    queue.put(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}", peak_rss_bytes()))
+    if isinstance(e, reraise) and _picklable(e):
+      queue.put(("raised", e, peak_rss_bytes()))
+    else:
+      text = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+      queue.put(("error", text, peak_rss_bytes()))
 
 
-def run_isolated(target: str, *args) -> Tuple[Any, int]:
+def run_isolated(
+  target: str, *args, reraise: Tuple[Type[BaseException], ...] = ()
+) -> Tuple[Any, int]:
   """Runs `target(*args)` in a fresh child process.
 
   Args:
     target: `"package.module:function"`, importable in a fresh interpreter.
     *args: Picklable arguments.
+    reraise: Exception types (picklable ones, importable in both processes) that the child
+      hands back as they are, to be raised again here.
 
   Returns:
     `(the function's result, peak resident bytes of the child)`.
@@ -76,11 +101,12 @@ def run_isolated(target: str, *args) -> Tuple[Any, int]:
     ValueError: for a malformed target name.
     ChildError: if the function raised (with its traceback), or the child died without an
       answer (with its exit code).
+    Any type in `reraise`: the child's exception of that type, unchanged.
   """
   resolve(target)  # fails here, in the parent, on a bad name
   context = multiprocessing.get_context("spawn")
   queue = context.SimpleQueue()
-  process = context.Process(target=_child, args=(target, args, queue))
+  process = context.Process(target=_child, args=(target, args, tuple(reraise), queue))
   process.start()
   # Read before join: a large result fills the pipe and the child would wait forever.
   answer = None
@@ -95,6 +121,8 @@ def run_isolated(target: str, *args) -> Tuple[Any, int]:
       )
   process.join()
   status, value, peak = answer
+  if status == "raised":
+    raise value
   if status != "ok":
     raise ChildError(f"{target} failed in the child process: {value}")
   return value, peak

@@ -275,3 +275,22 @@ def in_memory_runners(
     )
     runners.append(InMemoryRunner(f"{v.name}_in_memory", schema, v.run_config, batches))
   return runners
+
+
+def runner_lines(section: str, result: Dict[str, Any]) -> List[str]:
+  """One printed line per runner of a `measure` result: its samples/s and its ratios."""
+  first = next(iter(result["runners"]))
+  return [
+    "%s %s: best %.0f samples/s (median %.0f), %.3fx %s; %.0f samples per CPU second, %.3fx"
+    % (
+      section,
+      name,
+      r["samples_per_second_best"],
+      r["samples_per_second_median"],
+      result["ratio_to_first"][name],
+      first,
+      r["samples_per_cpu_second_median"],
+      result["cpu_ratio_to_first"][name],
+    )
+    for name, r in result["runners"].items()
+  ]

@@ -4,7 +4,9 @@ Batches are taken from the real input pipeline (ADM masks, labels) and held in m
 figure is the step alone: forward, the KAML losses, backward and Adam. Variants are timed in
 turns (A, B, A, B, ...) after a warm-up that traces each step function, and the best turn of
 each is compared: on a shared machine the best turn is the least disturbed one. The paper's
-target: a KAML step (MMoE + ADM + HKE + RLU) costs at most 1.3x a base MMoE step.
+target: a KAML step (MMoE + ADM + HKE + RLU) costs at most 1.3x a base MMoE step. This is the
+`train_step` section of `pipelines.benchmark` (`run`): the base MMoE and KAML (gamma 0.9) on
+4 in-memory batches of `--batch_size`.
 """
 
 import dataclasses
@@ -20,6 +22,10 @@ from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import trainer
 
+from benchmarks import inputs
+from benchmarks.config import BenchmarkConfig
+
+SECTION = "train_step"
 KAML_STEP_TARGET = 1.3
 
 
@@ -134,3 +140,42 @@ def paper_variants(
       ),
     ),
   ]
+
+
+def run(config: BenchmarkConfig) -> Dict[str, Any]:
+  """The section: `measure` of `paper_variants`, with KAML's ratio against its target."""
+  schema, data, batches = inputs.in_memory_batches(config, SECTION)
+  result = measure(
+    schema,
+    paper_variants(data, config.batch_size),
+    batches,
+    steps=config.steps,
+    turns=config.repeats,
+  )
+  ratio = result["ratio_to_first"]["kaml"]
+  result.update(target_ratio=KAML_STEP_TARGET, meets_target=ratio <= KAML_STEP_TARGET)
+  return result
+
+
+def summary(result: Dict[str, Any]) -> List[str]:
+  """The lines printed for the section's figures."""
+  lines = [
+    "train_step %s: best %.1f ms/step (median %.1f; CPU %.1f ms/step), %.0f samples/s"
+    % (
+      name,
+      1000 * r["step_seconds_best"],
+      1000 * r["step_seconds_median"],
+      1000 * r["cpu_seconds_median"],
+      r["samples_per_second"],
+    )
+    for name, r in result["variants"].items()
+  ]
+  lines.append(
+    "train_step: KAML / MMoE = %.3f (target <= %.1f); CPU time per step %.3f"
+    % (
+      result["ratio_to_first"]["kaml"],
+      result["target_ratio"],
+      result["cpu_ratio_to_first"]["kaml"],
+    )
+  )
+  return lines

@@ -28,3 +28,12 @@ def test_run_isolated_reports_the_child_error():
 def test_bad_target_names_fail_in_the_parent(target):
   with pytest.raises(ValueError, match="package.module:function"):
     memory.run_isolated(target)
+
+
+def test_run_isolated_reraises_the_expected_error_types_unchanged():
+  # `int("x")` raises ValueError in the child: handed back as itself, not as a ChildError.
+  with pytest.raises(ValueError, match="invalid literal for int") as raised:
+    memory.run_isolated("builtins:int", "x", reraise=(ValueError,))
+  assert type(raised.value) is ValueError
+  with pytest.raises(memory.ChildError, match="ValueError: invalid literal"):
+    memory.run_isolated("builtins:int", "x", reraise=(KeyError,))

@@ -12,6 +12,7 @@ import pytest
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import parquet as parquet_logs
+from benchmarks import sections
 from pipelines import benchmark
 
 SCHEMA = schema_lib.Schema(
@@ -55,6 +56,7 @@ def _flags(tmp_path, **overrides):
     "repeats": 2,
     "max_batches": 0,
     "parquet_logs": None,
+    "isolate": False,
   }
   values.update(overrides)
   return flagsaver.flagsaver(**values)
@@ -106,10 +108,54 @@ def test_max_batches_limits_each_pass(tmp_path):
 
 
 def test_sections_registry_writes_one_json(tmp_path, monkeypatch):
-  monkeypatch.setitem(benchmark.SECTIONS, "fake", lambda: {"value": 3})
-  with _flags(tmp_path, sections=["fake"]):
+  section = sections.Section(lambda config: {"value": config.batch_size}, lambda r: ["fake"])
+  monkeypatch.setitem(sections.SECTIONS, "fake", section)
+  with _flags(tmp_path, sections=["fake"], isolate=True):
     benchmark.main(["benchmark"])
-  assert json.loads((tmp_path / "bench.json").read_text())["sections"] == {"fake": {"value": 3}}
+  document = json.loads((tmp_path / "bench.json").read_text())
+  assert document["sections"] == {"fake": {"value": 64}}
+  assert document["resources"]["fake"]["peak_rss_scope"] == sections.PROCESS_SCOPE
+
+
+def test_config_from_flags_maps_every_flag(tmp_path):
+  with _flags(tmp_path, serving_batch_sizes=["2", "8"], input_mask="all", max_batches=5):
+    config = benchmark.config_from_flags()
+  assert (config.logs, config.schema) == (str(tmp_path / "train-*"), str(tmp_path / "schema.json"))
+  assert (config.alpha, config.serving_batch_sizes) == ((1.0, 1.0), (2, 8))
+  assert (config.batch_size, config.input_mask, config.max_batches) == (64, "all", 5)
+  assert (config.window_days, config.repeats, config.throughput_steps) == (1, 2, 20)
+
+
+@pytest.mark.parametrize(
+  "overrides,message",
+  [
+    ({"alpha": ["1", "x"]}, "--alpha: expected comma-separated integers, got '1,x'"),
+    ({"repeats": 0}, "--repeats must be an integer >= 1, got 0"),
+    ({"alpha": ["1"]}, "--alpha has 1 value"),
+  ],
+)
+def test_wrong_settings_are_usage_errors(tmp_path, overrides, message):
+  with _flags(tmp_path, **overrides):
+    with pytest.raises(app.UsageError, match=message):
+      benchmark.main(["benchmark"])
+  assert not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+@pytest.mark.parametrize(
+  "section,overrides,message",
+  [
+    ("serving", {}, "--export_dir is required by the serving section"),
+    ("train_throughput", {"stats": ""}, "--stats is required by the train_throughput section"),
+  ],
+)
+def test_sections_name_their_missing_flag(tmp_path, section, overrides, message, isolate):
+  # From a child process too: its usage error is handed back, not parsed from text.
+  with _flags(tmp_path, sections=[section], isolate=isolate, **overrides):
+    with pytest.raises(app.UsageError) as raised:
+      benchmark.main(["benchmark"])
+  assert str(raised.value) == message
+  assert not (tmp_path / "bench.json").exists()
 
 
 def test_unknown_section(tmp_path):
