@@ -235,6 +235,7 @@ def write_conversion(
 
   Raises:
     ConversionError: for bad inputs (see `convert`).
+    ValueError: if `num_shards` < 1 or `compression` is not "" or "GZIP".
     FileExistsError: if `output_dir` holds log shards this run would not overwrite.
   """
   output.check_destination(output_dir, num_shards, compression)

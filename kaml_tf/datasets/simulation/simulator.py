@@ -144,6 +144,7 @@ def write_simulation(
     The content of `simulation.json`: resolved config, output files and the data report.
 
   Raises:
+    ValueError: if `num_shards` < 1 or `compression` is not "" or "GZIP".
     FileExistsError: if `output_dir` holds log shards this run would not overwrite (mixing
       them with the new ones would corrupt the data set).
   """
