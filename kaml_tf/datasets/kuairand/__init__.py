@@ -3,5 +3,5 @@
 `conversion` turns a KuaiRand interaction log and its user features into this project's schema
 and TFRecord logs, following the paper's protocol (section 4.1.1): one random target feedback
 per video, K other reported feedbacks, the rest unreported (`ConversionConfig`, `convert`,
-`write_conversion`).
+`write_conversion`). It composes `config`, `reading`, `protocol`, `features` and `report`.
 """
