@@ -81,8 +81,9 @@ class KamlTask(tfrs.Model):
     return logs
 
   # The step has no tensor-dependent Python control flow, so AutoGraph has nothing to do; left
-  # on, it re-transpiles the whole loss/metric/tf-keras call tree and the first step of a
-  # process takes 20-45 s instead of a few.
+  # on, it re-transpiles the whole loss/metric/tf-keras call tree and slows the first step of a
+  # process down many times
+  # (measured: docs/results/timings/library.md#autograph-and-the-first-training-step).
   @tf.autograph.experimental.do_not_convert
   def train_step(self, inputs):
     # tfrs.Model.train_step would add `self.losses` a second time (they are in the objective).
