@@ -85,11 +85,11 @@ class DailyCountsLookup:
   """Joins (ad task id, day) pairs to their point-in-time counts in-graph.
 
   One `StaticHashTable` maps the combined int64 key (ad_task_id - min id) * span +
-  (day - first day covered) to a row of the counts matrix. Measured on 100,000-row batches
-  (2,000 tasks x 30 days): 1.4-1.7 ms of CPU for this one probe with its range checks,
-  1.8 ms for two probes (ad task -> index, then index and day), 17.5 ms for a string key
-  ("id:day", formatted and hashed per row); the combined key is the fastest, and exact as
-  long as the key range fits int64 (checked when the table is built).
+  (day - first day covered) to a row of the counts matrix. Of one probe with its range checks,
+  two probes (ad task -> index, then index and day) and a string key ("id:day", formatted and
+  hashed per row), the combined key is the fastest
+  (measured: docs/results/timings/library.md#point-in-time-counts-lookup), and exact as long
+  as the key range fits int64 (checked when the table is built).
 
   Pairs missing from the statistics (the ad task had no click in the T days before the day)
   map to an extra all-zero row: zero counts and `known = False`. A day outside the days

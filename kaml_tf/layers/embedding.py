@@ -3,9 +3,10 @@
 For every schema feature, in schema order (sparse features first, then dense ones):
 
 * int64 ids without a vocabulary: `floormod(id, num_buckets)`. Keras' `Hashing` layer would
-  first turn every int into a string and hash that, which is several times slower on a batch of
-  5000; production id features are already well-spread integers (user / item / ad ids), so a
-  modulo is an adequate and much cheaper hash. `floormod` keeps negative ids in range.
+  first turn every int into a string and hash that, which is slower
+  (measured: docs/results/timings/library.md#integer-id-hashing); production id features are
+  already well-spread integers (user / item / ad ids), so a modulo is an adequate and much
+  cheaper hash. `floormod` keeps negative ids in range.
 * string ids without a vocabulary: `tf.strings.to_hash_bucket_fast` (FarmHash) into
   `num_buckets`.
 * ids with a vocabulary: `IntegerLookup` / `StringLookup` with one out-of-vocabulary row at

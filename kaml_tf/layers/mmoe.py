@@ -7,8 +7,8 @@ M experts f_k read the shared x; each action j has a softmax gate over the exper
 All M experts are evaluated as one `ParallelMLP` (stacked `(M, d_in, d_out)` kernels, one
 batched matmul per layer), all N gates as one `ParallelDense` and the N gated sums as one batched
 matmul, instead of M + N separate `Dense` layers and N weighted sums (DeepCTR's construction):
-same arithmetic, far fewer ops. On CPU at batch 5000 (20 features, 5 actions) a training step
-measured at least as fast as such a DeepCTR-style Keras MMoE of the same size.
+same arithmetic, far fewer ops, and a training step at least as fast as such a DeepCTR-style
+Keras MMoE of the same size (measured: docs/results/timings/library.md#mmoe-against-deepctr).
 """
 
 from typing import Any, Dict, Optional, Sequence

@@ -4,7 +4,8 @@ tf-keras wraps a custom layer's `call` in AutoGraph when it is called symbolical
 construction, `tf.function` training steps). Our calls have no Python control flow that depends
 on tensor values, so conversion buys nothing; it costs a lot, because each nested sublayer call
 makes AutoGraph transpile tf-keras' own `Layer.__call__` (tf_keras is not on AutoGraph's list of
-modules to skip): building one model took 10-40 s instead of well under one.
+modules to skip), and building one model becomes many times slower
+(measured: docs/results/timings/library.md#autograph-and-model-building).
 
 `tf.autograph.experimental.do_not_convert` alone would do, except that its wrapper has the
 signature `(*args, **kwargs)`: Keras reads `call`'s signature to decide whether to pass

@@ -13,17 +13,17 @@ Layouts. The public layout is batch-major:
 Both layers also take and return a Python list of H per-head `(batch, d)` tensors, which is how
 stacked layers (and `Towers`, `HKETowers`) chain them without stacking in between.
 
-Computation. Measured on CPU (oneDNN) at batch 5000, forward and backward, one plain 2-D
-matmul per head beats one broadcast batched matmul over the heads: two expert layers of
-(256, 128) over 4 heads on a shared input took 101 ms against 147 ms batched
-(`(1, batch, d_in) @ (H, d_in, d_out)`, whose kernel gradient is a batched product plus a
-reduction over the broadcast axis) and 134 ms for one wide matmul split per head; towers of
-(64,) then a logit over 5 heads took 14 vs 18 ms (no transposes between layers). `tf.einsum`
-was slower still (it transposes on every call). So each head runs its own `tf.matmul` on its own
-slice of the kernel (`tf.unstack`, whose gradient is one `tf.stack`), and per-head activations
-stay a list until the output of the layer stack is needed as one tensor. The one exception is a
-single `ParallelDense` on a shared input (MMoE's gates): one `(batch, d_in) @ (d_in, H * units)`
-matmul, reshaped to `(batch, H, units)` at no cost, is the cheapest there.
+Computation. On CPU, forward and backward, one plain 2-D matmul per head beats one broadcast
+batched matmul over the heads (`(1, batch, d_in) @ (H, d_in, d_out)`, whose kernel gradient is
+a batched product plus a reduction over the broadcast axis) and one wide matmul split per head,
+for expert layers on a shared input and for towers alike (no transposes between layers);
+`tf.einsum` is slower still, as it transposes on every call
+(measured: docs/results/timings/library.md#parallel-mlp-per-head-matmuls). So each head runs its
+own `tf.matmul` on its own slice of the kernel (`tf.unstack`, whose gradient is one `tf.stack`),
+and per-head activations stay a list until the output of the layer stack is needed as one
+tensor. The one exception is a single `ParallelDense` on a shared input (MMoE's gates): one
+`(batch, d_in) @ (d_in, H * units)` matmul, reshaped to `(batch, H, units)` at no cost, is the
+cheapest there.
 """
 
 from typing import Any, Dict, Optional, Sequence

@@ -1,10 +1,8 @@
 """Parquet logs: the columnar log format, one column per schema field and one row per sample.
 
 Columnar logs cost a fraction of `tf.train.Example` records to read, because nothing is
-decoded field by field: on the 31 training fields of the simulated logs, pyarrow turns 5000
-rows into tensors in about 2-4 ms of CPU, where reading and `tf.io.parse_example` of the same
-rows as TFRecords take about 30 ms (and tensorflow-io's Parquet reader about 21 ms). On a
-trainer whose cores also run the model that difference is training throughput
+decoded field by field (measured: docs/results/timings/library.md#parquet-against-tfrecord-reads).
+On a trainer whose cores also run the model that difference is training throughput
 (`pipelines.benchmark --sections=peer`).
 
 Every reader here goes through `read_batches`, which

@@ -2,9 +2,11 @@
 
 Writing encodes whole columns at once: the `tf.train.Example` wire format of one scalar int64
 or float feature is a fixed byte pattern around the value, so a numpy encoder builds every
-record of a batch without a Python loop over fields (about 20x faster than filling protos one
-by one, which matters for the simulator's million-row logs). String features fall back to the
-protobuf API. `tests/logs/records_test.py` checks the bytes against TensorFlow's own parser.
+record of a batch without a Python loop over fields, far faster than filling protos one by one,
+which matters for the simulator's million-row logs
+(measured: docs/results/timings/library.md#tfrecord-column-encoder). String features fall back
+to the protobuf API. `tests/logs/records_test.py` checks the bytes against TensorFlow's own
+parser.
 
 Files are sharded as `<prefix>-00000-of-00004.tfrecord[.gz]` and written atomically: every
 shard goes to a hidden temporary file, renamed into place only when the writer closes cleanly.

@@ -23,6 +23,7 @@ import tensorflow as tf
 from kaml_tf.losses import masked_bce
 from kaml_tf.losses import ranking
 from kaml_tf.losses import soft_adm
+from kaml_tf.losses import statistics_loss
 
 # Keys of the statistics dict; each value is (N,) float32 and is all-reduced with SUM.
 BCE_SUM = "bce_sum"
@@ -30,6 +31,8 @@ BCE_COUNT = "bce_count"
 RANK_SUM = "rank_sum"
 RANK_COUNT = "rank_count"
 STATISTICS_KEYS = (BCE_SUM, BCE_COUNT, RANK_SUM, RANK_COUNT)
+# The counts (divisors) among them: global on every replica (`statistics_loss`).
+COUNT_KEYS = (BCE_COUNT, RANK_COUNT)
 
 # Keys of the returned dict of scalars.
 TERMS = ("bce", "rank", "regularization", "total")
@@ -47,19 +50,19 @@ class KamlLoss:
     terms = loss(labels, logits, mask, regularization=tf.add_n(model.losses))
     terms["total"]   # the training objective; terms["bce"], terms["rank"] for logging
 
-  Example (many workers): all-reduce (SUM) the dict from `statistics` and call
-  `from_statistics` on it. The result is linear in the sums, so each replica may instead use
-  its local sums with the global counts and have its gradients summed.
+  Example (many replicas): `statistics_loss.all_reduce_statistics(statistics, COUNT_KEYS)`
+  gives each replica its share to differentiate (local sums, global counts) and the global
+  statistics to log; `from_statistics` reduces either (see `statistics_loss` for why).
   """
 
   def __init__(
     self,
     gamma: float,
-    bce_weights: masked_bce.ActionWeights = None,
-    betas: masked_bce.ActionWeights = None,
+    bce_weights: statistics_loss.ActionWeights = None,
+    betas: statistics_loss.ActionWeights = None,
     masked_pairs_only: bool = False,
     name: str = "kaml_loss",
-    extended_weight: masked_bce.ActionWeights = None,
+    extended_weight: statistics_loss.ActionWeights = None,
   ):
     """Creates the joint loss.
 
@@ -207,11 +210,7 @@ class KamlLoss:
       "betas": rank_config["betas"],
       "masked_pairs_only": rank_config["masked_pairs_only"],
       "name": self.name,
-      "extended_weight": (
-        list(self.extended_weight)
-        if isinstance(self.extended_weight, tuple)
-        else self.extended_weight
-      ),
+      "extended_weight": statistics_loss.weights_config(self.extended_weight),
     }
 
   @classmethod

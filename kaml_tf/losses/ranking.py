@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional, Tuple
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from kaml_tf.losses import masked_bce
+from kaml_tf.losses import statistics_loss
 
 
 def ranking_statistics(
@@ -50,7 +50,7 @@ def ranking_statistics(
     if masked_pairs_only:
       raise ValueError("masked_pairs_only=True needs a mask, got mask=None")
     mask = tf.ones_like(logits)
-  labels, logits, mask = masked_bce.check_inputs(labels, logits, mask)
+  labels, logits, mask = statistics_loss.check_inputs(labels, logits, mask)
   if logits.shape[1] is None:
     raise ValueError(f"the number of actions must be static, got logits of shape {logits.shape}")
 
@@ -81,8 +81,9 @@ def pairwise_softplus_sum(positive_scores: tf.Tensor, zero_scores: tf.Tensor):
 
   The gradient is written out because autodiff would broadcast the upstream scalar to a
   (P, Z) tensor, multiply it into SoftplusGrad and negate one side's reduction; here the
-  (P, Z) sigmoid is reduced along each axis directly (about 10% faster forward and backward
-  at P = 830, Z = 4000 on CPU, with the same values and gradients).
+  (P, Z) sigmoid is reduced along each axis directly: faster forward and backward, with the
+  same values and gradients
+  (measured: docs/results/timings/library.md#ranking-loss-written-out-gradient).
 
   Args:
     positive_scores: (P,) float32 logits of the positives.
@@ -103,19 +104,19 @@ def pairwise_softplus_sum(positive_scores: tf.Tensor, zero_scores: tf.Tensor):
 
 
 @tf.keras.utils.register_keras_serializable(package="kaml_tf")
-class PairwiseRankingLoss:
+class PairwiseRankingLoss(statistics_loss.StatisticsLoss):
   """RLU pairwise ranking loss (eq. 11) on logits, averaged over valid pairs per action.
 
   Example:
     loss = PairwiseRankingLoss(betas=(1.0, 0.5))
-    value = loss(labels, logits, mask)            # scalar
-    sums, counts = loss.statistics(labels, logits, mask)
-    value = loss.reduce(all_reduce(sums), all_reduce(counts))   # global average
+    value = loss(labels, logits)  # scalar: loss.reduce(*loss.statistics(labels, logits))
+
+  Across replicas, see `kaml_tf.losses.statistics_loss.all_reduce_statistics`.
   """
 
   def __init__(
     self,
-    betas: masked_bce.ActionWeights = None,
+    betas: statistics_loss.ActionWeights = None,
     masked_pairs_only: bool = False,
     name: str = "rlu_rank",
   ):
@@ -130,11 +131,10 @@ class PairwiseRankingLoss:
     Raises:
       ValueError: if a beta is negative or not finite, or `masked_pairs_only` is not a bool.
     """
-    self.betas = masked_bce.check_action_weights(betas, "betas")
+    super().__init__(statistics_loss.check_action_weights(betas, "betas"), name)
     if not isinstance(masked_pairs_only, bool):
       raise ValueError(f"masked_pairs_only must be a bool, got {masked_pairs_only!r}")
     self.masked_pairs_only = masked_pairs_only
-    self.name = name
 
   def statistics(
     self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
@@ -143,21 +143,9 @@ class PairwiseRankingLoss:
     with tf.name_scope(self.name):
       return ranking_statistics(labels, logits, mask, self.masked_pairs_only)
 
-  def reduce(self, sums: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
-    """Beta-weighted per-action pair average of (possibly all-reduced) statistics; a scalar."""
-    with tf.name_scope(self.name):
-      return masked_bce.dynamic_average(sums, counts, self.betas)
-
-  def __call__(
-    self, labels: tf.Tensor, logits: tf.Tensor, mask: Optional[tf.Tensor] = None
-  ) -> tf.Tensor:
-    """The batch loss: a float32 scalar (labels, logits, mask are (batch, N))."""
-    return self.reduce(*self.statistics(labels, logits, mask))
-
   def get_config(self) -> Dict[str, Any]:
-    betas = list(self.betas) if isinstance(self.betas, tuple) else self.betas
-    return {"betas": betas, "masked_pairs_only": self.masked_pairs_only, "name": self.name}
-
-  @classmethod
-  def from_config(cls, config: Dict[str, Any]) -> "PairwiseRankingLoss":
-    return cls(**config)
+    return {
+      "betas": statistics_loss.weights_config(self.action_weights),
+      "masked_pairs_only": self.masked_pairs_only,
+      **super().get_config(),
+    }

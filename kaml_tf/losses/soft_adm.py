@@ -44,7 +44,7 @@ from typing import Sequence, Tuple, Union
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from kaml_tf.losses import masked_bce
+from kaml_tf.losses import statistics_loss
 
 # None (ADM as is: every extended cell weighs 1), one weight for all actions, or one per action.
 ExtendedWeight = Union[None, float, Tuple[float, ...]]
@@ -72,7 +72,7 @@ def check_extended_weight(
     f"1 = ADM), got {value!r}"
   )
   try:
-    checked = masked_bce.check_action_weights(value, what)
+    checked = statistics_loss.check_action_weights(value, what)
   except ValueError:
     raise ValueError(message) from None
   values = checked if isinstance(checked, tuple) else (() if checked is None else (checked,))

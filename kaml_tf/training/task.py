@@ -3,16 +3,11 @@
 The network (a functional Keras model from `kaml_tf.models.builder`) only maps features to
 logits; this task owns the labels, masks, loss terms and metrics.
 
-Global averages under distribution: eq. 12 divides by the number of masked samples of the
-whole batch and eq. 11 by the number of valid pairs of the whole batch, not per replica. Each
-replica computes the losses' sufficient statistics (per-action sums and counts), the counts are
-all-reduced (SUM) across replicas, and each replica's loss is `local_sum / global_count`. The
-optimizer sums gradients across replicas, and since the loss is linear in the sums, the summed
-gradient is exactly the gradient of the global average. Label-free regularisers registered by
-the network (TAML's self-distillation) are per-replica means, so they are divided by the number
-of replicas for the same reason. Ranking pairs are formed within each replica's slice of the
-batch (pairs across replicas would need all logits gathered); with one replica this is exactly
-eq. 11 over the whole batch.
+Global averages under distribution: each replica computes the losses' per-action sums and
+counts, and `kaml_tf.losses.statistics_loss.all_reduce_statistics` turns them into the
+replica's share of the objective (to differentiate) and the global loss terms (to log); that
+module's docstring explains the arithmetic, and why the summed gradients equal the
+single-device gradient.
 """
 
 from typing import Dict, Sequence, Tuple
@@ -22,23 +17,11 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from kaml_tf.losses import joint
+from kaml_tf.losses import statistics_loss
 from kaml_tf.evaluation import streaming_auc
 
 Features = Dict[str, tf.Tensor]
 Targets = Dict[str, tf.Tensor]
-
-
-def _sum_across_replicas(values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-  """All-reduces (SUM) a dict of tensors in replica context; identity with one replica."""
-  context = tf.distribute.get_replica_context()
-  if context is None or context.num_replicas_in_sync == 1:
-    return values
-  return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
-
-
-def _num_replicas() -> int:
-  context = tf.distribute.get_replica_context()
-  return 1 if context is None else context.num_replicas_in_sync
 
 
 class KamlTask(tfrs.Model):
@@ -72,18 +55,13 @@ class KamlTask(tfrs.Model):
     labels, mask = targets["labels"], targets["mask"]
     # is_target tells soft ADM's extended cells from target cells (the loss owns the weights).
     local = self.loss_fn.statistics(labels, logits, mask, targets.get("is_target"))
-    replicas = float(_num_replicas())
     regularization = tf.add_n(self.network.losses) if self.network.losses else tf.constant(0.0)
-    # The replicas' mean regularization rides along, so every replica logs the same values.
-    summed = _sum_across_replicas(dict(local, regularization=regularization / replicas))
-    for_gradient = dict(local)
-    for key in (joint.BCE_COUNT, joint.RANK_COUNT):
-      for_gradient[key] = tf.stop_gradient(summed[key])
-    objective = self.loss_fn.from_statistics(for_gradient, regularization / replicas)["total"]
-    logged = self.loss_fn.from_statistics(
-      {k: tf.stop_gradient(summed[k]) for k in joint.STATISTICS_KEYS},
-      tf.stop_gradient(summed["regularization"]),
+    # The regularization is a per-replica mean: it rides along, so every replica logs the same.
+    share, total = statistics_loss.all_reduce_statistics(
+      local, joint.COUNT_KEYS, {"regularization": regularization}
     )
+    objective = self.loss_fn.from_statistics(share, share["regularization"])["total"]
+    logged = self.loss_fn.from_statistics(total, total["regularization"])
     return objective, logged
 
   def compute_loss(self, inputs: Tuple[Features, Targets], training: bool = False) -> tf.Tensor:
@@ -103,8 +81,9 @@ class KamlTask(tfrs.Model):
     return logs
 
   # The step has no tensor-dependent Python control flow, so AutoGraph has nothing to do; left
-  # on, it re-transpiles the whole loss/metric/tf-keras call tree and the first step of a
-  # process takes 20-45 s instead of a few.
+  # on, it re-transpiles the whole loss/metric/tf-keras call tree and slows the first step of a
+  # process down many times
+  # (measured: docs/results/timings/library.md#autograph-and-the-first-training-step).
   @tf.autograph.experimental.do_not_convert
   def train_step(self, inputs):
     # tfrs.Model.train_step would add `self.losses` a second time (they are in the objective).

@@ -106,7 +106,8 @@ def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> t
   task = task_lib.KamlTask(network, loss, schema.actions)
   task.compile(optimizer=tf.keras.optimizers.Adam(run_config.optim.learning_rate))
   # Slots now, not in the first step: a train function that creates variables is traced a
-  # second time, which under MultiWorkerMirroredStrategy costs tens of seconds.
+  # second time, which is slow under MultiWorkerMirroredStrategy
+  # (measured: docs/results/timings/library.md#optimizer-slots-before-the-first-step).
   task.optimizer.build(task.trainable_variables)
   return task
 

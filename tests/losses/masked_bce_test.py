@@ -97,20 +97,6 @@ def test_numerically_stable_for_large_logits():
   np.testing.assert_allclose(sums.numpy(), [100.0, 100.0], rtol=1e-6)
 
 
-def test_dynamic_average_zero_count_and_weights():
-  value = masked_bce.dynamic_average(_t([3.0, 5.0, 0.0]), _t([2.0, 0.0, 0.0]), (2.0, 7.0, 1.0))
-  assert value.numpy() == pytest.approx(3.0)
-
-
-def test_dynamic_average_is_linear_in_sums():
-  # Two replicas with local sums and the global counts add up to the global loss.
-  counts = _t([4.0, 1.0])
-  a = masked_bce.dynamic_average(_t([1.0, 2.0]), counts, (1.0, 0.5))
-  b = masked_bce.dynamic_average(_t([3.0, 0.0]), counts, (1.0, 0.5))
-  total = masked_bce.dynamic_average(_t([4.0, 2.0]), counts, (1.0, 0.5))
-  assert (a + b).numpy() == pytest.approx(total.numpy()) == pytest.approx(2.0)
-
-
 def test_split_batch_statistics_equal_full_batch():
   loss = masked_bce.MaskedBinaryCrossentropy()
   s1, c1 = loss.statistics(_t(LABELS[:1]), _t(LOGITS[:1]), _t(MASK[:1]))
@@ -164,3 +150,8 @@ def test_config_round_trip():
   assert restored(_t(LABELS), _t(LOGITS), _t(MASK)).numpy() == pytest.approx(
     math.log(8.0 / 3.0) + 0.5 * LN2, rel=1e-6
   )
+
+
+def test_needs_a_mask():
+  with pytest.raises(ValueError, match="needs a mask"):
+    masked_bce.MaskedBinaryCrossentropy()(_t(LABELS), _t(LOGITS))
