@@ -6,7 +6,8 @@ r"""A LOCAL development server speaking a subset of TF Serving's REST API.
       localhost:8501/v1/models/kaml:predict
 
 It serves the newest version under `--export_base` and switches to a newer one when it
-appears (checked every `--poll_seconds`). It is a stand-in for development and tests, since
+appears (checked every `--poll_seconds`; a version that does not load yet is retried with a
+back-off, a deleted one is unloaded). `GET /v1/models/kaml/metadata` shows the signatures. It is a stand-in for development and tests, since
 the TF Serving binary cannot be installed here; production runs TF Serving on the same folder:
 
   tensorflow_model_server --rest_api_port=8501 --model_name=kaml \
@@ -14,6 +15,8 @@ the TF Serving binary cannot be installed here; production runs TF Serving on th
 
 See `kaml_tf/serving/rest_server.py` for the requests and responses it supports.
 """
+
+import dataclasses
 
 from absl import app
 from absl import flags
@@ -32,6 +35,21 @@ _MODEL_NAME = flags.DEFINE_string(
   "model_name", rest_server.DEFAULT_MODEL_NAME, "The model name in the URLs.", allow_override=True
 )
 _POLL_SECONDS = flags.DEFINE_float("poll_seconds", 2.0, "Seconds between checks for a new version.")
+# The server's version retries and HTTP bounds: default and help from `ServerConfig`'s fields.
+_FIELDS = {f.name: f for f in dataclasses.fields(rest_server.ServerConfig)}
+_BOUNDS = {
+  name: define(name, _FIELDS[name].default, _FIELDS[name].metadata["help"])
+  for name, define in (
+    ("load_retry_seconds", flags.DEFINE_float),
+    ("load_retry_max_seconds", flags.DEFINE_float),
+    ("workers", flags.DEFINE_integer),
+    ("max_connections", flags.DEFINE_integer),
+    ("idle_timeout_seconds", flags.DEFINE_float),
+    ("body_timeout_seconds", flags.DEFINE_float),
+    ("max_body_bytes", flags.DEFINE_integer),
+    ("max_inflight_body_bytes", flags.DEFINE_integer),
+  )
+}
 
 
 def config_from_flags() -> rest_server.ServerConfig:
@@ -45,6 +63,7 @@ def config_from_flags() -> rest_server.ServerConfig:
       host=_HOST.value,
       model_name=_MODEL_NAME.value,
       poll_seconds=_POLL_SECONDS.value,
+      **{name: holder.value for name, holder in _BOUNDS.items()},
     )
   except ValueError as e:
     raise app.UsageError(f"--{e}") from None

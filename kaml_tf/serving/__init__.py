@@ -5,5 +5,7 @@
 * `exporter`: strict restore of a model directory and atomic, versioned export;
 * `client`: loads an export and scores records through its signatures;
 * `rest_server`: a local stand-in for TF Serving's REST API (development tool only);
+  its parts: `rest_json` (request and response formats), `versions` (which version is
+  served), `http_server` (HTTP/1.1 with bounded threads and body bytes);
 * `latency`: per-batch latency of the exported signatures.
 """

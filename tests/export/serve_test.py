@@ -20,12 +20,32 @@ def _status(url):
 
 
 def test_config_from_flags(export_base):
+  bounds = dict(
+    load_retry_seconds=0.5,
+    load_retry_max_seconds=8.0,
+    workers=3,
+    max_connections=5,
+    idle_timeout_seconds=7.0,
+    body_timeout_seconds=9.0,
+    max_body_bytes=1000,
+    max_inflight_body_bytes=3000,
+  )
   with flagsaver.flagsaver(
-    export_base=export_base, port=0, host="127.0.0.1", model_name="cvr", poll_seconds=0.5
+    export_base=export_base, port=0, host="127.0.0.1", model_name="cvr", poll_seconds=0.5, **bounds
   ):
     assert serve.config_from_flags() == rest_server.ServerConfig(
-      export_base=export_base, port=0, host="127.0.0.1", model_name="cvr", poll_seconds=0.5
+      export_base=export_base,
+      port=0,
+      host="127.0.0.1",
+      model_name="cvr",
+      poll_seconds=0.5,
+      **bounds,
     )
+
+
+def test_flag_defaults_are_the_configs(export_base):
+  with flagsaver.flagsaver(export_base=export_base):
+    assert serve.config_from_flags() == rest_server.ServerConfig(export_base=export_base)
 
 
 def test_main_serves_the_newest_version_until_shut_down(export_base, monkeypatch):
@@ -58,6 +78,9 @@ def test_main_serves_the_newest_version_until_shut_down(export_base, monkeypatch
     ({"port": 70000}, "--port: must be an integer in"),
     ({"poll_seconds": 0.0}, "--poll_seconds: must be > 0"),
     ({"model_name": "a:b"}, "--model_name: letters"),
+    ({"load_retry_seconds": 0.0}, "--load_retry_seconds: must be > 0"),
+    ({"workers": 0}, "--workers: must be an integer >= 1"),
+    ({"max_body_bytes": 10 << 30}, "--max_inflight_body_bytes: must be >= max_body_bytes"),
   ],
 )
 def test_bad_flags(export_base, values, match):
