@@ -3,105 +3,64 @@
 `make_dataset(files, schema, stats, policy, batch_size, ..., input_context)` builds the
 `tf.data` pipeline; it is a shorthand for `DatasetFactory(schema, stats, config)`, whose
 instances are callables taking an optional `tf.distribute.InputContext` (they fit
-`strategy.distribute_datasets_from_function` directly). Per input pipeline it
+`strategy.distribute_datasets_from_function` directly). `DatasetFactory.__call__` composes the
+stages, each in its own module:
 
-1. lists the files (sorted) and keeps its share of them (`files[pipeline_id::num_pipelines]`,
-   or every num_pipelines-th record when there are fewer files than pipelines);
-2. reads `cycle_length` of them in turn, a record from each (file order shuffled too when
-   shuffling), on the pipeline's own thread unless `parallel_reads` asks for reader threads;
-   Parquet logs (`kaml_tf.logs.parquet`) are read a column slice at a time instead;
-3. batches the serialized records, then parses each batch with one `tf.io.parse_example`
-   (Parquet slices are already columns: they are re-cut into batches and checked); with
-   `days=(first, last)` only the rows whose `day` lies in [first, last] are kept, and the
-   rows left are re-cut into full batches;
-   when shuffling, the batches are windows of `shuffle_buffer` records, each parsed at once,
-   permuted uniformly and cut into `batch_size` batches;
-4. joins the ad-task statistics in-graph (`stats.WindowCountsLookup`: a `StaticHashTable`
-   from ad task id to a row of the counts matrix, then `tf.gather`; for daily statistics
-   `point_in_time.DailyCountsLookup`, keyed on (ad task id, day)) and computes the masks
-   (`masks.training_mask`);
-5. prefetches.
+1. `sources`: list the files (sorted, one format) and keep this input pipeline's share
+   (`files[pipeline_id::num_pipelines]`, or every num_pipelines-th record when there are
+   fewer files than pipelines); check each file's first record;
+2. `shuffling.shuffle_files`: when training, shuffle the file order;
+3. `sources.read_tfrecords` / `read_parquet`: read `cycle_length` files in turn, a record
+   (TFRecord) or a column slice (Parquet) from each, dropping the `bad_records` that
+   --skip_bad_records found;
+4. batch the records and parse them (`parsing`: one `tf.io.parse_example` per batch, values
+   asserted in-graph; Parquet slices are already columns: re-cut and checked). When shuffling
+   a "batch" is a window of `shuffle_buffer` records, parsed at once;
+5. `day_filter`: with `days=(first, last)` keep the rows whose `day` lies in [first, last];
+6. `shuffling.permuted_batches`: when shuffling, permute each window and cut it into
+   `batch_size` batches;
+7. `joining.StatsJoin`: join the ad-task statistics (static, or point in time), compute the
+   masks, count the batch (`counters.InputCounters`), yielding `(features, targets)`;
+8. prefetch.
 
-Why windows and not `Dataset.shuffle`: tf.data moves every element through its stages one by
-one, and on a 2-core trainer a per-record stage costs as much CPU as the model's own step
-(measured at 5000-record batches: a parallel interleave 46 ms of CPU per batch against 12 ms
-read in turn, a 100k-record `shuffle` 26 ms against 2 ms for permuting a parsed window). A
-window permutation mixes every record of a window with every other one, as a buffer of that
-size does on average; it never mixes records of different windows, which a sliding buffer
-does a little (its tail). Each epoch is still a permutation of the records, and a seed makes
-it reproducible.
-
-Each element is `(features, targets)`:
-
-* `features`: `{name: (batch,) tensor}` for every schema feature, plus `"hke_indicator"`
-  (batch, N) float32 = one_hot(target_action) (all zeros for "Other");
-* `targets`: `"labels"`, `"mask"`, `"is_target"`, each (batch, N) float32, plus
-  `"true_labels"` (batch, N) float32 when the schema has true labels. Under the `oracle`
-  policy `"labels"` are the true labels and the mask is all ones.
-
-`batch_size` is the size of the batches a pipeline yields: under `tf.distribute` pass the
-per-replica size, `input_context.get_per_replica_batch_size(global_batch_size)`.
+The elements are `(features, targets)` as `joining` describes them, keyed by `HKE_INDICATOR`,
+`LABELS`, `MASK`, `IS_TARGET` and `TRUE_LABELS`. `batch_size` is the size of the batches a
+pipeline yields: under `tf.distribute` pass the per-replica size,
+`input_context.get_per_replica_batch_size(global_batch_size)`.
 
 Evaluation order (`shuffle_buffer=0`) is deterministic: sorted files, a deterministic
-interleave and deterministic parallel maps; a seeded shuffle is reproducible too. An ad task
-missing from the statistics falls back to the base mask; such samples are counted by an
-`InputCounters` (host-side variables the pipeline adds to as it produces batches, prefetched
-ones included) whose `log()` reports them. Under point-in-time statistics
-(`DatasetConfig.stats_mode`, `kaml_tf.data.point_in_time`) a row whose ad task has no
-statistics for the row's day (no click in the T days before) is a cold start: base mask,
-counted as `cold_start_samples`.
+interleave and deterministic parallel maps; a seeded shuffle is reproducible too (a resumed
+epoch skips the batches it has done, so its order must not change).
 """
 
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
-from absl import logging
-import numpy as np
 import tensorflow as tf
 
-from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import bad_records as bad_records_lib
+from kaml_tf.data import counters as counters_lib
+from kaml_tf.data import day_filter
+from kaml_tf.data import joining
 from kaml_tf.data import masks as masks_lib
-from kaml_tf.logs import parquet as parquet_logs
+from kaml_tf.data import parsing
 from kaml_tf.data import point_in_time
+from kaml_tf.data import shuffling
+from kaml_tf.data import sources
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.logs import parquet as parquet_logs
 from kaml_tf.logs import validation
 
-HKE_INDICATOR = schema_lib.HKE_INDICATOR
-LABELS = "labels"
-MASK = "mask"
-IS_TARGET = "is_target"
-TRUE_LABELS = "true_labels"
-
-Features = Dict[str, tf.Tensor]
-Targets = Dict[str, tf.Tensor]
-
-
-def _stack(parsed: Dict[str, tf.Tensor], keys: Sequence[str]) -> tf.Tensor:
-  """(batch, len(keys)) float32 from int64 (batch,) label columns."""
-  return tf.cast(tf.stack([parsed[k] for k in keys], axis=1), tf.float32)
-
-
-# Ends every file's list of bad record indices, so a lookup never falls off the end.
-_NO_RECORD = np.iinfo(np.int64).max
-
-
-def _contains(sorted_values: tf.Tensor, value: tf.Tensor) -> tf.Tensor:
-  """Whether int64 `value` is in the sorted (k,) `sorted_values` that end in `_NO_RECORD`."""
-  position = tf.searchsorted(sorted_values, tf.reshape(value, [1]))[0]
-  return tf.equal(tf.gather(sorted_values, position), value)
-
-
-def _permute(columns: Dict[str, tf.Tensor], seed: tf.Tensor) -> Dict[str, tf.Tensor]:
-  """The rows of `{field: (n,)}` in the random order of the (2,) int64 stateless `seed`."""
-  n = tf.shape(columns[schema_lib.TARGET_ACTION])[0]
-  order = tf.random.experimental.stateless_shuffle(tf.range(n), seed)
-  return {k: tf.gather(v, order) for k, v in columns.items()}
-
-
-class DatasetError(ValueError):
-  """The pipeline cannot be built as asked; the message names the file or setting."""
+# The pipeline's public names; each is defined by the stage that owns it.
+HKE_INDICATOR = joining.HKE_INDICATOR
+LABELS = joining.LABELS
+MASK = joining.MASK
+IS_TARGET = joining.IS_TARGET
+TRUE_LABELS = joining.TRUE_LABELS
+DatasetError = sources.DatasetError
+parse_spec = parsing.parse_spec
 
 
 def _check_days(days: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
@@ -167,99 +126,6 @@ class DatasetConfig:
     return self.shuffle_buffer > 0
 
 
-def parse_spec(
-  schema: schema_lib.Schema, with_day: bool = False
-) -> Dict[str, tf.io.FixedLenFeature]:
-  """What the pipeline parses of each record: features, ad task, target and labels.
-
-  Args:
-    schema: The logs' schema.
-    with_day: Also the `day` field (what a day filter needs).
-  """
-  fields = list(schema.feature_names) + [schema_lib.AD_TASK_ID, schema_lib.TARGET_ACTION]
-  if with_day:
-    fields.append(schema_lib.DAY)
-  fields += list(schema.label_keys)
-  if schema.has_true_labels:
-    fields += list(schema.true_label_keys)
-  full = schema.parse_spec()
-  return {k: full[k] for k in dict.fromkeys(fields)}
-
-
-class InputCounters:
-  """Host-side counts of what input pipelines produced: samples, unknown ad tasks, cold starts.
-
-  The variables are created eagerly, outside any `tf.function`, and the pipelines add to them
-  from their parsing functions, so one object can be shared by every pipeline of a run (per
-  worker under multi-worker training: sum them across workers).
-  """
-
-  def __init__(self):
-    with tf.init_scope():
-      self._unknown = tf.Variable(
-        tf.constant(0, tf.int64), trainable=False, name="unknown_ad_task_samples"
-      )
-      self._samples = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="samples_read")
-      self._cold_start = tf.Variable(
-        tf.constant(0, tf.int64), trainable=False, name="cold_start_samples"
-      )
-
-  @property
-  def unknown_ad_task_samples(self) -> int:
-    """Samples whose ad task is missing from the statistics (given the base mask)."""
-    return int(self._unknown.numpy())
-
-  @property
-  def samples_read(self) -> int:
-    return int(self._samples.numpy())
-
-  @property
-  def cold_start_samples(self) -> int:
-    """Point-in-time samples whose ad task had no statistics for their day (base mask)."""
-    return int(self._cold_start.numpy())
-
-  def add(
-    self, unknown: tf.Tensor, samples: tf.Tensor, cold_start: Optional[tf.Tensor] = None
-  ) -> List[tf.Operation]:
-    """The in-graph updates for one batch (int64 scalars)."""
-    updates = [self._unknown.assign_add(unknown), self._samples.assign_add(samples)]
-    if cold_start is not None:
-      updates.append(self._cold_start.assign_add(cold_start))
-    return updates
-
-  def reset(self) -> None:
-    self._unknown.assign(0)
-    self._samples.assign(0)
-    self._cold_start.assign(0)
-
-  def log(self, stats_source: str = "the statistics") -> Tuple[int, int]:
-    """Logs and returns (unknown ad-task samples, samples read); logs cold starts too."""
-    unknown, total = self.unknown_ad_task_samples, self.samples_read
-    cold = self.cold_start_samples
-    if cold:
-      logging.warning(
-        "%d of %d samples (%.3f%%) are cold starts: their ad task has no point-in-time "
-        "statistics for their day in %s (no click in the window before it); they were given "
-        "the base mask",
-        cold,
-        total,
-        100.0 * cold / max(total, 1),
-        stats_source,
-      )
-    if unknown:
-      logging.warning(
-        "%d of %d samples (%.3f%%) belong to ad tasks missing from %s; they were given the "
-        "base mask",
-        unknown,
-        total,
-        100.0 * unknown / max(total, 1),
-        stats_source,
-      )
-    else:
-      logging.info("%d samples read; no ad task was missing from %s", total, stats_source)
-    return unknown, total
-
-
 class DatasetFactory:
   """Builds the `(features, targets)` pipeline; see the module docstring.
 
@@ -276,8 +142,8 @@ class DatasetFactory:
     schema: schema_lib.Schema,
     stats: Optional[stats_lib.ConversionStats],
     config: DatasetConfig,
-    counters: Optional[InputCounters] = None,
-    skip: Optional[validation.BadRecords] = None,
+    counters: Optional[counters_lib.InputCounters] = None,
+    bad_records: Optional[validation.BadRecords] = None,
     days: Optional[Tuple[int, int]] = None,
   ):
     """Checks the policy, the statistics and the schema against each other.
@@ -288,9 +154,9 @@ class DatasetFactory:
         `config.stats_mode` when given), static or daily.
       config: Files, batching, masks and shuffling.
       counters: Where to count samples and unknown ad tasks; a new one when None.
-      skip: Under --skip_bad_records, the result of `validation.scan` over the files with
-        `parse_spec`: its bad records are filtered out in-graph. None: every record must
-        be valid (a bad one fails the pipeline; `validation.first_problem` names it).
+      bad_records: Under --skip_bad_records, the result of `validation.scan` over the files
+        with `parse_spec`: its bad records are dropped (`bad_records`). None: every record
+        must be valid (a bad one fails the pipeline; `validation.first_problem` names it).
       days: (first, last): keep only the rows whose `day` is in [first, last] (inclusive);
         None keeps every row.
 
@@ -314,18 +180,11 @@ class DatasetFactory:
       )
     self._stats = stats
     self._stats_mode = point_in_time.resolve_stats_mode(config.stats_mode, stats)
-    self._lookup = (
-      point_in_time.counts_lookup(stats, self._stats_mode)
-      if stats is not None and self._mask.needs_stats
-      else None
-    )
-    self._parse_spec = parse_spec(schema, with_day=days is not None)
-    if self._lookup is not None and self._stats_mode == point_in_time.POINT_IN_TIME:
-      # The join needs each record's day.
-      self._parse_spec[schema_lib.DAY] = schema.parse_spec()[schema_lib.DAY]
-    self._fields = {k: f.dtype for k, f in self._parse_spec.items()}
-    self._counters = counters if counters is not None else InputCounters()
-    self._skip = skip
+    self._counters = counters if counters is not None else counters_lib.InputCounters()
+    self._join = joining.StatsJoin(schema, stats, self._mask, self._stats_mode, self._counters)
+    spec = parse_spec(schema, with_day=days is not None or self._join.by_day)
+    self._parser = parsing.RecordParser(schema, spec)
+    self._bad_records = bad_records
 
   @property
   def schema(self) -> schema_lib.Schema:
@@ -344,10 +203,10 @@ class DatasetFactory:
   @property
   def parse_spec(self) -> Dict[str, tf.io.FixedLenFeature]:
     """The `tf.io.parse_example` spec the pipeline parses each batch with."""
-    return dict(self._parse_spec)
+    return self._parser.spec
 
   @property
-  def counters(self) -> InputCounters:
+  def counters(self) -> counters_lib.InputCounters:
     """Samples and unknown ad-task samples produced so far by this factory's pipelines."""
     return self._counters
 
@@ -359,7 +218,7 @@ class DatasetFactory:
   def files_for(
     self, input_context: Optional[tf.distribute.InputContext] = None
   ) -> Tuple[List[str], bool]:
-    """This pipeline's share of the sorted log files.
+    """This pipeline's share of the sorted log files (`sources.pipeline_share`).
 
     Returns:
       (files, whether records still need sharding): with fewer files than input pipelines
@@ -368,304 +227,67 @@ class DatasetFactory:
     Raises:
       DatasetError: when Parquet and TFRecord logs are mixed.
     """
-    files = records.list_files(self._config.files)
-    if self._skip is not None:
-      files = [
-        p for p in files if self._skip.readable.get(p, 1) > 0 and p not in self._skip.empty_files
-      ]
-      if not files:
-        raise DatasetError(
-          f"no readable records in {self._config.files!r} after skipping bad records"
-        )
-    kinds = {parquet_logs.is_parquet(p) for p in files}
-    if len(kinds) > 1:
-      raise DatasetError(
-        f"{self._config.files!r} mixes Parquet and TFRecord logs; one "
-        "pipeline reads one format (convert with pipelines.convert_logs)"
-      )
-    if input_context is None or input_context.num_input_pipelines <= 1:
-      return files, False
-    num = input_context.num_input_pipelines
-    if len(files) < num:
-      logging.warning(
-        "%d log file(s) for %d input pipelines: every pipeline reads all files "
-        "and keeps 1/%d of the records; write at least one shard per pipeline "
-        "to avoid the extra reading",
-        len(files),
-        num,
-        num,
-      )
-      return files, True
-    return files[input_context.input_pipeline_id :: num], False
+    files, shard = self._share(input_context)
+    return files, shard is not None
 
-  def _check_first_records(self, files: Sequence[str]) -> None:
-    """Checks the first record of every file, so a schema mismatch names its file early.
-
-    Raises:
-      validation.BadRecordError: for an empty file or a first record that does not parse.
-      validation.LogError: for a Parquet file without a needed column, or with one of
-        another type.
-    """
-    for path in files:
-      if parquet_logs.is_parquet(path):
-        if not parquet_logs.check_file(path, self._fields):
-          raise validation.BadRecordError(
-            validation.Problem(path, None, None, validation.EMPTY_FILE, "has no records")
-          )
-        continue
-      first = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
-      try:
-        serialized = [r.numpy() for r in first.take(1)]
-      except tf.errors.OpError:
-        serialized = None
-      found = (
-        validation.first_problem(path, self._schema, self._parse_spec) if not serialized else None
-      )
-      if found is not None:
-        raise found
-      problem = validation.proto_problem(serialized[0], self._parse_spec)
-      if problem is not None:
-        raise validation.BadRecordError(validation.Problem(path, 0, *problem))
-
-  def _value_checks(self, parsed: Dict[str, tf.Tensor]) -> List[tf.Operation]:
-    """In-graph assertions of `validation.value_problems` (the trainer names the record)."""
-    schema = self._schema
-    target = parsed[schema_lib.TARGET_ACTION]
-    checks = [
-      tf.debugging.assert_greater_equal(
-        target,
-        tf.constant(schema_lib.OTHER_TARGET, tf.int64),
-        message=f"record field {schema_lib.TARGET_ACTION} must be >= -1 (-1 = Other)",
-      ),
-      tf.debugging.assert_less(
-        target,
-        tf.constant(schema.num_actions, tf.int64),
-        message=f"record field {schema_lib.TARGET_ACTION} must be < "
-        f"{schema.num_actions} (the actions)",
-      ),
-    ]
-    labels = [k for k in schema.label_keys + schema.true_label_keys if k in parsed]
-    if labels:
-      stacked = tf.stack([parsed[k] for k in labels], axis=1)
-      checks.append(
-        tf.debugging.assert_equal(
-          tf.reduce_all((stacked == 0) | (stacked == 1)),
-          True,
-          message="record labels must be 0 or 1",
-        )
-      )
-    for f in schema.dense_features:
-      checks.append(
-        tf.debugging.assert_all_finite(
-          parsed[f.name], message=f"record field {f.name} must be finite"
-        )
-      )
-    return checks
-
-  @staticmethod
-  def _reader(skip_table: Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]):
-    """(path, compression, file index) -> that file's records, bad ones filtered out."""
-
-    def read(path: tf.Tensor, kind: tf.Tensor, file_id: tf.Tensor) -> tf.data.Dataset:
-      ds = tf.data.TFRecordDataset(path, compression_type=kind, buffer_size=8 << 20)
-      if skip_table is None:
-        return ds
-      limits, bad, splits = skip_table
-      ds = ds.take(tf.gather(limits, file_id))
-      own = bad[splits[file_id] : splits[file_id + 1]]
-      return ds.enumerate().filter(lambda i, _: ~_contains(own, i)).map(lambda _, r: r)
-
-    return read
-
-  def _parquet_reader(self, rows: int, shard: Optional[Tuple[int, int]]):
-    """(path, compression, file index) -> that Parquet file's column batches of <= `rows`.
-
-    Args:
-      rows: Records per read.
-      shard: (pipelines, this pipeline's id) to keep every pipelines-th record, or None.
-    """
-    fields, skip = self._fields, self._skip
-    signature = {k: tf.TensorSpec([None], d) for k, d in fields.items()}
-
-    def generate(path: bytes):
-      path = path.decode()
-      bad = np.asarray(skip.bad_indices.get(path, []) if skip else [], np.int64)
-      limit = skip.readable.get(path) if skip else None
-      for batch in parquet_logs.read_batches(path, fields, rows, limit):
-        problem = validation.null_problem(path, batch) if skip is None else None
-        if problem is not None:
-          raise validation.BadRecordError(problem)
-        index = batch.first + np.arange(batch.size)
-        keep = ~np.isin(index, bad)
-        if shard is not None:
-          keep &= index % shard[0] == shard[1]
-        yield batch.columns if keep.all() else {k: v[keep] for k, v in batch.columns.items()}
-
-    def read(path: tf.Tensor, kind: tf.Tensor, file_id: tf.Tensor) -> tf.data.Dataset:
-      del kind, file_id  # Parquet compresses inside the file; bad records come by path
-      return tf.data.Dataset.from_generator(generate, args=(path,), output_signature=signature)
-
-    return read
-
-  def parse(self, serialized: tf.Tensor) -> Tuple[Features, Targets]:
-    """Turns a (batch,) string tensor of Examples into `(features, targets)`."""
-    return self.to_examples(self.parse_records(serialized))
-
-  def parse_records(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """Parses (n,) serialized Examples into `{field: (n,)}`, asserting their values."""
-    return self.check_columns(tf.io.parse_example(serialized, self._parse_spec))
-
-  def check_columns(self, columns: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """`{field: (n,)}` records, passed on once their values are asserted valid."""
-    with tf.control_dependencies(self._value_checks(columns)):
-      return {k: tf.identity(v) for k, v in columns.items()}
-
-  def to_examples(self, parsed: Dict[str, tf.Tensor]) -> Tuple[Features, Targets]:
-    """`{field: (batch,)}` parsed records -> `(features, targets)`, counted."""
-    schema = self._schema
-    n = schema.num_actions
-    target = parsed[schema_lib.TARGET_ACTION]
-    is_target = masks_lib.target_indicator(target, n)
-    batch = tf.shape(target, out_type=tf.int64)[0]
-    unknown = cold_start = tf.constant(0, tf.int64)
-    if self._lookup is not None:
-      counts, known = self._lookup(parsed[schema_lib.AD_TASK_ID], parsed.get(schema_lib.DAY))
-      mask = masks_lib.training_mask(self._mask, target, n, counts, known)
-      missing = batch - tf.reduce_sum(tf.cast(known, tf.int64))
-      if self._stats_mode == point_in_time.POINT_IN_TIME:
-        cold_start = missing
-      else:
-        unknown = missing
-    else:
-      mask = masks_lib.training_mask(self._mask, target, n)
-    labels = _stack(parsed, schema.label_keys)
-    targets = {IS_TARGET: is_target}
-    if schema.has_true_labels:
-      targets[TRUE_LABELS] = _stack(parsed, schema.true_label_keys)
-    targets[LABELS] = targets[TRUE_LABELS] if self._mask.uses_true_labels else labels
-    with tf.control_dependencies(self._counters.add(unknown, batch, cold_start)):
-      targets[MASK] = tf.identity(mask)
-    features = {name: parsed[name] for name in schema.feature_names}
-    features[HKE_INDICATOR] = is_target
-    return features, targets
-
-  def _permuted(self, windows: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
-    """Windows of parsed records -> `batch_size` batches of each window's rows, permuted.
-
-    Every window gets its own permutation, drawn from the seed and, through
-    `Dataset.random`, a new stream on every pass over the dataset.
-    """
-    config = self._config
-    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
-    windows = tf.data.Dataset.zip((windows, seeds.batch(2)))
-    windows = windows.map(
-      _permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
-    )
-    return windows.rebatch(config.batch_size, drop_remainder=config.drop_remainder)
-
-  def _skip_tensors(self, files: Sequence[str]) -> Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
-    """Per file: records to read (-1: all), and its sorted bad indices as a ragged row.
-
-    Returns:
-      None when nothing is skipped, else (limits (F,), bad indices (B,), row splits (F+1,)),
-      each file's row ending in a sentinel that no record index reaches.
-    """
-    if self._skip is None or all(self._skip.is_clean(p) for p in files):
-      return None
-    limits, flat, splits = [], [], [0]
-    for path in files:
-      limits.append(self._skip.readable.get(path, -1))
-      flat.extend(sorted(self._skip.bad_indices.get(path, ())) + [_NO_RECORD])
-      splits.append(len(flat))
-    return (
-      tf.constant(limits, tf.int64),
-      tf.constant(flat, tf.int64),
-      tf.constant(splits, tf.int64),
-    )
-
-  def _columns(
-    self,
-    files: List[str],
-    shard_records: bool,
-    input_context: Optional[tf.distribute.InputContext],
-    deterministic: bool,
-  ) -> tf.data.Dataset:
-    """The files' records as checked `{field: (n,)}` columns: batches, or shuffle windows."""
-    config = self._config
-    ds = tf.data.Dataset.from_tensor_slices(
-      (files, [records.compression_of(p) for p in files], tf.range(len(files), dtype=tf.int64))
-    )
-    if config.shuffle:
-      ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
-    parquet = parquet_logs.is_parquet(files[0])
-    size = config.shuffle_buffer if config.shuffle else config.batch_size
-    shard = (
-      (input_context.num_input_pipelines, input_context.input_pipeline_id)
-      if shard_records
-      else None
-    )
-    cycle = min(config.cycle_length, len(files))
-    reader = (
-      self._parquet_reader(-(-size // cycle), shard)
-      if parquet
-      else self._reader(self._skip_tensors(files))
-    )
-    ds = ds.interleave(
-      reader,
-      cycle_length=cycle,
-      block_length=1,
-      num_parallel_calls=config.parallel_reads or None,
-      deterministic=deterministic if config.parallel_reads else None,
-    )
-    if shard is not None and not parquet:
-      ds = ds.shard(*shard)
-    if config.repeat:
-      ds = ds.repeat()
-    drop = config.drop_remainder and not config.shuffle
-    # With a day filter the batches are cut again after it, so none is dropped before.
-    cut_drop = drop and self._days is None
-    if parquet:
-      # Slices of each file, concatenated across the files read in turn.
-      ds = ds.rebatch(size, drop_remainder=cut_drop).map(
-        self.check_columns, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
-      )
-    else:
-      ds = ds.batch(size, drop_remainder=cut_drop).map(
-        self.parse_records, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
-      )
-    if self._days is None:
-      return ds
-    ds = ds.map(self._in_days, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.filter(lambda columns: tf.size(columns[schema_lib.DAY]) > 0)
-    # Shuffle windows are re-cut by `_permuted`; evaluation batches here.
-    return ds if config.shuffle else ds.rebatch(size, drop_remainder=drop)
-
-  def _in_days(self, columns: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """The rows of `{field: (n,)}` whose `day` lies in the factory's [first, last]."""
-    day = columns[schema_lib.DAY]
-    keep = (day >= self._days[0]) & (day <= self._days[1])
-    return {k: tf.boolean_mask(v, keep) for k, v in columns.items()}
+  def _share(
+    self, input_context: Optional[tf.distribute.InputContext]
+  ) -> Tuple[List[str], Optional[sources.RecordShard]]:
+    files = sources.list_logs(self._config.files, self._bad_records)
+    return sources.pipeline_share(files, input_context)
 
   def __call__(self, input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
     """Builds the pipeline for one input pipeline (all files when `input_context` is None)."""
-    config = self._config
-    files, shard_records = self.files_for(input_context)
-    if self._skip is None:
-      self._check_first_records(files)
+    config, parser, days = self._config, self._parser, self._days
+    files, shard = self._share(input_context)
+    if self._bad_records is None:
+      sources.check_first_records(files, self._schema, parser.spec)
     # A seeded shuffle stays reproducible (a resumed epoch can skip the batches it has seen);
     # only an unseeded shuffle lets parallel stages hand out elements as they finish.
     deterministic = not config.shuffle or config.seed is not None
-    ds = self._columns(files, shard_records, input_context, deterministic)
+    parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    # Records are parsed a batch at a time, or, when shuffling, a whole window at a time.
+    size = config.shuffle_buffer if config.shuffle else config.batch_size
+    drop = config.drop_remainder and not config.shuffle
+    # With a day filter the batches are cut again after it, so none is dropped before.
+    cut_drop = drop and days is None
+
+    ds = sources.file_dataset(files)
     if config.shuffle:
-      ds = self._permuted(ds, deterministic)
-    ds = ds.map(self.to_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    if input_context is not None:
-      # Sharded by pipeline above; tf.distribute must not shard again.
-      options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options)
+      ds = shuffling.shuffle_files(ds, len(files), config.seed)
+    interleave = sources.Interleave(
+      min(config.cycle_length, len(files)), config.parallel_reads, deterministic
+    )
+    if parquet_logs.is_parquet(files[0]):
+      rows = -(-size // interleave.cycle_length)
+      ds = sources.read_parquet(ds, interleave, parser.dtypes, rows, self._bad_records, shard)
+      ds = ds.repeat() if config.repeat else ds
+      # Slices of each file, concatenated across the files read in turn.
+      ds = ds.rebatch(size, drop_remainder=cut_drop).map(parser.check, **parallel)
+    else:
+      table = bad_records_lib.table_for(self._bad_records, files)
+      ds = sources.read_tfrecords(ds, interleave, table, shard)
+      ds = ds.repeat() if config.repeat else ds
+      ds = ds.batch(size, drop_remainder=cut_drop).map(parser.parse, **parallel)
+    if days is not None:
+      ds = day_filter.keep_days(ds, days, deterministic)
+      # Shuffle windows are cut into batches below.
+      ds = ds if config.shuffle else ds.rebatch(size, drop_remainder=drop)
+    if config.shuffle:
+      ds = shuffling.permuted_batches(
+        ds, config.batch_size, config.seed, config.drop_remainder, deterministic
+      )
+    ds = ds.map(self._join, **parallel).prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(_options(deterministic, sharded=input_context is not None))
+
+
+def _options(deterministic: bool, sharded: bool) -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = deterministic
+  if sharded:
+    # Sharded by pipeline here; tf.distribute must not shard again.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+  return options
 
 
 def make_dataset(
@@ -678,10 +300,10 @@ def make_dataset(
   shuffle_buffer: int = 0,
   seed: Optional[int] = None,
   input_context: Optional[tf.distribute.InputContext] = None,
-  counters: Optional[InputCounters] = None,
+  counters: Optional[counters_lib.InputCounters] = None,
   repeat: bool = False,
   drop_remainder: bool = False,
-  skip: Optional[validation.BadRecords] = None,
+  bad_records: Optional[validation.BadRecords] = None,
   parallel_reads: int = 0,
   stats_mode: str = point_in_time.AUTO,
   days: Optional[Tuple[int, int]] = None,
@@ -701,7 +323,7 @@ def make_dataset(
     counters: Counts samples and unknown ad tasks; pass one to read them afterwards.
     repeat: Repeat forever.
     drop_remainder: Drop the last partial batch.
-    skip: Bad records to filter out (`validation.scan` of `files`), or None.
+    bad_records: Bad records to drop (`validation.scan` of `files`), or None.
     parallel_reads: Reader threads (see `DatasetConfig`).
     stats_mode: "", "static" or "point_in_time" (see `DatasetConfig`).
     days: (first, last): keep only the rows whose `day` is in [first, last]; None: all.
@@ -720,4 +342,4 @@ def make_dataset(
     parallel_reads=parallel_reads,
     stats_mode=stats_mode,
   )
-  return DatasetFactory(schema, stats, config, counters, skip, days)(input_context)
+  return DatasetFactory(schema, stats, config, counters, bad_records, days)(input_context)

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import fitting as calibration_fitting
+from kaml_tf.data import counters as counters_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import days as days_lib
 from kaml_tf.data import point_in_time
@@ -128,12 +129,12 @@ class _Datasets:
     self._strategy = strategy
     data = run_config.data
     self._stats = stats_lib.load_stats(data.stats_path, schema) if data.stats_path else None
-    self.counters = dataset_lib.InputCounters()
+    self.counters = counters_lib.InputCounters()
     self.spec = dataset_lib.parse_spec(schema, with_day=self._train_days is not None)
     self.files = [f for f in (data.train_files, data.validation_files) if f]
     # Under --skip_bad_records every file is checked once up front; the pipelines then filter
     # the bad records in-graph on every epoch.
-    self.skipped = self._scan() if data.skip_bad_records else None
+    self.bad_records = self._scan() if data.skip_bad_records else None
 
   def _scan(self) -> validation.BadRecords:
     logging.info("--skip_bad_records: checking every record of %s", ", ".join(self.files))
@@ -151,7 +152,7 @@ class _Datasets:
         return found
     return error
 
-  def _make(self, files: str, shuffle_seed: Optional[int], skip: int, ctx):
+  def _make(self, files: str, shuffle_seed: Optional[int], batches_done: int, ctx):
     data, optim = self._config.data, self._config.optim
     batch = ctx.get_per_replica_batch_size(optim.batch_size) if ctx else optim.batch_size
     ds = dataset_lib.make_dataset(
@@ -165,24 +166,24 @@ class _Datasets:
       seed=shuffle_seed,
       input_context=ctx,
       counters=self.counters,
-      skip=self.skipped,
+      bad_records=self.bad_records,
       parallel_reads=data.parallel_reads,
       stats_mode=data.stats_mode,
       days=self._train_days,
     )
-    return ds.skip(skip) if skip else ds
+    return ds.skip(batches_done) if batches_done else ds
 
-  def train(self, epoch: int, skip: int):
+  def train(self, epoch: int, batches_done: int):
     seed = self._config.optim.seed + epoch
     return self._strategy.distribute_datasets_from_function(
-      lambda ctx: self._make(self._config.data.train_files, seed, skip, ctx)
+      lambda ctx: self._make(self._config.data.train_files, seed, batches_done, ctx)
     )
 
 
-def _callbacks(state, run_config, log_dir: Optional[str], skip: int, validation=None):
+def _callbacks(state, run_config, log_dir: Optional[str], batches_done: int, validation=None):
   callbacks = [
     checkpointing.CheckpointCallback(
-      state, run_config.optim.checkpoint_every_steps, skip, validation
+      state, run_config.optim.checkpoint_every_steps, batches_done, validation
     )
   ]
   if log_dir:
@@ -387,17 +388,17 @@ def _fit(
   for epoch in range(int(state.epoch), optim.epochs):
     if validation and validation.stopped:
       break
-    skip = int(state.step_in_epoch)
-    steps = optim.steps_per_epoch - skip if optim.steps_per_epoch else None
+    batches_done = int(state.step_in_epoch)
+    steps = optim.steps_per_epoch - batches_done if optim.steps_per_epoch else None
     if (steps is not None and steps <= 0) or (
-      steps is None and skip and _is_empty(datasets.train(epoch, skip))
+      steps is None and batches_done and _is_empty(datasets.train(epoch, batches_done))
     ):
       # Killed after the checkpoint of the epoch's last batch, before the epoch's own: the
       # epoch is done (Keras refuses to fit an empty dataset).
       state.epoch.assign(epoch + 1)
       state.step_in_epoch.assign(0)
       evaluated = validation is not None and validation.after_epoch(
-        epoch, skip, int(state.global_step)
+        epoch, batches_done, int(state.global_step)
       )
       if steps is None or evaluated:
         state.save()
@@ -406,11 +407,11 @@ def _fit(
       continue
     try:
       fitted = task.fit(
-        datasets.train(epoch, skip),
+        datasets.train(epoch, batches_done),
         epochs=epoch + 1,
         initial_epoch=epoch,
         steps_per_epoch=steps,
-        callbacks=_callbacks(state, run_config, log_dir, skip, validation),
+        callbacks=_callbacks(state, run_config, log_dir, batches_done, validation),
         verbose=verbose,
       )
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, UnicodeDecodeError) as e:
@@ -438,7 +439,9 @@ def _fit(
     history=history,
     seconds=seconds,
     samples_per_second=steps_done * optim.batch_size / max(seconds, 1e-9),
-    skipped_bad_records=(datasets.skipped.to_dict() if datasets.skipped is not None else None),
+    skipped_bad_records=(
+      datasets.bad_records.to_dict() if datasets.bad_records is not None else None
+    ),
   )
   if validation:
     source, rule = validation.source, validation.rule
@@ -446,8 +449,8 @@ def _fit(
     result.validation_history = rule.history
     result.best = rule.best
     result.stopped_early = rule.stopped
-  if datasets.skipped is not None:
-    datasets.skipped.log("train")
+  if datasets.bad_records is not None:
+    datasets.bad_records.log("train")
   if not scratch:
     atomic.write_text(
       os.path.join(model_dir, model_dir_lib.SUMMARY_FILE),

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import counters as counters_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import masks
 from kaml_tf.logs import parquet as parquet_logs
@@ -185,7 +186,7 @@ def test_unknown_ad_tasks_are_counted_and_use_the_base_mask(tmp_path):
 
 def test_make_dataset_shares_counters(tmp_path):
   files = _write(tmp_path)
-  counters = dataset_lib.InputCounters()
+  counters = counters_lib.InputCounters()
   for _ in range(2):
     ds = dataset_lib.make_dataset(
       files, SCHEMA, _stats(), "adm", batch_size=5, alpha=ALPHA, counters=counters
@@ -305,10 +306,10 @@ def test_parquet_null_names_file_record_and_field(tmp_path):
     r"null",
   ):
     _all(_factory(path)())
-  skip = validation.scan(path, SCHEMA, dataset_lib.parse_spec(SCHEMA))
-  assert dict(skip.counts) == {"missing_field": 1}
+  bad = validation.scan(path, SCHEMA, dataset_lib.parse_spec(SCHEMA))
+  assert dict(bad.counts) == {"missing_field": 1}
   config = dataset_lib.DatasetConfig(files=path, batch_size=2, mask=masks.MaskConfig("adm", ALPHA))
-  features, _ = _all(dataset_lib.DatasetFactory(SCHEMA, _stats(), config, skip=skip)())
+  features, _ = _all(dataset_lib.DatasetFactory(SCHEMA, _stats(), config, bad_records=bad)())
   assert features["user"].tolist() == [100, 101, 102, 104]
 
 
@@ -416,7 +417,7 @@ def test_corrupt_first_record_is_an_error_naming_it(tmp_path, broken_log):
 
 
 @pytest.mark.parametrize("shuffle_buffer", [0, 16])
-def test_skip_filters_exactly_the_bad_records(tmp_path, broken_log, shuffle_buffer):
+def test_bad_records_are_dropped_exactly(tmp_path, broken_log, shuffle_buffer):
   """Two files: one with a bad label at record 3, one corrupt at record 5; plus an empty one."""
   labelled = str(tmp_path / "a.tfrecord")
   corrupt = str(tmp_path / "b.tfrecord")
@@ -428,8 +429,8 @@ def test_skip_filters_exactly_the_bad_records(tmp_path, broken_log, shuffle_buff
   broken_log(corrupt, SCHEMA, cols, "bad_crc", record=5)
   files = str(tmp_path / "*.tfrecord")
   spec = dataset_lib.parse_spec(SCHEMA)
-  skip = validation.scan(files, SCHEMA, spec)
-  assert dict(skip.counts) == {"bad_label": 1, "corrupt": 1, "empty_file": 1}
+  bad = validation.scan(files, SCHEMA, spec)
+  assert dict(bad.counts) == {"bad_label": 1, "corrupt": 1, "empty_file": 1}
   config = dataset_lib.DatasetConfig(
     files=files,
     batch_size=3,
@@ -437,23 +438,23 @@ def test_skip_filters_exactly_the_bad_records(tmp_path, broken_log, shuffle_buff
     seed=1,
     mask=masks.MaskConfig("adm", ALPHA),
   )
-  factory = dataset_lib.DatasetFactory(SCHEMA, _stats(), config, skip=skip)
+  factory = dataset_lib.DatasetFactory(SCHEMA, _stats(), config, bad_records=bad)
   features, _ = _all(factory())
   expected = [100 + i for i in range(8) if i != 3] + [200 + i for i in range(5)]
   assert sorted(features["user"].tolist()) == expected
   assert factory.counters.samples_read == len(expected)
 
 
-def test_skip_with_nothing_bad_reads_the_plain_files(tmp_path):
+def test_bad_records_with_nothing_bad_reads_the_plain_files(tmp_path):
   files = _write(tmp_path, _many(7))
-  skip = validation.scan(files, SCHEMA, dataset_lib.parse_spec(SCHEMA))
+  bad = validation.scan(files, SCHEMA, dataset_lib.parse_spec(SCHEMA))
   features, _ = _all(_factory(files)())
-  skipped, _ = _all(
+  filtered, _ = _all(
     dataset_lib.DatasetFactory(
       SCHEMA,
       _stats(),
       dataset_lib.DatasetConfig(files=files, batch_size=64, mask=masks.MaskConfig("adm", ALPHA)),
-      skip=skip,
+      bad_records=bad,
     )()
   )
-  np.testing.assert_array_equal(skipped["user"], features["user"])
+  np.testing.assert_array_equal(filtered["user"], features["user"])

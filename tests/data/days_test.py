@@ -10,6 +10,7 @@ import pytest
 
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
+from kaml_tf.data import counters as counters_lib
 from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import days as days_lib
 from kaml_tf.logs import parquet as parquet_logs
@@ -121,7 +122,7 @@ def test_dataset_day_filter_drops_only_the_last_partial_batch(tmp_path):
 
 
 def test_dataset_counts_only_the_rows_kept(tmp_path):
-  counters = dataset_lib.InputCounters()
+  counters = counters_lib.InputCounters()
   ds = dataset_lib.make_dataset(
     _tfrecord(tmp_path), SCHEMA, policy="base", batch_size=4, days=(7, 7), counters=counters
   )
