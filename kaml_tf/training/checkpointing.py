@@ -94,18 +94,20 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
   asked after every batch and at every epoch end whether it evaluated (and so changed state
   held in the checkpoint); if so a checkpoint is saved there, then the hook's `after_save`
   runs (it writes the best checkpoint), and training stops when the hook says so.
+  `batches_done` is how many batches of the current epoch a resumed run had already done,
+  so that the epoch's step count continues from there.
   """
 
-  def __init__(self, state: CheckpointState, every_steps: int, skipped_steps: int, validation=None):
+  def __init__(self, state: CheckpointState, every_steps: int, batches_done: int, validation=None):
     super().__init__()
     self._state = state
     self._every = every_steps
-    self._skipped = skipped_steps
-    self._done = skipped_steps
+    self._resumed_at = batches_done
+    self._done = batches_done
     self._validation = validation
 
   def on_train_batch_end(self, batch, logs=None):
-    done = self._skipped + batch + 1
+    done = self._resumed_at + batch + 1
     self._done = done
     self._state.step_in_epoch.assign(done)
     self._state.global_step.assign_add(1)
