@@ -11,8 +11,14 @@ The layout is the one TF Serving watches (it serves the highest numeric version)
                                                           its model directory, and absolute)
   EXPORT_BASE/<version>/assets.extra/tf_serving_warmup_requests   (only when asked for)
 
-The signatures (`module`): `serving_default`, `predict_all`, `serve_examples` and `regress`
-(TF Serving's Regress API; Classify is not offered, see `module`). A bad row (target outside
+The signatures (`module`): `serving_default`, `predict_all`, `serve_examples` and `regress`.
+`regress` is there because this model fits TF Serving's Regress API: one string input
+`inputs` (serialized Examples, which hold `target_action`) and one float output `outputs` of
+shape (batch,), here each row's target-action cvr; TF2 SavedModels carry the predict method
+name, which TF Serving accepts for Regress unless `--enable_signature_method_name_check` is on
+(off by default). Classify is not offered: it returns scores per class label from a fixed
+label set, while this model's one score per row depends on the row's own target action, i.e.
+a regression of the cvr, not a classification over actions. A bad row (target outside
 [0, N), NaN or infinite dense input, Example without `target_action`) gets `valid = False` and
 documented fill values instead of failing the batch; `strict=True` keeps the earlier
 behaviour, an error for the whole call.

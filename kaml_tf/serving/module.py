@@ -63,7 +63,8 @@ one meaningful score is the row's target action's cvr, which is what Regress ret
 
 The module tracks the network's variables and lookup tables, not the Keras model itself:
 tracking the model would make `tf.saved_model.save` trace every Keras layer's call for Keras'
-own reload format (10-20 s per export), which serving never uses.
+own reload format (seconds per export; measured: docs/results/timings/serving.md), which
+serving never uses.
 """
 
 from typing import Any, Dict, List, Optional, Tuple
