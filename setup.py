@@ -21,5 +21,9 @@ setuptools.setup(
   packages=setuptools.find_packages(include=["kaml_tf", "kaml_tf.*"]),
   python_requires=">=3.9,<3.13",
   install_requires=_requirements("requirements.txt"),
-  extras_require={"test": _requirements("requirements-dev.txt")},
+  extras_require={
+    "test": _requirements("requirements-dev.txt"),
+    # s3:// and hdfs:// for logs, checkpoints and exports (see BUILD.md for the pin).
+    "io": ["tensorflow-io==0.37.1"],
+  },
 )

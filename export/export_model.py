@@ -1,20 +1,25 @@
 r"""Exports a trained model for TF Serving: `EXPORT_BASE/<version>/`, written atomically.
 
   python -m export.export_model --model_dir=/tmp/kaml --export_base=/tmp/kaml-serving \
-      [--version=N] [--warmup_records='DIR/test-*' --num_warmup_records=10]
+      [--version=N] [--warmup_records='DIR/test-*' --num_warmup_records=10] [--strict]
 
 The model is rebuilt from the model directory's config and every variable restored from its
 best checkpoint (MODEL_DIR/best/, kept by training with validation; the latest if there is
 none) or, with `--checkpoint=latest`, its latest one (a mismatch fails); the version's
 `assets.extra/checkpoint.json` names the checkpoint exported. The version defaults to the current Unix time. The
-SavedModel has three signatures (`saved_model_cli show --all --dir EXPORT_BASE/<version>`):
-`serving_default` (features + target_action -> cvr, logit), `predict_all` (features ->
-probabilities) and `serve_examples` (serialized tf.Example -> cvr, logit); a model calibrated
-for the restored checkpoint (`pipelines.train --calibrate`) serves calibrated scores in all
-three and ships `assets/calibration.json`. `--warmup_records`
-also writes TF Serving's warm-up file from those log records; it needs the
-`tensorflow-serving-api` package, and logs whose folder holds another schema's `schema.json`
-are refused, naming the model directory. Prints the path of the new version.
+SavedModel has four signatures (`saved_model_cli show --all --dir EXPORT_BASE/<version>`):
+`serving_default` (features + target_action -> cvr, logit, valid), `predict_all` (features ->
+probabilities, valid), `serve_examples` (serialized tf.Example -> cvr, logit, valid,
+missing_features) and `regress` (TF Serving's Regress API: inputs -> outputs = cvr); a model
+calibrated for the restored checkpoint (`pipelines.train --calibrate`) serves calibrated
+scores in all of them and ships `assets/calibration.json`. A bad row (target outside [0, N),
+NaN or infinite dense input, Example without target_action) gets valid = false and a fill
+value; `--strict` makes it fail the whole request instead. `--export_base` may be any
+tf.io.gfile URL (gs://; s3:// and hdfs:// with `pip install kaml-tf[io]`). `--warmup_records`
+also writes TF Serving's warm-up file from those log records (every signature at batch 1 and
+64); it needs the `tensorflow-serving-api` package, and logs whose folder holds another
+schema's `schema.json` are refused, naming the model directory. Prints the path of the new
+version.
 """
 
 from absl import app
@@ -32,7 +37,7 @@ _MODEL_DIR = flags.DEFINE_string(
 _EXPORT_BASE = flags.DEFINE_string(
   "export_base",
   None,
-  "Folder of the numeric version folders TF Serving watches.",
+  "Folder of the numeric version folders TF Serving watches (local or a tf.io.gfile URL).",
   allow_override=True,
 )
 _VERSION = flags.DEFINE_integer(
@@ -50,6 +55,9 @@ _NUM_WARMUP = flags.DEFINE_integer(
   "num_warmup_records", 10, "Warm-up requests to write.", lower_bound=1
 )
 _CHECKPOINT = common.define_checkpoint()
+_STRICT = flags.DEFINE_boolean(
+  "strict", False, "Fail a whole request on a bad row instead of marking the row invalid."
+)
 _MODEL_NAME = flags.DEFINE_string(
   "model_name",
   exporter.DEFAULT_MODEL_NAME,
@@ -79,6 +87,7 @@ def main(argv) -> None:
       num_warmup_records=_NUM_WARMUP.value,
       model_name=_MODEL_NAME.value,
       checkpoint=_CHECKPOINT.value,
+      strict=_STRICT.value,
     )
   except FileExistsError as e:
     raise app.UsageError(f"--version: {e}") from None

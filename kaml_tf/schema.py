@@ -68,6 +68,20 @@ class SparseFeature:
     """Rows of the embedding table (vocabulary plus one OOV row, or hash buckets)."""
     return len(self.vocabulary) + 1 if self.vocabulary else self.num_buckets
 
+  @property
+  def missing_value(self) -> Any:
+    """The id that stands for a missing value (serving fills absent features with it).
+
+    With a vocabulary: an id outside it, so the lookup gives the out-of-vocabulary row.
+    Hashed ids have no row of their own: 0 (int64) or "" (string), which shares a bucket
+    with real ids.
+    """
+    if self.dtype == "int64":
+      return min(min(self.vocabulary), 0) - 1 if self.vocabulary else 0
+    if "" not in self.vocabulary:
+      return ""
+    return "?" * (1 + max(len(v) for v in self.vocabulary))
+
 
 @dataclasses.dataclass(frozen=True)
 class DenseFeature:
@@ -76,6 +90,11 @@ class DenseFeature:
   name: str
   mean: float = 0.0
   std: float = 1.0
+
+  @property
+  def missing_value(self) -> float:
+    """The value that stands for a missing one: the mean, which normalises to 0."""
+    return self.mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +168,10 @@ class Schema:
     """Parse spec of the model features only (what a serving client sends)."""
     dtypes = self.record_dtypes(include_true_labels=False)
     return {k: tf.io.FixedLenFeature([], dtypes[k]) for k in self.feature_names}
+
+  def missing_values(self) -> Dict[str, Any]:
+    """`{feature name: the value serving puts in for a missing one}` (`missing_value`)."""
+    return {f.name: f.missing_value for f in self.sparse_features + self.dense_features}
 
   def feature_signature(self) -> Dict[str, tf.TensorSpec]:
     """Batched `TensorSpec`s of the model features, shape (batch,), keyed by name."""

@@ -2,7 +2,9 @@
 
 import os
 
+import kaml_tf  # noqa: F401
 import pytest
+import tensorflow as tf
 
 from kaml_tf import atomic
 
@@ -56,3 +58,81 @@ def test_published_files_get_umask_mode(tmp_path):
     assert os.stat(tmp_path / "v").st_mode & 0o777 == 0o755
   finally:
     os.umask(old)
+
+
+def _tree(path):
+  """{relative file path: content} of a tf.io.gfile tree."""
+  out = {}
+  for folder, _, files in tf.io.gfile.walk(path):
+    for name in files:
+      with tf.io.gfile.GFile(f"{folder}/{name}", "rb") as f:
+        out[f"{folder}/{name}"[len(path) + 1 :]] = f.read()
+  return out
+
+
+def _fill(tmp):
+  tf.io.gfile.makedirs(f"{tmp}/variables")
+  for name, data in (("variables/v.index", b"i"), ("saved_model.pb", b"pb"), ("a.txt", b"a")):
+    with tf.io.gfile.GFile(f"{tmp}/{name}", "wb") as f:
+      f.write(data)
+
+
+def test_atomic_directory_on_an_object_store_copies_the_commit_file_last(monkeypatch):
+  """ram:// cannot rename a folder at once: the tree is copied, saved_model.pb last, and the
+  hidden temporary folder removed."""
+  base = "ram://atomic_test/copy"
+  copied = []
+  real_copy = tf.io.gfile.copy
+  monkeypatch.setattr(tf.io.gfile, "copy", lambda a, b: copied.append(b) or real_copy(a, b))
+  assert not atomic.renames_atomically(f"{base}/7")
+  with atomic.atomic_directory(f"{base}/7", commit_last=("saved_model.pb",)) as tmp:
+    assert tmp.startswith(f"{base}/.7.tmp-")
+    _fill(tmp)
+  assert _tree(f"{base}/7") == {"variables/v.index": b"i", "saved_model.pb": b"pb", "a.txt": b"a"}
+  assert copied[-1] == f"{base}/7/saved_model.pb" and len(copied) == 3
+  assert tf.io.gfile.listdir(base) == ["7"]
+  with pytest.raises(FileExistsError, match="already exists"):
+    with atomic.atomic_directory(f"{base}/7"):
+      pass
+
+
+def test_atomic_directory_on_an_object_store_failure_leaves_nothing(monkeypatch):
+  base = "ram://atomic_test/fail"
+  with pytest.raises(RuntimeError):
+    with atomic.atomic_directory(f"{base}/1") as tmp:
+      _fill(tmp)
+      raise RuntimeError("killed")
+  # A copy that fails half-way removes the partial version too.
+  real_copy = tf.io.gfile.copy
+
+  def fail_on_commit(a, b, overwrite=False):
+    if b.endswith("saved_model.pb"):
+      raise tf.errors.UnavailableError(None, None, "connection lost")
+    real_copy(a, b, overwrite)
+
+  monkeypatch.setattr(tf.io.gfile, "copy", fail_on_commit)
+  with pytest.raises(tf.errors.UnavailableError):
+    with atomic.atomic_directory(f"{base}/2", commit_last=("saved_model.pb",)) as tmp:
+      _fill(tmp)
+  assert not tf.io.gfile.exists(base) or tf.io.gfile.listdir(base) == []
+
+
+def test_local_directories_are_renamed(tmp_path, monkeypatch):
+  renamed = []
+  real_rename = tf.io.gfile.rename
+  monkeypatch.setattr(
+    tf.io.gfile, "rename", lambda a, b, overwrite=False: renamed.append(b) or real_rename(a, b)
+  )
+  final = str(tmp_path / "5")
+  assert atomic.renames_atomically(final) and atomic.renames_atomically("hdfs://nn/x/5")
+  with atomic.atomic_directory(final) as tmp:
+    _fill(tmp)
+  assert renamed == [final]
+  assert sorted(_tree(final)) == ["a.txt", "saved_model.pb", "variables/v.index"]
+
+
+@pytest.mark.parametrize(
+  "path, scheme", [("/a/b", ""), ("gs://b/x", "gs"), ("S3://b/x", "s3"), ("ram://x", "ram")]
+)
+def test_scheme(path, scheme):
+  assert atomic.scheme(path) == scheme

@@ -29,13 +29,15 @@ class InputError(ValueError):
 
 
 def list_versions(export_base: str) -> List[int]:
-  """The versions under `export_base`, ascending; [] if the folder does not exist."""
-  if not os.path.isdir(export_base):
+  """The versions under `export_base` (any `tf.io.gfile` path), ascending; [] if the folder
+  does not exist."""
+  if not tf.io.gfile.isdir(export_base):
     return []
+  names = (name.rstrip("/") for name in tf.io.gfile.listdir(export_base))
   return sorted(
     int(name)
-    for name in os.listdir(export_base)
-    if name.isdigit() and os.path.isdir(os.path.join(export_base, name))
+    for name in names
+    if name.isdigit() and tf.io.gfile.isdir(os.path.join(export_base, name))
   )
 
 
@@ -125,8 +127,9 @@ class ExportedModel:
     Raises:
       InputError: for an unknown signature, a missing or unknown input, or a value that does
         not convert to the input's dtype and shape.
-      tf.errors.InvalidArgumentError: if the signature rejects the values (e.g. a
-        `target_action` outside [0, N)).
+      tf.errors.InvalidArgumentError: if a strict export rejects the values (e.g. a
+        `target_action` outside [0, N)); the default export marks such rows `valid = False`
+        instead.
     """
     specs = self.input_specs(signature)
     missing = sorted(set(specs) - set(inputs))
@@ -144,15 +147,18 @@ class ExportedModel:
     return {k: v.numpy() for k, v in outputs.items()}
 
   def score(self, columns: Mapping[str, object]) -> Dict[str, np.ndarray]:
-    """`serving_default`: `{"cvr": (n,), "logit": (n,)}` for the rows' target actions."""
+    """`serving_default`: `{"cvr": (n,), "logit": (n,), "valid": (n,)}` for the rows' target
+    actions (invalid rows hold `module.FILL_CVR` and `module.FILL_LOGIT`)."""
     return self.run(module_lib.SERVING_DEFAULT, columns)
 
   def predict_all(self, columns: Mapping[str, object]) -> np.ndarray:
-    """`predict_all`: probabilities (n, N), each action scored as the target."""
+    """`predict_all`: probabilities (n, N), each action scored as the target (0 on the rows
+    with a non-finite dense value; `run(module.PREDICT_ALL, ...)` also returns `valid`)."""
     return self.run(module_lib.PREDICT_ALL, columns)[module_lib.PROBABILITIES_OUTPUT]
 
   def score_examples(self, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
-    """`serve_examples` on serialized `tf.train.Example`s."""
+    """`serve_examples` on serialized `tf.train.Example`s: the outputs of `score` plus
+    `missing_features` (n,)."""
     return self.run(
       module_lib.SERVE_EXAMPLES,
       {module_lib.EXAMPLES_INPUT: np.asarray(list(serialized), dtype=object)},
@@ -246,7 +252,7 @@ def score_log_records(
   """Scores the first `limit` records (with a target action) of log files via an export.
 
   Returns:
-    The records' columns plus `cvr` and `logit` from `serving_default`.
+    The records' columns plus `cvr`, `logit` and `valid` from `serving_default`.
   """
   model = ExportedModel(export_dir)
   rows = read_records(files, model.schema, limit, valid_targets_only=True)

@@ -44,8 +44,8 @@ def measure_latency(
   Args:
     export_dir: A version folder written by `kaml_tf.serving.exporter`.
     records: `{field: (n,)}` with every feature and `target_action` (e.g.
-      `client.read_records`); rows whose target is not in [0, N) are skipped, since
-      `serving_default` rejects them.
+      `client.read_records`); rows whose target is not in [0, N) are skipped: the export
+      only fills them in (or, strict, rejects them), which is not the latency of scoring.
     batch_sizes: Rows per call.
     iterations: Timed calls of each signature per batch size.
     warmup: Untimed calls of each signature per batch size first.

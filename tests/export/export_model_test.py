@@ -10,6 +10,7 @@ from absl.testing import flagsaver
 import kaml_tf  # noqa: F401
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from export import export_model
 from kaml_tf import schema as schema_lib
@@ -36,6 +37,7 @@ def test_exports_a_version_that_scores_log_records(tmp_path, model_dir, simulate
   np.testing.assert_allclose(scored["cvr"], probabilities[np.arange(6), target], atol=1e-5)
   assert client.ExportedModel(path).signature_names == [
     "predict_all",
+    "regress",
     "serve_examples",
     "serving_default",
   ]
@@ -144,3 +146,26 @@ def test_warmup_records_of_another_schema_are_refused_naming_the_model_dir(
     f"{small_logs['schema']} is {other.fingerprint()}; use logs of the model's own schema"
   )
   assert not os.path.exists(base)
+
+
+def test_strict_flag_makes_a_bad_row_fail_the_request(tmp_path, model_dir, simulated_logs):
+  """By default a bad target comes back valid = false; with --strict it fails the call."""
+  base = str(tmp_path / "serving")
+  for version, strict in ((1, False), (2, True)):
+    with flagsaver.flagsaver(model_dir=model_dir, export_base=base, version=version, strict=strict):
+      export_model.main(["export_model"])
+  schema = schema_lib.Schema.load(os.path.join(model_dir, "schema.json"))
+  rows = client.read_records(os.path.join(simulated_logs, "test-*"), schema, 3)
+  rows[schema_lib.TARGET_ACTION] = np.array([0, -1, 1])
+  scored = client.ExportedModel(os.path.join(base, "1")).score(rows)
+  assert scored["valid"].tolist() == [True, False, True]
+  assert scored["cvr"][1] == 0.0
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"target_action must be in \[0, 5\)"):
+    client.ExportedModel(os.path.join(base, "2")).score(rows)
+
+
+def test_export_base_on_tfs_in_memory_filesystem(model_dir, capsys):
+  with flagsaver.flagsaver(model_dir=model_dir, export_base="ram://export_model_test", version=3):
+    export_model.main(["export_model"])
+  assert capsys.readouterr().out.strip() == "ram://export_model_test/3"
+  assert client.list_versions("ram://export_model_test") == [3]

@@ -141,4 +141,4 @@ def test_export_job_killed_mid_write_leaves_no_version(untrained_model_dir, jobs
     export_model.main(["export_model"])
   assert client.list_versions(base) == [7]
   exported = client.ExportedModel(os.path.join(base, "7"))
-  assert exported.signature_names == ["predict_all", "serve_examples", "serving_default"]
+  assert exported.signature_names == ["predict_all", "regress", "serve_examples", "serving_default"]

@@ -25,7 +25,7 @@ def _keras_probabilities(model_dir, kit, columns):
 def test_loads_the_export_with_its_schema(model, kit):
   assert model.version == 1
   assert model.schema == kit.schema
-  assert model.signature_names == ["predict_all", "serve_examples", "serving_default"]
+  assert model.signature_names == ["predict_all", "regress", "serve_examples", "serving_default"]
   specs = model.input_specs("serving_default")
   assert {k: s.dtype for k, s in specs.items()} == {
     "user_id": tf.int64,
@@ -36,8 +36,11 @@ def test_loads_the_export_with_its_schema(model, kit):
   }
   assert set(model.input_specs("predict_all")) == {"user_id", "city", "ad_task_id", "bid"}
   assert model.input_specs("serve_examples")["examples"].dtype == tf.string
-  assert model.output_names("serving_default") == ["cvr", "logit"]
-  assert model.output_names("predict_all") == ["probabilities"]
+  assert model.input_specs("regress")["inputs"].dtype == tf.string
+  assert model.output_names("serving_default") == ["cvr", "logit", "valid"]
+  assert model.output_names("predict_all") == ["probabilities", "valid"]
+  assert model.output_names("serve_examples") == ["cvr", "logit", "missing_features", "valid"]
+  assert model.output_names("regress") == ["outputs"]
 
 
 def test_score_predict_all_and_examples_agree_with_keras(model, exported, kit, log_files):
@@ -50,6 +53,8 @@ def test_score_predict_all_and_examples_agree_with_keras(model, exported, kit, l
   from_examples = model.score_examples(records.encode_examples(columns, kit.schema.record_dtypes()))
   np.testing.assert_array_equal(from_examples["cvr"], scored["cvr"])
   np.testing.assert_array_equal(from_examples["logit"], scored["logit"])
+  assert scored["valid"].all() and from_examples["valid"].all()
+  np.testing.assert_array_equal(from_examples["missing_features"], np.zeros(len(target)))
   # Plain Python lists work too.
   first = {k: [v[0]] for k, v in columns.items()}
   np.testing.assert_allclose(model.score(first)["cvr"], scored["cvr"][:1], atol=1e-6)
@@ -139,3 +144,26 @@ def test_score_log_records(tmp_path, exported, kit):
   records.write_logs(kit.schema, str(tmp_path / "other"), only_other)
   with pytest.raises(ValueError, match=r"no record with a target action in \[0, 3\)"):
     client.score_log_records(exported.path, str(tmp_path / "other-*"))
+
+
+def test_a_bad_row_comes_back_invalid_not_as_an_error(model, log_files):
+  _, columns = log_files
+  rows = {k: np.array(v) for k, v in columns.items()}
+  rows[schema_lib.TARGET_ACTION][0] = -1
+  rows["bid"][1] = np.nan
+  scored = model.score(rows)
+  assert scored["valid"].tolist() == [False, False] + [True] * 10
+  assert scored["cvr"][:2].tolist() == [0.0, 0.0]
+  every = model.predict_all(rows)
+  assert every[1].tolist() == [0.0, 0.0, 0.0] and (every[0] > 0).all()
+
+
+def test_list_versions_through_gfile(exported):
+  """Versions on TF's in-memory filesystem, as on any tf.io.gfile URL."""
+  base = "ram://client_test/versions"
+  for name in ("3", "12", ".13.tmp-x", "notes"):
+    tf.io.gfile.makedirs(f"{base}/{name}")
+  with tf.io.gfile.GFile(f"{base}/7", "w") as f:
+    f.write("a file, not a version")
+  assert client.list_versions(base) == [3, 12]
+  assert client.list_versions("ram://client_test/missing") == []

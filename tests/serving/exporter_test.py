@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kaml_tf import atomic
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import platt
@@ -45,7 +46,10 @@ for i, line in enumerate(sys.stdin):
   default = signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})
   every = signatures["predict_all"](**{k: tf.constant(v) for k, v in features.items()})
   from_examples = signatures["serve_examples"](examples=tf.constant(examples))
+  regress = signatures["regress"](inputs=tf.constant(examples))
   outputs[f"{i}/cvr"] = default["cvr"].numpy()
+  outputs[f"{i}/regress"] = regress["outputs"].numpy()
+  outputs[f"{i}/valid"] = default["valid"].numpy() & every["valid"].numpy()
   outputs[f"{i}/logit"] = default["logit"].numpy()
   outputs[f"{i}/probabilities"] = every["probabilities"].numpy()
   outputs[f"{i}/examples_cvr"] = from_examples["cvr"].numpy()
@@ -148,11 +152,14 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
     module_lib.CVR_OUTPUT,
     module_lib.LOGIT_OUTPUT,
     module_lib.PROBABILITIES_OUTPUT,
+    module_lib.VALID_OUTPUT,
+    module_lib.MISSING_OUTPUT,
+    module_lib.REGRESS_INPUT,
+    module_lib.REGRESS_OUTPUT,
   ):
     assert f"['{k}'] tensor_info" in cli_out
-  assert load_out.splitlines() == ["['predict_all', 'serve_examples', 'serving_default']"] * len(
-    VARIANTS
-  )
+  signatures = "['predict_all', 'regress', 'serve_examples', 'serving_default']"
+  assert load_out.splitlines() == [signatures] * len(VARIANTS)
 
   outputs = np.load(tmp_path / "outputs.npz")
   for i, (logit, cvr, probabilities) in enumerate(expected):
@@ -166,6 +173,8 @@ def test_every_signature_matches_keras_in_a_fresh_process(tmp_path, log_files, k
     np.testing.assert_allclose(
       outputs[f"{i}/examples_logit"], logit, atol=1e-5, err_msg=str(variant)
     )
+    np.testing.assert_array_equal(outputs[f"{i}/regress"], outputs[f"{i}/examples_cvr"])
+    assert outputs[f"{i}/valid"].all(), variant
     # Every action's output varies over the rows: the comparison is not vacuous.
     assert np.ptp(probabilities, axis=0).min() > 1e-4, variant
 
@@ -352,10 +361,13 @@ def test_missing_checkpoint(tmp_path, kit):
     exporter.export_model(model_dir, str(tmp_path / "serving"))
 
 
-def test_warmup_requests(tmp_path, hke_model_dir, log_files, kit):
-  """With tensorflow-serving-api: one PredictionLog per valid record; without: a clear error.
+def test_warmup_requests_cover_every_signature_at_each_batch_size(
+  tmp_path, hke_model_dir, log_files, kit
+):
+  """With tensorflow-serving-api: per signature, a request of 1 and of 64 rows (the records
+  in order, repeated), each answerable by the export; without: a clear error.
 
-  The package is not pinned (the lead decides); both environments are checked exactly.
+  The package is pinned, but both environments are checked exactly.
   """
   pattern, columns = log_files
   base = str(tmp_path / "serving")
@@ -373,25 +385,40 @@ def test_warmup_requests(tmp_path, hke_model_dir, log_files, kit):
   logs = [
     prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(warmup)
   ]
-  assert len(logs) == 4
-  for row, log in enumerate(logs):
-    request = log.predict_log.request
-    assert (request.model_spec.name, request.model_spec.signature_name) == (
-      "cvr",
-      "serving_default",
-    )
-    assert sorted(request.inputs) == sorted(kit.schema.feature_names + ("target_action",))
-    for k, proto in request.inputs.items():
-      value = tf.make_ndarray(proto)
-      assert value.shape == (1,)
-      assert value[0] == columns[k][row], k
-  # Every request is answerable by the export itself.
+  expected = [(s, b) for s in module_lib.SIGNATURE_NAMES for b in (1, 64)]
+  requests = [log.predict_log.request for log in logs]
+  assert [(r.model_spec.signature_name, _rows(r)) for r in requests] == expected
+  assert {r.model_spec.name for r in requests} == {"cvr"}
   model = client.ExportedModel(path)
-  for log in logs:
-    model.score({k: tf.make_ndarray(v) for k, v in log.predict_log.request.inputs.items()})
+  features = sorted(kit.schema.feature_names)
+  for request in requests:
+    signature = request.model_spec.signature_name
+    inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+    assert sorted(inputs) == sorted(model.input_specs(signature))
+    rows = np.arange(_rows(request)) % 4  # The first 4 valid records, repeated.
+    if signature == module_lib.SERVING_DEFAULT:
+      assert sorted(inputs) == sorted(features + ["target_action"])
+      for k, value in inputs.items():
+        np.testing.assert_array_equal(value, np.asarray(columns[k])[rows], err_msg=k)
+    if signature in (module_lib.SERVE_EXAMPLES, module_lib.REGRESS):
+      (examples,) = inputs.values()
+      dtypes = {k: kit.schema.record_dtypes()[k] for k in features + ["target_action"]}
+      expected_examples = records.encode_examples(
+        {k: np.asarray(columns[k])[rows] for k in dtypes}, dtypes
+      )
+      assert [tf.train.Example.FromString(e) for e in examples] == [
+        tf.train.Example.FromString(e) for e in expected_examples
+      ]
+    outputs = model.run(signature, inputs, allow_extra=False)
+    if module_lib.VALID_OUTPUT in outputs:
+      assert outputs[module_lib.VALID_OUTPUT].all(), signature
 
 
-def test_warmup_records_rejects_other_targets(tmp_path, kit):
+def _rows(request):
+  return int(tf.make_ndarray(next(iter(request.inputs.values()))).shape[0])
+
+
+def test_warmup_records_rejects_other_targets_and_non_finite_values(tmp_path, kit):
   if importlib.util.find_spec("tensorflow_serving") is None:
     with pytest.raises(ImportError, match="tensorflow-serving-api"):
       exporter.write_warmup_requests(str(tmp_path / "w"), kit.schema, {})
@@ -402,6 +429,76 @@ def test_warmup_records_rejects_other_targets(tmp_path, kit):
   columns["target_action"] = np.array([0, -1])
   with pytest.raises(ValueError, match=r"target_action must be in \[0, 3\)"):
     exporter.write_warmup_requests(str(tmp_path / "w"), kit.schema, columns)
+  columns["target_action"] = np.array([0, 1])
+  columns["bid"] = np.array([0.0, np.nan], np.float32)
+  with pytest.raises(ValueError, match="dense input bid must be finite"):
+    exporter.write_warmup_requests(str(tmp_path / "w"), kit.schema, columns)
+  columns["bid"] = np.zeros(2, np.float32)
+  with pytest.raises(ValueError, match="batch_sizes: expected positive integers"):
+    exporter.write_warmup_requests(str(tmp_path / "w"), kit.schema, columns, batch_sizes=(0,))
+  # Batch sizes are free; a request per signature and size.
+  path = str(tmp_path / "w")
+  assert exporter.write_warmup_requests(path, kit.schema, columns, batch_sizes=(3,)) == 4
+
+
+def test_strict_export_rejects_a_bad_row(tmp_path, hke_model_dir, log_files):
+  _, columns = log_files
+  path = exporter.export_model(hke_model_dir, str(tmp_path / "serving"), version=1, strict=True)
+  model = client.ExportedModel(path)
+  rows = {k: np.array(v) for k, v in columns.items()}
+  assert model.score(rows)["valid"].all()
+  rows[schema_lib.TARGET_ACTION][0] = -1
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"target_action must be in \[0, 3\)"):
+    model.score(rows)
+
+
+def test_export_to_tfs_in_memory_filesystem(hke_model_dir, exported, log_files):
+  """ram:// (no folder rename) takes the copy-then-commit path; the version scores like the
+  local one and no temporary folder stays behind."""
+  _, columns = log_files
+  base = "ram://exporter_test/serving"
+  path = exporter.export_model(hke_model_dir, base, version=4)
+  assert path == f"{base}/4"
+  assert tf.io.gfile.listdir(base) == ["4"]
+  assert client.list_versions(base) == [4]
+  assert sorted(tf.io.gfile.listdir(path)) == sorted(os.listdir(exported.path))
+  in_memory = client.ExportedModel(path)
+  assert in_memory.schema == client.ExportedModel(exported.path).schema
+  local = client.ExportedModel(exported.path).score(columns)
+  for k, v in in_memory.score(columns).items():
+    np.testing.assert_array_equal(v, local[k])
+  assert exporter.default_version(base) > 4
+  with pytest.raises(FileExistsError, match="4 already exists"):
+    exporter.export_model(hke_model_dir, base, version=4)
+
+
+def test_tensorflow_io_extra(tmp_path, hke_model_dir, exported, log_files, monkeypatch):
+  """kaml-tf[io]: tensorflow-io imports, registers s3:// and hdfs:// with tf.io.gfile, and
+  a local export goes through the same tf.io.gfile code path as those."""
+  if importlib.util.find_spec("tensorflow_io") is None:
+    with pytest.raises(ImportError, match=r"pip install kaml-tf\[io\]"):
+      exporter.export_model(hke_model_dir, "s3://bucket/serving", version=1)
+    return
+  atomic.ensure_filesystem("s3://bucket/serving")
+  import tensorflow_io  # pylint: disable=g-import-not-at-top
+
+  assert tensorflow_io.__version__ == "0.37.1"
+  # Both schemes answer for themselves (no bucket; no cluster), without any network.
+  with pytest.raises(tf.errors.InvalidArgumentError, match="doesn't contain a bucket name"):
+    tf.io.gfile.exists("s3://")
+  tf.io.gfile.exists("hdfs://")  # An unknown scheme raises UnimplementedError.
+  with pytest.raises(tf.errors.UnimplementedError, match="scheme 'nope' not implemented"):
+    tf.io.gfile.exists("nope://x")
+  used = set()
+  for name in ("makedirs", "rename", "exists", "GFile"):
+    real = getattr(tf.io.gfile, name)
+    monkeypatch.setattr(
+      tf.io.gfile, name, lambda *a, _r=real, _n=name, **k: used.add(_n) or _r(*a, **k)
+    )
+  path = exporter.export_model(hke_model_dir, str(tmp_path / "serving"), version=2)
+  assert used == {"makedirs", "rename", "exists", "GFile"}
+  local = client.ExportedModel(exported.path).score(log_files[1])
+  np.testing.assert_array_equal(client.ExportedModel(path).score(log_files[1])["cvr"], local["cvr"])
 
 
 def test_malformed_config_is_not_reported_as_a_checkpoint_mismatch(tmp_path, kit):

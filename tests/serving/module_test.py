@@ -1,4 +1,5 @@
-"""ServingModule: the selector, predict_all, Examples, input checks, and what it tracks."""
+"""ServingModule: the selector, predict_all, Examples, per-row validity, strict mode, input
+checks, and what it tracks."""
 
 import kaml_tf  # noqa: F401
 import numpy as np
@@ -23,6 +24,21 @@ def _inputs(kit, columns):
 def hke_module(hke_model_dir):
   model = trained_model.load(hke_model_dir)
   return model, module_lib.ServingModule(model).signatures()
+
+
+@pytest.fixture(scope="module")
+def strict_module(hke_module):
+  model, _ = hke_module
+  return module_lib.ServingModule(model, strict=True).signatures()
+
+
+def _examples(kit, columns, drop=()):
+  dtypes = {k: d for k, d in kit.schema.record_dtypes().items() if k not in drop}
+  return tf.constant(records.encode_examples(columns, dtypes))
+
+
+def _features_only(inputs):
+  return {k: v for k, v in inputs.items() if k != module_lib.TARGET_INPUT}
 
 
 @pytest.mark.parametrize("backbone", ["mmoe", "taml"])  # TAML: one indicator, 2 learners.
@@ -61,20 +77,28 @@ def test_signatures_match_the_network(hke_module, kit, log_files):
   target = columns[schema_lib.TARGET_ACTION]
 
   every = signatures[module_lib.PREDICT_ALL](kit.features_of(columns))
-  assert list(every) == ["probabilities"]
+  assert sorted(every) == ["probabilities", "valid"]
   np.testing.assert_allclose(every["probabilities"].numpy(), probabilities, atol=1e-6)
+  assert every["valid"].numpy().all()
   selected = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, columns))
-  assert sorted(selected) == ["cvr", "logit"]
+  assert sorted(selected) == ["cvr", "logit", "valid"]
+  assert selected["valid"].numpy().all()
   np.testing.assert_allclose(
     selected["cvr"].numpy(), probabilities[np.arange(len(target)), target], atol=1e-6
   )
   np.testing.assert_allclose(
     tf.sigmoid(selected["logit"]).numpy(), selected["cvr"].numpy(), atol=1e-7
   )
-  examples = tf.constant(records.encode_examples(columns, kit.schema.record_dtypes()))
+  examples = _examples(kit, columns)
   from_examples = signatures[module_lib.SERVE_EXAMPLES](examples)
+  assert sorted(from_examples) == ["cvr", "logit", "missing_features", "valid"]
   np.testing.assert_array_equal(from_examples["cvr"].numpy(), selected["cvr"].numpy())
   np.testing.assert_array_equal(from_examples["logit"].numpy(), selected["logit"].numpy())
+  assert from_examples["valid"].numpy().all()
+  np.testing.assert_array_equal(from_examples["missing_features"].numpy(), np.zeros(12))
+  regress = signatures[module_lib.REGRESS](examples)
+  assert list(regress) == ["outputs"]
+  np.testing.assert_array_equal(regress["outputs"].numpy(), selected["cvr"].numpy())
 
 
 def test_selector_picks_each_rows_own_action(hke_module, kit, log_files):
@@ -96,26 +120,185 @@ def test_selector_picks_each_rows_own_action(hke_module, kit, log_files):
   np.testing.assert_allclose(cvr, [every[3, columns[schema_lib.TARGET_ACTION][3]]], atol=1e-6)
 
 
-@pytest.mark.parametrize("bad_target", [-1, 3, 100])
-def test_target_outside_the_actions_is_rejected(hke_module, kit, log_files, bad_target):
+def _mixed_rows(kit, columns):
+  """The log rows with two bad targets (rows 1, 5) and two non-finite bids (rows 2, 8)."""
+  rows = {k: np.array(v) for k, v in columns.items()}
+  rows[schema_lib.TARGET_ACTION][[1, 5]] = [-1, 3]
+  rows["bid"][[2, 8]] = [np.nan, -np.inf]
+  return rows
+
+
+BAD_ROWS = [1, 2, 5, 8]
+
+
+def test_a_mixed_batch_scores_each_valid_row_exactly_as_alone(hke_module, kit, log_files):
+  """Bad rows get valid=False and the fill values; every other row is bit-equal to itself
+  scored alone (a batch of one), and the call does not fail."""
   _, signatures = hke_module
+  rows = _mixed_rows(kit, log_files[1])
+  mixed = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, rows))
+  valid = np.ones(12, bool)
+  valid[BAD_ROWS] = False
+  np.testing.assert_array_equal(mixed["valid"].numpy(), valid)
+  np.testing.assert_array_equal(mixed["cvr"].numpy()[BAD_ROWS], [module_lib.FILL_CVR] * 4)
+  np.testing.assert_array_equal(mixed["logit"].numpy()[BAD_ROWS], [module_lib.FILL_LOGIT] * 4)
+  # The fill values keep cvr = sigmoid(logit) and are finite.
+  assert tf.sigmoid(tf.constant(module_lib.FILL_LOGIT)).numpy() == module_lib.FILL_CVR
+  assert np.isfinite(mixed["logit"].numpy()).all()
+  every = signatures[module_lib.PREDICT_ALL](_features_only(_inputs(kit, rows)))
+  np.testing.assert_array_equal(every["valid"].numpy(), ~np.isin(np.arange(12), [2, 8]))
+  np.testing.assert_array_equal(every["probabilities"].numpy()[[2, 8]], np.zeros((2, 3)))
+  for row in np.flatnonzero(valid):
+    one = {k: v[row : row + 1] for k, v in rows.items()}
+    alone = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, one))
+    assert alone["valid"].numpy().tolist() == [True]
+    assert alone["cvr"].numpy()[0] == mixed["cvr"].numpy()[row], row
+    assert alone["logit"].numpy()[0] == mixed["logit"].numpy()[row], row
+    # predict_all's sigmoid runs on (rows, N) values at once, and Eigen's vectorised sigmoid
+    # may differ from its scalar one (a lone row) by one float32 step.
+    all_alone = signatures[module_lib.PREDICT_ALL](_features_only(_inputs(kit, one)))
+    np.testing.assert_allclose(
+      all_alone["probabilities"].numpy()[0], every["probabilities"].numpy()[row], rtol=2.5e-7
+    )
+  # Against a batch of the same shape whose bad rows are repaired: bit-equal everywhere.
+  repaired = {k: np.array(v) for k, v in rows.items()}
+  repaired[schema_lib.TARGET_ACTION] = np.array(log_files[1][schema_lib.TARGET_ACTION])
+  repaired["bid"] = np.array(log_files[1]["bid"])
+  good = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, repaired))
+  all_good = signatures[module_lib.PREDICT_ALL](_features_only(_inputs(kit, repaired)))
+  assert good["valid"].numpy().all()
+  for k in ("cvr", "logit"):
+    np.testing.assert_array_equal(mixed[k].numpy()[valid], good[k].numpy()[valid])
+  finite = every["valid"].numpy()
+  np.testing.assert_array_equal(
+    every["probabilities"].numpy()[finite], all_good["probabilities"].numpy()[finite]
+  )
+  # Through Examples and Regress: the same outputs.
+  from_examples = signatures[module_lib.SERVE_EXAMPLES](_examples(kit, rows))
+  for k in ("cvr", "logit", "valid"):
+    np.testing.assert_array_equal(from_examples[k].numpy(), mixed[k].numpy())
+  regress = signatures[module_lib.REGRESS](_examples(kit, rows))["outputs"]
+  np.testing.assert_array_equal(regress.numpy(), mixed["cvr"].numpy())
+
+
+def test_non_finite_values_are_replaced_before_the_network(hke_module, kit, log_files):
+  """A NaN / +-Inf dense value becomes the feature's mean before the network: no NaN comes
+  out anywhere, and the rest of the batch scores as with the mean in those rows."""
+  model, signatures = hke_module
+  rows = _mixed_rows(kit, log_files[1])
+  rows[schema_lib.TARGET_ACTION] = np.array(log_files[1][schema_lib.TARGET_ACTION])
+  outputs = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, rows))
+  every = signatures[module_lib.PREDICT_ALL](_features_only(_inputs(kit, rows)))
+  for value in list(outputs.values()) + list(every.values()):
+    assert not np.isnan(value.numpy()).any()
+  valid = outputs["valid"].numpy()
+  np.testing.assert_array_equal(valid, np.isfinite(rows["bid"]))
+  at_mean = dict(rows)
+  at_mean["bid"] = np.where(valid, rows["bid"], kit.schema.dense_features[0].mean)
+  expected = model.logits_all(kit.features_of(at_mean)).numpy()
+  target = rows[schema_lib.TARGET_ACTION]
+  np.testing.assert_allclose(
+    outputs["logit"].numpy()[valid], expected[np.arange(12), target][valid], atol=1e-6
+  )
+
+
+def test_missing_features_are_filled_and_counted(hke_module, kit, log_files):
+  """An Example without a feature scores as if it held the schema's missing value (the
+  out-of-vocabulary id, the dense mean); without target_action the row is invalid."""
+  _, signatures = hke_module
+  columns = log_files[1]
+  schema = kit.schema
+  assert schema.missing_values() == {"user_id": 0, "city": "", "ad_task_id": -1, "bid": 1.0}
+  dtypes = schema.record_dtypes()
+  # Rows 0-3 lack city and bid, rows 4-7 are complete, rows 8-11 lack target_action.
+  parts = [
+    records.encode_examples(
+      {k: v[0:4] for k, v in columns.items()}, _without(dtypes, "city", "bid")
+    ),
+    records.encode_examples({k: v[4:8] for k, v in columns.items()}, dtypes),
+    records.encode_examples(
+      {k: v[8:12] for k, v in columns.items()}, _without(dtypes, schema_lib.TARGET_ACTION)
+    ),
+  ]
+  outputs = signatures[module_lib.SERVE_EXAMPLES](tf.constant(sum(parts, [])))
+  np.testing.assert_array_equal(outputs["missing_features"].numpy(), [2] * 4 + [0] * 8)
+  np.testing.assert_array_equal(outputs["valid"].numpy(), [True] * 8 + [False] * 4)
+  np.testing.assert_array_equal(outputs["cvr"].numpy()[8:], [module_lib.FILL_CVR] * 4)
+  filled = {k: np.array(v) for k, v in columns.items()}
+  filled["city"] = np.array(["nowhere"] * 12, dtype=object)  # Out of vocabulary, like "".
+  filled["bid"] = np.full(12, 1.0, np.float32)
+  expected = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, filled))["cvr"].numpy()
+  complete = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, columns))["cvr"].numpy()
+  np.testing.assert_array_equal(outputs["cvr"].numpy()[:4], expected[:4])
+  np.testing.assert_array_equal(outputs["cvr"].numpy()[4:8], complete[4:8])
+  assert np.abs(expected[:4] - complete[:4]).max() > 1e-4  # The fill mattered.
+
+
+def _without(dtypes, *names):
+  return {k: d for k, d in dtypes.items() if k not in names}
+
+
+def test_a_field_with_two_values_makes_only_its_row_invalid(hke_module, kit, log_files):
+  _, signatures = hke_module
+  columns = log_files[1]
+  examples = records.encode_examples(columns, kit.schema.record_dtypes())
+  doubled = tf.train.Example.FromString(examples[3])
+  doubled.features.feature["user_id"].int64_list.value.append(7)
+  examples[3] = doubled.SerializeToString()
+  outputs = signatures[module_lib.SERVE_EXAMPLES](tf.constant(examples))
+  np.testing.assert_array_equal(outputs["valid"].numpy(), np.arange(12) != 3)
+  complete = signatures[module_lib.SERVING_DEFAULT](_inputs(kit, columns))["cvr"].numpy()
+  np.testing.assert_array_equal(
+    outputs["cvr"].numpy()[np.arange(12) != 3], complete[np.arange(12) != 3]
+  )
+
+
+TARGET_MESSAGE = (
+  r"target_action must be in \[0, 3\): the index of one of the actions "
+  r"\(install, register, pay\); -1 \(Other\) has no tower"
+)
+
+
+@pytest.mark.parametrize("bad_target", [-1, 3, 100])
+def test_strict_mode_rejects_a_target_outside_the_actions(
+  strict_module, kit, log_files, bad_target
+):
   _, columns = log_files
   rows = dict(columns)
   rows[schema_lib.TARGET_ACTION] = np.array(columns[schema_lib.TARGET_ACTION])
   rows[schema_lib.TARGET_ACTION][2] = bad_target
-  message = (
-    r"target_action must be in \[0, 3\): the index of one of the actions "
-    r"\(install, register, pay\); -1 \(Other\) has no tower"
-  )
-  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-    signatures[module_lib.SERVING_DEFAULT](_inputs(kit, rows))
-  examples = tf.constant(records.encode_examples(rows, kit.schema.record_dtypes()))
-  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-    signatures[module_lib.SERVE_EXAMPLES](examples)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=TARGET_MESSAGE):
+    strict_module[module_lib.SERVING_DEFAULT](_inputs(kit, rows))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=TARGET_MESSAGE):
+    strict_module[module_lib.SERVE_EXAMPLES](_examples(kit, rows))
 
 
-def test_saved_model_rejects_a_bad_target(exported, log_files):
-  """The check survives export: the loaded signature raises, naming target_action."""
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_strict_mode_rejects_a_non_finite_input_naming_it(strict_module, kit, log_files, value):
+  _, columns = log_files
+  rows = dict(columns)
+  rows["bid"] = np.array(columns["bid"])
+  rows["bid"][4] = value
+  message = "dense input bid must be finite, got NaN or Inf"
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    strict_module[module_lib.SERVING_DEFAULT](_inputs(kit, rows))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    strict_module[module_lib.PREDICT_ALL](_features_only(_inputs(kit, rows)))
+
+
+def test_strict_mode_scores_good_rows_like_the_default(strict_module, hke_module, kit, log_files):
+  _, signatures = hke_module
+  _, columns = log_files
+  for name in (module_lib.SERVING_DEFAULT, module_lib.SERVE_EXAMPLES):
+    args = _inputs(kit, columns) if name == module_lib.SERVING_DEFAULT else _examples(kit, columns)
+    strict, default = strict_module[name](args), signatures[name](args)
+    assert sorted(strict) == sorted(default)
+    for k in strict:
+      np.testing.assert_array_equal(strict[k].numpy(), default[k].numpy())
+
+
+def test_saved_model_marks_a_bad_target_invalid(exported, log_files):
+  """Per-row validity survives export: the loaded signature answers, row 1 invalid."""
   _, columns = log_files
   signature = tf.saved_model.load(exported.path).signatures[module_lib.SERVING_DEFAULT]
   inputs = {
@@ -123,8 +306,9 @@ def test_saved_model_rejects_a_bad_target(exported, log_files):
     for k in client.ExportedModel(exported.path).input_specs(module_lib.SERVING_DEFAULT)
   }
   inputs[module_lib.TARGET_INPUT] = tf.constant([0, 3], tf.int64)
-  with pytest.raises(tf.errors.InvalidArgumentError, match=r"target_action must be in \[0, 3\)"):
-    signature(**inputs)
+  outputs = signature(**inputs)
+  assert outputs["valid"].numpy().tolist() == [True, False]
+  assert outputs["cvr"].numpy()[1] == module_lib.FILL_CVR
 
 
 def test_inputs_of_different_lengths_are_rejected(hke_module, kit, log_files):
@@ -144,13 +328,11 @@ def test_inputs_of_different_lengths_are_rejected(hke_module, kit, log_files):
     )
 
 
-def test_example_without_target_action_is_rejected(hke_module, kit, log_files):
-  _, signatures = hke_module
+def test_strict_mode_rejects_an_example_without_a_field(strict_module, kit, log_files):
   _, columns = log_files
-  dtypes = {k: d for k, d in kit.schema.record_dtypes().items() if k != schema_lib.TARGET_ACTION}
-  examples = tf.constant(records.encode_examples(columns, dtypes))
-  with pytest.raises(tf.errors.InvalidArgumentError, match="target_action"):
-    signatures[module_lib.SERVE_EXAMPLES](examples)
+  for field in (schema_lib.TARGET_ACTION, "city"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=field):
+      strict_module[module_lib.SERVE_EXAMPLES](_examples(kit, columns, drop=(field,)))
 
 
 def test_tracks_only_the_networks_state(hke_module):
