@@ -90,6 +90,21 @@ def test_row_format_serving_default(server, rows, expected):
   )
 
 
+def test_a_mixed_batch_scores_the_valid_rows_and_marks_the_others(server, rows, expected):
+  # Row 1 targets "Other" (-1) and row 3 an action the model does not have: both come back
+  # invalid with the fill value, in a 200 response; the valid rows score as before.
+  num_actions = len(expected[1][0])
+  mixed = [dict(r) for r in rows]
+  mixed[1]["target_action"] = -1
+  mixed[3]["target_action"] = num_actions
+  status, body = _call(server.url + "/v1/models/kaml:predict", {"instances": mixed})
+  assert status == 200
+  assert [p["valid"] for p in body["predictions"]] == [True, False, True, False]
+  cvr = [p["cvr"] for p in body["predictions"]]
+  assert cvr[1] == cvr[3] == module_lib.FILL_CVR
+  np.testing.assert_allclose([cvr[0], cvr[2]], expected[0]["cvr"][[0, 2]], atol=1e-6)
+
+
 def test_columnar_format_serving_default(server, rows, expected):
   inputs = {k: [r[k] for r in rows] for k in rows[0]}
   status, body = _call(
@@ -100,19 +115,23 @@ def test_columnar_format_serving_default(server, rows, expected):
   np.testing.assert_allclose(body["outputs"]["cvr"], expected[0]["cvr"], atol=1e-6)
 
 
-def test_predict_all_single_output_is_unnamed(server, rows, expected):
+def test_predict_all_rows_carry_probabilities_and_validity(server, rows, expected):
   features = [{k: v for k, v in r.items() if k != "target_action"} for r in rows]
   status, body = _call(
     server.url + "/v1/models/kaml:predict", {"signature_name": "predict_all", "instances": features}
   )
   assert status == 200
-  np.testing.assert_allclose(body["predictions"], expected[1], atol=1e-6)
+  np.testing.assert_allclose(
+    [p["probabilities"] for p in body["predictions"]], expected[1], atol=1e-6
+  )
+  assert [p["valid"] for p in body["predictions"]] == [True] * len(features)
   columns = {k: [f[k] for f in features] for k in features[0]}
   status, body = _call(
     server.url + "/v1/models/kaml:predict", {"signature_name": "predict_all", "inputs": columns}
   )
   assert status == 200
-  np.testing.assert_allclose(body["outputs"], expected[1], atol=1e-6)
+  np.testing.assert_allclose(body["outputs"]["probabilities"], expected[1], atol=1e-6)
+  assert body["outputs"]["valid"] == [True] * len(features)
 
 
 def test_serve_examples_with_base64(server, exported, log_files, expected):
