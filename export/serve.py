@@ -22,28 +22,23 @@ from absl import logging
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf.serving import rest_server
 from pipelines import common
+from pipelines import dataclass_flags
 
-_EXPORT_BASE = flags.DEFINE_string(
-  "export_base", None, "Folder of the numeric version folders.", allow_override=True
-)
 _PORT = flags.DEFINE_integer("port", rest_server.DEFAULT_PORT, "TCP port (0: a free one).")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
-_MODEL_NAME = flags.DEFINE_string(
-  "model_name", rest_server.DEFAULT_MODEL_NAME, "The model name in the URLs.", allow_override=True
-)
 _POLL_SECONDS = flags.DEFINE_float("poll_seconds", 2.0, "Seconds between checks for a new version.")
+dataclass_flags.use(common.EXPORT_BASE, common.MODEL_NAME)
 
 
 def config_from_flags() -> rest_server.ServerConfig:
   """The typed server config; a usage error naming the flag otherwise."""
-  if not _EXPORT_BASE.value:
-    raise app.UsageError("--export_base is required")
+  export_base = dataclass_flags.required(common.EXPORT_BASE)
   try:
     return rest_server.ServerConfig(
-      export_base=_EXPORT_BASE.value,
+      export_base=export_base,
       port=_PORT.value,
       host=_HOST.value,
-      model_name=_MODEL_NAME.value,
+      model_name=common.MODEL_NAME.value,
       poll_seconds=_POLL_SECONDS.value,
     )
   except ValueError as e:
@@ -59,10 +54,9 @@ def server_from_flags() -> rest_server.ModelServer:
     raise app.UsageError(f"--export_base: {e}") from None
 
 
+@common.job
 def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.setup_logging()
+  del argv
   server = server_from_flags()
   if server.model is None:
     logging.warning(
@@ -77,4 +71,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)
