@@ -3,8 +3,8 @@ r"""Converts logs between TFRecord and Parquet (every record field, in record or
   python -m pipelines.convert_logs --logs='DIR/train-*' --schema=DIR/schema.json \
       --output_prefix=PQ/train --to_format=parquet --num_shards=4 [--skip_bad_records]
 
-Parquet logs are the fast input of `pipelines.train` (about 10x less CPU per record to read
-than TFRecord; see `kaml_tf/logs/parquet.py`); TFRecord logs are what the export's
+Parquet logs are the fast input of `pipelines.train` (less CPU per record to read than
+TFRecord; measured: docs/results/timings/config.md); TFRecord logs are what the export's
 warm-up reads. The schema's `schema.json` is copied next to the output shards, so the other
 jobs find it as for the simulator's logs. Records are checked on the way: a malformed one
 stops the job naming its file, record and field, or is skipped and counted under

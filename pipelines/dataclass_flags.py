@@ -18,6 +18,7 @@ agree; any other second definition of a name fails as absl does.
 
 import dataclasses
 import typing
+import weakref
 from typing import Any, Collection, Dict, List, Optional, Tuple, Type, TypeVar
 
 from absl import app
@@ -178,13 +179,18 @@ def _define_or_reuse(s: _Setting, shared: bool, flag_values: flags.FlagValues):
   return holder
 
 
-# Per FlagValues (FLAGS in jobs, a fresh one in tests): flag name -> defining setting, the
-# shared names, and (owner class, field name) -> its setting.
-_REGISTRIES: Dict[int, Dict[str, Dict]] = {}
+# Per FlagValues (FLAGS in jobs, a fresh one in tests), by id with a weak reference that tells
+# a reused id from the same registry: flag name -> defining setting, the shared names, and
+# (owner class, field name) -> its setting.
+_REGISTRIES: Dict[int, Tuple[weakref.ref, Dict[str, Dict]]] = {}
 
 
 def _registry(flag_values: flags.FlagValues) -> Dict[str, Dict]:
-  return _REGISTRIES.setdefault(id(flag_values), {"defined": {}, "shared": {}, "settings": {}})
+  ref, registry = _REGISTRIES.get(id(flag_values), (None, None))
+  if ref is None or ref() is not flag_values:
+    registry = {"defined": {}, "shared": {}, "settings": {}}
+    _REGISTRIES[id(flag_values)] = (weakref.ref(flag_values), registry)
+  return registry
 
 
 def use(*holders: flags.FlagHolder) -> None:
@@ -266,8 +272,3 @@ def _build(cls: type, flag_values: flags.FlagValues, overrides: Dict[str, Any]) 
     elif (cls, f.name) in known:
       kwargs[f.name] = _value(known[(cls, f.name)], flag_values)
   return cls(**kwargs)
-
-
-def _reset_for_tests(flag_values: flags.FlagValues) -> None:
-  """Forgets what was defined in `flag_values` (a test's own registry)."""
-  _REGISTRIES.pop(id(flag_values), None)
