@@ -11,7 +11,8 @@ errors naming the flag (`--name: ...`), so that tests calling `main` see them to
 runs it under absl (`app.run`): absl's logging handler prints every INFO line, the library's
 `logging.getLogger(__name__)` ones included, on stderr with a timestamp; and usage errors,
 config, schema and the library's other clear errors end the job alike: one `FATAL` line naming
-the problem on stderr, exit code 1, no traceback.
+the problem (the flag, or the error class and its message) on stderr, exit code 1, no
+traceback.
 """
 
 import dataclasses
@@ -180,9 +181,9 @@ def job(main: Callable) -> Callable:
 def exits_cleanly(main: Callable) -> Callable:
   """`main`, with usage errors and `CLEAR_ERRORS` ending the process with one line, code 1.
 
-  The line is `FATAL <message>` on stderr (a config error's message is `--<flag>: <detail>`),
-  followed by where to find the flags, like absl's own flag parsing errors; any other
-  exception keeps its traceback.
+  The line is `FATAL <message>` on stderr, followed by where to find the flags, like absl's
+  own flag parsing errors: `--<flag>: <detail>` for a config error, the usage error's text, or
+  `<ErrorClass>: <message>` for the library's errors. Any other exception keeps its traceback.
   """
 
   @functools.wraps(main)
@@ -190,7 +191,12 @@ def exits_cleanly(main: Callable) -> Callable:
     try:
       return main(argv)
     except (app.UsageError,) + CLEAR_ERRORS as e:
-      message = f"--{e.flag}: {e.detail}" if isinstance(e, configs.ConfigError) else str(e)
+      if isinstance(e, configs.ConfigError):
+        message = f"--{e.flag}: {e.detail}"
+      elif isinstance(e, app.UsageError):
+        message = str(e)
+      else:  # Named like the last line of a traceback: what kind of problem, then where.
+        message = f"{type(e).__name__}: {e}"
       sys.stderr.write(f"FATAL {message}\nPass --helpshort or --helpfull to see help on flags.\n")
       sys.stderr.flush()
       sys.exit(1)

@@ -36,8 +36,8 @@ def test_job_rejects_stray_arguments_and_names_the_flag_of_config_errors():
   [
     (app.UsageError("--x is required"), "FATAL --x is required"),
     (configs.ConfigError("detail", field="seed"), "FATAL --seed: detail"),
-    (schema_lib.SchemaError("s.json: no actions"), "FATAL s.json: no actions"),
-    (FileNotFoundError("m: no training config"), "FATAL m: no training config"),
+    (schema_lib.SchemaError("s.json: no actions"), "FATAL SchemaError: s.json: no actions"),
+    (FileNotFoundError("m: no config"), "FATAL FileNotFoundError: m: no config"),
   ],
 )
 def test_clear_errors_end_the_job_with_one_line_and_code_1(capsys, error, line):
