@@ -27,8 +27,8 @@ advertiser sends, so it is never "the best baseline").
 import dataclasses
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from kaml_tf.data import masks
 from kaml_tf.models import config as model_config_lib
-from kaml_tf.training import config as config_lib
 
 # gamma of eq. 13 for the runs with RLU: 0.9 BCE + 0.1 ranking loss (the lead's default).
 KAML_GAMMA = 0.9
@@ -59,7 +59,7 @@ class Variant:
   Attributes:
     name: Row label, also the run folder name (`OUT/runs/<name>/seed-<r>`).
     backbone: One of `kaml_tf.models.config.BACKBONES`.
-    mask_policy: One of `kaml_tf.training.config.MASK_POLICIES`.
+    mask_policy: One of `kaml_tf.data.masks.POLICIES`.
     hke: HKE towers (eq. 9-10); needs the `adm` policy to train the extended sub-towers.
     gamma: BCE weight of the joint loss (eq. 13); 1.0 = no ranking loss (no RLU).
     alpha: ADM thresholds, one per action, or empty for the data path's defaults
@@ -84,10 +84,10 @@ class Variant:
         f"Variant {self.name}: backbone must be one of "
         f"{list(model_config_lib.BACKBONES)}, got {self.backbone!r}"
       )
-    if self.mask_policy not in config_lib.MASK_POLICIES:
+    if self.mask_policy not in masks.POLICIES:
       raise ValueError(
         f"Variant {self.name}: mask_policy must be one of "
-        f"{list(config_lib.MASK_POLICIES)}, got {self.mask_policy!r}"
+        f"{list(masks.POLICIES)}, got {self.mask_policy!r}"
       )
     if self.hke and self.mask_policy != "adm":
       # Paper 4.2.3: the extended sub-towers only ever see ADM's extended samples.

@@ -28,18 +28,8 @@ from absl import flags
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf.serving import exporter
 from pipelines import common
+from pipelines import dataclass_flags
 
-# Shared names with other jobs (`--model_dir` of pipelines.train, `--export_base` of
-# export.serve) may be defined twice when several jobs are imported into one process.
-_MODEL_DIR = flags.DEFINE_string(
-  "model_dir", None, "Model directory written by pipelines.train.", allow_override=True
-)
-_EXPORT_BASE = flags.DEFINE_string(
-  "export_base",
-  None,
-  "Folder of the numeric version folders TF Serving watches (local or a tf.io.gfile URL).",
-  allow_override=True,
-)
 _VERSION = flags.DEFINE_integer(
   "version", None, "Version number (default: Unix time).", lower_bound=0
 )
@@ -54,30 +44,17 @@ _WARMUP_RECORDS = flags.DEFINE_string(
 _NUM_WARMUP = flags.DEFINE_integer(
   "num_warmup_records", 10, "Warm-up requests to write.", lower_bound=1
 )
-_CHECKPOINT = common.define_checkpoint()
 _STRICT = flags.DEFINE_boolean(
   "strict", False, "Fail a whole request on a bad row instead of marking the row invalid."
 )
-_MODEL_NAME = flags.DEFINE_string(
-  "model_name",
-  exporter.DEFAULT_MODEL_NAME,
-  "Model name in the warm-up requests.",
-  allow_override=True,
-)
+dataclass_flags.use(common.MODEL_DIR, common.EXPORT_BASE, common.CHECKPOINT, common.MODEL_NAME)
 
 
-def _required(flag: flags.FlagHolder) -> str:
-  if not flag.value:
-    raise app.UsageError(f"--{flag.name} is required")
-  return flag.value
-
-
+@common.job
 def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.setup_logging()
-  model_dir = _required(_MODEL_DIR)
-  export_base = _required(_EXPORT_BASE)
+  del argv
+  model_dir = dataclass_flags.required(common.MODEL_DIR)
+  export_base = dataclass_flags.required(common.EXPORT_BASE)
   try:
     path = exporter.export_model(
       model_dir,
@@ -85,8 +62,8 @@ def main(argv) -> None:
       _VERSION.value,
       warmup_files=_WARMUP_RECORDS.value or None,
       num_warmup_records=_NUM_WARMUP.value,
-      model_name=_MODEL_NAME.value,
-      checkpoint=_CHECKPOINT.value,
+      model_name=common.MODEL_NAME.value,
+      checkpoint=common.CHECKPOINT.value,
       strict=_STRICT.value,
     )
   except FileExistsError as e:
@@ -95,4 +72,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -16,57 +16,20 @@ the TF Serving binary cannot be installed here; production runs TF Serving on th
 See `kaml_tf/serving/rest_server.py` for the requests and responses it supports.
 """
 
-import dataclasses
-
 from absl import app
-from absl import flags
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf.serving import rest_server
 from pipelines import common
+from pipelines import dataclass_flags
 
-_EXPORT_BASE = flags.DEFINE_string(
-  "export_base", None, "Folder of the numeric version folders.", allow_override=True
-)
-_PORT = flags.DEFINE_integer("port", rest_server.DEFAULT_PORT, "TCP port (0: a free one).")
-_HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
-_MODEL_NAME = flags.DEFINE_string(
-  "model_name", rest_server.DEFAULT_MODEL_NAME, "The model name in the URLs.", allow_override=True
-)
-_POLL_SECONDS = flags.DEFINE_float("poll_seconds", 2.0, "Seconds between checks for a new version.")
-# The server's version retries and HTTP bounds: default and help from `ServerConfig`'s fields.
-_FIELDS = {f.name: f for f in dataclasses.fields(rest_server.ServerConfig)}
-_BOUNDS = {
-  name: define(name, _FIELDS[name].default, _FIELDS[name].metadata["help"])
-  for name, define in (
-    ("load_retry_seconds", flags.DEFINE_float),
-    ("load_retry_max_seconds", flags.DEFINE_float),
-    ("workers", flags.DEFINE_integer),
-    ("max_connections", flags.DEFINE_integer),
-    ("idle_timeout_seconds", flags.DEFINE_float),
-    ("body_timeout_seconds", flags.DEFINE_float),
-    ("max_body_bytes", flags.DEFINE_integer),
-    ("max_inflight_body_bytes", flags.DEFINE_integer),
-  )
-}
+_SERVER = dataclass_flags.define(rest_server.ServerConfig)
 
 
 def config_from_flags() -> rest_server.ServerConfig:
   """The typed server config; a usage error naming the flag otherwise."""
-  if not _EXPORT_BASE.value:
-    raise app.UsageError("--export_base is required")
-  try:
-    return rest_server.ServerConfig(
-      export_base=_EXPORT_BASE.value,
-      port=_PORT.value,
-      host=_HOST.value,
-      model_name=_MODEL_NAME.value,
-      poll_seconds=_POLL_SECONDS.value,
-      **{name: holder.value for name, holder in _BOUNDS.items()},
-    )
-  except ValueError as e:
-    raise app.UsageError(f"--{e}") from None
+  return dataclass_flags.build(rest_server.ServerConfig)
 
 
 def server_from_flags() -> rest_server.ModelServer:
@@ -78,10 +41,9 @@ def server_from_flags() -> rest_server.ModelServer:
     raise app.UsageError(f"--export_base: {e}") from None
 
 
+@common.job
 def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.setup_logging()
+  del argv
   server = server_from_flags()
   if server.model is None:
     logging.warning(
@@ -96,4 +58,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

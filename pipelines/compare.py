@@ -25,16 +25,11 @@ from kaml_tf.evaluation import evaluator
 from kaml_tf import atomic
 from kaml_tf.training import trained_model
 from pipelines import common
+from pipelines import dataclass_flags
 
 _RUNS = flags.DEFINE_list("runs", None, "Configurations as name=GLOB of model directories.")
 _REFERENCE = flags.DEFINE_string("reference", None, "The configuration compared against.")
-_TEST = flags.DEFINE_string(
-  "test", None, "Glob(s) of test logs (TFRecord or Parquet).", allow_override=True
-)
-_OUTPUT_DIR = flags.DEFINE_string(
-  "output_dir", None, "Where to write the comparison.", allow_override=True
-)
-_CHECKPOINT = common.define_checkpoint()
+dataclass_flags.use(common.TEST, common.OUTPUT_DIR, common.CHECKPOINT)
 _RESAMPLES = flags.DEFINE_integer("resamples", 1000, "Bootstrap resamples.", lower_bound=1)
 _SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
 
@@ -56,7 +51,7 @@ def _score(name, model_dirs, test_files):
   served, raw, calibrated, labels, target = [], [], [], None, None
   for model_dir in model_dirs:
     tf.keras.backend.clear_session()
-    model = trained_model.load(model_dir, checkpoint=_CHECKPOINT.value)
+    model = trained_model.load(model_dir, checkpoint=common.CHECKPOINT.value)
     predictions = evaluator.predict(model, test_files)
     served.append(predictions.probabilities)
     raw.append(predictions.raw_probabilities)
@@ -68,35 +63,34 @@ def _score(name, model_dirs, test_files):
   return config, labels, target, model.schema.actions
 
 
+@common.job
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.setup_logging()
-  for flag in (_RUNS, _REFERENCE, _TEST, _OUTPUT_DIR):
-    if not flag.value:
-      raise app.UsageError(f"--{flag.name} is required")
-  runs = _parse_runs(_RUNS.value)
-  if _REFERENCE.value not in runs:
-    raise app.UsageError(f"--reference: {_REFERENCE.value!r} is not one of {sorted(runs)}")
+  del argv
+  runs_flag, reference, test, output_dir = (
+    dataclass_flags.required(h) for h in (_RUNS, _REFERENCE, common.TEST, common.OUTPUT_DIR)
+  )
+  runs = _parse_runs(runs_flag)
+  if reference not in runs:
+    raise app.UsageError(f"--reference: {reference!r} is not one of {sorted(runs)}")
   counts = {name: len(dirs) for name, dirs in runs.items()}
   if len(set(counts.values())) != 1:
     raise app.UsageError(
       f"--runs: every configuration needs the same number of seeds to pair them, got {counts}"
     )
-  scored = [_score(name, dirs, _TEST.value) for name, dirs in runs.items()]
+  scored = [_score(name, dirs, test) for name, dirs in runs.items()]
   labels, target, actions = scored[0][1], scored[0][2], scored[0][3]
   result = comparison.compare(
-    labels, target, [s[0] for s in scored], _REFERENCE.value, actions, _RESAMPLES.value, _SEED.value
+    labels, target, [s[0] for s in scored], reference, actions, _RESAMPLES.value, _SEED.value
   )
-  os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+  os.makedirs(output_dir, exist_ok=True)
   atomic.write_text(
-    os.path.join(_OUTPUT_DIR.value, "comparison.json"),
+    os.path.join(output_dir, "comparison.json"),
     json.dumps(evaluator.strict_json(result), indent=2) + "\n",
   )
   text = "\n".join(comparison.format_markdown(result, view) for view in comparison.VIEWS)
-  atomic.write_text(os.path.join(_OUTPUT_DIR.value, "comparison.md"), text)
+  atomic.write_text(os.path.join(output_dir, "comparison.md"), text)
   print(text)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -14,7 +14,7 @@ Logs may be TFRecord (`.tfrecord[.gz]`) or Parquet (`.parquet`, same fields). Ro
 shown on stderr as the job streams the logs.
 
 The `--logs`, `--schema`, window and output flags are shared with `pipelines.mask_report` and
-`pipelines.benchmark`, which import this module.
+other jobs (`pipelines.common`).
 """
 
 import sys
@@ -22,51 +22,27 @@ import time
 from typing import Optional, TextIO
 
 from absl import app
-from absl import flags
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 from pipelines import common
+from pipelines import dataclass_flags
 
-# Other entry points define some of these names too, with the same type and meaning; absl only
-# accepts a second definition (the test suite imports every pipeline into one process) when
-# one side allows the override.
-LOGS = flags.DEFINE_string(
-  "logs",
-  None,
-  "Log files: glob, comma-separated globs; TFRecord (.tfrecord, .gz) or Parquet (.parquet).",
-  allow_override=True,
+dataclass_flags.use(
+  common.LOGS,
+  common.SCHEMA,
+  common.WINDOW_DAYS,
+  common.END_DAY,
+  common.AS_OF,
+  common.OUTPUT,
+  common.READ_BATCH_SIZE,
+  common.SKIP_BAD_RECORDS,
 )
-SCHEMA = flags.DEFINE_string("schema", None, "The logs' schema.json.", allow_override=True)
-WINDOW_DAYS = flags.DEFINE_integer(
-  "window_days",
-  28,
-  "Statistics window T in days (the paper's four weeks by default).",
-  allow_override=True,
-)
-END_DAY = flags.DEFINE_integer(
-  "end_day",
-  None,
-  "Last day D of the window (inclusive); default: the last day in the logs.",
-  allow_override=True,
-)
-OUTPUT = flags.DEFINE_string(
-  "output", None, "Output file, written atomically.", allow_override=True
-)
-READ_BATCH_SIZE = flags.DEFINE_integer(
-  "read_batch_size", 65536, "Log records per read batch.", allow_override=True
-)
-SKIP_BAD_RECORDS = common.define_skip_bad_records()
-AS_OF = flags.DEFINE_enum(
-  "as_of",
-  stats_lib.END,
-  list(stats_lib.AS_OF),
-  "end: one static window ending at --end_day; daily: for every day d, "
-  "the counts of days d-T..d-1 (point in time, never day d itself).",
-  allow_override=True,
-)
+# pipelines.benchmark reads these names until it defines its own flags (integrator).
+LOGS, SCHEMA, OUTPUT = common.LOGS, common.SCHEMA, common.OUTPUT
+required = dataclass_flags.required
 
 
 class RowProgress:
@@ -103,35 +79,31 @@ class RowProgress:
     self._stream.flush()
 
 
-def required(flag: flags.FlagHolder) -> str:
-  """The value of a string flag that this job needs; a usage error naming it otherwise."""
-  if not flag.value:
-    raise app.UsageError(f"--{flag.name} is required")
-  return flag.value
-
-
 def stats_config_from_flags() -> stats_lib.StatsConfig:
+  """The `StatsConfig` of the shared window flags; a usage error naming the flag otherwise."""
   try:
     return stats_lib.StatsConfig(
-      window_days=WINDOW_DAYS.value,
-      end_day=END_DAY.value,
-      read_batch_size=READ_BATCH_SIZE.value,
-      skip_bad_records=SKIP_BAD_RECORDS.value,
-      as_of=AS_OF.value,
+      window_days=common.WINDOW_DAYS.value,
+      end_day=common.END_DAY.value,
+      read_batch_size=common.READ_BATCH_SIZE.value,
+      skip_bad_records=common.SKIP_BAD_RECORDS.value,
+      as_of=common.AS_OF.value,
     )
   except ValueError as e:
+    # StatsConfig's messages start with the field, which is the flag's name.
     raise app.UsageError(f"--{e}") from None
 
 
 def load_schema() -> schema_lib.Schema:
-  return schema_lib.Schema.load(required(SCHEMA))
+  return schema_lib.Schema.load(dataclass_flags.required(common.SCHEMA))
 
 
 def compute_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
   """Runs the statistics job on `--logs` with the window flags, showing progress."""
   config = stats_config_from_flags()
   progress = RowProgress("compute_stats")
-  stats = stats_lib.compute_stats(required(LOGS), schema, config, progress=progress)
+  logs = dataclass_flags.required(common.LOGS)
+  stats = stats_lib.compute_stats(logs, schema, config, progress=progress)
   progress.done()
   if stats.is_daily:
     logging.info(
@@ -155,15 +127,15 @@ def compute_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
   return stats
 
 
+@common.job
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  output = required(OUTPUT)
-  required(LOGS)
+  del argv
+  output = dataclass_flags.required(common.OUTPUT)
+  dataclass_flags.required(common.LOGS)
   stats = compute_from_flags(load_schema())
   stats.save(output)
   logging.info("wrote %s", output)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

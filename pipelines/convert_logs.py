@@ -3,8 +3,8 @@ r"""Converts logs between TFRecord and Parquet (every record field, in record or
   python -m pipelines.convert_logs --logs='DIR/train-*' --schema=DIR/schema.json \
       --output_prefix=PQ/train --to_format=parquet --num_shards=4 [--skip_bad_records]
 
-Parquet logs are the fast input of `pipelines.train` (about 10x less CPU per record to read
-than TFRecord; see `kaml_tf/logs/parquet.py`); TFRecord logs are what the export's
+Parquet logs are the fast input of `pipelines.train` (less CPU per record to read than
+TFRecord; measured: docs/results/timings/config.md); TFRecord logs are what the export's
 warm-up reads. The schema's `schema.json` is copied next to the output shards, so the other
 jobs find it as for the simulator's logs. Records are checked on the way: a malformed one
 stops the job naming its file, record and field, or is skipped and counted under
@@ -20,7 +20,9 @@ from absl import logging
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import conversion as log_conversion
+from pipelines import common
 from pipelines import compute_stats
+from pipelines import dataclass_flags
 
 _OUTPUT_PREFIX = flags.DEFINE_string(
   "output_prefix", None, "Output shards: <prefix>-00000-of-0000N.<format suffix>."
@@ -28,41 +30,36 @@ _OUTPUT_PREFIX = flags.DEFINE_string(
 _TO_FORMAT = flags.DEFINE_enum(
   "to_format", log_conversion.PARQUET, list(log_conversion.FORMATS), "Output log format."
 )
-# Shared with pipelines.simulate and pipelines.kuairand (same type and meaning).
-_NUM_SHARDS = flags.DEFINE_integer(
-  "num_shards",
-  1,
-  "Output files (at least one per input pipeline of the training job).",
-  allow_override=True,
+dataclass_flags.use(
+  common.LOGS,
+  common.SCHEMA,
+  common.NUM_SHARDS,
+  common.COMPRESSION,
+  common.READ_BATCH_SIZE,
+  common.SKIP_BAD_RECORDS,
 )
-_COMPRESSION = flags.DEFINE_enum(
-  "compression",
-  "none",
-  ["none", "gzip"],
-  "Compression of TFRecord output shards.",
-  allow_override=True,
-)
-_COMPRESSION_TYPES = {"none": "", "gzip": "GZIP"}
 
 
 def config_from_flags() -> log_conversion.ConversionConfig:
+  """The conversion config of the flags; a usage error naming the flag otherwise."""
   try:
     return log_conversion.ConversionConfig(
-      output_prefix=compute_stats.required(_OUTPUT_PREFIX),
+      output_prefix=dataclass_flags.required(_OUTPUT_PREFIX),
       to_format=_TO_FORMAT.value,
-      num_shards=_NUM_SHARDS.value,
-      batch_size=compute_stats.READ_BATCH_SIZE.value,
-      compression=_COMPRESSION_TYPES[_COMPRESSION.value],
-      skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value,
+      num_shards=common.NUM_SHARDS.value,
+      batch_size=common.READ_BATCH_SIZE.value,
+      compression=common.compression_type(),
+      skip_bad_records=common.SKIP_BAD_RECORDS.value,
     )
   except ValueError as e:
+    # ConversionConfig's messages start with the field, which is the flag's name.
     raise app.UsageError(f"--{e}") from None
 
 
+@common.job
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logs = compute_stats.required(compute_stats.LOGS)
+  del argv
+  logs = dataclass_flags.required(common.LOGS)
   schema = compute_stats.load_schema()
   config = config_from_flags()
   progress = compute_stats.RowProgress("convert_logs")
@@ -80,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -1,6 +1,6 @@
 r"""The main job end to end on built-in (simulated) data; what `make demo` runs.
 
-  python -m pipelines.demo --output_dir=/tmp/kaml-demo [--num_rows=300000]
+  python -m pipelines.demo --output_dir=/tmp/kaml-demo [--simulated_rows=300000] [--max_epochs=3]
 
 1. simulates ad logs (28 train days + 1 test day) with ground truth;
 2. computes point-in-time ADM statistics: for each day, the conversions of the 28 days
@@ -8,7 +8,7 @@ r"""The main job end to end on built-in (simulated) data; what `make demo` runs.
 3. prints the paper's Table 1 for these logs (samples trained per action, base vs ADM);
 4. trains a base MMoE and KAML (MMoE + ADM + HKE + RLU) under the fair protocol: the last
    train day is held out for validation, each model stops early at its best validation
-   per-target AUC (`--epochs` is the maximum) and is calibrated on that day;
+   per-target AUC (`--max_epochs` is the maximum) and is calibrated on that day;
 5. evaluates both (best checkpoint, calibrated) on the test day, each sample on its target
    action, with RelaImpr;
 6. exports KAML as a versioned SavedModel and scores a few test records through its
@@ -19,7 +19,6 @@ Every step writes into `--output_dir`; rerunning reuses finished steps (training
 import json
 import os
 
-from absl import app
 from absl import flags
 
 import kaml_tf  # noqa: F401
@@ -36,23 +35,20 @@ from kaml_tf.training import config as config_lib
 from kaml_tf.training import trained_model
 from kaml_tf.training import trainer
 from pipelines import common
+from pipelines import dataclass_flags
 
-_OUTPUT_DIR = flags.DEFINE_string(
-  "output_dir", None, "Folder of every output.", allow_override=True
+# The demo's own sizes: --num_rows (pipelines.simulate) and --epochs (pipelines.train) mean
+# the same for every job that takes them, with smaller defaults than the demo's.
+_SIMULATED_ROWS = flags.DEFINE_integer(
+  "simulated_rows", 300_000, "Simulated rows (train + test).", lower_bound=1
 )
-_NUM_ROWS = flags.DEFINE_integer(
-  "num_rows", 300_000, "Simulated rows (train + test).", allow_override=True
-)
-_EPOCHS = flags.DEFINE_integer(
-  "epochs",
+_MAX_EPOCHS = flags.DEFINE_integer(
+  "max_epochs",
   3,
   "Most training epochs of each model (early stopping on the validation day may end sooner).",
-  allow_override=True,
+  lower_bound=1,
 )
-_BATCH = flags.DEFINE_integer("batch_size", 5000, "Global batch size.", allow_override=True)
-_SEED = flags.DEFINE_integer(
-  "seed", 0, "Seed of the simulation and the training.", allow_override=True
-)
+dataclass_flags.use(common.OUTPUT_DIR, common.BATCH_SIZE, common.SEED)
 
 MODELS = {
   "mmoe": dict(model=model_config_lib.ModelConfig(), mask="base", gamma=1.0),
@@ -66,7 +62,7 @@ def _banner(text: str) -> None:
 
 def _simulate(data_dir: str) -> schema_lib.Schema:
   if not os.path.exists(schema_lib.schema_path(data_dir)):
-    config = simulator.SimulationConfig(num_rows=_NUM_ROWS.value, seed=_SEED.value)
+    config = simulator.SimulationConfig(num_rows=_SIMULATED_ROWS.value, seed=common.SEED.value)
     report = simulator.write_simulation(config, data_dir, num_shards=4)
     print(simulator.format_report(report["report"]))
   return schema_lib.Schema.load(schema_lib.schema_path(data_dir))
@@ -97,9 +93,9 @@ def _train(name: str, data_dir: str, stats_path: str, out: str) -> str:
     model=spec["model"],
     loss=config_lib.LossConfig(gamma=spec["gamma"]),
     optim=config_lib.OptimConfig(
-      batch_size=_BATCH.value,
-      epochs=_EPOCHS.value,
-      seed=_SEED.value,
+      batch_size=common.BATCH_SIZE.value,
+      epochs=_MAX_EPOCHS.value,
+      seed=common.SEED.value,
       early_stopping_patience=2,
       eval_every_steps=_eval_every(),
       calibrate=True,
@@ -122,8 +118,8 @@ def _train(name: str, data_dir: str, stats_path: str, out: str) -> str:
 
 def _eval_every() -> int:
   """About four validations per epoch: the best point often lies inside an epoch."""
-  train_rows = _NUM_ROWS.value * 27 // 29
-  return max(1, train_rows // _BATCH.value // 4)
+  train_rows = _SIMULATED_ROWS.value * 27 // 29
+  return max(1, train_rows // common.BATCH_SIZE.value // 4)
 
 
 def _evaluate(model_dir: str, data_dir: str) -> dict:
@@ -149,14 +145,12 @@ def _serve(model_dir: str, data_dir: str, out: str, schema: schema_lib.Schema) -
     )
 
 
+@common.job
 def main(argv):
   del argv
-  common.setup_logging()
-  if not _OUTPUT_DIR.value:
-    raise app.UsageError("--output_dir is required")
-  out = _OUTPUT_DIR.value
+  out = dataclass_flags.required(common.OUTPUT_DIR)
   data_dir = os.path.join(out, "data")
-  _banner(f"1. simulate {_NUM_ROWS.value:,} rows into {data_dir}")
+  _banner(f"1. simulate {_SIMULATED_ROWS.value:,} rows into {data_dir}")
   schema = _simulate(data_dir)
   _banner("2. point-in-time conversion statistics (for each day, the 28 days before it)")
   stats_path = _stats(data_dir, schema)
@@ -184,4 +178,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -22,7 +22,6 @@ metrics.json names the one used under `checkpoint` (relative to the model direct
 
 import json
 
-from absl import app
 from absl import flags
 
 import kaml_tf  # noqa: F401
@@ -31,42 +30,37 @@ from kaml_tf.evaluation import metrics as metrics_lib
 from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 from pipelines import common
+from pipelines import dataclass_flags
 
-_MODEL_DIR = flags.DEFINE_string(
-  "model_dir", None, "Directory written by pipelines.train.", allow_override=True
-)
-_TEST = flags.DEFINE_string(
-  "test", None, "Glob(s) of test logs (TFRecord or Parquet).", allow_override=True
-)
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write metrics.json.", allow_override=True)
 _ORACLE = flags.DEFINE_bool("oracle", False, "Also evaluate every action on the true labels.")
 _BASE = flags.DEFINE_string("base_metrics", "", "A baseline metrics.json for RelaImpr.")
-_SKIP_BAD_RECORDS = common.define_skip_bad_records()
-_CHECKPOINT = common.define_checkpoint()
+dataclass_flags.use(
+  common.MODEL_DIR, common.TEST, common.OUTPUT, common.SKIP_BAD_RECORDS, common.CHECKPOINT
+)
 
 
+@common.job
 def main(argv):
   del argv
-  common.setup_logging()
-  for flag in (_MODEL_DIR, _TEST, _OUTPUT):
-    if not flag.value:
-      raise app.UsageError(f"--{flag.name} is required")
-  model = trained_model.load(_MODEL_DIR.value, _CHECKPOINT.value)
+  model_dir, test, output = (
+    dataclass_flags.required(h) for h in (common.MODEL_DIR, common.TEST, common.OUTPUT)
+  )
+  model = trained_model.load(model_dir, common.CHECKPOINT.value)
   # Logs of another schema often parse anyway and would be scored by the wrong model.
-  model_dir_lib.check_logs_schema(_MODEL_DIR.value, model.schema, _TEST.value, "the test records'")
+  model_dir_lib.check_logs_schema(model_dir, model.schema, test, "the test records'")
   result = evaluator.evaluate(
-    model, _TEST.value, oracle=_ORACLE.value, skip_bad_records=_SKIP_BAD_RECORDS.value
+    model, test, oracle=_ORACLE.value, skip_bad_records=common.SKIP_BAD_RECORDS.value
   )
   result["checkpoint"] = model.checkpoint_name
-  evaluator.write_metrics(_OUTPUT.value, result)
+  evaluator.write_metrics(output, result)
   print(evaluator.format_table(result))
   if _BASE.value:
     print(
       "RelaImpr vs",
       _BASE.value,
-      json.dumps(metrics_lib.rela_impr_files(_OUTPUT.value, _BASE.value), indent=2),
+      json.dumps(metrics_lib.rela_impr_files(output, _BASE.value), indent=2),
     )
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

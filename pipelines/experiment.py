@@ -27,7 +27,9 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from experiments import report
 from experiments import runner
 from experiments import suites
+from kaml_tf.training import config as config_lib
 from pipelines import common
+from pipelines import dataclass_flags
 
 _KUAIRAND_DIR = "../shared/data/kuairand"
 
@@ -56,50 +58,40 @@ _KUAIRAND_USERS = flags.DEFINE_string(
   f"{_KUAIRAND_DIR}/user_features_pure.csv",
   "kuairand: the KuaiRand user features CSV.",
 )
-# These names exist in other entry points too, with the same type, meaning and default (the
-# defaults of pipelines/train.py; `repeats` that of pipelines/benchmark.py): absl accepts a
-# second definition only when one side allows the override, and the test suite imports every
-# pipeline into one process, where the last definition's default would win.
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output folder OUT.", allow_override=True)
 _REPEATS = flags.DEFINE_integer(
-  "repeats", 3, "Runs per configuration (seeds --seed, --seed + 1, ...).", allow_override=True
+  "repeats", 3, "Runs per configuration (seeds --seed, --seed + 1, ...)."
 )
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the first run.", allow_override=True)
-_EPOCHS = flags.DEFINE_integer("epochs", 1, "Epochs.", allow_override=True)
-_BATCH = flags.DEFINE_integer("batch_size", 5000, "Global batch size.", allow_override=True)
-_LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", allow_override=True)
-_STEPS = flags.DEFINE_integer(
-  "steps_per_epoch", None, "Cap on steps per epoch.", allow_override=True
-)
-_STATS = flags.DEFINE_string(
-  "stats",
-  "",
-  "Simulated suites: conversion statistics to use "
-  "(default: computed into OUT/stats.parquet over every train day).",
-  allow_override=True,
-)
-_SHUFFLE = flags.DEFINE_integer(
-  "shuffle_buffer", 100_000, "Shuffle buffer rows (0: off).", allow_override=True
+dataclass_flags.use(
+  common.OUTPUT_DIR,
+  common.SEED,
+  common.EPOCHS,
+  common.BATCH_SIZE,
+  common.LEARNING_RATE,
+  common.STEPS_PER_EPOCH,
+  common.STATS,
+  common.SHUFFLE_BUFFER,
 )
 
 # The flags that define an experiment, in the order the reproducing command lists them.
 _COMMAND_FLAGS = (
   _SUITE,
   _DATA_DIR,
-  _STATS,
+  common.STATS,
   _KUAIRAND_LOG,
   _KUAIRAND_USERS,
-  _OUTPUT_DIR,
+  common.OUTPUT_DIR,
   _REPEATS,
-  _SEED,
-  _EPOCHS,
-  _BATCH,
-  _LR,
-  _STEPS,
-  _SHUFFLE,
+  common.SEED,
+  common.EPOCHS,
+  common.BATCH_SIZE,
+  common.LEARNING_RATE,
+  common.STEPS_PER_EPOCH,
+  common.SHUFFLE_BUFFER,
   _CONFIGS,
   _MODEL_OVERRIDES,
 )
+# ExperimentConfig fields whose flag has another name.
+_FLAG_OF_FIELD = {"base_seed": "seed", "stats_path": "stats"}
 _SIMULATED_ONLY = ("data_dir", "stats")
 _KUAIRAND_ONLY = ("kuairand_log", "kuairand_user_features")
 
@@ -138,42 +130,37 @@ def _model_overrides() -> Dict[str, Any]:
 
 def config_from_flags() -> runner.ExperimentConfig:
   """The typed `ExperimentConfig` of the flags; a UsageError naming the flag otherwise."""
-  for flag in (_SUITE, _OUTPUT_DIR):
-    if not flag.value:
-      raise app.UsageError(f"--{flag.name} is required")
+  for flag in (_SUITE, common.OUTPUT_DIR):
+    dataclass_flags.required(flag)
   try:
     return runner.ExperimentConfig(
       suite=_SUITE.value,
-      output_dir=_OUTPUT_DIR.value,
+      output_dir=common.OUTPUT_DIR.value,
       data_dir=_DATA_DIR.value or "",
       repeats=_REPEATS.value,
-      base_seed=_SEED.value,
-      epochs=_EPOCHS.value,
-      batch_size=_BATCH.value,
-      learning_rate=_LR.value,
-      steps_per_epoch=_STEPS.value,
-      stats_path=_STATS.value,
+      base_seed=common.SEED.value,
+      epochs=common.EPOCHS.value,
+      batch_size=common.BATCH_SIZE.value,
+      learning_rate=common.LEARNING_RATE.value,
+      steps_per_epoch=common.STEPS_PER_EPOCH.value,
+      stats_path=common.STATS.value,
       kuairand_log=_KUAIRAND_LOG.value,
       kuairand_user_features=_KUAIRAND_USERS.value,
       configs=tuple(c.strip() for c in _CONFIGS.value),
       model_overrides=_model_overrides(),
-      shuffle_buffer=_SHUFFLE.value,
+      shuffle_buffer=common.SHUFFLE_BUFFER.value,
       command=command_from_flags(),
     )
+  except config_lib.ConfigError as e:
+    raise app.UsageError(f"--{_FLAG_OF_FIELD.get(e.field, e.flag)}: {e.detail}") from None
   except ValueError as e:
-    message = str(e)
-    # ExperimentConfig errors start with the field name; two fields have differently named
-    # flags.
-    for field, flag in (("base_seed", "seed"), ("stats_path", "stats")):
-      if message.startswith(field + ":"):
-        message = flag + message[len(field) :]
-    raise app.UsageError(f"--{message}") from None
+    # The suites' own checks (unknown suite or configuration, model overrides) name them.
+    raise app.UsageError(f"--{e}") from None
 
 
+@common.job
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.setup_logging()
+  del argv
   config = config_from_flags()
   results = runner.run_experiment(config)
   for block in results["blocks"]:
@@ -181,4 +168,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -30,29 +30,13 @@ from kaml_tf.data import masks
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf import atomic
+from pipelines import common
 from pipelines import compute_stats
+from pipelines import dataclass_flags
 
-STATS = flags.DEFINE_string(
-  "stats",
-  "",
-  "Conversion statistics from pipelines.compute_stats; empty: computed from --logs.",
-  allow_override=True,
-)
-ALPHA = flags.DEFINE_list(
-  "alpha",
-  [],
-  "ADM thresholds, one integer per action (default: kaml_tf.data.masks.default_alpha).",
-  allow_override=True,
-)
-STATS_MODE = flags.DEFINE_enum(
-  "stats_mode",
-  "",
-  ["", "static", "point_in_time"],
-  "How the masks join the statistics, as "
-  "in pipelines.train: point_in_time (daily statistics), static, or empty for the "
-  "statistics' kind.",
-  allow_override=True,
-)
+dataclass_flags.use(common.STATS, common.ALPHA, common.STATS_MODE)
+# pipelines.benchmark reads this name until it defines its own flags (integrator).
+STATS = common.STATS
 _MARKDOWN = flags.DEFINE_string(
   "markdown_output", None, "Markdown report (default: --output with a .md suffix)."
 )
@@ -60,7 +44,7 @@ _MARKDOWN = flags.DEFINE_string(
 
 def alpha_from_flags(schema: schema_lib.Schema) -> Tuple[int, ...]:
   """`--alpha` checked against the schema (the defaults when empty); errors name the flag."""
-  values = ALPHA.value
+  values = common.ALPHA.value
   try:
     parsed = tuple(float(v) for v in values) if values else None
   except ValueError:
@@ -75,8 +59,8 @@ def alpha_from_flags(schema: schema_lib.Schema) -> Tuple[int, ...]:
 
 def stats_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
   """Loads `--stats` (checked against the schema), or computes them from `--logs`."""
-  if STATS.value:
-    return stats_lib.load_stats(STATS.value, schema)
+  if common.STATS.value:
+    return stats_lib.load_stats(common.STATS.value, schema)
   return compute_stats.compute_from_flags(schema)
 
 
@@ -86,16 +70,16 @@ def markdown_path(output: str) -> str:
   return os.path.splitext(output)[0] + ".md"
 
 
+@common.job
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  output = compute_stats.required(compute_stats.OUTPUT)
-  logs = compute_stats.required(compute_stats.LOGS)
+  del argv
+  output = dataclass_flags.required(common.OUTPUT)
+  logs = dataclass_flags.required(common.LOGS)
   schema = compute_stats.load_schema()
   alpha = alpha_from_flags(schema)
   stats = stats_from_flags(schema)
   try:
-    point_in_time.resolve_stats_mode(STATS_MODE.value, stats)
+    point_in_time.resolve_stats_mode(common.STATS_MODE.value, stats)
   except point_in_time.StatsModeError as e:
     raise app.UsageError(str(e)) from None
   progress = compute_stats.RowProgress("mask_report")
@@ -104,10 +88,10 @@ def main(argv):
     schema,
     stats,
     alpha,
-    batch_size=compute_stats.READ_BATCH_SIZE.value,
+    batch_size=common.READ_BATCH_SIZE.value,
     progress=progress,
-    skip_bad_records=compute_stats.SKIP_BAD_RECORDS.value,
-    stats_mode=STATS_MODE.value,
+    skip_bad_records=common.SKIP_BAD_RECORDS.value,
+    stats_mode=common.STATS_MODE.value,
   )
   progress.done()
   text = report.to_markdown()
@@ -118,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -16,7 +16,6 @@ scheduler can gate training on it; 0 otherwise.
 import json
 import sys
 
-from absl import app
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
@@ -24,30 +23,33 @@ from kaml_tf.logs import check as log_check
 from kaml_tf import atomic
 from pipelines import common
 from pipelines import compute_stats
+from pipelines import dataclass_flags
 
 # Exit codes: 0 the logs are fit for training, 1 they are not.
 EXIT_OK = 0
 EXIT_BAD_LOGS = 1
 
 
+dataclass_flags.use(common.LOGS, common.SCHEMA, common.OUTPUT, common.READ_BATCH_SIZE)
+
+
+@common.job
 def main(argv) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.setup_logging()
-  logs = compute_stats.required(compute_stats.LOGS)
+  del argv
+  logs = dataclass_flags.required(common.LOGS)
   schema = compute_stats.load_schema()
   progress = compute_stats.RowProgress("validate_logs")
   check = log_check.check_logs(
-    logs, schema, batch_size=compute_stats.READ_BATCH_SIZE.value, progress=progress
+    logs, schema, batch_size=common.READ_BATCH_SIZE.value, progress=progress
   )
   progress.done()
-  if compute_stats.OUTPUT.value:
-    atomic.write_text(compute_stats.OUTPUT.value, json.dumps(check.to_dict(), indent=2) + "\n")
-    logging.info("wrote %s", compute_stats.OUTPUT.value)
+  if common.OUTPUT.value:
+    atomic.write_text(common.OUTPUT.value, json.dumps(check.to_dict(), indent=2) + "\n")
+    logging.info("wrote %s", common.OUTPUT.value)
   sys.stdout.write(check.to_markdown())
   sys.stdout.flush()
   return EXIT_OK if check.ok else EXIT_BAD_LOGS
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: sys.exit(main(argv)))
+  common.run(main)

@@ -44,6 +44,7 @@ from absl import logging
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
+from kaml_tf import configs
 from kaml_tf.serving import client
 from kaml_tf.serving import http_server
 from kaml_tf.serving import rest_json
@@ -59,36 +60,34 @@ _METHODS = ("GET", "POST")
 _LIMITS = http_server.Limits
 
 
-def _field(default, help_text: str):
-  return dataclasses.field(default=default, metadata={"help": help_text})
-
-
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
-  """Settings of the local REST server; each field's `metadata["help"]` says what it does."""
+  """Settings of the local REST server; each field's help says what it does."""
 
-  export_base: str = dataclasses.field(metadata={"help": "Folder of the numeric version folders."})
-  port: int = _field(DEFAULT_PORT, "TCP port (0: a free one).")
-  host: str = _field("127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
-  model_name: str = _field(DEFAULT_MODEL_NAME, "The model name in the URLs.")
-  poll_seconds: float = _field(2.0, "Seconds between checks for a new or deleted version.")
-  load_retry_seconds: float = _field(
+  export_base: str = configs.field(help="Folder of the numeric version folders TF Serving watches.")
+  port: int = configs.field(DEFAULT_PORT, "TCP port (0: a free one).")
+  host: str = configs.field("127.0.0.1", "Address to bind (127.0.0.1: this machine only).")
+  model_name: str = configs.field(DEFAULT_MODEL_NAME, "The model name in the URLs.")
+  poll_seconds: float = configs.field(2.0, "Seconds between checks for a new or deleted version.")
+  load_retry_seconds: float = configs.field(
     1.0, "Seconds before retrying a version that failed to load; doubles per failure."
   )
-  load_retry_max_seconds: float = _field(60.0, "Cap of the wait between load retries.")
-  workers: int = _field(_LIMITS.workers, "Threads answering connections.")
-  max_connections: int = _field(
+  load_retry_max_seconds: float = configs.field(60.0, "Cap of the wait between load retries.")
+  workers: int = configs.field(_LIMITS.workers, "Threads answering connections.")
+  max_connections: int = configs.field(
     _LIMITS.max_connections, "Connections open or waiting for a thread at once; more get 503."
   )
-  idle_timeout_seconds: float = _field(
+  idle_timeout_seconds: float = configs.field(
     _LIMITS.idle_timeout_seconds,
     "Seconds without traffic after which a connection (idle or stalled) is closed.",
   )
-  body_timeout_seconds: float = _field(
+  body_timeout_seconds: float = configs.field(
     _LIMITS.body_timeout_seconds, "Seconds a request body may take to arrive; then 408."
   )
-  max_body_bytes: int = _field(_LIMITS.max_body_bytes, "Largest request body; larger get 413.")
-  max_inflight_body_bytes: int = _field(
+  max_body_bytes: int = configs.field(
+    _LIMITS.max_body_bytes, "Largest request body; larger get 413."
+  )
+  max_inflight_body_bytes: int = configs.field(
     _LIMITS.max_inflight_body_bytes,
     "Bytes of the request bodies held at once; a body that does not fit gets 503.",
   )

@@ -11,174 +11,229 @@ import os
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from kaml_tf import atomic
+from kaml_tf import configs
+from kaml_tf.data import masks
+from kaml_tf.data import point_in_time
 from kaml_tf.models import config as model_config_lib
 
 CONFIG_FILE = "config.json"
-MASK_POLICIES = ("base", "adm", "all", "oracle")
-# "" picks the statistics file's kind (kaml_tf.data.point_in_time).
-STATS_MODES = ("", "static", "point_in_time")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
+ConfigError = configs.ConfigError
 
-class ConfigError(ValueError):
-  """A configuration value is invalid; the message names the field (and so the flag)."""
+_SKIP_BAD_RECORDS_HELP = (
+  "Skip malformed log records (bad CRC or truncation, missing or mistyped fields, labels "
+  "outside {0, 1}, targets outside [-1, N), NaN or infinite dense values, empty files), "
+  "count them, log the total at the end and write it to the job's output metadata "
+  "(train_summary.json for training). Default: fail on the first one with an error naming "
+  "its file, record and field."
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  """Where the training data comes from and how labels are masked.
+  """Where the training data comes from and how labels are masked (help: each field's)."""
 
-  Attributes:
-    schema_path: The logs' `schema.json`.
-    train_files: Glob(s) of training logs, TFRecord or Parquet (comma-separated allowed).
-    stats_path: Parquet conversion statistics (required for the `adm` policy).
-    mask_policy: One of `MASK_POLICIES`.
-    alpha: Per-action ADM thresholds, integers >= 1 (length N), or empty for the data path's
-      defaults (`kaml_tf.data.masks.DEFAULT_ALPHA`).
-    validation_files: Optional glob(s) evaluated after each epoch.
-    shuffle_buffer: Rows shuffled together, one permuted window at a time (0 disables
-      shuffling; `kaml_tf.data.dataset`).
-    parallel_reads: Reader threads per input pipeline (-1: tf.data picks); 0 reads the files
-      in turn on the pipeline's thread, the cheapest from local disk.
-    skip_bad_records: Scan the logs first and filter out malformed records (counted in
-      train_summary.json) instead of failing on the first one.
-    stats_mode: How ADM joins the statistics: "point_in_time" (daily statistics, on
-      (ad task, day)), "static" (one window, on ad task), or "" for the file's kind.
-    validation_days: Hold the last K days found in `train_files` out of training and
-      validate on them (0: off; exclusive with `validation_files`).
-  """
-
-  schema_path: str
-  train_files: str
-  stats_path: str = ""
-  mask_policy: str = "adm"
-  alpha: Tuple[int, ...] = ()
-  validation_files: str = ""
-  shuffle_buffer: int = 100_000
-  skip_bad_records: bool = False
-  parallel_reads: int = 0
-  stats_mode: str = ""
-  validation_days: int = 0
+  schema_path: str = configs.field(help="The logs' schema.json.", flag="schema")
+  train_files: str = configs.field(
+    help="Glob(s) of training logs, comma-separated allowed: TFRecord, or Parquet "
+    "(pipelines.convert_logs; the faster input).",
+    flag="train",
+  )
+  stats_path: str = configs.field(
+    "",
+    "Conversion statistics (pipelines.compute_stats); needed by --mask=adm.",
+    flag="stats",
+  )
+  mask_policy: str = configs.field(
+    masks.BASE,
+    "Mask policy: base (the target action only), adm (plus the actions the ad task reports "
+    "often enough, eq. 8), all (every label), oracle (true labels; simulated data).",
+    flag="mask",
+    choices=masks.POLICIES,
+  )
+  alpha: Tuple[int, ...] = configs.field(
+    (),
+    "ADM thresholds, integers >= 1, one per action (default: the data path's, "
+    "kaml_tf.data.masks.DEFAULT_ALPHA).",
+  )
+  validation_files: str = configs.field(
+    "",
+    "Glob(s) of validation logs, evaluated after each epoch (see --validation_days).",
+    flag="validation",
+  )
+  shuffle_buffer: int = configs.field(
+    100_000,
+    "Rows shuffled together, one permuted window at a time (0: off; kaml_tf.data.dataset).",
+  )
+  skip_bad_records: bool = configs.field(False, _SKIP_BAD_RECORDS_HELP)
+  parallel_reads: int = configs.field(
+    0,
+    "Reader threads per input pipeline (-1: tf.data picks). 0 reads the files in turn on "
+    "the pipeline's own thread: the least CPU, and the fastest from local disk; give "
+    "threads to logs on remote storage (GCS, HDFS).",
+  )
+  stats_mode: str = configs.field(
+    point_in_time.AUTO,
+    "How ADM joins --stats: point_in_time (daily statistics from compute_stats "
+    "--as_of=daily: a row of day d is masked by counts of days d-T..d-1), static (one "
+    "window, --as_of=end), or empty for the file's kind.",
+    choices=point_in_time.STATS_MODES,
+  )
+  validation_days: int = configs.field(
+    0,
+    "Hold the last K days found in --train out of training and validate on them (0: off; "
+    "not with --validation).",
+  )
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))
     if self.validation_days < 0:
-      raise ConfigError(f"validation_days: must be >= 0, got {self.validation_days}")
+      raise self._error("validation_days", f"must be >= 0, got {self.validation_days}")
     if self.validation_days and self.validation_files:
-      raise ConfigError(
-        "validation_days: give either --validation (explicit files) or "
-        "--validation_days (the last days of --train), not both"
+      raise self._error(
+        "validation_days",
+        "give either --validation (explicit files) or --validation_days (the last days of "
+        "--train), not both",
       )
-    if self.mask_policy not in MASK_POLICIES:
-      raise ConfigError(
-        f"mask: unknown policy {self.mask_policy!r}; expected one of {list(MASK_POLICIES)}"
+    if self.mask_policy not in masks.POLICIES:
+      raise self._error(
+        "mask_policy",
+        f"unknown policy {self.mask_policy!r}; expected one of {list(masks.POLICIES)}",
       )
-    if self.mask_policy == "adm" and not self.stats_path:
-      raise ConfigError(
-        "stats: --mask=adm needs the conversion statistics file (--stats), "
-        "written by `python -m pipelines.compute_stats`"
+    if self.mask_policy == masks.ADM and not self.stats_path:
+      raise self._error(
+        "stats_path",
+        "--mask=adm needs the conversion statistics file (--stats), "
+        "written by `python -m pipelines.compute_stats`",
       )
     if any(isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in self.alpha):
-      raise ConfigError(
-        f"alpha: thresholds are window conversion counts, integers >= 1; got {list(self.alpha)}"
+      raise self._error(
+        "alpha", f"thresholds are window conversion counts, integers >= 1; got {list(self.alpha)}"
       )
     if self.shuffle_buffer < 0:
-      raise ConfigError(f"shuffle_buffer: must be >= 0, got {self.shuffle_buffer}")
-    if self.stats_mode not in STATS_MODES:
-      raise ConfigError(
-        f"stats_mode: unknown {self.stats_mode!r}; expected one of {list(STATS_MODES)}"
+      raise self._error("shuffle_buffer", f"must be >= 0, got {self.shuffle_buffer}")
+    if self.stats_mode not in point_in_time.STATS_MODES:
+      raise self._error(
+        "stats_mode",
+        f"unknown {self.stats_mode!r}; expected one of {list(point_in_time.STATS_MODES)}",
       )
     if self.parallel_reads < -1:
-      raise ConfigError(
-        f"parallel_reads: must be >= 0, or -1 to let tf.data pick, got {self.parallel_reads}"
+      raise self._error(
+        "parallel_reads", f"must be >= 0, or -1 to let tf.data pick, got {self.parallel_reads}"
       )
+
+  @classmethod
+  def _error(cls, name: str, message: str) -> ConfigError:
+    return ConfigError.of(cls, name, message)
 
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-  """KAML's joint loss (eq. 13): gamma * masked BCE + (1 - gamma) * RLU ranking loss.
+  """KAML's joint loss (eq. 13): gamma * masked BCE + (1 - gamma) * RLU ranking loss."""
 
-  Attributes:
-    gamma: Weight of the BCE term in [0, 1]; 1.0 switches the ranking loss off.
-    rank_betas: Per-action ranking weights beta_k (length N), or empty for all ones.
-    bce_weights: Per-action BCE weights (length N), or empty for all ones.
-    masked_pairs_only: Restrict ranking pairs to masked samples (ablation).
-    extended_weight: Soft ADM (`kaml_tf.losses.soft_adm`): the loss weight of an extended cell
-      (mask 1, not the row's target), each in [0, 1]; one value for every action or one per
-      action; empty = 1.0 (ADM as is). 0 gives the base mask's loss.
-  """
-
-  gamma: float = 1.0
-  rank_betas: Tuple[float, ...] = ()
-  bce_weights: Tuple[float, ...] = ()
-  masked_pairs_only: bool = False
-  extended_weight: Tuple[float, ...] = ()
+  gamma: float = configs.field(
+    1.0,
+    "gamma of eq. 13: the weight of the BCE term in [0, 1]; 1.0 switches the ranking loss "
+    "(RLU) off.",
+    flag="rank_gamma",
+  )
+  rank_betas: Tuple[float, ...] = configs.field(
+    (), "Ranking weights beta_k, one per action (default: all ones)."
+  )
+  bce_weights: Tuple[float, ...] = configs.field(
+    (), "BCE weights, one per action (default: all ones)."
+  )
+  masked_pairs_only: bool = configs.field(
+    False, "Rank only masked samples (restrict ranking pairs to them; an ablation)."
+  )
+  extended_weight: Tuple[float, ...] = configs.field(
+    (),
+    "Soft ADM (kaml_tf.losses.soft_adm): the BCE weight in [0, 1] of an extended cell "
+    "(masked, not the row's target); one value for all actions or one per action "
+    "(default 1 = ADM; 0 = the base mask's loss).",
+  )
 
   def __post_init__(self):
     object.__setattr__(self, "rank_betas", tuple(float(b) for b in self.rank_betas))
     object.__setattr__(self, "bce_weights", tuple(float(b) for b in self.bce_weights))
     if not 0.0 <= self.gamma <= 1.0:
-      raise ConfigError(f"rank_gamma: must be in [0, 1], got {self.gamma}")
+      raise ConfigError.of(LossConfig, "gamma", f"must be in [0, 1], got {self.gamma}")
     object.__setattr__(self, "extended_weight", tuple(float(w) for w in self.extended_weight))
     if not all(0.0 <= w <= 1.0 for w in self.extended_weight):
-      raise ConfigError(
-        f"extended_weight: each weight must be in [0, 1] (0 = base mask, "
-        f"1 = ADM), got {list(self.extended_weight)}"
+      raise ConfigError.of(
+        LossConfig,
+        "extended_weight",
+        f"each weight must be in [0, 1] (0 = base mask, 1 = ADM), got {list(self.extended_weight)}",
       )
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-  """Optimisation and bookkeeping. Defaults are the paper's (Adam, 1e-3, batch 5000).
+  """Optimisation and bookkeeping. Defaults are the paper's (Adam, 1e-3, batch 5000)."""
 
-  Attributes:
-    learning_rate: Adam learning rate.
-    batch_size: Global batch size (split across replicas).
-    epochs: Passes over the training files.
-    steps_per_epoch: Cap on steps per epoch (None: until the files are exhausted).
-    checkpoint_every_steps: Extra checkpoints every N steps (0: only at epoch ends).
-    keep_checkpoints: Checkpoints kept on disk.
-    seed: Seeds initialisation and shuffling.
-    deterministic: Enable TF op determinism (bit-for-bit repeatable, slower).
-    strategy: One of `STRATEGIES`.
-    log_every_steps: TensorBoard scalar frequency.
-    calibrate: After training, fit per-action Platt scaling on the validation set and write
-      MODEL_DIR/calibration.json (`kaml_tf.calibration`).
-    early_stopping_patience: Validation evaluations in a row without improvement that stop
-      training (0: off; `epochs` is then the maximum).
-    eval_every_steps: Also evaluate the validation set every N global steps (0: only after
-      each epoch).
-  """
-
-  learning_rate: float = 1e-3
-  batch_size: int = 5000
-  epochs: int = 1
-  steps_per_epoch: Optional[int] = None
-  checkpoint_every_steps: int = 0
-  keep_checkpoints: int = 3
-  seed: int = 0
-  deterministic: bool = False
-  strategy: str = "default"
-  log_every_steps: int = 50
-  calibrate: bool = False
-  early_stopping_patience: int = 0
-  eval_every_steps: int = 0
+  learning_rate: float = configs.field(1e-3, "Adam learning rate.")
+  batch_size: int = configs.field(5000, "Global batch size (split across replicas).")
+  epochs: int = configs.field(
+    1, "Passes over the training files (the most, with --early_stopping_patience)."
+  )
+  steps_per_epoch: Optional[int] = configs.field(
+    None, "Cap on steps per epoch (default: until the files are exhausted)."
+  )
+  checkpoint_every_steps: int = configs.field(
+    0, "Also checkpoint every N steps (0: only at epoch ends).", flag="checkpoint_every"
+  )
+  keep_checkpoints: int = configs.field(3, "Checkpoints kept on disk.")
+  seed: int = configs.field(0, "Seed of initialisation and shuffling.")
+  deterministic: bool = configs.field(
+    False, "TF op determinism: bit-for-bit repeatable runs, slower."
+  )
+  strategy: str = configs.field(
+    "default",
+    "tf.distribute strategy: default (one device), mirrored (local devices), multi_worker "
+    "(TF_CONFIG's cluster).",
+    choices=STRATEGIES,
+  )
+  log_every_steps: int = configs.field(50, "TensorBoard scalar frequency, in steps.")
+  calibrate: bool = configs.field(
+    False,
+    "After training, fit per-action Platt scaling on the validation set (--validation or "
+    "--validation_days), each action on its own target rows, into MODEL_DIR/calibration.json "
+    "(kaml_tf.calibration); evaluation and export then serve calibrated probabilities.",
+  )
+  early_stopping_patience: int = configs.field(
+    0,
+    "Stop after this many validation evaluations in a row without a better per-target "
+    "overall AUC (0: never; --epochs is the maximum). The best network is kept in "
+    "MODEL_DIR/best/.",
+  )
+  eval_every_steps: int = configs.field(
+    0, "Also validate every N global steps (0: after each epoch only)."
+  )
 
   def __post_init__(self):
     if not self.learning_rate > 0:
-      raise ConfigError(f"learning_rate: must be > 0, got {self.learning_rate}")
+      raise self._error("learning_rate", f"must be > 0, got {self.learning_rate}")
     for name in ("batch_size", "epochs", "keep_checkpoints", "log_every_steps"):
       if getattr(self, name) < 1:
-        raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        raise self._error(name, f"must be >= 1, got {getattr(self, name)}")
     if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-      raise ConfigError(f"steps_per_epoch: must be >= 1, got {self.steps_per_epoch}")
+      raise self._error("steps_per_epoch", f"must be >= 1, got {self.steps_per_epoch}")
     if self.checkpoint_every_steps < 0:
-      raise ConfigError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every_steps}")
+      raise self._error(
+        "checkpoint_every_steps", f"must be >= 0, got {self.checkpoint_every_steps}"
+      )
     for name in ("early_stopping_patience", "eval_every_steps"):
       if getattr(self, name) < 0:
-        raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        raise self._error(name, f"must be >= 0, got {getattr(self, name)}")
     if self.strategy not in STRATEGIES:
-      raise ConfigError(f"strategy: unknown {self.strategy!r}; expected one of {list(STRATEGIES)}")
+      raise self._error(
+        "strategy", f"unknown {self.strategy!r}; expected one of {list(STRATEGIES)}"
+      )
+
+  @classmethod
+  def _error(cls, name: str, message: str) -> ConfigError:
+    return ConfigError.of(cls, name, message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,28 +247,34 @@ class RunConfig:
 
   def __post_init__(self):
     if self.optim.calibrate and not (self.data.validation_files or self.data.validation_days):
-      raise ConfigError(
-        "calibrate: the calibration is fitted on the validation set; give one "
-        "with --validation_days or --validation"
+      raise ConfigError.of(
+        OptimConfig,
+        "calibrate",
+        "the calibration is fitted on the validation set; give one with --validation_days "
+        "or --validation",
       )
 
   def validate_against(self, num_actions: int) -> None:
     """Checks the per-action lists against the schema's N actions."""
-    for flag, values in (
-      ("alpha", self.data.alpha),
-      ("rank_betas", self.loss.rank_betas),
-      ("bce_weights", self.loss.bce_weights),
+    for owner, name in (
+      (DataConfig, "alpha"),
+      (LossConfig, "rank_betas"),
+      (LossConfig, "bce_weights"),
     ):
+      values = getattr(self.data if owner is DataConfig else self.loss, name)
       if values and len(values) != num_actions:
-        raise ConfigError(
-          f"{flag}: expected {num_actions} values (one per action), "
-          f"got {len(values)}: {list(values)}"
+        raise ConfigError.of(
+          owner,
+          name,
+          f"expected {num_actions} values (one per action), got {len(values)}: {list(values)}",
         )
     weights = self.loss.extended_weight
     if len(weights) not in (0, 1, num_actions):
-      raise ConfigError(
-        f"extended_weight: expected 1 value (all actions) or {num_actions} "
-        f"(one per action), got {len(weights)}: {list(weights)}"
+      raise ConfigError.of(
+        LossConfig,
+        "extended_weight",
+        f"expected 1 value (all actions) or {num_actions} (one per action), "
+        f"got {len(weights)}: {list(weights)}",
       )
 
   def to_dict(self) -> Dict[str, Any]:

@@ -12,6 +12,7 @@ Every candidate list contains the base run's own value, so the search starts fro
 import dataclasses
 from typing import Any, Dict, List, Sequence, Tuple
 
+from kaml_tf import configs
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
 from kaml_tf.training import config as config_lib
@@ -28,24 +29,31 @@ Point = Dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
-  """Candidate values per knob; an empty tuple leaves the knob at the base run's value.
+  """Candidate values per knob; an empty tuple leaves the knob at the base run's value."""
 
-  Attributes:
-    learning_rate: Adam learning rates.
-    rank_gamma: gamma of eq. 13 (searched only when the base run uses RLU).
-    dropout: Dropout rates of every backbone and tower.
-    embedding_l2: L2 coefficients of the looked-up embeddings.
-    alpha: ADM thresholds, tried for each action separately (`adm` runs only).
-    extended_weight: Weights of an action's extended cells, tried for each action
-      separately; 0 switches ADM off for that action (`adm` runs only).
-  """
-
-  learning_rate: Tuple[float, ...] = ()
-  rank_gamma: Tuple[float, ...] = ()
-  dropout: Tuple[float, ...] = ()
-  embedding_l2: Tuple[float, ...] = ()
-  alpha: Tuple[int, ...] = ()
-  extended_weight: Tuple[float, ...] = ()
+  learning_rate: Tuple[float, ...] = configs.field(
+    (5e-4, 1e-3, 2e-3), "Learning rates to try.", flag="tune_learning_rate"
+  )
+  rank_gamma: Tuple[float, ...] = configs.field(
+    (0.8, 0.9, 1.0),
+    "rank_gamma values (gamma of eq. 13) to try (only when the base run uses RLU).",
+    flag="tune_rank_gamma",
+  )
+  dropout: Tuple[float, ...] = configs.field(
+    (), "Dropout rates of every backbone and tower to try.", flag="tune_dropout"
+  )
+  embedding_l2: Tuple[float, ...] = configs.field(
+    (), "Embedding L2 coefficients to try.", flag="tune_embedding_l2"
+  )
+  alpha: Tuple[int, ...] = configs.field(
+    (), "ADM thresholds to try for each action separately (--mask=adm only).", flag="tune_alpha"
+  )
+  extended_weight: Tuple[float, ...] = configs.field(
+    (0.0, 0.5, 1.0),
+    "Extended weights to try for each action separately; 0 switches ADM off for that action "
+    "(--mask=adm only).",
+    flag="tune_extended_weight",
+  )
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
@@ -61,7 +69,7 @@ class SearchSpace:
     for name, ok, expected in checks:
       bad = [v for v in getattr(self, name) if not ok(v)]
       if bad:
-        raise config_lib.ConfigError(f"tune_{name}: values must be {expected}, got {bad}")
+        raise config_lib.ConfigError.of(SearchSpace, name, f"values must be {expected}, got {bad}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf import atomic
+from kaml_tf import configs
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trainer
@@ -41,26 +42,32 @@ TrialRunner = Callable[[config_lib.RunConfig, str], Dict[str, Any]]
 
 @dataclasses.dataclass(frozen=True)
 class TuneConfig:
-  """How to search.
+  """How to search (help: each field's)."""
 
-  Attributes:
-    space: Candidate values per knob.
-    budget: Trials in total, the base run included; give baselines and KAML the same.
-    strategy: One of `search.STRATEGIES`.
-    seed: Seeds random search (each trial trains with the base run's seed).
-  """
-
-  space: space_lib.SearchSpace
-  budget: int = 12
-  strategy: str = search_lib.COORDINATE
-  seed: int = 0
+  space: space_lib.SearchSpace = configs.field(help="Candidate values per knob.")
+  budget: int = configs.field(
+    12,
+    "Trials in total, the base run included. Give every compared method the same budget.",
+    flag="tune_budget",
+  )
+  strategy: str = configs.field(
+    search_lib.COORDINATE,
+    "coordinate: one knob at a time from the base run; random: uniform draws from the grid.",
+    flag="tune_search",
+    choices=search_lib.STRATEGIES,
+  )
+  seed: int = configs.field(
+    0, "Seed of random search (each trial trains with the base run's seed).", flag="tune_seed"
+  )
 
   def __post_init__(self):
     if self.budget < 1:
-      raise config_lib.ConfigError(f"tune_budget: must be >= 1, got {self.budget}")
+      raise config_lib.ConfigError.of(TuneConfig, "budget", f"must be >= 1, got {self.budget}")
     if self.strategy not in search_lib.STRATEGIES:
-      raise config_lib.ConfigError(
-        f"tune_search: unknown {self.strategy!r}; expected one of {list(search_lib.STRATEGIES)}"
+      raise config_lib.ConfigError.of(
+        TuneConfig,
+        "strategy",
+        f"unknown {self.strategy!r}; expected one of {list(search_lib.STRATEGIES)}",
       )
 
 

@@ -117,14 +117,15 @@ def test_not_a_model_directory(tmp_path):
 
 
 def test_flags_coexist_with_the_other_jobs():
-  """The jobs share flag names; importing them into one process must not clash."""
+  """The jobs share flag names (defined once, in pipelines.common): one process, one flag."""
   # pylint: disable=g-import-not-at-top,unused-import
   from export import serve  # noqa: F401
+  from pipelines import common
   from pipelines import train  # noqa: F401
 
   with flagsaver.flagsaver(model_dir="/m", export_base="/b"):
-    assert export_model._MODEL_DIR.value == train._MODEL_DIR.value == "/m"
-    assert export_model._EXPORT_BASE.value == serve._EXPORT_BASE.value == "/b"
+    assert common.MODEL_DIR.value == flags.FLAGS.model_dir == "/m"
+    assert common.EXPORT_BASE.value == flags.FLAGS.export_base == "/b"
 
 
 def test_warmup_records_of_another_schema_are_refused_naming_the_model_dir(

@@ -9,7 +9,9 @@ from pipelines import demo
 
 def test_demo_end_to_end(tmp_path, capsys):
   out = str(tmp_path / "demo")
-  with flagsaver.flagsaver(output_dir=out, num_rows=900, epochs=1, batch_size=256, seed=1):
+  with flagsaver.flagsaver(
+    output_dir=out, simulated_rows=900, max_epochs=1, batch_size=256, seed=1
+  ):
     demo.main([])
   printed = capsys.readouterr().out
   for step in (

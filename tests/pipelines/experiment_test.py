@@ -53,8 +53,8 @@ def test_every_entry_point_imports_into_one_process_with_the_same_shared_default
   for path in sorted((REPO_ROOT / "export").glob("*.py")):
     importlib.import_module(f"export.{path.stem}")
   assert "experiment" in modules and "train" in modules
-  # Whichever module defined them last, the shared flags keep pipelines/train.py's defaults
-  # (`repeats`: pipelines/benchmark.py's).
+  # The shared flags are defined once (pipelines.common) with the training config's defaults
+  # (`repeats`: the experiment's and pipelines/benchmark.py's).
   defaults = {
     name: flags.FLAGS[name].default
     for name in (

@@ -1,8 +1,9 @@
 """Every job's flags coexist in one process, whatever the import order.
 
-Jobs run in-process in tests (and the demo calls several libraries), so a flag name defined by
-two jobs must be defined with `allow_override=True` and the same default in both; absl raises
-DuplicateFlagError otherwise, and only for some import orders.
+Jobs run in-process in tests (and the demo calls several libraries), so a flag name several
+jobs take is defined once, in pipelines.common, and a config dataclass defined by two jobs
+reuses its flags (pipelines.dataclass_flags); absl raises DuplicateFlagError otherwise, and
+only for some import orders.
 """
 
 import glob
