@@ -7,8 +7,9 @@ never read flags themselves. A wrong setting is a `ConfigError` naming its flag.
 """
 
 import dataclasses
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple
 
+from kaml_tf import configs
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
 
@@ -28,17 +29,12 @@ class ConfigError(ValueError):
     return self.message
 
 
-def _field(default: Any, help: str, **metadata) -> Any:
-  # `help` and `choices`: the metadata keys a flag generator reads.
-  return dataclasses.field(default=default, metadata={"help": help, **metadata})
-
-
 # Lower bounds of the integer settings; a setting missing here takes any value of its type.
 _MINIMUM = {
   "window_days": 1,
   "read_batch_size": 1,
   "batch_size": 1,
-  "repeats": 1,
+  "turns": 1,
   "steps": 1,
   "max_batches": 0,
   "throughput_steps": 1,
@@ -54,66 +50,70 @@ _MINIMUM = {
 class BenchmarkConfig:
   """What the sections read and how long they time it (help texts in the field metadata)."""
 
-  logs: Optional[str] = _field(
+  logs: Optional[str] = configs.field(
     None,
     "Log files: glob, comma-separated globs; TFRecord (.tfrecord, .gz) or Parquet (.parquet).",
   )
-  schema: Optional[str] = _field(None, "The logs' schema.json.")
-  stats: str = _field(
+  schema: Optional[str] = configs.field(None, "The logs' schema.json.")
+  stats: str = configs.field(
     "", "Conversion statistics from pipelines.compute_stats; empty: computed from --logs."
   )
-  alpha: Tuple[float, ...] = _field(
+  alpha: Tuple[int, ...] = configs.field(
     (), "ADM thresholds, one integer per action (default: kaml_tf.data.masks.default_alpha)."
   )
-  window_days: int = _field(28, "Statistics window T in days (the paper's four weeks by default).")
-  end_day: Optional[int] = _field(
+  window_days: int = configs.field(
+    28, "Statistics window T in days (the paper's four weeks by default)."
+  )
+  end_day: Optional[int] = configs.field(
     None, "Last day D of the window (inclusive); default: the last day in the logs."
   )
-  read_batch_size: int = _field(65536, "Log records per read batch.")
-  skip_bad_records: bool = _field(
+  read_batch_size: int = configs.field(65536, "Log records per read batch.")
+  skip_bad_records: bool = configs.field(
     False,
     "Skip malformed log records (bad CRC or truncation, missing or mistyped fields, labels "
     "outside {0, 1}, targets outside [-1, N), NaN or infinite dense values, empty files), "
     "count them, log the total at the end and write it to the job's output metadata. "
     "Default: fail on the first one with an error naming its file, record and field.",
   )
-  as_of: str = _field(
+  as_of: str = configs.field(
     stats_lib.END,
     "end: one static window ending at --end_day; daily: for every day d, "
     "the counts of days d-T..d-1 (point in time, never day d itself).",
     choices=tuple(stats_lib.AS_OF),
   )
-  batch_size: int = _field(5000, "Global batch size.")
-  input_mask: str = _field(
+  batch_size: int = configs.field(5000, "Global batch size.")
+  input_mask: str = configs.field(
     masks.ADM, "Mask policy of the input pipeline benchmarked.", choices=tuple(masks.POLICIES)
   )
-  repeats: int = _field(3, "Timed passes of each pipeline.")
-  steps: int = _field(10, "Steps per timed turn of the train_step and determinism sections.")
-  max_batches: int = _field(0, "Batches per timed pass (0: every batch of the logs).")
-  throughput_steps: int = _field(
+  turns: int = configs.field(
+    3, "Timed turns of each section: passes of each input pipeline, turns of each model."
+  )
+  steps: int = configs.field(10, "Steps per timed turn of the train_step and determinism sections.")
+  max_batches: int = configs.field(0, "Batches per timed pass (0: every batch of the logs).")
+  throughput_steps: int = configs.field(
     20, "Timed steps per turn of the train_throughput and peer sections."
   )
-  throughput_warmup_steps: int = _field(
+  throughput_warmup_steps: int = configs.field(
     3, "Untimed steps at the start of every turn (iterator start-up)."
   )
-  shuffle_buffer: int = _field(
+  shuffle_buffer: int = configs.field(
     100_000, "Shuffle buffer of the pipeline runners (the trainer's default)."
   )
-  stage_batches: int = _field(40, "Timed batches per turn of each input_stages stage.")
-  parquet_logs: Optional[str] = _field(
+  stage_batches: int = configs.field(40, "Timed batches per turn of each input_stages stage.")
+  parquet_logs: Optional[str] = configs.field(
     None,
     "The records of --logs as Parquet logs (pipelines.convert_logs): "
     "the train_throughput and peer sections then also time both models reading them "
     "(runners named *_parquet).",
   )
-  export_dir: Optional[str] = _field(
+  export_dir: Optional[str] = configs.field(
     None, "Version folder of an export (export.export_model), timed by the serving section."
   )
-  serving_records: int = _field(
+  serving_records: int = configs.field(
     256, "Log records fed to the serving section (repeated up to each batch size)."
   )
-  serving_batch_sizes: Tuple[int, ...] = _field((1, 256), "Rows per serving call.")
-  serving_iterations: int = _field(200, "Timed calls per signature and batch size.")
+  serving_batch_sizes: Tuple[int, ...] = configs.field((1, 256), "Rows per serving call.")
+  serving_iterations: int = configs.field(200, "Timed calls per signature and batch size.")
 
   def __post_init__(self):
     for name, minimum in _MINIMUM.items():

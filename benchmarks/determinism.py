@@ -151,7 +151,7 @@ def run(config: BenchmarkConfig) -> Dict[str, Any]:
   schema, data, batches = inputs.in_memory_batches(config, SECTION)
   variants = {v.name: v for v in train_step.paper_variants(data, config.batch_size)}
   result = measure(
-    schema, variants[VARIANT].run_config, batches, steps=config.steps, turns=config.repeats
+    schema, variants[VARIANT].run_config, batches, steps=config.steps, turns=config.turns
   )
   result["variant"] = VARIANT
   return result

@@ -211,7 +211,7 @@ def run(config: BenchmarkConfig) -> Dict[str, Any]:
     files=logs,
     batch_size=config.batch_size,
     mask=mask,
-    repeats=config.repeats,
+    repeats=config.turns,
     max_batches=config.max_batches,
   )
   return measure(schema, stats, input_config, config.parquet_logs)

@@ -185,7 +185,7 @@ def run(config: BenchmarkConfig) -> Dict[str, Any]:
     batch_size=config.batch_size,
     shuffle_buffer=config.shuffle_buffer,
     batches=config.stage_batches,
-    turns=config.repeats,
+    turns=config.turns,
     parquet_files=config.parquet_logs,
   )
 

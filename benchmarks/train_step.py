@@ -150,7 +150,7 @@ def run(config: BenchmarkConfig) -> Dict[str, Any]:
     paper_variants(data, config.batch_size),
     batches,
     steps=config.steps,
-    turns=config.repeats,
+    turns=config.turns,
   )
   ratio = result["ratio_to_first"]["kaml"]
   result.update(target_ratio=KAML_STEP_TARGET, meets_target=ratio <= KAML_STEP_TARGET)

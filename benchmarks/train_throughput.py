@@ -29,7 +29,7 @@ def timing(config: BenchmarkConfig) -> throughput.TimingConfig:
   return throughput.TimingConfig(
     steps=config.throughput_steps,
     warmup_steps=config.throughput_warmup_steps,
-    turns=config.repeats,
+    turns=config.turns,
   )
 
 

@@ -20,7 +20,6 @@ average before and after the section, since the machine may be shared.
       --output=bench.json
 """
 
-import dataclasses
 import json
 import os
 import platform
@@ -37,18 +36,8 @@ import tensorflow as tf
 from kaml_tf import atomic
 from benchmarks import config as config_lib
 from benchmarks import sections
-
-_FIELDS = {f.name: f for f in dataclasses.fields(config_lib.BenchmarkConfig)}
-
-
-def _spec(name: str) -> Dict[str, Any]:
-  """A flag's default and help, from the `BenchmarkConfig` field of the same name."""
-  field = _FIELDS[name]
-  default = field.default
-  if isinstance(default, tuple):
-    default = [str(v) for v in default]
-  return {"default": default, "help": field.metadata["help"]}
-
+from pipelines import common
+from pipelines import dataclass_flags
 
 _SECTIONS = flags.DEFINE_list("sections", ["input"], "Benchmark sections to run, in order.")
 _ISOLATE = flags.DEFINE_bool(
@@ -56,62 +45,19 @@ _ISOLATE = flags.DEFINE_bool(
   True,
   "Run each section in a fresh child process, so its peak resident memory is its own.",
 )
-# allow_override: until the shared flag module (integrator)
-_OUTPUT = flags.DEFINE_string(
-  "output", None, "Output file, written atomically.", allow_override=True
-)
-flags.DEFINE_string("logs", **_spec("logs"), allow_override=True)
-flags.DEFINE_string("schema", **_spec("schema"), allow_override=True)
-flags.DEFINE_string("stats", **_spec("stats"), allow_override=True)
-flags.DEFINE_list("alpha", **_spec("alpha"), allow_override=True)
-flags.DEFINE_integer("window_days", **_spec("window_days"), allow_override=True)
-flags.DEFINE_integer("end_day", **_spec("end_day"), allow_override=True)
-flags.DEFINE_integer("read_batch_size", **_spec("read_batch_size"), allow_override=True)
-flags.DEFINE_bool("skip_bad_records", **_spec("skip_bad_records"), allow_override=True)
-flags.DEFINE_enum(
-  "as_of", enum_values=_FIELDS["as_of"].metadata["choices"], **_spec("as_of"), allow_override=True
-)
-flags.DEFINE_integer("batch_size", **_spec("batch_size"), allow_override=True)
-flags.DEFINE_enum(
-  "input_mask", enum_values=_FIELDS["input_mask"].metadata["choices"], **_spec("input_mask")
-)
-flags.DEFINE_integer("repeats", **_spec("repeats"), allow_override=True)
-flags.DEFINE_integer("steps", **_spec("steps"))
-flags.DEFINE_integer("max_batches", **_spec("max_batches"))
-flags.DEFINE_integer("throughput_steps", **_spec("throughput_steps"))
-flags.DEFINE_integer("throughput_warmup_steps", **_spec("throughput_warmup_steps"))
-flags.DEFINE_integer("shuffle_buffer", **_spec("shuffle_buffer"), allow_override=True)
-flags.DEFINE_integer("stage_batches", **_spec("stage_batches"))
-flags.DEFINE_string("parquet_logs", **_spec("parquet_logs"))
-flags.DEFINE_string("export_dir", **_spec("export_dir"))
-flags.DEFINE_integer("serving_records", **_spec("serving_records"))
-flags.DEFINE_list("serving_batch_sizes", **_spec("serving_batch_sizes"))
-flags.DEFINE_integer("serving_iterations", **_spec("serving_iterations"))
-
-
-def _numbers(name: str, kind: type) -> Tuple[Any, ...]:
-  """A list flag's values as `kind`; a usage error naming the flag otherwise."""
-  values = flags.FLAGS[name].value or []
-  try:
-    return tuple(kind(v) for v in values)
-  except ValueError:
-    raise app.UsageError(
-      f"--{name}: expected comma-separated integers, got {','.join(values)!r}"
-    ) from None
+dataclass_flags.use(common.OUTPUT)
+# Every setting of the sections; the names other jobs share (--logs, --schema, --stats,
+# --alpha, --batch_size, ...) are pipelines.common's flags.
+dataclass_flags.define(config_lib.BenchmarkConfig)
 
 
 def config_from_flags() -> config_lib.BenchmarkConfig:
   """The settings of the sections, one flag per `BenchmarkConfig` field.
 
   Raises:
-    app.UsageError: for a list flag that does not parse.
-    config_lib.ConfigError: for a value the config refuses (naming its flag).
+    app.UsageError: naming the flag of a value that does not parse or that the config refuses.
   """
-  values = {name: flags.FLAGS[name].value for name in _FIELDS}
-  values.update(
-    alpha=_numbers("alpha", float), serving_batch_sizes=_numbers("serving_batch_sizes", int)
-  )
-  return config_lib.BenchmarkConfig(**values)
+  return dataclass_flags.build(config_lib.BenchmarkConfig)
 
 
 def run_sections(config: config_lib.BenchmarkConfig) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -131,11 +77,10 @@ def run_sections(config: config_lib.BenchmarkConfig) -> Tuple[Dict[str, Any], Di
   return figures, resources
 
 
+@common.job
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if not _OUTPUT.value:
-    raise app.UsageError("--output is required")
+  del argv
+  output = dataclass_flags.required(common.OUTPUT)
   try:
     figures, resources = run_sections(config_from_flags())
   except config_lib.ConfigError as e:
@@ -153,9 +98,9 @@ def main(argv):
     },
     "command": sys.argv,
   }
-  atomic.write_text(_OUTPUT.value, json.dumps(document, indent=2, sort_keys=True) + "\n")
-  logging.info("wrote %s", _OUTPUT.value)
+  atomic.write_text(output, json.dumps(document, indent=2, sort_keys=True) + "\n")
+  logging.info("wrote %s", output)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

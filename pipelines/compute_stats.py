@@ -40,9 +40,6 @@ dataclass_flags.use(
   common.READ_BATCH_SIZE,
   common.SKIP_BAD_RECORDS,
 )
-# pipelines.benchmark reads these names until it defines its own flags (integrator).
-LOGS, SCHEMA, OUTPUT = common.LOGS, common.SCHEMA, common.OUTPUT
-required = dataclass_flags.required
 
 
 class RowProgress:

@@ -23,7 +23,7 @@ def test_enum_fields_list_their_choices():
 @pytest.mark.parametrize(
   "field,value,message",
   [
-    ("repeats", 0, "--repeats must be an integer >= 1, got 0"),
+    ("turns", 0, "--turns must be an integer >= 1, got 0"),
     ("max_batches", -1, "--max_batches must be an integer >= 0, got -1"),
     ("throughput_warmup_steps", 0, "--throughput_warmup_steps must be an integer >= 1, got 0"),
     ("batch_size", True, "--batch_size must be an integer >= 1, got True"),

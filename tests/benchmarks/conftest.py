@@ -15,7 +15,7 @@ def _bench_config(small_logs):
       "schema": small_logs["schema"],
       "stats": small_logs["stats"],
       "batch_size": 32,
-      "repeats": 1,
+      "turns": 1,
       "throughput_steps": 2,
       "throughput_warmup_steps": 1,
       "shuffle_buffer": 64,

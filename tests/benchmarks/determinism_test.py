@@ -7,7 +7,7 @@ from benchmarks import determinism
 
 
 def test_times_both_cases_in_alternating_children(bench_config):
-  result = determinism.run(bench_config(steps=2, repeats=2))
+  result = determinism.run(bench_config(steps=2, turns=2))
   assert result["variant"] == "kaml" and result["batch_size"] == 32 and result["steps"] == 2
   cases = result["cases"]
   assert set(cases) == {"nondeterministic", "deterministic"}

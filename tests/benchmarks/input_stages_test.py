@@ -8,7 +8,7 @@ from benchmarks import input_stages
 
 
 def test_times_every_stage(bench_config, parquet_train):
-  result = input_stages.run(bench_config(stage_batches=3, repeats=2, parquet_logs=parquet_train))
+  result = input_stages.run(bench_config(stage_batches=3, turns=2, parquet_logs=parquet_train))
   assert set(result["stages"]) == {
     "read",
     "read_parallel",

@@ -8,7 +8,7 @@ from benchmarks import train_step
 
 
 def test_reports_wall_and_cpu_time(bench_config):
-  result = train_step.run(bench_config(steps=2, repeats=2))
+  result = train_step.run(bench_config(steps=2, turns=2))
   assert result["batch_size"] == 32 and set(result["variants"]) == {"mmoe", "kaml"}
   for figures in result["variants"].values():
     assert len(figures["turns"]) == len(figures["cpu_turns"]) == 2

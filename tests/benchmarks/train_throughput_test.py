@@ -23,7 +23,7 @@ def test_times_parquet_logs_too(bench_config, parquet_train):
 
 
 def test_timing_comes_from_the_throughput_settings(bench_config):
-  timing = train_throughput.timing(bench_config(throughput_steps=5, repeats=2))
+  timing = train_throughput.timing(bench_config(throughput_steps=5, turns=2))
   assert (timing.steps, timing.warmup_steps, timing.turns) == (5, 1, 2)
 
 

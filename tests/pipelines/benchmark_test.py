@@ -53,7 +53,7 @@ def _flags(tmp_path, **overrides):
     "sections": ["input"],
     "batch_size": 64,
     "input_mask": "adm",
-    "repeats": 2,
+    "turns": 2,
     "max_batches": 0,
     "parquet_logs": None,
     "isolate": False,
@@ -100,7 +100,7 @@ def test_input_section_times_the_parquet_pipeline_in_the_same_turns(tmp_path):
 
 
 def test_max_batches_limits_each_pass(tmp_path):
-  with _flags(tmp_path, max_batches=2, repeats=1, input_mask="base"):
+  with _flags(tmp_path, max_batches=2, turns=1, input_mask="base"):
     benchmark.main(["benchmark"])
   result = json.loads((tmp_path / "bench.json").read_text())["sections"]["input"]
   assert result["rows_per_pass"] == 128
@@ -121,16 +121,16 @@ def test_config_from_flags_maps_every_flag(tmp_path):
   with _flags(tmp_path, serving_batch_sizes=["2", "8"], input_mask="all", max_batches=5):
     config = benchmark.config_from_flags()
   assert (config.logs, config.schema) == (str(tmp_path / "train-*"), str(tmp_path / "schema.json"))
-  assert (config.alpha, config.serving_batch_sizes) == ((1.0, 1.0), (2, 8))
+  assert (config.alpha, config.serving_batch_sizes) == ((1, 1), (2, 8))
   assert (config.batch_size, config.input_mask, config.max_batches) == (64, "all", 5)
-  assert (config.window_days, config.repeats, config.throughput_steps) == (1, 2, 20)
+  assert (config.window_days, config.turns, config.throughput_steps) == (1, 2, 20)
 
 
 @pytest.mark.parametrize(
   "overrides,message",
   [
-    ({"alpha": ["1", "x"]}, "--alpha: expected comma-separated integers, got '1,x'"),
-    ({"repeats": 0}, "--repeats must be an integer >= 1, got 0"),
+    ({"alpha": ["1", "x"]}, r"--alpha: expected integers, got \['1', 'x'\]"),
+    ({"turns": 0}, "--turns must be an integer >= 1, got 0"),
     ({"alpha": ["1"]}, "--alpha has 1 value"),
   ],
 )
