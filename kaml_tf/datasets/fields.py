@@ -1,17 +1,16 @@
 """Declaring and checking the fields of the dataset configs (simulation, KuaiRand conversion).
 
-Every field carries its help text in `metadata["help"]`: the entry points generate their flags
-from it. A check failure is a `ValueError` that starts with the field's name and quotes its
+Every field is a `kaml_tf.configs.field`, which carries its help text: the entry points generate
+their flags from it. A check failure is a `ValueError` that starts with the field's name and quotes its
 value, so an entry point can name the flag.
 """
 
-import dataclasses
 from typing import Any
 
+from kaml_tf import configs
 
-def field(default: Any, help: str) -> Any:
-  """A dataclass field with its help text; `default=dataclasses.MISSING` makes it required."""
-  return dataclasses.field(default=default, metadata={"help": help})
+# A dataclass field with its help text; leaving out the default makes it required.
+field = configs.field
 
 
 def require(config: Any, ok: bool, name: str, what: str) -> None:
