@@ -25,17 +25,19 @@ may change. Statistics cover every train day (the window from the first to the l
 train logs).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 import time
 import types
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
+from kaml_tf import configs as configs_lib
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import masks as masks_lib
@@ -81,45 +83,51 @@ def _json_ready(value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-  """Everything an experiment depends on. Errors start with the field (= flag) name.
-
-  Attributes:
-    suite: Name of a suite in `experiments.suites.SUITES`.
-    output_dir: OUT (see the module docstring).
-    data_dir: Simulated suites: the output of `pipelines.simulate` (schema.json, train-*,
-      test-*). Must be empty for `kuairand`.
-    repeats: Runs per configuration (K).
-    base_seed: Run r uses seed base_seed + r.
-    epochs: Training epochs of every run.
-    batch_size: Global batch size.
-    learning_rate: Adam learning rate.
-    steps_per_epoch: Cap on steps per epoch (None: the whole train split).
-    stats_path: Simulated suites: ADM statistics to use instead of computing OUT/stats.parquet.
-    kuairand_log: kuairand: the KuaiRand log (TSV).
-    kuairand_user_features: kuairand: the KuaiRand user features CSV.
-    configs: Names of the suite's configurations to run; empty = all.
-    model_overrides: `ModelConfig` fields shared by every configuration (e.g. smaller widths);
-      `backbone` and `hke` belong to the configurations.
-    shuffle_buffer: Rows in the training shuffle buffer.
-    command: The command line that started the experiment, shown in results.md.
+  """Everything an experiment depends on, each field's help in its metadata
+  (`kaml_tf.configs.field`; OUT is the module docstring's layout). An invalid value raises
+  `kaml_tf.configs.ConfigError` naming the field, its message starting with the field's name.
   """
 
-  suite: str
-  output_dir: str
-  data_dir: str = ""
-  repeats: int = 3
-  base_seed: int = 0
-  epochs: int = 1
-  batch_size: int = 5000
-  learning_rate: float = 1e-3
-  steps_per_epoch: Optional[int] = None
-  stats_path: str = ""
-  kuairand_log: str = ""
-  kuairand_user_features: str = ""
-  configs: Tuple[str, ...] = ()
-  model_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-  shuffle_buffer: int = 100_000
-  command: str = ""
+  suite: str = configs_lib.field(
+    help="The experiment suite (experiments.suites).", choices=tuple(suites_lib.SUITES)
+  )
+  output_dir: str = configs_lib.field(
+    help="OUT: runs, statistics, conversions and the report (module docstring)."
+  )
+  data_dir: str = configs_lib.field(
+    "",
+    "Simulated suites: the output folder of pipelines.simulate (schema.json, train-*, test-*); "
+    "empty for kuairand.",
+  )
+  repeats: int = configs_lib.field(3, "Runs per configuration (seeds --seed, --seed + 1, ...).")
+  base_seed: int = configs_lib.field(
+    0, "Run r of every configuration uses seed base_seed + r.", flag="seed"
+  )
+  epochs: int = configs_lib.field(1, "Training epochs of every run.")
+  batch_size: int = configs_lib.field(5000, "Global batch size of every run.")
+  learning_rate: float = configs_lib.field(1e-3, "Adam learning rate of every run.")
+  steps_per_epoch: Optional[int] = configs_lib.field(
+    None, "Cap on steps per epoch of every run (None: the whole train split)."
+  )
+  stats_path: str = configs_lib.field(
+    "",
+    "Simulated suites: ADM statistics to use instead of computing OUT/stats.parquet.",
+    flag="stats",
+  )
+  kuairand_log: str = configs_lib.field("", "kuairand: the KuaiRand log, converted once per seed.")
+  kuairand_user_features: str = configs_lib.field("", "kuairand: the KuaiRand user features CSV.")
+  configs: Tuple[str, ...] = configs_lib.field(
+    (), "Run only these configurations of the suite (default: all)."
+  )
+  model_overrides: Mapping[str, Any] = configs_lib.field(
+    help="ModelConfig fields shared by every configuration (e.g. smaller widths); `backbone` "
+    "and `hke` belong to the configurations.",
+    default_factory=dict,
+  )
+  shuffle_buffer: int = configs_lib.field(
+    100_000, "Rows in the training shuffle buffer of every run."
+  )
+  command: str = configs_lib.field("", "The command line that started the experiment (results.md).")
 
   def __post_init__(self):
     object.__setattr__(self, "configs", tuple(self.configs))
@@ -128,34 +136,39 @@ class ExperimentConfig:
       k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.model_overrides).items()
     }
     object.__setattr__(self, "model_overrides", types.MappingProxyType(overrides))
-    suite = suites_lib.get(self.suite).select(self.configs)
+    with _naming("suite"):
+      suite = suites_lib.get(self.suite)
+    with _naming("configs"):
+      suite = suite.select(self.configs)
     if not self.output_dir:
-      raise config_lib.ConfigError("output_dir: is required")
+      raise _error("output_dir", "is required")
     for name, lowest in (("repeats", 1), ("base_seed", 0)):
       value = getattr(self, name)
       if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise config_lib.ConfigError(f"{name}: must be an integer >= {lowest}, got {value!r}")
+        raise _error(name, f"must be an integer >= {lowest}, got {value!r}")
     self.optim_config(self.base_seed)  # Validates the training fields, naming them.
     if self.shuffle_buffer < 0:
-      raise config_lib.ConfigError(f"shuffle_buffer: must be >= 0, got {self.shuffle_buffer}")
-    suites_lib.check_model_overrides(overrides)
-    for variant in suite.variants:
-      variant.model_config(overrides)
+      raise _error("shuffle_buffer", f"must be >= 0, got {self.shuffle_buffer}")
+    with _naming("model_overrides"):
+      suites_lib.check_model_overrides(overrides)
+      for variant in suite.variants:
+        variant.model_config(overrides)
     if suite.data == suites_lib.SIMULATED:
       if not self.data_dir:
-        raise config_lib.ConfigError(
-          f"data_dir: suite {self.suite!r} needs the output of `python -m pipelines.simulate`"
+        raise _error(
+          "data_dir", f"suite {self.suite!r} needs the output of `python -m pipelines.simulate`"
         )
     else:
       for name in ("data_dir", "stats_path"):
         if getattr(self, name):
-          raise config_lib.ConfigError(
-            f"{name}: not used by suite {self.suite!r}, which converts the KuaiRand log and "
-            f"computes its statistics once per seed; got {getattr(self, name)!r}"
+          raise _error(
+            name,
+            f"not used by suite {self.suite!r}, which converts the KuaiRand log and "
+            f"computes its statistics once per seed; got {getattr(self, name)!r}",
           )
       for name in ("kuairand_log", "kuairand_user_features"):
         if not getattr(self, name):
-          raise config_lib.ConfigError(f"{name}: suite {self.suite!r} needs it")
+          raise _error(name, f"suite {self.suite!r} needs it")
 
   @property
   def suite_def(self) -> suites_lib.Suite:
@@ -201,6 +214,24 @@ class ExperimentConfig:
       seeds=[self.seed(r) for r in range(self.repeats)],
       configs=list(self.suite_def.names),
     )
+
+
+def _error(name: str, detail: str) -> configs_lib.ConfigError:
+  """The error of `ExperimentConfig.<name>`: "<name>: <detail>", naming its flag too."""
+  return configs_lib.ConfigError(
+    f"{name}: {detail}", field=name, flag=configs_lib.flag_of(ExperimentConfig, name), detail=detail
+  )
+
+
+@contextlib.contextmanager
+def _naming(name: str) -> Iterator[None]:
+  """Turns the suites' ValueErrors about field `name` into its `ConfigError`."""
+  try:
+    yield
+  except ValueError as e:
+    message = str(e)
+    prefix = f"{name}: "
+    raise _error(name, message[len(prefix) :] if message.startswith(prefix) else message) from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """What every job shares: the flags several jobs use, and one way to run and to fail.
 
 Flags. A name used by more than one job is defined here, once, with one meaning and default:
-the settings of `SharedSettings` below, and those of the training config that other jobs use
+the settings of `SharedSettings` below, those of the training config that other jobs use
 too (`--schema`, `--stats`, `--epochs`, ...; help and default from their field in
-`kaml_tf.training.config`). A job lists the shared flags it reads in its `--help` with
+`kaml_tf.training.config`), and the statistics window (`kaml_tf.data.stats.StatsConfig`). A job lists the shared flags it reads in its `--help` with
 `dataclass_flags.use`; a config field of the same name reuses the flag (`dataclass_flags`).
 
 Running. `@common.job` wraps a job's `main`: stray arguments and config errors become usage
@@ -81,19 +81,6 @@ class SharedSettings:
   compression: str = configs.field(
     "none", "Compression of TFRecord output shards.", choices=tuple(COMPRESSION_TYPES)
   )
-  read_batch_size: int = configs.field(65536, "Log records per read batch.")
-  window_days: int = configs.field(
-    28, "Statistics window T in days (the paper's four weeks by default)."
-  )
-  end_day: Optional[int] = configs.field(
-    None, "Last day D of the statistics window (inclusive); default: the last day in the logs."
-  )
-  as_of: str = configs.field(
-    stats_lib.END,
-    "Statistics kind: end, one static window ending at --end_day; daily, for every day d the "
-    "counts of days d-T..d-1 (point in time, never day d itself).",
-    choices=stats_lib.AS_OF,
-  )
 
 
 _SHARED = dataclass_flags.define(SharedSettings, shared=True)
@@ -109,6 +96,9 @@ _TRAINING.update(
     shared=True,
   )
 )
+# The statistics window and read batch (help and default from `kaml_tf.data.stats`);
+# --skip_bad_records is the training config's flag above.
+_STATS = dataclass_flags.define(stats_lib.StatsConfig, exclude=("compaction_rows",), shared=True)
 
 SEED = _SHARED["seed"]
 MODEL_DIR = _SHARED["model_dir"]
@@ -121,10 +111,10 @@ EXPORT_BASE = _SHARED["export_base"]
 MODEL_NAME = _SHARED["model_name"]
 NUM_SHARDS = _SHARED["num_shards"]
 COMPRESSION = _SHARED["compression"]
-READ_BATCH_SIZE = _SHARED["read_batch_size"]
-WINDOW_DAYS = _SHARED["window_days"]
-END_DAY = _SHARED["end_day"]
-AS_OF = _SHARED["as_of"]
+READ_BATCH_SIZE = _STATS["read_batch_size"]
+WINDOW_DAYS = _STATS["window_days"]
+END_DAY = _STATS["end_day"]
+AS_OF = _STATS["as_of"]
 SCHEMA = _TRAINING["schema"]
 STATS = _TRAINING["stats"]
 STATS_MODE = _TRAINING["stats_mode"]

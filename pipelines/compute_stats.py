@@ -21,7 +21,6 @@ import sys
 import time
 from typing import Optional, TextIO
 
-from absl import app
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
@@ -30,16 +29,9 @@ from kaml_tf.data import stats as stats_lib
 from pipelines import common
 from pipelines import dataclass_flags
 
-dataclass_flags.use(
-  common.LOGS,
-  common.SCHEMA,
-  common.WINDOW_DAYS,
-  common.END_DAY,
-  common.AS_OF,
-  common.OUTPUT,
-  common.READ_BATCH_SIZE,
-  common.SKIP_BAD_RECORDS,
-)
+dataclass_flags.use(common.LOGS, common.SCHEMA, common.OUTPUT)
+# The statistics settings: pipelines.common's shared flags, reused field by field.
+dataclass_flags.define(stats_lib.StatsConfig, exclude=("compaction_rows",))
 
 
 class RowProgress:
@@ -77,18 +69,8 @@ class RowProgress:
 
 
 def stats_config_from_flags() -> stats_lib.StatsConfig:
-  """The `StatsConfig` of the shared window flags; a usage error naming the flag otherwise."""
-  try:
-    return stats_lib.StatsConfig(
-      window_days=common.WINDOW_DAYS.value,
-      end_day=common.END_DAY.value,
-      read_batch_size=common.READ_BATCH_SIZE.value,
-      skip_bad_records=common.SKIP_BAD_RECORDS.value,
-      as_of=common.AS_OF.value,
-    )
-  except ValueError as e:
-    # StatsConfig's messages start with the field, which is the flag's name.
-    raise app.UsageError(f"--{e}") from None
+  """The `StatsConfig` of the window flags; a usage error naming the flag otherwise."""
+  return dataclass_flags.build(stats_lib.StatsConfig)
 
 
 def load_schema() -> schema_lib.Schema:

@@ -13,8 +13,6 @@ stops the job naming its file, record and field, or is skipped and counted under
 
 import os
 
-from absl import app
-from absl import flags
 from absl import logging
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
@@ -24,36 +22,17 @@ from pipelines import common
 from pipelines import compute_stats
 from pipelines import dataclass_flags
 
-_OUTPUT_PREFIX = flags.DEFINE_string(
-  "output_prefix", None, "Output shards: <prefix>-00000-of-0000N.<format suffix>."
-)
-_TO_FORMAT = flags.DEFINE_enum(
-  "to_format", log_conversion.PARQUET, list(log_conversion.FORMATS), "Output log format."
-)
-dataclass_flags.use(
-  common.LOGS,
-  common.SCHEMA,
-  common.NUM_SHARDS,
-  common.COMPRESSION,
-  common.READ_BATCH_SIZE,
-  common.SKIP_BAD_RECORDS,
-)
+dataclass_flags.use(common.LOGS, common.SCHEMA, common.COMPRESSION)
+# Every ConversionConfig setting; --num_shards, --read_batch_size and --skip_bad_records are
+# pipelines.common's. The compression is --compression's `tf.io` type.
+dataclass_flags.define(log_conversion.ConversionConfig, exclude=("compression",))
 
 
 def config_from_flags() -> log_conversion.ConversionConfig:
   """The conversion config of the flags; a usage error naming the flag otherwise."""
-  try:
-    return log_conversion.ConversionConfig(
-      output_prefix=dataclass_flags.required(_OUTPUT_PREFIX),
-      to_format=_TO_FORMAT.value,
-      num_shards=common.NUM_SHARDS.value,
-      batch_size=common.READ_BATCH_SIZE.value,
-      compression=common.compression_type(),
-      skip_bad_records=common.SKIP_BAD_RECORDS.value,
-    )
-  except ValueError as e:
-    # ConversionConfig's messages start with the field, which is the flag's name.
-    raise app.UsageError(f"--{e}") from None
+  return dataclass_flags.build(
+    log_conversion.ConversionConfig, compression=common.compression_type()
+  )
 
 
 @common.job

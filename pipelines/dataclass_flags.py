@@ -81,14 +81,20 @@ def _setting(owner: type, f: dataclasses.Field, hint: Any) -> _Setting:
   return _Setting(owner, f, kind, is_list, configs.flag_name(f))
 
 
-def settings(cls: type) -> List[_Setting]:
-  """The flag settings of `cls`'s fields, nested config dataclasses flattened, in order."""
+def settings(cls: type, skip: Collection[str] = ()) -> List[_Setting]:
+  """The flag settings of `cls`'s fields, nested config dataclasses flattened, in order.
+
+  Fields named in `skip` are left out before their type is classified: a field without a
+  flag form (a mapping, a value the job computes) may still be skipped.
+  """
   out = []
   hints = typing.get_type_hints(cls)
   for f in dataclasses.fields(cls):
     hint = hints[f.name]
+    if f.name in skip:
+      continue
     if dataclasses.is_dataclass(hint):
-      out.extend(settings(hint))
+      out.extend(settings(hint, skip))
     else:
       out.append(_setting(cls, f, hint))
   return out
@@ -137,7 +143,8 @@ def define(
   Args:
     cls: A config dataclass whose fields carry `metadata["help"]`.
     only: Field names to define (default: every field).
-    exclude: Field names to leave out (they keep their defaults in `build`).
+    exclude: Field names to leave out (they keep their defaults in `build`, or take its
+      overrides); their types need no flag form.
     rename: Field name -> flag name, for dataclasses whose fields do not say it themselves.
     shared: The flags serve several jobs: fields of other dataclasses may reuse them.
     flag_values: The registry (tests pass their own).
@@ -151,8 +158,8 @@ def define(
     flags.DuplicateFlagError: the name belongs to an unrelated flag.
   """
   holders = {}
-  for s in settings(cls):
-    if (only is not None and s.field.name not in only) or s.field.name in exclude:
+  for s in settings(cls, skip=exclude):
+    if only is not None and s.field.name not in only:
       continue
     if rename and s.field.name in rename:
       s = dataclasses.replace(s, flag=rename[s.field.name])

@@ -21,11 +21,7 @@ from pipelines import dataclass_flags
 
 # Every ConversionConfig field is a flag (its help and default), `--seed` the shared one; the
 # schema's embedding width is not (the models set their own, --embedding_dim of training).
-dataclass_flags.define(
-  conversion.ConversionConfig,
-  exclude=("embedding_dim",),
-  rename={"log_path": "log", "user_features_path": "user_features"},
-)
+dataclass_flags.define(conversion.ConversionConfig, exclude=("embedding_dim",))
 dataclass_flags.use(common.OUTPUT_DIR, common.NUM_SHARDS, common.COMPRESSION)
 
 

@@ -35,8 +35,6 @@ from pipelines import compute_stats
 from pipelines import dataclass_flags
 
 dataclass_flags.use(common.STATS, common.ALPHA, common.STATS_MODE)
-# pipelines.benchmark reads this name until it defines its own flags (integrator).
-STATS = common.STATS
 _MARKDOWN = flags.DEFINE_string(
   "markdown_output", None, "Markdown report (default: --output with a .md suffix)."
 )

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import tensorflow as tf
 
+from kaml_tf import configs
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import parquet as parquet_logs
@@ -124,33 +125,45 @@ def iter_log_batches(
 
 @dataclasses.dataclass(frozen=True)
 class StatsConfig:
-  """Settings of the statistics job.
+  """Settings of the statistics job, each field's help in its metadata (`configs.field`).
 
-  Attributes:
-    window_days: T, the window length in days (>= 1).
-    end_day: D, the last day of the window (inclusive); None for the last day in the logs.
-    read_batch_size: Records per read batch.
-    compaction_rows: Partial (ad task, day) rows kept before they are re-aggregated.
-    skip_bad_records: Skip and count malformed records (`kaml_tf.logs.validation`) instead
-      of failing on the first one.
-    as_of: `END`: one window ending at `end_day`; `DAILY`: point-in-time windows
-      [d - T, d - 1] for every day d of the logs up to `end_day` + 1 (module docstring).
+  `as_of`: `END`, one window ending at `end_day`; `DAILY`, point-in-time windows [d - T, d - 1]
+  for every day d of the logs up to `end_day` + 1 (module docstring). An invalid value raises
+  `configs.ConfigError` naming the field.
   """
 
-  window_days: int
-  end_day: Optional[int] = None
-  read_batch_size: int = 65536
-  compaction_rows: int = 1_000_000
-  skip_bad_records: bool = False
-  as_of: str = END
+  window_days: int = configs.field(
+    28, "Statistics window T in days (the paper's four weeks by default)."
+  )
+  end_day: Optional[int] = configs.field(
+    None, "Last day D of the statistics window (inclusive); default: the last day in the logs."
+  )
+  read_batch_size: int = configs.field(65536, "Log records per read batch.")
+  compaction_rows: int = configs.field(
+    1_000_000, "Partial (ad task, day) rows kept before they are re-aggregated."
+  )
+  skip_bad_records: bool = configs.field(
+    False,
+    "Skip and count malformed records (kaml_tf.logs.validation) instead of failing on the "
+    "first one.",
+  )
+  as_of: str = configs.field(
+    END,
+    "Statistics kind: end, one static window ending at --end_day; daily, for every day d the "
+    "counts of days d-T..d-1 (point in time, never day d itself).",
+    choices=AS_OF,
+  )
 
   def __post_init__(self):
     if self.as_of not in AS_OF:
-      raise ValueError(f"as_of must be one of {list(AS_OF)}, got {self.as_of!r}")
-    if self.window_days < 1:
-      raise ValueError(f"window_days must be >= 1, got {self.window_days}")
-    if self.read_batch_size < 1:
-      raise ValueError(f"read_batch_size must be >= 1, got {self.read_batch_size}")
+      raise _config_error("as_of", f"must be one of {list(AS_OF)}, got {self.as_of!r}")
+    for name in ("window_days", "read_batch_size"):
+      if getattr(self, name) < 1:
+        raise _config_error(name, f"must be >= 1, got {getattr(self, name)}")
+
+
+def _config_error(name: str, detail: str) -> configs.ConfigError:
+  return configs.ConfigError.of(StatsConfig, name, detail)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
 
+from kaml_tf import configs
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import parquet as parquet_logs
@@ -26,36 +27,42 @@ FORMATS = (TFRECORD, PARQUET)
 
 @dataclasses.dataclass(frozen=True)
 class ConversionConfig:
-  """What to write.
+  """What to write, each field's help in its metadata (`configs.field`); an invalid value
+  raises `configs.ConfigError` naming the field."""
 
-  Attributes:
-    output_prefix: Shards are `<prefix>-00000-of-0000N.parquet` (or `.tfrecord[.gz]`).
-    to_format: `parquet` or `tfrecord`.
-    num_shards: Output files; every read batch is split evenly across them.
-    batch_size: Records per read batch; each shard gets a block (a Parquet row group) of
-      1 / num_shards of it.
-    compression: TFRecord output only: "" or "GZIP".
-    skip_bad_records: Skip and count malformed records instead of failing on the first.
-  """
-
-  output_prefix: str
-  to_format: str = PARQUET
-  num_shards: int = 1
-  batch_size: int = 65536
-  compression: str = ""
-  skip_bad_records: bool = False
+  output_prefix: str = configs.field(
+    help="Output shards: <prefix>-00000-of-0000N.<format suffix> (.parquet, .tfrecord[.gz])."
+  )
+  to_format: str = configs.field(PARQUET, "Output log format.", choices=FORMATS)
+  num_shards: int = configs.field(1, "Output files; every read batch is split evenly across them.")
+  batch_size: int = configs.field(
+    65536,
+    "Log records per read batch; each shard gets a block (a Parquet row group) of "
+    "1 / num_shards of it.",
+    flag="read_batch_size",
+  )
+  compression: str = configs.field(
+    "", 'TFRecord output only: "" or "GZIP" (Parquet compresses its columns itself).'
+  )
+  skip_bad_records: bool = configs.field(
+    False, "Skip and count malformed records instead of failing on the first."
+  )
 
   def __post_init__(self):
     if self.to_format not in FORMATS:
-      raise ValueError(f"to_format must be one of {FORMATS}, got {self.to_format!r}")
-    if self.num_shards < 1:
-      raise ValueError(f"num_shards must be >= 1, got {self.num_shards}")
-    if self.batch_size < 1:
-      raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+      raise _config_error("to_format", f"must be one of {FORMATS}, got {self.to_format!r}")
+    for name in ("num_shards", "batch_size"):
+      if getattr(self, name) < 1:
+        raise _config_error(name, f"must be >= 1, got {getattr(self, name)}")
     if self.compression and self.to_format != TFRECORD:
-      raise ValueError(
-        "compression applies to TFRecord output only (Parquet compresses its columns itself)"
+      raise _config_error(
+        "compression",
+        "applies to TFRecord output only (Parquet compresses its columns itself)",
       )
+
+
+def _config_error(name: str, detail: str) -> configs.ConfigError:
+  return configs.ConfigError.of(ConversionConfig, name, detail)
 
 
 @dataclasses.dataclass

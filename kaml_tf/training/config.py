@@ -15,9 +15,9 @@ from kaml_tf import configs
 from kaml_tf.data import masks
 from kaml_tf.data import point_in_time
 from kaml_tf.models import config as model_config_lib
+from kaml_tf.training import strategies
 
 CONFIG_FILE = "config.json"
-STRATEGIES = ("default", "mirrored", "multi_worker")
 
 ConfigError = configs.ConfigError
 
@@ -192,7 +192,7 @@ class OptimConfig:
     "default",
     "tf.distribute strategy: default (one device), mirrored (local devices), multi_worker "
     "(TF_CONFIG's cluster).",
-    choices=STRATEGIES,
+    choices=strategies.NAMES,
   )
   log_every_steps: int = configs.field(50, "TensorBoard scalar frequency, in steps.")
   calibrate: bool = configs.field(
@@ -226,9 +226,9 @@ class OptimConfig:
     for name in ("early_stopping_patience", "eval_every_steps"):
       if getattr(self, name) < 0:
         raise self._error(name, f"must be >= 0, got {getattr(self, name)}")
-    if self.strategy not in STRATEGIES:
+    if self.strategy not in strategies.NAMES:
       raise self._error(
-        "strategy", f"unknown {self.strategy!r}; expected one of {list(STRATEGIES)}"
+        "strategy", f"unknown {self.strategy!r}; expected one of {list(strategies.NAMES)}"
       )
 
   @classmethod

@@ -128,7 +128,7 @@ def test_end_day_bounds_the_days_read_and_covered(tmp_path):
 
 
 def test_unknown_as_of_is_rejected():
-  with pytest.raises(ValueError, match=r"as_of must be one of \['end', 'daily'\], got 'weekly'"):
+  with pytest.raises(ValueError, match=r"as_of: must be one of \['end', 'daily'\], got 'weekly'"):
     stats_lib.StatsConfig(window_days=2, as_of="weekly")
 
 

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from kaml_tf import configs
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
@@ -269,3 +270,21 @@ def test_lookup_with_empty_statistics():
   counts, known = stats_lib.WindowCountsLookup(stats)(tf.constant([0, 7], tf.int64))
   np.testing.assert_array_equal(counts.numpy(), [[0, 0], [0, 0]])
   np.testing.assert_array_equal(known.numpy(), [False, False])
+
+
+@pytest.mark.parametrize(
+  "kwargs, message",
+  [
+    (dict(window_days=0), r"^window_days: must be >= 1, got 0$"),
+    (dict(read_batch_size=0), r"^read_batch_size: must be >= 1, got 0$"),
+    (dict(as_of="weekly"), r"^as_of: must be one of \['end', 'daily'\], got 'weekly'$"),
+  ],
+)
+def test_invalid_config_raises_a_config_error_naming_the_field(kwargs, message):
+  with pytest.raises(configs.ConfigError, match=message) as error:
+    stats_lib.StatsConfig(**kwargs)
+  assert error.value.field == next(iter(kwargs))
+
+
+def test_default_window_is_four_weeks():
+  assert stats_lib.StatsConfig().window_days == 28

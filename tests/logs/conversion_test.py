@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kaml_tf import configs
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import conversion as log_conversion
@@ -91,11 +92,14 @@ def test_bad_records_stop_the_conversion_or_are_skipped(tmp_path, broken_log):
 @pytest.mark.parametrize(
   "kwargs, message",
   [
-    (dict(to_format="csv"), "to_format must be one of"),
-    (dict(num_shards=0), "num_shards must be >= 1"),
-    (dict(compression="GZIP"), "compression applies to TFRecord output only"),
+    (dict(to_format="csv"), "to_format: must be one of"),
+    (dict(num_shards=0), "num_shards: must be >= 1"),
+    # Named by its flag, shared with the other jobs that read logs.
+    (dict(batch_size=0), "read_batch_size: must be >= 1, got 0"),
+    (dict(compression="GZIP"), "compression: applies to TFRecord output only"),
   ],
 )
 def test_config_errors(kwargs, message):
-  with pytest.raises(ValueError, match=message):
+  with pytest.raises(configs.ConfigError, match=message) as error:
     log_conversion.ConversionConfig("out", **kwargs)
+  assert error.value.field == next(iter(kwargs))

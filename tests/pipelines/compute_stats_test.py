@@ -1,5 +1,6 @@
 """Runs the statistics job in-process on a few hand-made records."""
 
+import dataclasses
 import json
 
 import kaml_tf  # noqa: F401
@@ -102,8 +103,25 @@ def test_bad_window(tmp_path):
     window_days=0,
     output=str(tmp_path / "s.parquet"),
   ):
-    with pytest.raises(app.UsageError, match="--window_days must be >= 1"):
+    with pytest.raises(app.UsageError, match="--window_days: must be >= 1, got 0"):
       compute_stats.main(["compute_stats"])
+
+
+def test_window_flags_are_the_stats_config_fields():
+  # One declaration: the flags' defaults and help are StatsConfig's fields'.
+  defaults = stats_lib.StatsConfig()
+  fields = {f.name: f for f in dataclasses.fields(stats_lib.StatsConfig)}
+  for name in ("window_days", "end_day", "read_batch_size", "as_of"):
+    assert flags.FLAGS[name].default == getattr(defaults, name)
+    assert flags.FLAGS[name].help.endswith(fields[name].metadata["help"])  # enum: "<a|b>: "
+  assert flags.FLAGS["skip_bad_records"].default is False
+  assert "compaction_rows" not in flags.FLAGS
+
+
+def test_bad_read_batch_size(tmp_path):
+  with flagsaver.flagsaver(read_batch_size=0):
+    with pytest.raises(app.UsageError, match=r"^--read_batch_size: must be >= 1, got 0$"):
+      compute_stats.stats_config_from_flags()
 
 
 def test_progress_lines():

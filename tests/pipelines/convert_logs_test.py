@@ -87,3 +87,33 @@ def test_missing_output_prefix_is_a_usage_error(small_logs):
   ):
     with pytest.raises(app.UsageError, match="--output_prefix is required"):
       convert_logs.main([])
+
+
+@pytest.mark.parametrize(
+  "values, message",
+  [
+    (dict(read_batch_size=0), r"^--read_batch_size: must be >= 1, got 0$"),
+    (dict(num_shards=0), r"^--num_shards: must be >= 1, got 0$"),
+    (
+      dict(compression="gzip", to_format="parquet"),
+      r"^--compression: applies to TFRecord output only",
+    ),
+  ],
+)
+def test_invalid_settings_are_usage_errors_naming_the_flag(values, message):
+  with flagsaver.flagsaver(output_prefix="out", **values):
+    with pytest.raises(app.UsageError, match=message):
+      convert_logs.config_from_flags()
+
+
+def test_flags_give_the_conversion_config():
+  with flagsaver.flagsaver(
+    output_prefix="out", to_format="tfrecord", compression="gzip", read_batch_size=7
+  ):
+    config = convert_logs.config_from_flags()
+  assert (config.output_prefix, config.to_format, config.compression, config.batch_size) == (
+    "out",
+    "tfrecord",
+    "GZIP",
+    7,
+  )

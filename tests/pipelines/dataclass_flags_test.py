@@ -11,6 +11,8 @@ from absl import flags
 import pytest
 
 from kaml_tf import configs
+from kaml_tf.data import stats as stats_lib
+from kaml_tf.logs import conversion as log_conversion
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import config as config_lib
 from kaml_tf.tuning import tuner
@@ -212,6 +214,17 @@ def test_fields_without_help_or_flag_form_are_refused():
     dataclass_flags.define(Mapping, flag_values=flags.FlagValues())
 
 
+def test_excluded_fields_need_no_flag_form():
+  @dataclasses.dataclass(frozen=True)
+  class WithMapping:
+    x: dict = configs.field(help="A map.", default_factory=dict)
+    n: int = configs.field(1, "A count.")
+
+  flag_values = _parsed("--n=2", cls=WithMapping, exclude=("x",))
+  assert sorted(flag_values) == ["n"]
+  assert dataclass_flags.build(WithMapping, flag_values, x={"a": 1}) == WithMapping({"a": 1}, 2)
+
+
 def test_metadata_help_of_plain_dataclass_fields_is_read():
   @dataclasses.dataclass(frozen=True)
   class Plain:
@@ -222,7 +235,10 @@ def test_metadata_help_of_plain_dataclass_fields_is_read():
   assert dataclass_flags.build(Plain, flag_values) == Plain(seed=6)
 
 
-@pytest.mark.parametrize("cls", [config_lib.RunConfig, tuner.TuneConfig])
+@pytest.mark.parametrize(
+  "cls",
+  [config_lib.RunConfig, tuner.TuneConfig, stats_lib.StatsConfig, log_conversion.ConversionConfig],
+)
 def test_job_configs_flag_defaults_and_help_are_their_fields(cls):
   flag_values = flags.FlagValues()
   dataclass_flags.define(cls, flag_values=flag_values)

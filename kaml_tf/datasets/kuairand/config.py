@@ -33,10 +33,14 @@ class ConversionConfig:
   """Everything the converted logs depend on (see `conversion`)."""
 
   log_path: str = fields.field(
-    dataclasses.MISSING, "The KuaiRand log (TSV or CSV with a header, optionally .gz)."
+    dataclasses.MISSING,
+    "The KuaiRand log (TSV or CSV with a header, optionally .gz).",
+    flag="log",
   )
   user_features_path: str = fields.field(
-    dataclasses.MISSING, "The KuaiRand user features CSV (one row per user_id)."
+    dataclasses.MISSING,
+    "The KuaiRand user features CSV (one row per user_id).",
+    flag="user_features",
   )
   seed: int = fields.field(0, "Seed of the per-video target / reported draws and of the sampling.")
   actions: Tuple[str, ...] = fields.field(
