@@ -3,8 +3,10 @@
 Flags. A name used by more than one job is defined here, once, with one meaning and default:
 the settings of `SharedSettings` below, those of the training config that other jobs use
 too (`--schema`, `--stats`, `--epochs`, ...; help and default from their field in
-`kaml_tf.training.config`), and the statistics window (`kaml_tf.data.stats.StatsConfig`). A job lists the shared flags it reads in its `--help` with
-`dataclass_flags.use`; a config field of the same name reuses the flag (`dataclass_flags`).
+`kaml_tf.training.config`), and the statistics window and read batch (`--window_days`,
+`--read_batch_size`, ...; from `kaml_tf.data.stats.StatsConfig`). A job lists the shared flags
+it reads in its `--help` with `dataclass_flags.use`; a config field of the same name reuses
+the flag (`dataclass_flags`).
 
 Running. `@common.job` wraps a job's `main`: stray arguments and config errors become usage
 errors naming the flag (`--name: ...`), so that tests calling `main` see them too. `common.run`
