@@ -17,6 +17,7 @@ rules: `experiments.runner`; configurations: `experiments.suites`.
 """
 
 import json
+import os
 import shlex
 from typing import Any, Dict
 
@@ -30,14 +31,21 @@ from experiments import suites
 from pipelines import common
 from pipelines import dataclass_flags
 
-_KUAIRAND_DIR = "../shared/data/kuairand"
+# The KuaiRand slice that ships with the repository (data/kuairand/, CC BY-SA 4.0).
+_KUAIRAND_DIR = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "kuairand"
+)
 
 # Every ExperimentConfig setting but the model overrides (a JSON object, --model_overrides)
 # and the command (this job's own); --seed, --stats, --output_dir and the training ones are
 # pipelines.common's. The KuaiRand files default to the shared slice of the repository.
 _FLAGS = dataclass_flags.define(runner.ExperimentConfig, exclude=("model_overrides", "command"))
-flags.set_default(_FLAGS["kuairand_log"], f"{_KUAIRAND_DIR}/kuairand_27k_likehate_kcore15.tsv")
-flags.set_default(_FLAGS["kuairand_user_features"], f"{_KUAIRAND_DIR}/user_features_pure.csv")
+flags.set_default(
+  _FLAGS["kuairand_log"], os.path.join(_KUAIRAND_DIR, "kuairand_27k_likehate_kcore15.tsv.gz")
+)
+flags.set_default(
+  _FLAGS["kuairand_user_features"], os.path.join(_KUAIRAND_DIR, "user_features_pure.csv.gz")
+)
 _MODEL_OVERRIDES = flags.DEFINE_string(
   "model_overrides",
   "",

@@ -1,7 +1,7 @@
 """Converts the KuaiRand log into this project's schema and TFRecord logs (paper section 4.1.1).
 
-  python -m pipelines.kuairand --log=../shared/data/kuairand/kuairand_27k_likehate_kcore15.tsv \
-      --user_features=../shared/data/kuairand/user_features_pure.csv --output_dir=DIR --seed=0 \
+  python -m pipelines.kuairand --log=data/kuairand/kuairand_27k_likehate_kcore15.tsv.gz \
+      --user_features=data/kuairand/user_features_pure.csv.gz --output_dir=DIR --seed=0 \
       [--actions=like,follow,comment,forward] [--extra_reported_actions=2] \
       [--negative_keep_rate=1] [--nosample_test_negatives] [--play_time_features] \
       [--allow_missing_users] [--test_fraction=0.2] [--num_shards=1] [--compression=none]

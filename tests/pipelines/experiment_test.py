@@ -22,9 +22,9 @@ from kaml_tf.training import config as config_lib
 from pipelines import experiment
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-DATA = REPO_ROOT / ".." / "shared" / "data" / "kuairand"
-LOG = DATA / "kuairand_27k_likehate_kcore15.tsv"
-USERS = DATA / "user_features_pure.csv"
+DATA = REPO_ROOT / "data" / "kuairand"
+LOG = DATA / "kuairand_27k_likehate_kcore15.tsv.gz"
+USERS = DATA / "user_features_pure.csv.gz"
 TINY_MODEL = json.dumps(
   {"embedding_dim": 4, "expert_units": [8], "num_experts": 2, "tower_units": [4]}
 )

@@ -17,9 +17,9 @@ from kaml_tf.datasets.kuairand import conversion
 from pipelines import kuairand
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-DATA = REPO_ROOT / ".." / "shared" / "data" / "kuairand"
-LOG = DATA / "kuairand_27k_likehate_kcore15.tsv"
-USERS = DATA / "user_features_pure.csv"
+DATA = REPO_ROOT / "data" / "kuairand"
+LOG = DATA / "kuairand_27k_likehate_kcore15.tsv.gz"
+USERS = DATA / "user_features_pure.csv.gz"
 
 
 @pytest.fixture(autouse=True)

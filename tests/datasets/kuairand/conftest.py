@@ -10,9 +10,9 @@ import pytest
 from kaml_tf.datasets.kuairand import conversion
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
-DATA = REPO_ROOT / ".." / "shared" / "data" / "kuairand"
-LOG = DATA / "kuairand_27k_likehate_kcore15.tsv"
-USERS = DATA / "user_features_pure.csv"
+DATA = REPO_ROOT / "data" / "kuairand"
+LOG = DATA / "kuairand_27k_likehate_kcore15.tsv.gz"
+USERS = DATA / "user_features_pure.csv.gz"
 ACTIONS = conversion.DEFAULT_ACTIONS
 FEEDBACK = [conversion.FEEDBACK_COLUMNS[a] for a in ACTIONS]
 
