@@ -3,6 +3,7 @@
 The end-to-end test runs `main` in-process on the first 300 rows of the real KuaiRand log.
 """
 
+import gzip
 import importlib
 import json
 import os
@@ -40,7 +41,7 @@ def parsed_flags():
 def excerpt(tmp_path_factory):
   """The header and first 300 rows of the real log, as a TSV in a temporary folder."""
   path = tmp_path_factory.mktemp("kuairand") / "excerpt.tsv"
-  with open(LOG) as f:
+  with gzip.open(LOG, "rt") as f:
     lines = [next(f) for _ in range(301)]
   path.write_text("".join(lines))
   return str(path)

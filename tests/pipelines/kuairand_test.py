@@ -1,6 +1,7 @@
 """End-to-end tests of `pipelines/kuairand.py`, run in-process on 200 rows of the real log."""
 
 import csv
+import gzip
 import json
 import os
 import pathlib
@@ -32,7 +33,7 @@ def parsed_flags():
 def excerpt(tmp_path_factory):
   """The header and first 200 rows of the real log, as a TSV in a temporary folder."""
   path = tmp_path_factory.mktemp("kuairand") / "excerpt.tsv"
-  with open(LOG) as f:
+  with gzip.open(LOG, "rt") as f:
     lines = [next(f) for _ in range(201)]
   path.write_text("".join(lines))
   return str(path)
@@ -153,7 +154,7 @@ def test_missing_user_fails_unless_allowed(tmp_path, excerpt):
   with open(excerpt) as f:
     first_user = next(csv.DictReader(f, delimiter="\t"))["user_id"]
   users = tmp_path / "users.csv"
-  with open(USERS) as f:
+  with gzip.open(USERS, "rt") as f:
     users.write_text("".join(line for line in f if line.split(",", 1)[0] != first_user))
   with pytest.raises(conversion.ConversionError, match=f"no row for user_id {first_user} "):
     run(tmp_path / "strict", excerpt, users=str(users))

@@ -2,6 +2,7 @@
 
 import collections
 import csv
+import gzip
 import pathlib
 
 import numpy as np
@@ -103,7 +104,7 @@ def select_excerpt(rows):
 @pytest.fixture(scope="session")
 def excerpt(tmp_path_factory):
   """(path of the 200-row excerpt TSV, its rows as dicts of strings)."""
-  with open(LOG, newline="") as f:
+  with gzip.open(LOG, "rt", newline="") as f:
     reader = csv.DictReader(f, delimiter="\t")
     header = reader.fieldnames
     rows = list(reader)

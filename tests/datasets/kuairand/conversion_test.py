@@ -2,6 +2,7 @@
 
 import csv
 import datetime
+import gzip
 import json
 import math
 import os
@@ -256,7 +257,7 @@ def test_excerpt_all_zero_rows_are_sampled_at_the_rate(excerpt, sample_test):
 def test_excerpt_user_features_join_the_real_user_file(excerpt):
   converted = conversion.convert(excerpt_config(excerpt))
   columns, source = output_rows(converted)
-  with open(USERS, newline="") as f:
+  with gzip.open(USERS, "rt", newline="") as f:
     users = {r["user_id"]: r for r in csv.DictReader(f)}
   user_of_row = [excerpt[1][i]["user_id"] for i in source]
   assert len(set(user_of_row)) >= 5
