@@ -238,11 +238,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return
       reply = self.server.app(self.command, self.path, body)
       del body
-      self._write(reply)
     finally:
+      # Given back before the reply goes out, so a client that has its answer sees the budget free.
       self.server.body_budget.give_back(length)
       if length >= _TRIM_FROM_BYTES:
         release_freed_memory()
+    self._write(reply)
 
   def _content_length(self) -> Optional[int]:
     """The declared body size (0 if none); None if it is not a non-negative integer."""
