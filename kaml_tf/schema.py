@@ -12,15 +12,25 @@ log record carries:
   for simulated or re-labelled public data (Oracle experiments).
 
 Features are sparse ids (hashed into `num_buckets`, or looked up in a `vocabulary`) with an
-embedding size, or dense floats with a fixed `(x - mean) / std` normalisation. A feature may be
-named like a key field (e.g. `ad_task_id`) to feed that field to the model as well.
+embedding size, or dense floats with a fixed `(x - mean) / std` normalisation (after an optional
+`log1p` transform for heavy tails). A feature may be named like a key field (e.g. `ad_task_id`)
+to feed that field to the model as well.
+
+A sparse feature with `max_values > 1` is multi-valued (a user's interest tags, an app's
+categories): each record carries a list of 0 to `max_values` ids. Inside the pipeline, the model
+and every serving signature it is one `(batch, max_values)` tensor, padded at the end with the
+feature's `pad_value` (-1 for int64 ids, "" for strings, so those are not valid ids of a
+multi-valued feature); the embedding layer combines the rows of the real ids with `combiner`.
+An empty list is a valid value (no ids: a zero embedding), and so is an absent one.
 """
 
 import dataclasses
 import hashlib
 import json
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
@@ -37,8 +47,11 @@ HKE_INDICATOR = "hke_indicator"
 LABEL_PREFIX = "label_"
 TRUE_LABEL_PREFIX = "true_label_"
 SCHEMA_VERSION = 1
+ParseFeature = Union[tf.io.FixedLenFeature, tf.io.RaggedFeature]
 
 _SPARSE_DTYPES = ("int64", "string")
+COMBINERS = ("mean", "sum", "sqrtn")
+DENSE_TRANSFORMS = ("identity", "log1p")
 
 
 class SchemaError(ValueError):
@@ -55,6 +68,9 @@ class SparseFeature:
     num_buckets: Hash buckets when `vocabulary` is empty; ignored otherwise.
     embedding_dim: Width of the embedding vector.
     vocabulary: Known ids; unknown ids share one out-of-vocabulary row.
+    max_values: Most ids a record may carry; above 1 the feature is multi-valued.
+    combiner: How a multi-valued feature's embedding rows become one vector: "mean", "sum" or
+      "sqrtn" (the sum over the square root of the number of ids).
   """
 
   name: str
@@ -62,6 +78,25 @@ class SparseFeature:
   num_buckets: int = 1000
   embedding_dim: int = 16
   vocabulary: Tuple[Any, ...] = ()
+  max_values: int = 1
+  combiner: str = "mean"
+
+  @property
+  def multivalued(self) -> bool:
+    """Whether records carry a list of ids, `(batch, max_values)` once padded."""
+    return self.max_values > 1
+
+  @property
+  def pad_value(self) -> Any:
+    """The id that fills a multi-valued feature's list up to `max_values` (never a real id)."""
+    return -1 if self.dtype == "int64" else ""
+
+  def padded(self, values: tf.RaggedTensor) -> tf.Tensor:
+    """`(batch, max_values)` ids from ragged `(batch, None)` ones, padded with `pad_value`.
+
+    Rows longer than `max_values` are cut: callers that must refuse them check first.
+    """
+    return values.to_tensor(default_value=self.pad_value, shape=[None, self.max_values])
 
   @property
   def input_dim(self) -> int:
@@ -72,10 +107,14 @@ class SparseFeature:
   def missing_value(self) -> Any:
     """The id that stands for a missing value (serving fills absent features with it).
 
+    A multi-valued feature's missing value is the empty list: `max_values` times `pad_value`.
+
     With a vocabulary: an id outside it, so the lookup gives the out-of-vocabulary row.
     Hashed ids have no row of their own: 0 (int64) or "" (string), which shares a bucket
     with real ids.
     """
+    if self.multivalued:
+      return [self.pad_value] * self.max_values
     if self.dtype == "int64":
       return min(min(self.vocabulary), 0) - 1 if self.vocabulary else 0
     if "" not in self.vocabulary:
@@ -85,15 +124,29 @@ class SparseFeature:
 
 @dataclasses.dataclass(frozen=True)
 class DenseFeature:
-  """A float feature normalised as `(x - mean) / std`."""
+  """A float feature normalised as `(t(x) - mean) / std`.
+
+  Attributes:
+    name: Feature key in the logs and name of the Keras / serving input.
+    mean: Mean of `t(x)` over the training logs.
+    std: Standard deviation of `t(x)`, > 0.
+    transform: `t`: "identity", or "log1p" for heavy tails: `sign(x) * log1p(|x|)`, which is
+      `log1p(x)` for the usual non-negative counts and amounts and defined for every x.
+  """
 
   name: str
   mean: float = 0.0
   std: float = 1.0
+  transform: str = "identity"
 
   @property
   def missing_value(self) -> float:
-    """The value that stands for a missing one: the mean, which normalises to 0."""
+    """The value that stands for a missing one: normalised, it is 0 (or near 0 after log1p).
+
+    Under log1p it is the raw value whose transform is the mean, so that it too maps to 0.
+    """
+    if self.transform == "log1p":
+      return float(np.sign(self.mean) * np.expm1(abs(self.mean)))
     return self.mean
 
 
@@ -156,32 +209,51 @@ class Schema:
         dtypes[k] = tf.int64
     return dtypes
 
-  def parse_spec(
-    self, include_true_labels: Optional[bool] = None
-  ) -> Dict[str, tf.io.FixedLenFeature]:
-    """The `tf.io.parse_example` spec: every field required, one scalar per record."""
+  def parse_spec(self, include_true_labels: Optional[bool] = None) -> Dict[str, ParseFeature]:
+    """The `tf.io.parse_example` spec: every scalar field required, one value per record.
+
+    Multi-valued features parse as `tf.io.RaggedFeature` (`(batch, None)`, absent = empty);
+    `SparseFeature.padded` makes them the `(batch, max_values)` tensors the model takes.
+    """
+    multivalued = {f.name for f in self.sparse_features if f.multivalued}
     return {
-      k: tf.io.FixedLenFeature([], d) for k, d in self.record_dtypes(include_true_labels).items()
+      k: tf.io.RaggedFeature(d, row_splits_dtype=tf.int64)
+      if k in multivalued
+      else tf.io.FixedLenFeature([], d)
+      for k, d in self.record_dtypes(include_true_labels).items()
     }
 
-  def feature_parse_spec(self) -> Dict[str, tf.io.FixedLenFeature]:
+  def feature_parse_spec(self) -> Dict[str, ParseFeature]:
     """Parse spec of the model features only (what a serving client sends)."""
-    dtypes = self.record_dtypes(include_true_labels=False)
-    return {k: tf.io.FixedLenFeature([], dtypes[k]) for k in self.feature_names}
+    spec = self.parse_spec(include_true_labels=False)
+    return {k: spec[k] for k in self.feature_names}
+
+  @property
+  def multivalued_features(self) -> Tuple[SparseFeature, ...]:
+    """The sparse features with `max_values > 1`, in schema order."""
+    return tuple(f for f in self.sparse_features if f.multivalued)
 
   def missing_values(self) -> Dict[str, Any]:
     """`{feature name: the value serving puts in for a missing one}` (`missing_value`)."""
     return {f.name: f.missing_value for f in self.sparse_features + self.dense_features}
 
   def feature_signature(self) -> Dict[str, tf.TensorSpec]:
-    """Batched `TensorSpec`s of the model features, shape (batch,), keyed by name."""
+    """Batched `TensorSpec`s of the model features, keyed by name.
+
+    Shape (batch,), or (batch, max_values) for a multi-valued feature (padded, see the module
+    docstring).
+    """
     dtypes = self.record_dtypes(include_true_labels=False)
-    return {k: tf.TensorSpec([None], dtypes[k], name=k) for k in self.feature_names}
+    widths = {f.name: f.max_values for f in self.multivalued_features}
+    return {
+      k: tf.TensorSpec([None, widths[k]] if k in widths else [None], dtypes[k], name=k)
+      for k in self.feature_names
+    }
 
   def keras_inputs(self) -> Dict[str, tf.keras.Input]:
-    """One scalar-per-example `tf.keras.Input` per feature, keyed by name."""
+    """One `tf.keras.Input` per feature (a scalar, or `max_values` padded ids), keyed by name."""
     return {
-      name: tf.keras.Input(shape=(), dtype=spec.dtype, name=name)
+      name: tf.keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=name)
       for name, spec in self.feature_signature().items()
     }
 
@@ -190,7 +262,7 @@ class Schema:
       "version": SCHEMA_VERSION,
       "actions": list(self.actions),
       "sparse_features": [_sparse_to_dict(f) for f in self.sparse_features],
-      "dense_features": [dataclasses.asdict(f) for f in self.dense_features],
+      "dense_features": [_dense_to_dict(f) for f in self.dense_features],
       "has_true_labels": self.has_true_labels,
     }
 
@@ -232,6 +304,17 @@ class Schema:
 def _sparse_to_dict(f: SparseFeature) -> Dict[str, Any]:
   d = dataclasses.asdict(f)
   d["vocabulary"] = list(f.vocabulary)
+  # Single-valued features keep the older form, so schemas (and their fingerprints) that
+  # predate multi-valued features are unchanged.
+  if not f.multivalued:
+    del d["max_values"], d["combiner"]
+  return d
+
+
+def _dense_to_dict(f: DenseFeature) -> Dict[str, Any]:
+  d = dataclasses.asdict(f)
+  if f.transform == "identity":  # The older form, as for `_sparse_to_dict`.
+    del d["transform"]
   return d
 
 
@@ -273,6 +356,8 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
         num_buckets=_int_field(item, "num_buckets", 1000, f"{where}({name})"),
         embedding_dim=_int_field(item, "embedding_dim", 16, f"{where}({name})"),
         vocabulary=tuple(item.get("vocabulary", ())),
+        max_values=_int_field(item, "max_values", 1, f"{where}({name})"),
+        combiner=item.get("combiner", "mean"),
       )
     )
   dense = []
@@ -280,7 +365,7 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
     where = f"dense_features[{i}]"
     if not isinstance(item, Mapping):
       raise SchemaError(f"{where}: expected an object, got {item!r}")
-    extra = sorted(set(item) - {"name", "mean", "std"})
+    extra = sorted(set(item) - {f.name for f in dataclasses.fields(DenseFeature)})
     if extra:
       raise SchemaError(f"{where}: unknown field(s) {extra}")
     name = _require(item, "name", str, where)
@@ -289,6 +374,7 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
         name=name,
         mean=_float_field(item, "mean", 0.0, f"{where}({name})"),
         std=_float_field(item, "std", 1.0, f"{where}({name})"),
+        transform=item.get("transform", "identity"),
       )
     )
   has_truth = data.get("has_true_labels", False)
@@ -340,17 +426,35 @@ def _validate(schema: Schema) -> None:
     _no_duplicates(f"{where}.vocabulary", f.vocabulary)
     if f.name in (TARGET_ACTION, DAY, HKE_INDICATOR):
       raise SchemaError(f"{where}: {f.name!r} is a key field and cannot be a feature")
+    _validate_multivalued(f, where)
   for f in schema.dense_features:
     where = f"dense_features({f.name})"
     if not f.name:
       raise SchemaError("dense_features: a feature has an empty name")
     if not f.std > 0:
       raise SchemaError(f"{where}.std: must be > 0, got {f.std}")
+    if f.transform not in DENSE_TRANSFORMS:
+      raise SchemaError(f"{where}.transform: {f.transform!r} is not one of {DENSE_TRANSFORMS}")
     if f.name in KEY_FIELDS:
       raise SchemaError(f"{where}: {f.name!r} is an int64 key field, not a dense feature")
   for name in names:
     if name in reserved:
       raise SchemaError(f"features: {name!r} clashes with a label field")
+
+
+def _validate_multivalued(f: SparseFeature, where: str) -> None:
+  if f.max_values < 1:
+    raise SchemaError(f"{where}.max_values: must be >= 1, got {f.max_values}")
+  if f.combiner not in COMBINERS:
+    raise SchemaError(f"{where}.combiner: {f.combiner!r} is not one of {COMBINERS}")
+  if not f.multivalued:
+    return
+  if f.name == AD_TASK_ID:
+    raise SchemaError(f"{where}: the key field {AD_TASK_ID!r} cannot be multi-valued")
+  if f.pad_value in f.vocabulary:
+    raise SchemaError(
+      f"{where}.vocabulary: {f.pad_value!r} pads multi-valued lists and cannot be an id"
+    )
 
 
 def _no_duplicates(where: str, values: Sequence[Any]) -> None:

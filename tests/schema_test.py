@@ -90,6 +90,18 @@ def test_input_dim_of_vocabulary_adds_oov_row():
     (dict(dense_features=(S.DenseFeature("label_payment"),)), "clashes with a label"),
     (dict(sparse_features=(S.SparseFeature("target_action"),)), "key field"),
     (dict(sparse_features=(S.SparseFeature("hke_indicator"),)), "key field"),
+    (dict(sparse_features=(S.SparseFeature("t", max_values=0),)), "sparse_features(t).max_values"),
+    (dict(sparse_features=(S.SparseFeature("t", combiner="max"),)), "sparse_features(t).combiner"),
+    (dict(sparse_features=(S.SparseFeature("ad_task_id", max_values=3),)), "cannot be multi"),
+    (
+      dict(sparse_features=(S.SparseFeature("t", vocabulary=(4, -1), max_values=3),)),
+      "-1 pads multi-valued lists",
+    ),
+    (
+      dict(sparse_features=(S.SparseFeature("t", "string", vocabulary=("",), max_values=2),)),
+      "'' pads multi-valued lists",
+    ),
+    (dict(dense_features=(S.DenseFeature("p", transform="log"),)), "dense_features(p).transform"),
   ],
 )
 def test_invalid_schema_names_field(overrides, message):
@@ -143,3 +155,54 @@ def test_action_index():
   assert schema.action_index("payment") == 1
   with pytest.raises(S.SchemaError, match="unknown action 'retention'"):
     schema.action_index("retention")
+
+
+def _tags(**kwargs):
+  return S.SparseFeature("tags", dtype="string", num_buckets=50, max_values=3, **kwargs)
+
+
+def test_multivalued_feature_round_trips_and_pads():
+  schema = _schema(sparse_features=(_tags(combiner="sqrtn"),))
+  assert S.Schema.from_dict(json.loads(schema.to_json())) == schema
+  assert schema.multivalued_features == (_tags(combiner="sqrtn"),)
+  assert schema.feature_signature()["tags"].shape.as_list() == [None, 3]
+  assert schema.keras_inputs()["tags"].shape.as_list() == [None, 3]
+  assert isinstance(schema.parse_spec()["tags"], tf.io.RaggedFeature)
+  assert isinstance(schema.feature_parse_spec()["price"], tf.io.FixedLenFeature)
+  assert schema.missing_values()["tags"] == ["", "", ""]
+  ragged = tf.ragged.constant([["a"], [], ["b", "c", "d", "e"]])
+  assert _tags().padded(ragged).numpy().tolist() == [
+    [b"a", b"", b""],
+    [b"", b"", b""],
+    [b"b", b"c", b"d"],
+  ]
+  ints = tf.ragged.constant([[5, 6], []], dtype=tf.int64)
+  feature = S.SparseFeature("ids", max_values=2)
+  assert feature.padded(ints).numpy().tolist() == [[5, 6], [-1, -1]]
+
+
+def test_new_fields_at_their_defaults_keep_the_older_form():
+  """Schemas written before max_values / combiner / transform keep their JSON and fingerprint."""
+  data = _schema().to_dict()
+  assert set(data["sparse_features"][0]) == {
+    "name",
+    "dtype",
+    "num_buckets",
+    "embedding_dim",
+    "vocabulary",
+  }
+  assert set(data["dense_features"][0]) == {"name", "mean", "std"}
+  assert (
+    "transform"
+    in _schema(dense_features=(S.DenseFeature("p", transform="log1p"),)).to_dict()[
+      "dense_features"
+    ][0]
+  )
+
+
+def test_log1p_missing_value_maps_to_the_mean():
+  feature = S.DenseFeature("p", mean=2.0, std=1.0, transform="log1p")
+  assert feature.missing_value == pytest.approx(7.38905609893 - 1.0)
+  assert S.DenseFeature("q", mean=-1.0, transform="log1p").missing_value == pytest.approx(
+    -(2.718281828459045 - 1.0)
+  )

@@ -11,7 +11,8 @@ For every schema feature, in schema order (sparse features first, then dense one
   `num_buckets`.
 * ids with a vocabulary: `IntegerLookup` / `StringLookup` with one out-of-vocabulary row at
   index 0, so row `i + 1` is `vocabulary[i]` (this is `SparseFeature.input_dim` rows).
-* dense floats: `(x - mean) / std` with the schema's fixed statistics.
+* dense floats: `(t(x) - mean) / std` with the schema's fixed statistics, where `t` is the
+  identity or, for `transform="log1p"`, `sign(x) * log1p(|x|)`.
 
 Each sparse feature has its own embedding table of `embedding_dim` columns (the schema's, or one
 size for all features when `embedding_dim` is given).
@@ -99,6 +100,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     dense = self.schema.dense_features
     self._means = np.array([f.mean for f in dense], dtype=np.float32)
     self._stds = np.array([f.std for f in dense], dtype=np.float32)
+    self._log1p = np.array([f.transform == "log1p" for f in dense], dtype=bool)
 
   def _dim(self, feature: schema_lib.SparseFeature) -> int:
     return self.embedding_dim if self.embedding_dim is not None else feature.embedding_dim
@@ -156,6 +158,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         [tf.cast(self._feature(inputs, f.name), tf.float32) for f in self.schema.dense_features],
         axis=1,
       )
+      if self._log1p.any():
+        values = tf.where(self._log1p, tf.sign(values) * tf.math.log1p(tf.abs(values)), values)
       parts.append((values - self._means) / self._stds)
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 

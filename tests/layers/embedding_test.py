@@ -156,3 +156,18 @@ def test_no_l2_adds_no_loss_and_l2_is_in_the_config():
   assert embedding.FeatureEmbedding(SCHEMA, l2=0.25).get_config()["l2"] == 0.25
   with pytest.raises(ValueError, match="l2 must be a finite number >= 0, got -1"):
     embedding.FeatureEmbedding(SCHEMA, l2=-1)
+
+
+def test_log1p_transform_before_normalisation():
+  schema = schema_lib.Schema(
+    actions=("a",),
+    dense_features=(
+      schema_lib.DenseFeature("spend", mean=1.0, std=2.0, transform="log1p"),
+      schema_lib.DenseFeature("age", mean=1.0, std=2.0),
+    ),
+  )
+  layer = embedding.FeatureEmbedding(schema)
+  e = np.e
+  out = layer({"spend": tf.constant([0.0, e - 1, -(e**3 - 1)]), "age": tf.constant([3.0] * 3)})
+  # sign(x) * log1p(|x|): 0, 1, -3; then (t - 1) / 2. The identity column is untouched.
+  np.testing.assert_allclose(out.numpy(), [[-0.5, 1.0], [0.0, 1.0], [-2.0, 1.0]], rtol=1e-6)
