@@ -210,6 +210,17 @@ class OptimConfig:
   eval_every_steps: int = configs.field(
     0, "Also validate every N global steps (0: after each epoch only)."
   )
+  warm_start_from: str = configs.field(
+    "",
+    "Start a new run from this model directory's network (its best checkpoint, else its "
+    "latest): same schema and model config; then train on --train only. Ignored once this "
+    "run has checkpoints of its own (it resumes). See kaml_tf.training.warm_start.",
+  )
+  warm_start_optimizer: bool = configs.field(
+    False,
+    "With --warm_start_from, restore the optimizer state too (from the training checkpoint "
+    "of the best network's step); default: a fresh optimizer.",
+  )
 
   def __post_init__(self):
     if not self.learning_rate > 0:
@@ -226,6 +237,8 @@ class OptimConfig:
     for name in ("early_stopping_patience", "eval_every_steps"):
       if getattr(self, name) < 0:
         raise self._error(name, f"must be >= 0, got {getattr(self, name)}")
+    if self.warm_start_optimizer and not self.warm_start_from:
+      raise self._error("warm_start_optimizer", "needs --warm_start_from")
     if self.strategy not in strategies.NAMES:
       raise self._error(
         "strategy", f"unknown {self.strategy!r}; expected one of {list(strategies.NAMES)}"

@@ -47,13 +47,14 @@ class ModelDirError(RuntimeError):
   """The model directory is in use, or holds a run with a different configuration."""
 
 
-def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix=()) -> List[str]:
+def config_differences(old: Dict[str, Any], new: Dict[str, Any], prefix=()) -> List[str]:
+  """`path: old -> new` for every nested setting that differs (resumable ones aside)."""
   diffs = []
   for key in sorted(set(old) | set(new)):
     path = prefix + (key,)
     a, b = old.get(key), new.get(key)
     if isinstance(a, dict) and isinstance(b, dict):
-      diffs.extend(_differences(a, b, path))
+      diffs.extend(config_differences(a, b, path))
     elif a != b and path not in _RESUMABLE_FIELDS:
       diffs.append(f"{'.'.join(path)}: {a!r} -> {b!r}")
   return diffs
@@ -88,7 +89,7 @@ def prepare(
     with open(config_path, encoding="utf-8") as f:
       # Read through RunConfig, so that fields added since that run compare as their defaults.
       old = json.loads(config_lib.RunConfig.from_dict(json.load(f)).to_json())
-    diffs = _differences(old, json.loads(run_config.to_json()))
+    diffs = config_differences(old, json.loads(run_config.to_json()))
     if diffs:
       raise ModelDirError(
         f"{model_dir} holds a training run with a different configuration; refusing to mix "

@@ -43,6 +43,7 @@ from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import task as task_lib
 from kaml_tf.training import validation_loop
+from kaml_tf.training import warm_start
 
 # The class of the no-op strategy used outside any `strategy.scope()` (read at import, when no
 # scope is open): the only strategy whose datasets stay plain `tf.data.Dataset`s.
@@ -67,6 +68,8 @@ class TrainResult:
     validation_history: Every validation evaluation of the run (including earlier calls).
     best: The best evaluation (`early_stopping.EarlyStopping.best`), or None.
     stopped_early: Whether early stopping ended the run.
+    warm_started_from: The other run's checkpoint this run started from
+      (`optim.warm_start_from`), or None.
   """
 
   epochs: int
@@ -80,6 +83,7 @@ class TrainResult:
   validation_history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
   best: Optional[Dict[str, object]] = None
   stopped_early: bool = False
+  warm_started_from: Optional[str] = None
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -280,6 +284,9 @@ def train(
   # without leaving a run behind.
   validation_set = validation_loop.validation_set(run_config)
   _check_stats_precede_validation(run_config, validation_set)
+  warm_start_path = (
+    warm_start.source_checkpoint(run_config, schema) if run_config.optim.warm_start_from else None
+  )
   chief = is_chief(strategy)
   if run_config.optim.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -292,7 +299,9 @@ def train(
     if lock:
       lock.__enter__()
     model_dir_lib.prepare(model_dir, run_config, schema, write=chief)
-    result = _fit(run_config, schema, strategy, model_dir, scratch, verbose, validation_set)
+    result = _fit(
+      run_config, schema, strategy, model_dir, scratch, verbose, validation_set, warm_start_path
+    )
     if chief and run_config.optim.calibrate:
       # Fitted for the checkpoint evaluation and export restore by default: the best one.
       calibration_fitting.fit_for(
@@ -341,7 +350,7 @@ def _is_empty(dataset: tf.data.Dataset) -> bool:
 
 
 def _fit(
-  run_config, schema, strategy, model_dir, scratch, verbose, validation_set=None
+  run_config, schema, strategy, model_dir, scratch, verbose, validation_set=None, warm_from=None
 ) -> TrainResult:
   out_dir = scratch or model_dir
   if verbose is None:
@@ -379,6 +388,12 @@ def _fit(
     logging.info(
       "resuming from %s (epoch %d, batch %d)", resumed, int(state.epoch), int(state.step_in_epoch)
     )
+  warm_started = None
+  if not resumed and warm_from:
+    warm_started = warm_from
+    with_optimizer = run_config.optim.warm_start_optimizer
+    warm_start.restore(task.network, task.optimizer if with_optimizer else None, warm_from)
+    logging.info("warm start from %s%s", warm_from, " with its optimizer" if with_optimizer else "")
   if validation:
     validation.restore(int(state.global_step))
   history: List[Dict[str, float]] = []
@@ -443,6 +458,7 @@ def _fit(
       datasets.bad_records.to_dict() if datasets.bad_records is not None else None
     ),
   )
+  result.warm_started_from = warm_started
   if validation:
     source, rule = validation.source, validation.rule
     result.validation_days = list(source.days) if source.days else None
