@@ -223,7 +223,7 @@ def read_parquet(
     bad = bad_records_lib.bad_indices(bad_records, path)
     limit = bad_records_lib.readable_limit(bad_records, path)
     for batch in parquet_logs.read_batches(path, dtypes, rows, limit):
-      problem = validation.null_problem(path, batch) if bad_records is None else None
+      problem = validation.batch_problem(path, batch) if bad_records is None else None
       if problem is not None:
         raise validation.BadRecordError(problem)
       index = batch.first + np.arange(batch.size)
