@@ -1,12 +1,14 @@
 """Writes simulated ad logs: a train window of days, the following test day(s), and a report.
 
   python -m pipelines.simulate --output_dir=DIR --num_rows=1000000 --seed=0 \
-      [--num_shards=4] [--compression=gzip] [--target_shares=...] [...]
+      [--num_shards=4] [--compression=gzip] [--target_shares=...] [--interest_tags=K] [...]
 
 Outputs `DIR/schema.json`, `DIR/train-*.tfrecord[.gz]`, `DIR/test-*.tfrecord[.gz]` and
 `DIR/simulation.json` (resolved config, files and the data report). Every field of
 `kaml_tf.datasets.simulation.simulator.SimulationConfig` is a flag of the same name, with the same
-default and documentation; list fields take comma-separated numbers.
+default and documentation; list fields take comma-separated numbers. `--interest_tags=K` (K >= 2)
+adds the multi-valued feature `interest_tags` (0 to K tags per user); the default 0 leaves
+every output as it was.
 """
 
 from absl import logging

@@ -14,7 +14,8 @@ stages, each in its own module:
    (TFRecord) or a column slice (Parquet) from each, dropping the `bad_records` that
    --skip_bad_records found;
 4. batch the records and parse them (`parsing`: one `tf.io.parse_example` per batch, values
-   asserted in-graph; Parquet slices are already columns: re-cut and checked). When shuffling
+   asserted in-graph, multi-valued features padded to (batch, max_values); Parquet slices are
+   already columns: re-cut and checked). When shuffling
    a "batch" is a window of `shuffle_buffer` records, parsed at once;
 5. `day_filter`: with `days=(first, last)` keep the rows whose `day` lies in [first, last];
 6. `shuffling.permuted_batches`: when shuffling, permute each window and cut it into
@@ -201,7 +202,7 @@ class DatasetFactory:
     return self._mask
 
   @property
-  def parse_spec(self) -> Dict[str, tf.io.FixedLenFeature]:
+  def parse_spec(self) -> Dict[str, schema_lib.ParseFeature]:
     """The `tf.io.parse_example` spec the pipeline parses each batch with."""
     return self._parser.spec
 
@@ -260,7 +261,9 @@ class DatasetFactory:
     )
     if parquet_logs.is_parquet(files[0]):
       rows = -(-size // interleave.cycle_length)
-      ds = sources.read_parquet(ds, interleave, parser.dtypes, rows, self._bad_records, shard)
+      ds = sources.read_parquet(
+        ds, interleave, parser.dtypes, rows, self._bad_records, shard, parser.widths
+      )
       ds = ds.repeat() if config.repeat else ds
       # Slices of each file, concatenated across the files read in turn.
       ds = ds.rebatch(size, drop_remainder=cut_drop).map(parser.check, **parallel)

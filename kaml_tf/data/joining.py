@@ -13,7 +13,8 @@
 
 Each element it yields is `(features, targets)`:
 
-* `features`: `{name: (batch,) tensor}` for every schema feature, plus `"hke_indicator"`
+* `features`: `{name: (batch,) tensor}` for every schema feature (`(batch, max_values)` padded
+  ids for a multi-valued one), plus `"hke_indicator"`
   (batch, N) float32 = one_hot(target_action) (all zeros for "Other");
 * `targets`: `"labels"`, `"mask"`, `"is_target"`, each (batch, N) float32, plus
   `"true_labels"` (batch, N) float32 when the schema has true labels. Under the `oracle`

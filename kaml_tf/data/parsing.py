@@ -5,11 +5,14 @@ labels, and `day` when a day filter or a point-in-time join needs it). `RecordPa
 batch of serialized `tf.train.Example`s into `{field: (n,)}` columns with one
 `tf.io.parse_example`, and asserts the values `validation.value_problems` would reject
 (target in [-1, N), labels 0 or 1, finite dense features); Parquet slices, already columns,
-go through the same checks. A failed assertion names the field; the trainer then names the
+go through the same checks. A multi-valued feature parses as a list (`tf.io.RaggedFeature`),
+asserted (`list_checks`: at most `max_values` ids, none equal to the pad value) and then
+padded to `(n, max_values)`; Parquet slices come padded, their lists checked by the reader
+(`sources.read_parquet`). A failed assertion names the field; the trainer then names the
 record (`validation.first_problem`).
 """
 
-from typing import Dict, List
+from typing import Dict, List, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
@@ -17,7 +20,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 
 Columns = Dict[str, tf.Tensor]
-ParseSpec = Dict[str, tf.io.FixedLenFeature]
+ParseSpec = Dict[str, schema_lib.ParseFeature]
 
 
 def parse_spec(schema: schema_lib.Schema, with_day: bool = False) -> ParseSpec:
@@ -75,6 +78,35 @@ def value_checks(schema: schema_lib.Schema, columns: Columns) -> List[tf.Operati
   return checks
 
 
+def list_checks(
+  schema: schema_lib.Schema, parsed: Dict[str, Union[tf.Tensor, tf.RaggedTensor]]
+) -> List[tf.Operation]:
+  """In-graph assertions of `validation.list_problems` on the parsed multi-valued features.
+
+  Each assertion's message names the field; a null id cannot occur in a TFRecord list.
+  """
+  checks = []
+  for f in schema.multivalued_features:
+    if f.name not in parsed:
+      continue
+    ids = parsed[f.name]
+    checks.append(
+      tf.debugging.assert_less_equal(
+        ids.row_lengths(),
+        tf.constant(f.max_values, tf.int64),
+        message=f"record field {f.name} must hold at most max_values={f.max_values} ids",
+      )
+    )
+    checks.append(
+      tf.debugging.assert_equal(
+        tf.reduce_any(tf.equal(ids.flat_values, f.pad_value)),
+        False,
+        message=f"record field {f.name} must not hold the pad value {f.pad_value!r}",
+      )
+    )
+  return checks
+
+
 class RecordParser:
   """Serialized records or raw columns -> checked `{field: (n,)}` columns of one parse spec.
 
@@ -96,11 +128,23 @@ class RecordParser:
     """`{field: dtype}` of the parsed columns (what a Parquet reader reads)."""
     return {k: f.dtype for k, f in self._spec.items()}
 
+  @property
+  def widths(self) -> Dict[str, int]:
+    """`{field: max_values}` of the multi-valued fields parsed (`(n, max_values)` columns)."""
+    return {f.name: f.max_values for f in self._schema.multivalued_features if f.name in self._spec}
+
   def parse(self, serialized: tf.Tensor) -> Columns:
-    """(n,) serialized `tf.train.Example`s -> `{field: (n,)}` columns, values asserted."""
-    return self.check(tf.io.parse_example(serialized, self._spec))
+    """(n,) serialized `tf.train.Example`s -> `{field: (n,)}` columns, values asserted.
+
+    A multi-valued feature is `(n, max_values)`, padded once its lists are asserted.
+    """
+    parsed = tf.io.parse_example(serialized, self._spec)
+    features = {f.name: f for f in self._schema.multivalued_features if f.name in parsed}
+    with tf.control_dependencies(list_checks(self._schema, parsed)):
+      columns = {k: features[k].padded(v) if k in features else v for k, v in parsed.items()}
+    return self.check(columns)
 
   def check(self, columns: Columns) -> Columns:
-    """`{field: (n,)}` columns, passed on once their values are asserted valid."""
+    """`{field: (n,)}` columns (multi-valued ones padded), passed on once asserted valid."""
     with tf.control_dependencies(value_checks(self._schema, columns)):
       return {k: tf.identity(v) for k, v in columns.items()}

@@ -2,8 +2,8 @@
 
 Parquet logs train faster (see `kaml_tf.logs.parquet`); TFRecord logs are what TF
 Serving's warm-up and the export read. Every record field of the schema is carried over
-(features, ad task, day, target, labels and true labels when the schema has them), in record
-order, checked on the way like any other read (`validation.checked_batches`), and written to
+(features, ad task, day, target, labels and true labels when the schema has them; a
+multi-valued feature's lists as lists, empty ones included), in record order, checked on the way like any other read (`validation.checked_batches`), and written to
 sharded files atomically: a killed conversion leaves no output shard behind.
 """
 
@@ -101,16 +101,19 @@ def convert_logs(
     records.LogError: naming file, record and field of a malformed record (unless
       skipping), or when no record was read.
   """
-  fields = schema.record_dtypes()
+  # Multi-valued features parse as lists, checked and padded (`validation`); the writers
+  # store each row's ids again.
+  spec = schema.parse_spec()
   bad = validation.BadRecords() if config.skip_bad_records else None
   with _writer(schema, config) as writer:
-    for _, _, columns in stats_lib.iter_log_batches(files, fields, config.batch_size, schema, bad):
-      # One slice per shard of every batch: shards stay within a batch of each other.
-      n = len(next(iter(columns.values())))
-      for shard_rows in np.array_split(np.arange(n), config.num_shards):
-        writer.write({k: v[shard_rows] for k, v in columns.items()})
-      if progress is not None:
-        progress(writer.rows_written)
+    for path in records.list_files(files):
+      for _, columns in validation.checked_batches(path, schema, spec, config.batch_size, bad):
+        # One slice per shard of every batch: shards stay within a batch of each other.
+        n = len(next(iter(columns.values())))
+        for shard_rows in np.array_split(np.arange(n), config.num_shards):
+          writer.write({k: v[shard_rows] for k, v in columns.items()})
+        if progress is not None:
+          progress(writer.rows_written)
     if not writer.rows_written:
       raise records.LogError(f"no usable records in the logs {files!r}")
   if bad is not None:

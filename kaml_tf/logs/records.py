@@ -4,9 +4,11 @@ Writing encodes whole columns at once: the `tf.train.Example` wire format of one
 or float feature is a fixed byte pattern around the value, so a numpy encoder builds every
 record of a batch without a Python loop over fields, far faster than filling protos one by one,
 which matters for the simulator's million-row logs
-(measured: docs/results/timings/library.md#tfrecord-column-encoder). String features fall back
-to the protobuf API. `tests/logs/records_test.py` checks the bytes against TensorFlow's own
-parser.
+(measured: docs/results/timings/library.md#tfrecord-column-encoder). A multi-valued int64
+feature, an `(n, max_values)` column padded with -1, is written as a var-len `int64_list` of
+each row's ids before the padding (`kaml_tf.logs.multivalued`), through the same byte blocks
+with varint lengths. String features fall back to the protobuf API. `tests/logs/records_test.py`
+checks the bytes against protobuf and TensorFlow's own parser.
 
 Files are sharded as `<prefix>-00000-of-00004.tfrecord[.gz]` and written atomically: every
 shard goes to a hidden temporary file, renamed into place only when the writer closes cleanly.
@@ -22,6 +24,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf import atomic
+from kaml_tf.logs import multivalued
 
 GZIP_SUFFIX = ".gz"
 TFRECORD_SUFFIX = ".tfrecord"
@@ -101,6 +104,67 @@ def _float_field(key: bytes, values: np.ndarray):
   return _block([head[None, :], payload], n), np.full(n, head.size + 4, np.int64)
 
 
+def _concat(blocks):
+  """Concatenates per-row byte blocks, each (matrix (n, w) uint8 left-aligned, lengths (n,)).
+
+  Returns:
+    (bytes (n, max length) uint8 left-aligned, lengths (n,)).
+  """
+  n = blocks[0][0].shape[0]
+  used = np.concatenate([np.arange(m.shape[1])[None, :] < l[:, None] for m, l in blocks], axis=1)
+  lengths = np.sum([l for _, l in blocks], axis=0).astype(np.int64)
+  out = np.zeros((n, int(lengths.max(initial=0))), np.uint8)
+  rows = np.nonzero(used)[0]
+  out[rows, (np.cumsum(used, axis=1) - 1)[used]] = np.concatenate([m for m, _ in blocks], 1)[used]
+  return out, lengths
+
+
+def _delimited(tag: int, block, omit_empty: bool = False):
+  """`tag varint(length) bytes` of each row of `block` (a length-delimited protobuf field).
+
+  With `omit_empty` a row without bytes writes nothing, as protobuf does for an empty packed
+  repeated field.
+  """
+  body, lengths = block
+  n = body.shape[0]
+  size, size_len = _varint_matrix(lengths)
+  head_len = 1 + size_len
+  if omit_empty:
+    head_len = np.where(lengths == 0, 0, head_len)
+  head = np.concatenate([np.full((n, 1), tag, np.uint8), size], axis=1)
+  return _concat([(head, head_len), (body, lengths)])
+
+
+def _varint_bytes(value: int) -> bytes:
+  out = bytearray()
+  while True:
+    low, value = value & 0x7F, value >> 7
+    out.append(low | (0x80 if value else 0))
+    if not value:
+      return bytes(out)
+
+
+def _int64_list_field(key: bytes, padded: np.ndarray):
+  """Wire bytes of `key -> Feature(int64_list=[ids])` per row of a (n, width) padded column.
+
+  Each row's ids are those before its first pad value (-1), packed; an empty list is an
+  empty `int64_list`.
+
+  Returns:
+    (bytes (n, w) uint8 left-aligned, lengths (n,)).
+  """
+  counts = multivalued.prefix_lengths(padded, -1, key.decode("utf-8"))
+  n, width = padded.shape
+  vbytes, vlen = _varint_matrix(padded.reshape(-1))
+  vbytes, vlen = vbytes.reshape(n, width, 10), vlen.reshape(n, width)
+  values = [(vbytes[:, j], np.where(j < counts, vlen[:, j], 0)) for j in range(width)]
+  packed = _concat(values) if values else (np.zeros((n, 0), np.uint8), np.zeros(n, np.int64))
+  feature = _delimited(0x1A, _delimited(0x0A, packed, omit_empty=True))
+  name = np.frombuffer(bytes([0x0A]) + _varint_bytes(len(key)) + key, dtype=np.uint8)
+  name_block = (np.broadcast_to(name, (n, name.size)), np.full(n, name.size, np.int64))
+  return _delimited(0x0A, _concat([name_block, _delimited(0x12, feature)]))
+
+
 def _ragged_rows(blocks, lengths) -> bytes:
   """Flattens padded per-row blocks, keeping `lengths[i]` bytes of each, row-major."""
   matrix = np.concatenate(blocks, axis=1)
@@ -116,7 +180,9 @@ def encode_examples(
   """Serializes rows of `columns` as `tf.train.Example` strings.
 
   Args:
-    columns: field name -> 1-D array (n,); every field of `dtypes` must be present.
+    columns: field name -> (n,) array, or (n, max_values) padded ids of a multi-valued
+      int64 or string field (written as a list of the ids before the padding); every
+      field of `dtypes` must be present.
     dtypes: field name -> tf.int64, tf.float32 or tf.string, in output order.
 
   Returns:
@@ -134,8 +200,12 @@ def encode_examples(
     return [_proto_example(columns, dtypes, i) for i in range(n)]
   blocks, lengths = [], []
   for k in names:
-    fn = _float_field if dtypes[k] == tf.float32 else _int64_field
-    block, length = fn(k.encode("utf-8"), np.asarray(columns[k]))
+    values = np.asarray(columns[k])
+    if values.ndim == 2:
+      fn = _int64_list_field
+    else:
+      fn = _float_field if dtypes[k] == tf.float32 else _int64_field
+    block, length = fn(k.encode("utf-8"), values)
     blocks.append(block)
     lengths.append(length)
   body_len = np.sum(lengths, axis=0) if lengths else np.zeros(n, np.int64)
@@ -152,13 +222,27 @@ def _proto_example(columns, dtypes, i: int) -> bytes:
   fmap = example.features.feature
   for k, dtype in dtypes.items():
     value = columns[k][i]
-    if dtype == tf.string:
+    if np.ndim(columns[k]) == 2:
+      _set_list(fmap[k], dtype, value, k)
+    elif dtype == tf.string:
       fmap[k].bytes_list.value.append(value if isinstance(value, bytes) else str(value).encode())
     elif dtype == tf.float32:
       fmap[k].float_list.value.append(float(value))
     else:
       fmap[k].int64_list.value.append(int(value))
   return example.SerializeToString()
+
+
+def _set_list(feature: tf.train.Feature, dtype: tf.DType, padded_row, name: str) -> None:
+  """Sets `feature` to the ids of one padded row of a multi-valued field (maybe none)."""
+  row = np.asarray(padded_row)[None, :]
+  ids = row[0, : multivalued.prefix_lengths(row, multivalued.pad_value(dtype), name)[0]]
+  if dtype == tf.string:
+    feature.bytes_list.SetInParent()
+    feature.bytes_list.value.extend(v if isinstance(v, bytes) else str(v).encode() for v in ids)
+  else:
+    feature.int64_list.SetInParent()
+    feature.int64_list.value.extend(int(v) for v in ids)
 
 
 def shard_paths(prefix: str, num_shards: int, compression: str = "") -> List[str]:
@@ -168,6 +252,28 @@ def shard_paths(prefix: str, num_shards: int, compression: str = "") -> List[str
 
 class LogError(ValueError):
   """A log file is unreadable or malformed; the message names the file (and field)."""
+
+
+def check_list_columns(columns: Mapping[str, np.ndarray], widths: Mapping[str, int]) -> None:
+  """Checks that the columns are (n,), or (n, w <= max_values) for the multi-valued fields.
+
+  Args:
+    columns: The columns to write.
+    widths: `{name: max_values}` of the multi-valued fields (`multivalued.widths`).
+
+  Raises:
+    ValueError: naming the column of another shape.
+  """
+  for name, values in columns.items():
+    shape = np.shape(values)
+    if name in widths:
+      if len(shape) != 2 or shape[1] > widths[name]:
+        raise ValueError(
+          f"column {name!r} has shape {shape}, expected (n, {widths[name]}) padded ids "
+          "(a multi-valued feature)"
+        )
+    elif len(shape) != 1:
+      raise ValueError(f"column {name!r} has shape {shape}, expected (n,) (single-valued)")
 
 
 class ShardedWriter(abc.ABC):
@@ -193,7 +299,7 @@ class ShardedWriter(abc.ABC):
     """Writes the batch `columns` with `writer`; returns its number of rows."""
 
   def write(self, columns: Mapping[str, np.ndarray]) -> None:
-    """Appends a batch of rows, given as `{field: (n,) array}`, to the next shard."""
+    """Appends a batch of rows, `{field: (n,) or (n, max_values) array}`, to the next shard."""
     self.rows_written += self._append(self._writers[self._next], columns)
     self._next = (self._next + 1) % len(self._writers)
 
@@ -247,6 +353,7 @@ class LogWriter(ShardedWriter):
     if compression not in ("", "GZIP"):
       raise ValueError(f"compression must be '' or 'GZIP', got {compression!r}")
     self._dtypes = schema.record_dtypes(include_true_labels)
+    self._widths = multivalued.widths(schema)
     self._options = tf.io.TFRecordOptions(compression_type=compression)
     super().__init__(shard_paths(prefix, num_shards, compression))
 
@@ -254,6 +361,7 @@ class LogWriter(ShardedWriter):
     return tf.io.TFRecordWriter(tmp, self._options)
 
   def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
+    check_list_columns({k: v for k, v in columns.items() if k in self._dtypes}, self._widths)
     encoded = encode_examples(columns, self._dtypes)
     for r in encoded:
       writer.write(r)
@@ -284,8 +392,43 @@ def write_logs(
 def parse_batch(
   serialized: tf.Tensor, schema: schema_lib.Schema, include_true_labels: Optional[bool] = None
 ) -> Dict[str, tf.Tensor]:
-  """Parses a batch of serialized Examples into `{field: (batch,) tensor}`."""
-  return tf.io.parse_example(serialized, schema.parse_spec(include_true_labels))
+  """Parses a batch of serialized Examples into `{field: (batch,) tensor}`.
+
+  A multi-valued feature becomes its `(batch, max_values)` padded ids; a list longer than
+  `max_values` fails an assertion naming the field (`kaml_tf.logs.validation` names records).
+  """
+  parsed = tf.io.parse_example(serialized, schema.parse_spec(include_true_labels))
+  for f in schema.multivalued_features:
+    lengths = parsed[f.name].row_lengths()
+    check = tf.debugging.assert_less_equal(
+      lengths,
+      tf.constant(f.max_values, tf.int64),
+      message=f"record field {f.name} holds more than max_values={f.max_values} ids",
+    )
+    with tf.control_dependencies([check]):
+      parsed[f.name] = f.padded(parsed[f.name])
+  return parsed
+
+
+def _columns_of(
+  path: str, first: int, parsed: Dict[str, tf.Tensor], schema: schema_lib.Schema
+) -> Dict[str, np.ndarray]:
+  """Numpy columns of a parsed batch, multi-valued ones padded once their lengths are checked."""
+  columns = {}
+  for f in schema.multivalued_features:
+    ragged = parsed.pop(f.name)
+    lengths = ragged.row_lengths().numpy()
+    long = np.flatnonzero(lengths > f.max_values)
+    if long.size:
+      raise LogError(
+        f"{path}: record #{first + int(long[0])} field {f.name!r} has "
+        f"{int(lengths[long[0]])} values, more than max_values={f.max_values}"
+      )
+    columns[f.name] = multivalued.pad(
+      ragged.flat_values.numpy(), lengths, f.max_values, multivalued.pad_value(ragged.dtype)
+    )
+  columns.update({k: v.numpy() for k, v in parsed.items()})
+  return columns
 
 
 def read_columns(
@@ -294,17 +437,28 @@ def read_columns(
   include_true_labels: Optional[bool] = None,
   batch_size: int = 8192,
 ) -> Dict[str, np.ndarray]:
-  """Reads whole log files into numpy columns, in file order (for tests and small data)."""
+  """Reads whole log files into numpy columns, in file order (for tests and small data).
+
+  A multi-valued feature is an `(n, max_values)` column padded with its pad value.
+
+  Raises:
+    LogError: naming the file, record and field of a list longer than `max_values`.
+  """
   paths = list_files(files)
+  spec = schema.parse_spec(include_true_labels)
   chunks: Dict[str, List[np.ndarray]] = {}
   for path in paths:
     ds = tf.data.TFRecordDataset(path, compression_type=compression_of(path))
+    first = 0
     for batch in ds.batch(batch_size):
-      for k, v in parse_batch(batch, schema, include_true_labels).items():
-        chunks.setdefault(k, []).append(v.numpy())
+      parsed = tf.io.parse_example(batch, spec)
+      for k, v in _columns_of(path, first, parsed, schema).items():
+        chunks.setdefault(k, []).append(v)
+      first += int(batch.shape[0])
   if not chunks:
+    widths = multivalued.widths(schema)
     return {
-      k: np.zeros([0], d.as_numpy_dtype)
+      k: np.zeros([0, widths[k]] if k in widths else [0], d.as_numpy_dtype)
       for k, d in schema.record_dtypes(include_true_labels).items()
     }
   return {k: np.concatenate(v) for k, v in chunks.items()}

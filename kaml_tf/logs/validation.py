@@ -13,6 +13,11 @@ the records that pass every check. A record fails when
   (`wrong_shape`),
 * a label is outside {0, 1} (`bad_label`), `target_action` outside [-1, N) (`bad_target`),
   or a dense value is NaN or infinite (`not_finite`);
+* a multi-valued feature (`SparseFeature.max_values > 1`, parsed with a `tf.io.RaggedFeature`)
+  holds more than `max_values` ids (`wrong_shape`), or an id that is null in Parquet or equal
+  to the pad value, -1 or "" (`bad_id`). An empty list is valid (no ids), and so are an absent
+  TFRecord key and a null Parquet list: both are the empty list. A good record's list is
+  padded to `(max_values,)` (`kaml_tf.logs.multivalued`); nothing is ever cut;
 
 and a file with no records at all is an `empty_file`. By default the first problem raises
 `BadRecordError` naming the file, the record index and the field. With a `BadRecords` tally
@@ -39,6 +44,7 @@ from google.protobuf import message as proto_message
 import numpy as np
 import tensorflow as tf
 
+from kaml_tf.logs import multivalued
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import parquet as parquet_logs
@@ -51,6 +57,7 @@ WRONG_SHAPE = "wrong_shape"
 BAD_LABEL = "bad_label"
 BAD_TARGET = "bad_target"
 NOT_FINITE = "not_finite"
+BAD_ID = "bad_id"
 EMPTY_FILE = "empty_file"
 REASONS = (
   CORRUPT,
@@ -61,6 +68,7 @@ REASONS = (
   BAD_LABEL,
   BAD_TARGET,
   NOT_FINITE,
+  BAD_ID,
   EMPTY_FILE,
 )
 
@@ -68,8 +76,10 @@ SKIP_HINT = "rerun with --skip_bad_records to skip and count such records"
 
 _KINDS = {tf.int64: "int64_list", tf.float32: "float_list", tf.string: "bytes_list"}
 
-Spec = Mapping[str, tf.io.FixedLenFeature]
+Spec = Mapping[str, schema_lib.ParseFeature]
 Columns = Dict[str, np.ndarray]
+# (position in the batch, field, reason, detail) of one bad row.
+RowProblem = Tuple[int, str, str, str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,16 +226,85 @@ def proto_problem(serialized: bytes, spec: Spec) -> Optional[Tuple[Optional[str]
     return None, UNPARSABLE, "not a serialized tf.train.Example"
   fmap = example.features.feature
   for name, feature in spec.items():
+    is_list = isinstance(feature, tf.io.RaggedFeature)
     if name not in fmap:
+      if is_list:
+        continue  # an absent list is the empty list
       return name, MISSING_FIELD, "is missing (every record needs it)"
     kind = fmap[name].WhichOneof("kind")
     expected = _KINDS[feature.dtype]
-    if kind != expected:
+    if kind != expected and not (is_list and kind is None):
       return name, WRONG_TYPE, f"is {kind or 'an empty Feature'}, expected {expected}"
-    count = len(getattr(fmap[name], kind).value)
-    if count != 1:
-      return name, WRONG_SHAPE, f"has {count} values, expected exactly 1"
+    count = len(getattr(fmap[name], kind).value) if kind else 0
+    if not is_list and count != 1:
+      single = " (the schema says single-valued)" if count > 1 else ""
+      return name, WRONG_SHAPE, f"has {count} values, expected exactly 1{single}"
   return None
+
+
+def list_problems(lists: Mapping[str, multivalued.RaggedColumn]) -> List[RowProblem]:
+  """The rows whose multi-valued fields break the rules, in field order (module docstring).
+
+  Args:
+    lists: `{field: its lists as read}` of the rows of a batch.
+
+  Returns:
+    [(row position, field, reason, detail)], at most one per field and row.
+  """
+  found = []
+  for name, column in lists.items():
+    per_row: Dict[int, Tuple[str, str]] = {}
+    rows = column.row_of()
+    if column.nulls is not None:
+      for r, k in zip(rows[column.nulls].tolist(), np.flatnonzero(column.nulls).tolist()):
+        at = k - int(np.sum(column.lengths[:r]))
+        per_row.setdefault(r, (BAD_ID, f"holds a null id (position {at} of its list)"))
+    for r in np.unique(rows[multivalued.pad_positions(column)]).tolist():
+      per_row.setdefault(
+        r, (BAD_ID, f"holds the id {column.pad!r}, the pad value (never a valid id)")
+      )
+    for r in np.flatnonzero(column.lengths > column.width).tolist():
+      per_row.setdefault(
+        r,
+        (
+          WRONG_SHAPE,
+          f"has {int(column.lengths[r])} values, more than max_values={column.width}",
+        ),
+      )
+    found += [(r, name, reason, detail) for r, (reason, detail) in per_row.items()]
+  return found
+
+
+def _drop_rows(
+  path: str,
+  columns: Columns,
+  index: np.ndarray,
+  problems: Sequence[RowProblem],
+  bad: Optional[BadRecords],
+) -> Tuple[Columns, np.ndarray]:
+  """Reports the first problem of each bad row, in row order, and drops those rows.
+
+  Args:
+    path: The file, for messages.
+    columns: The batch's columns.
+    index: (n,) the record index of each row.
+    problems: What is wrong, as (row position, field, reason, detail); of several problems of
+      a row, the first one in this list is reported.
+    bad: The tally under --skip_bad_records, None to raise at the first bad row.
+
+  Returns:
+    (the columns of the good rows, their record indices).
+  """
+  if not problems:
+    return columns, index
+  first: Dict[int, RowProblem] = {}
+  for problem in problems:
+    first.setdefault(problem[0], problem)
+  keep = np.ones(len(index), bool)
+  for position, (_, field, reason, detail) in sorted(first.items()):
+    _report(Problem(path, int(index[position]), field, reason, detail), bad)
+    keep[position] = False
+  return {k: v[keep] for k, v in columns.items()}, index[keep]
 
 
 def value_problems(
@@ -320,17 +399,52 @@ def _core_message(message: str) -> str:
   return re.sub(r"\s*\[Op:[^\]]*\].*$", "", message, flags=re.S).strip().strip("'")
 
 
+def _widths(schema: Optional[schema_lib.Schema], spec: Spec) -> Dict[str, int]:
+  """`{field: max_values}` of the multi-valued fields of `spec` (those it parses as lists)."""
+  names = [k for k, f in spec.items() if isinstance(f, tf.io.RaggedFeature)]
+  if names and schema is None:
+    raise ValueError(f"the multi-valued fields {names} need the schema (their max_values)")
+  widths = multivalued.widths(schema) if names else {}
+  return {k: widths[k] for k in names}
+
+
+def _numpy(
+  parsed: Mapping[str, Union[tf.Tensor, tf.RaggedTensor]], widths: Mapping[str, int]
+) -> Tuple[Columns, Dict[str, multivalued.RaggedColumn]]:
+  """(numpy columns of the scalar fields, the multi-valued fields' lists as parsed)."""
+  columns, lists = {}, {}
+  for k, v in parsed.items():
+    if k in widths:
+      lists[k] = multivalued.RaggedColumn(
+        v.flat_values.numpy(),
+        v.row_lengths().numpy(),
+        None,
+        widths[k],
+        multivalued.pad_value(v.dtype),
+      )
+    else:
+      columns[k] = v.numpy()
+  return columns, lists
+
+
 def _parse(
-  path: str, first: int, serialized: np.ndarray, spec: Spec, bad: Optional[BadRecords]
-) -> Tuple[Columns, Optional[np.ndarray]]:
+  path: str,
+  first: int,
+  serialized: np.ndarray,
+  spec: Spec,
+  bad: Optional[BadRecords],
+  widths: Mapping[str, int],
+) -> Tuple[Columns, np.ndarray]:
   """Parses a batch; on failure finds the bad records one by one and parses the rest.
 
+  Multi-valued fields are checked (`list_problems`), then padded to `(rows, max_values)`.
+
   Returns:
-    (columns of the parsed rows, their record indices or None when all rows parsed).
+    (columns of the good rows, their record indices).
   """
   try:
     parsed = tf.io.parse_example(serialized, spec)
-    return {k: v.numpy() for k, v in parsed.items()}, None
+    return _checked_lists(path, first + np.arange(len(serialized)), parsed, widths, bad)
   except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
     # TF's message quotes the bad bytes, which need not be UTF-8.
     pass
@@ -341,12 +455,27 @@ def _parse(
       keep.append(i)
     else:
       _report(Problem(path, first + i, *found), bad)
-  parsed = (
-    tf.io.parse_example(serialized[keep], spec)
-    if keep
-    else {k: tf.zeros([0], f.dtype) for k, f in spec.items()}
-  )
-  return {k: v.numpy() for k, v in parsed.items()}, first + np.asarray(keep, np.int64)
+  parsed = tf.io.parse_example(tf.constant(serialized[keep].tolist(), tf.string, [len(keep)]), spec)
+  return _checked_lists(path, first + np.asarray(keep, np.int64), parsed, widths, bad)
+
+
+def _checked_lists(
+  path: str,
+  index: np.ndarray,
+  parsed: Mapping[str, Union[tf.Tensor, tf.RaggedTensor]],
+  widths: Mapping[str, int],
+  bad: Optional[BadRecords],
+) -> Tuple[Columns, np.ndarray]:
+  """Numpy columns of parsed rows without those whose lists break the rules, lists padded."""
+  columns, lists = _numpy(parsed, widths)
+  problems = list_problems(lists)
+  if problems:
+    keep = np.ones(len(index), bool)
+    keep[[p[0] for p in problems]] = False
+    lists = {k: v.take(keep) for k, v in lists.items()}
+  columns, index = _drop_rows(path, columns, index, problems, bad)
+  columns.update({k: v.padded() for k, v in lists.items()})
+  return {k: columns[k] for k in parsed}, index
 
 
 def checked_batches(
@@ -360,56 +489,56 @@ def checked_batches(
 
   Args:
     path: A TFRecord file (plain or `.gz`) or a Parquet file (`.parquet`).
-    schema: The logs' schema, for the value checks (None: parse checks only).
-    spec: The fields to parse (`tf.io.FixedLenFeature`s); only these are checked.
+    schema: The logs' schema, for the value checks (None: parse checks only; a spec with
+      multi-valued fields needs it).
+    spec: The fields to parse (`tf.io.FixedLenFeature`s, and `tf.io.RaggedFeature`s of the
+      multi-valued features); only these are checked.
     batch_size: Records per read batch.
     bad: None: raise `BadRecordError` at the first problem; otherwise skip and count.
 
   Yields:
-    (index of the batch's first record in the file, {field: (rows,) array} of the good rows).
+    (index of the batch's first record in the file, {field: (rows,) array} of the good rows,
+    `(rows, max_values)` padded for a multi-valued feature).
 
   Raises:
     LogError: for a Parquet file without a column of `spec` or with one of another type
       (every record would be bad: never skipped).
   """
+  widths = _widths(schema, spec)
   if parquet_logs.is_parquet(path):
-    return _checked_parquet(path, schema, spec, batch_size, bad)
-  return _checked_tfrecord(path, schema, spec, batch_size, bad)
+    return _checked_parquet(path, schema, spec, batch_size, bad, widths)
+  return _checked_tfrecord(path, schema, spec, batch_size, bad, widths)
 
 
-def _null_problems(path: str, batch: parquet_logs.Batch) -> List[Problem]:
-  """One `missing_field` problem per record of a Parquet batch with a null, in record order.
-
-  A record with several nulls is named by its first null field in the spec's order.
-  """
-  first_field: Dict[int, str] = {}
-  for field, positions in batch.nulls.items():
-    for position in positions.tolist():
-      first_field.setdefault(position, field)
-  return [
-    Problem(path, batch.first + position, field, MISSING_FIELD, "is null")
-    for position, field in sorted(first_field.items())
+def _row_problems(batch: parquet_logs.Batch) -> List[RowProblem]:
+  """The bad rows of a Parquet batch: nulls (by their first null field in the spec's order),
+  then the multi-valued fields' `list_problems`."""
+  found = [
+    (position, field, MISSING_FIELD, "is null")
+    for field, positions in batch.nulls.items()
+    for position in positions.tolist()
   ]
+  return found + list_problems(batch.lists)
 
 
-def null_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
-  """The first record of a Parquet batch with a null, as a `missing_field` problem (or None)."""
-  problems = _null_problems(path, batch)
-  return problems[0] if problems else None
+def batch_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
+  """The first bad record of a Parquet batch (a null, or a bad list), or None."""
+  problems = _row_problems(batch)
+  if not problems:
+    return None
+  position, field, reason, detail = min(problems, key=lambda p: p[0])
+  return Problem(path, batch.first + position, field, reason, detail)
 
 
-def _drop_nulls(
+def _checked_rows(
   path: str, batch: parquet_logs.Batch, bad: Optional[BadRecords]
 ) -> Tuple[Columns, Optional[np.ndarray]]:
-  """(columns without the rows that have a null, their record indices or None)."""
-  if not batch.nulls:
+  """(columns without the bad rows, their record indices or None when all rows are good)."""
+  problems = _row_problems(batch)
+  if not problems:
     return batch.columns, None
-  keep = np.ones(batch.size, bool)
-  for problem in _null_problems(path, batch):
-    _report(problem, bad)
-    keep[problem.record - batch.first] = False
-  rows = batch.first + np.flatnonzero(keep)
-  return {k: v[keep] for k, v in batch.columns.items()}, rows
+  index = batch.first + np.arange(batch.size)
+  return _drop_rows(path, batch.columns, index, problems, bad)
 
 
 def _checked_parquet(
@@ -418,12 +547,13 @@ def _checked_parquet(
   spec: Spec,
   batch_size: int,
   bad: Optional[BadRecords],
+  widths: Mapping[str, int],
 ) -> Iterator[Tuple[int, Columns]]:
   fields = {k: f.dtype for k, f in spec.items()}
   read = 0
   try:
-    for batch in parquet_logs.read_batches(path, fields, batch_size):
-      columns, rows = _drop_nulls(path, batch, bad)
+    for batch in parquet_logs.read_batches(path, fields, batch_size, widths=widths):
+      columns, rows = _checked_rows(path, batch, bad)
       yield batch.first, drop_bad_values(path, batch.first, columns, schema, bad, rows)
       read = batch.first + batch.size
   except parquet_logs.ReadError as e:
@@ -448,6 +578,7 @@ def _checked_tfrecord(
   spec: Spec,
   batch_size: int,
   bad: Optional[BadRecords],
+  widths: Mapping[str, int],
 ) -> Iterator[Tuple[int, Columns]]:
   first = 0
   batches = iter(_records(path).batch(batch_size).prefetch(2))
@@ -459,7 +590,7 @@ def _checked_tfrecord(
     except tf.errors.OpError:
       good, message = _readable_prefix(path, first, batch_size)
       if good:
-        columns, rows = _parse(path, first, np.asarray(good, object), spec, bad)
+        columns, rows = _parse(path, first, np.asarray(good, object), spec, bad, widths)
         yield first, drop_bad_values(path, first, columns, schema, bad, rows)
       _report(
         Problem(
@@ -472,7 +603,7 @@ def _checked_tfrecord(
         bad,
       )
       return
-    columns, rows = _parse(path, first, serialized, spec, bad)
+    columns, rows = _parse(path, first, serialized, spec, bad, widths)
     yield first, drop_bad_values(path, first, columns, schema, bad, rows)
     first += len(serialized)
   if first == 0:

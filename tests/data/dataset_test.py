@@ -458,3 +458,114 @@ def test_bad_records_with_nothing_bad_reads_the_plain_files(tmp_path):
     )()
   )
   np.testing.assert_array_equal(filtered["user"], features["user"])
+
+
+# `SCHEMA` plus user interest tags: 0 to 3 ids per record.
+TAG_SCHEMA = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=SCHEMA.sparse_features + (schema_lib.SparseFeature("tags", max_values=3),),
+  dense_features=SCHEMA.dense_features,
+)
+
+
+def _tag_columns(n, tags=None):
+  cols = _columns(_many(n))
+  # Record i holds i % 4 tags: 10 i, 10 i + 1, ... (so record 0 and 4 hold none).
+  cols["tags"] = np.array(
+    [[10 * i + j if j < i % 4 else -1 for j in range(3)] for i in range(n)], np.int64
+  )
+  return cols
+
+
+def _tag_logs(tmp_path, fmt, cols, name="tags"):
+  if fmt == "tfrecord":
+    return records.write_logs(TAG_SCHEMA, str(tmp_path / name), cols, num_shards=2, batch_rows=3)
+  with parquet_logs.LogWriter(TAG_SCHEMA, str(tmp_path / name), num_shards=2) as writer:
+    for start in range(0, len(cols["user"]), 3):
+      writer.write({k: v[start : start + 3] for k, v in cols.items()})
+  return writer.paths
+
+
+@pytest.mark.parametrize("fmt", ["tfrecord", "parquet"])
+@pytest.mark.parametrize("shuffle_buffer", [0, 4])
+def test_multivalued_features_come_padded_in_every_batch(tmp_path, fmt, shuffle_buffer):
+  cols = _tag_columns(7)
+  files = _tag_logs(tmp_path, fmt, cols)
+  ds = _factory(
+    files,
+    schema=TAG_SCHEMA,
+    stats=None,
+    policy="base",
+    batch_size=3,
+    seed=2,
+    shuffle_buffer=shuffle_buffer,
+  )()
+  assert ds.element_spec[0]["tags"].shape.as_list() == [None, 3]
+  features, _ = _by_user(*_all(ds))
+  np.testing.assert_array_equal(features["user"], cols["user"])
+  np.testing.assert_array_equal(features["tags"], cols["tags"])
+
+
+@pytest.mark.parametrize("fmt", ["tfrecord", "parquet"])
+@pytest.mark.parametrize(
+  "tags, reason, message",
+  [
+    ([1, 2, 3, 4], "wrong_shape", "at most max_values=3 ids|has 4 values, more than max_values=3"),
+    ([5, -1], "bad_id", "must not hold the pad value -1|holds the id -1, the pad value"),
+  ],
+)
+def test_a_bad_list_fails_the_pipeline_or_is_dropped(tmp_path, fmt, tags, reason, message):
+  cols = _tag_columns(6)
+  wide = schema_lib.Schema(
+    actions=("A", "B"),
+    sparse_features=SCHEMA.sparse_features + (schema_lib.SparseFeature("tags", max_values=5),),
+    dense_features=SCHEMA.dense_features,
+  )
+  # Written under a wider schema; -1 inside a list is written by hand below.
+  cols["tags"] = np.pad(cols["tags"], [(0, 0), (0, 2)], constant_values=-1)
+  cols["tags"][4] = -1
+  cols["tags"][4, : len(tags)] = [t if t != -1 else 99 for t in tags]
+  if fmt == "tfrecord":
+    path = records.write_logs(wide, str(tmp_path / "bad"), cols)[0]
+    if -1 in tags:
+      raw = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+      example = tf.train.Example.FromString(raw[4])
+      example.features.feature["tags"].int64_list.value[1] = -1
+      raw[4] = example.SerializeToString()
+      with tf.io.TFRecordWriter(path) as writer:
+        for r in raw:
+          writer.write(r)
+  else:
+    table = pa.table({k: pa.array(list(v) if v.ndim == 2 else v) for k, v in cols.items()})
+    lists = [[t for t in row if t != -1] for row in cols["tags"]]
+    lists[4] = tags
+    table = table.set_column(
+      table.schema.get_field_index("tags"), "tags", pa.array(lists, pa.list_(pa.int64()))
+    )
+    path = str(tmp_path / "bad.parquet")
+    pq.write_table(table, path)
+  with pytest.raises((tf.errors.OpError, validation.BadRecordError), match=message):
+    _all(_factory(path, schema=TAG_SCHEMA, stats=None, policy="base")())
+  spec = dataset_lib.parse_spec(TAG_SCHEMA)
+  problem = validation.first_problem(path, TAG_SCHEMA, spec).problem
+  assert (problem.record, problem.field, problem.reason) == (4, "tags", reason)
+  bad = validation.scan(path, TAG_SCHEMA, spec)
+  config = dataset_lib.DatasetConfig(files=path, batch_size=4, mask=masks.MaskConfig("base"))
+  features, _ = _all(dataset_lib.DatasetFactory(TAG_SCHEMA, None, config, bad_records=bad)())
+  assert features["user"].tolist() == [100, 101, 102, 103, 105]
+  np.testing.assert_array_equal(features["tags"], _tag_columns(6)["tags"][[0, 1, 2, 3, 5]])
+
+
+def test_a_list_column_for_a_single_valued_feature_fails_before_reading(tmp_path):
+  cols = _columns(SAMPLES)
+  table = pa.table({k: pa.array(v) for k, v in cols.items()})
+  table = table.set_column(
+    table.schema.get_field_index("user"), "user", pa.array([[1]] * len(SAMPLES))
+  )
+  path = str(tmp_path / "lists.parquet")
+  pq.write_table(table, path)
+  with pytest.raises(
+    validation.LogError,
+    match=r"lists.parquet: column 'user' is a list column .* in a schema that says single-valued",
+  ):
+    _factory(path)()

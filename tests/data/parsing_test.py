@@ -93,3 +93,34 @@ def test_checks_run_inside_a_dataset():
   ds = tf.data.Dataset.from_tensors(_serialized(columns)).map(parser.parse)
   with pytest.raises(tf.errors.InvalidArgumentError, match="target_action must be < 2"):
     list(ds)
+
+
+def test_multivalued_features_parse_padded_and_bad_lists_fail_naming_the_field():
+  schema = schema_lib.Schema(
+    actions=("A", "B"), sparse_features=(schema_lib.SparseFeature("tags", max_values=2),)
+  )
+  spec = parsing.parse_spec(schema)
+  assert isinstance(spec["tags"], tf.io.RaggedFeature)
+  parser = parsing.RecordParser(schema, spec)
+  assert parser.widths == {"tags": 2}
+  cols = {k: v for k, v in _columns().items() if k in schema.record_dtypes()}
+
+  def parse(tags):
+    return parser.parse(
+      tf.constant(records.encode_examples(dict(cols, tags=tags), schema.record_dtypes()))
+    )
+
+  tags = parse(np.array([[7, 8], [-1, -1], [9, -1]]))["tags"]
+  np.testing.assert_array_equal(tags.numpy(), [[7, 8], [-1, -1], [9, -1]])
+  wide = schema_lib.Schema(
+    actions=("A", "B"), sparse_features=(schema_lib.SparseFeature("tags", max_values=3),)
+  )
+  too_long = records.encode_examples(
+    dict(cols, tags=np.array([[1, 2, 3]] * 3)), wide.record_dtypes()
+  )
+  with pytest.raises(tf.errors.InvalidArgumentError, match="tags must hold at most max_values=2"):
+    parser.parse(tf.constant(too_long))
+  example = tf.train.Example.FromString(too_long[0])
+  example.features.feature["tags"].int64_list.value[:] = [4, -1]
+  with pytest.raises(tf.errors.InvalidArgumentError, match="tags must not hold the pad value -1"):
+    parser.parse(tf.constant([example.SerializeToString()]))

@@ -103,3 +103,31 @@ def test_config_errors(kwargs, message):
   with pytest.raises(configs.ConfigError, match=message) as error:
     log_conversion.ConversionConfig("out", **kwargs)
   assert error.value.field == next(iter(kwargs))
+
+
+TAG_SCHEMA = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=(
+    schema_lib.SparseFeature("tags", max_values=3),
+    schema_lib.SparseFeature("words", dtype="string", max_values=2),
+  ),
+  dense_features=(schema_lib.DenseFeature("x"),),
+  has_true_labels=True,
+)
+
+
+@pytest.mark.parametrize("compression", ["", "GZIP"])
+def test_lists_round_trip_tfrecord_parquet_tfrecord(tmp_path, compression):
+  cols = _columns(4)
+  cols["tags"] = np.array([[1, 2, 3], [-1, -1, -1], [4, -1, -1], [5, 6, -1]])
+  cols["words"] = np.array([[b"a", b""], [b"", b""], [b"b", b"c"], [b"d", b""]], object)
+  records.write_logs(TAG_SCHEMA, str(tmp_path / "in"), cols)
+  to_parquet = log_conversion.ConversionConfig(str(tmp_path / "pq"), num_shards=1)
+  log_conversion.convert_logs(str(tmp_path / "in-*"), TAG_SCHEMA, to_parquet)
+  back_config = log_conversion.ConversionConfig(
+    str(tmp_path / "back"), to_format="tfrecord", compression=compression
+  )
+  log_conversion.convert_logs(str(tmp_path / "pq-*"), TAG_SCHEMA, back_config)
+  back = records.read_columns(str(tmp_path / "back-*"), TAG_SCHEMA)
+  for k, v in cols.items():
+    assert back[k].tolist() == v.tolist(), k

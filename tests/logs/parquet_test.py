@@ -154,3 +154,100 @@ def test_failed_writer_leaves_nothing(tmp_path):
     with parquet_logs.LogWriter(SCHEMA, str(tmp_path / "out")) as writer:
       writer.write({"ad_task_id": np.array([1])})
   assert os.listdir(tmp_path) == []
+
+
+TAG_SCHEMA = schema_lib.Schema(
+  actions=("A",),
+  sparse_features=(
+    schema_lib.SparseFeature("tags", max_values=3),
+    schema_lib.SparseFeature("words", dtype="string", max_values=2),
+  ),
+)
+TAG_FIELDS = {"tags": tf.int64, "words": tf.string}
+TAG_WIDTHS = {"tags": 3, "words": 2}
+
+
+def test_list_columns_read_padded_with_their_lists_as_read(tmp_path):
+  table = pa.table(
+    {
+      "tags": pa.array([[1, 2], None, [], [3, None, -1, 4]], pa.list_(pa.int64())),
+      "words": pa.array([["a"], ["b", "c"], None, []], pa.list_(pa.string())),
+    }
+  )
+  path = _write(tmp_path, table)
+  (batch,) = parquet_logs.read_batches(path, TAG_FIELDS, 8, widths=TAG_WIDTHS)
+  # A null list is the empty list, not a null; the over-long row is cut here (validation
+  # refuses it from `lists`).
+  assert batch.nulls == {}
+  np.testing.assert_array_equal(
+    batch.columns["tags"], [[1, 2, -1], [-1] * 3, [-1] * 3, [3, -1, -1]]
+  )
+  assert batch.columns["words"].tolist() == [[b"a", b""], [b"b", b"c"], [b""] * 2, [b""] * 2]
+  tags = batch.lists["tags"]
+  np.testing.assert_array_equal(tags.lengths, [2, 0, 0, 4])
+  np.testing.assert_array_equal(tags.nulls, [False, False, False, True, False, False])
+  assert (tags.width, tags.pad) == (3, -1)
+  assert batch.lists["words"].nulls is None
+
+
+def test_a_sliced_batch_reads_the_lists_of_its_own_rows(tmp_path):
+  table = pa.table(
+    {
+      "tags": pa.array([[1], [2, 3], [4], []], pa.list_(pa.int64())),
+      "words": pa.array([[]] * 4, pa.list_(pa.string())),
+    }
+  )
+  path = _write(tmp_path, table)
+  batches = list(parquet_logs.read_batches(path, TAG_FIELDS, 2, limit=3, widths=TAG_WIDTHS))
+  np.testing.assert_array_equal(batches[1].columns["tags"], [[4, -1, -1]])
+  np.testing.assert_array_equal(batches[0].lists["tags"].values, [1, 2, 3])
+
+
+@pytest.mark.parametrize(
+  "table, widths, message",
+  [
+    (
+      pa.table({"tags": pa.array([[1]], pa.list_(pa.int64()))}),
+      {},
+      r"logs.parquet: column 'tags' is a list column \(list<\w+: int64>\) in a schema that "
+      r"says single-valued",
+    ),
+    (
+      pa.table({"tags": pa.array([1])}),
+      {"tags": 3},
+      r"logs.parquet: column 'tags' has type int64, expected list<int64> \(a multi-valued "
+      r"feature, max_values=3\)",
+    ),
+    (
+      pa.table({"tags": pa.array([[1.5]], pa.list_(pa.float64()))}),
+      {"tags": 3},
+      r"column 'tags' has type list<\w+: double>, expected list<int64>",
+    ),
+  ],
+)
+def test_list_column_mismatch_names_file_and_column(tmp_path, table, widths, message):
+  path = _write(tmp_path, table)
+  with pytest.raises(records.LogError, match=message):
+    parquet_logs.check_file(path, {"tags": tf.int64}, widths)
+  with pytest.raises(records.LogError, match=message):
+    next(parquet_logs.read_batches(path, {"tags": tf.int64}, 2, widths=widths))
+
+
+def test_writer_writes_list_columns_of_the_ids_before_the_padding(tmp_path):
+  cols = {
+    "ad_task_id": np.array([1, 2, 3]),
+    "day": np.zeros(3, np.int64),
+    "target_action": np.zeros(3, np.int64),
+    "tags": np.array([[5, 6, -1], [-1, -1, -1], [7, 8, 9]]),
+    "words": np.array([[b"", b""], ["x", "y"], [b"z", b""]], object),
+    "label_A": np.array([1, 0, 0]),
+  }
+  with parquet_logs.LogWriter(TAG_SCHEMA, str(tmp_path / "out")) as writer:
+    writer.write(cols)
+  table = pq.read_table(writer.paths[0])
+  assert table.schema.field("tags").type == pa.list_(pa.int64())
+  assert table.column("tags").to_pylist() == [[5, 6], [], [7, 8, 9]]
+  assert table.column("words").to_pylist() == [[], [b"x", b"y"], [b"z"]]
+  (batch,) = parquet_logs.read_batches(writer.paths[0], TAG_FIELDS, 8, widths=TAG_WIDTHS)
+  np.testing.assert_array_equal(batch.columns["tags"], cols["tags"])
+  assert batch.columns["words"].tolist() == [[b"", b""], [b"x", b"y"], [b"z", b""]]

@@ -135,3 +135,101 @@ def test_small_logs_spread_over_every_shard(tmp_path):
   paths = records.write_logs(schema, str(tmp_path / "t"), _columns(10), num_shards=3)
   sizes = [len(records.read_columns(p, schema)["user_id"]) for p in paths]
   assert sizes == [4, 4, 2]
+
+
+def _tag_schema(dtype="int64"):
+  return S.Schema(
+    actions=("a",),
+    sparse_features=(S.SparseFeature("tags", dtype=dtype, max_values=3),),
+  )
+
+
+def _tag_columns(tags):
+  n = len(tags)
+  return {
+    "ad_task_id": np.arange(n),
+    "target_action": np.zeros(n, np.int64),
+    "day": np.zeros(n, np.int64),
+    "tags": tags,
+    "label_a": np.ones(n, np.int64),
+  }
+
+
+def test_list_encoder_matches_protobuf_bytes():
+  # Row 1 is the empty list, row 2 needs 10-byte varints and a 2-byte list length.
+  tags = np.array([[1, 300, -1], [-1, -1, -1], [2**62, -(2**40), 7]])
+  encoded = records.encode_examples({"tags": tags}, {"tags": tf.int64})
+  with_scalar = records.encode_examples(
+    {"tags": tags, "n": np.arange(3)}, {"tags": tf.int64, "n": tf.int64}
+  )
+  for i, row in enumerate(tags):
+    expected = tf.train.Example()
+    expected.features.feature["tags"].int64_list.SetInParent()
+    expected.features.feature["tags"].int64_list.value.extend(int(v) for v in row if v != -1)
+    assert encoded[i] == expected.SerializeToString()
+    expected.features.feature["n"].int64_list.value.append(i)
+    assert tf.train.Example.FromString(with_scalar[i]) == expected
+
+
+def test_long_lists_under_long_keys_parse_back():
+  key = "k" * 200
+  tags = np.arange(3 * 40).reshape(3, 40) * 10**9
+  encoded = records.encode_examples({key: tags}, {key: tf.int64})
+  parsed = tf.io.parse_example(
+    encoded, {key: tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64)}
+  )
+  np.testing.assert_array_equal(parsed[key].to_tensor().numpy(), tags)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "string"])
+def test_lists_round_trip_padded_with_empty_lists(tmp_path, dtype):
+  if dtype == "int64":
+    tags = np.array([[4, 5, 6], [-1, -1, -1], [9, -1, -1]])
+  else:
+    tags = np.array([[b"x", b"y", b"z"], [b"", b"", b""], [b"w", b"", b""]], object)
+  schema = _tag_schema(dtype)
+  records.write_logs(schema, str(tmp_path / "t"), _tag_columns(tags))
+  back = records.read_columns(str(tmp_path / "t-*"), schema)
+  assert back["tags"].shape == (3, 3)
+  assert back["tags"].tolist() == tags.tolist()
+  parsed = records.parse_batch(
+    tf.constant(records.encode_examples(_tag_columns(tags), schema.record_dtypes())), schema
+  )
+  assert parsed["tags"].numpy().tolist() == tags.tolist()
+
+
+def test_an_absent_key_reads_as_the_empty_list(tmp_path):
+  schema = _tag_schema()
+  without = S.Schema(actions=("a",))
+  records.write_logs(without, str(tmp_path / "t"), _tag_columns(np.zeros((2, 3))))
+  back = records.read_columns(str(tmp_path / "t-*"), schema)
+  np.testing.assert_array_equal(back["tags"], [[-1, -1, -1], [-1, -1, -1]])
+
+
+def test_a_list_longer_than_max_values_is_refused_naming_file_record_and_field(tmp_path):
+  longer = S.Schema(actions=("a",), sparse_features=(S.SparseFeature("tags", max_values=4),))
+  tags = np.array([[1, -1, -1, -1], [1, 2, 3, 4]])
+  paths = records.write_logs(longer, str(tmp_path / "t"), _tag_columns(tags))
+  with pytest.raises(
+    records.LogError,
+    match=r"t-00000-of-00001.tfrecord: record #1 field 'tags' "
+    r"has 4 values, more than max_values=3",
+  ):
+    records.read_columns(paths, _tag_schema())
+  with pytest.raises(tf.errors.InvalidArgumentError, match="more than max_values=3"):
+    records.parse_batch(
+      tf.constant(records.encode_examples(_tag_columns(tags), longer.record_dtypes())),
+      _tag_schema(),
+    )
+
+
+def test_writer_refuses_a_list_column_of_the_wrong_shape(tmp_path):
+  with pytest.raises(ValueError, match=r"column 'tags' has shape \(2,\), expected \(n, 3\)"):
+    records.write_logs(_tag_schema(), str(tmp_path / "t"), _tag_columns(np.array([1, 2])))
+  with pytest.raises(
+    ValueError, match=r"column 'target_action' has shape \(2, 1\), expected \(n,\)"
+  ):
+    cols = _tag_columns(np.full((2, 3), -1))
+    cols["target_action"] = np.zeros((2, 1), np.int64)
+    records.write_logs(_tag_schema(), str(tmp_path / "u"), cols)
+  assert os.listdir(tmp_path) == []

@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import tensorflow as tf
 
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
@@ -168,3 +169,120 @@ def test_parquet_nulls_name_each_record_by_its_first_null_field_in_spec_order(tm
   assert bad.bad_indices == {path: [1, 2, 6]}
   # Record 1 has both nulls and is named by x; record 2 by x; record 6 by label_A.
   assert dict(bad.field_counts) == {("missing_field", "x"): 2, ("missing_field", "label_A"): 1}
+
+
+# A schema with a multi-valued feature: `tags` holds 0 to 2 ids.
+LIST_SCHEMA = schema_lib.Schema(
+  actions=("A",),
+  sparse_features=(schema_lib.SparseFeature("tags", max_values=2),),
+)
+
+
+def _tag_example(i, tags):
+  example = tf.train.Example()
+  fmap = example.features.feature
+  for k, v in (("ad_task_id", i), ("target_action", 0), ("day", 0), ("label_A", 1)):
+    fmap[k].int64_list.value.append(v)
+  if tags is not None:
+    fmap["tags"].int64_list.SetInParent()
+    fmap["tags"].int64_list.value.extend(tags)
+  return example.SerializeToString()
+
+
+def _tag_tfrecord(tmp_path, lists):
+  path = str(tmp_path / "tags.tfrecord")
+  with tf.io.TFRecordWriter(path) as writer:
+    for i, tags in enumerate(lists):
+      writer.write(_tag_example(i, tags))
+  return path
+
+
+def _tag_parquet(tmp_path, lists):
+  n = len(lists)
+  path = str(tmp_path / "tags.parquet")
+  table = {
+    "ad_task_id": pa.array(np.arange(n)),
+    "target_action": pa.array(np.zeros(n, np.int64)),
+    "day": pa.array(np.zeros(n, np.int64)),
+    "label_A": pa.array(np.ones(n, np.int64)),
+    "tags": pa.array(lists, pa.list_(pa.int64())),
+  }
+  pq.write_table(pa.table(table), path)
+  return path
+
+
+def test_empty_and_absent_lists_are_valid_and_read_padded(tmp_path):
+  # Absent key (TFRecord) and null list (Parquet) are both the empty list.
+  for path in (
+    _tag_tfrecord(tmp_path, [[3, 4], [], None, [5]]),
+    _tag_parquet(tmp_path, [[3, 4], [], None, [5]]),
+  ):
+    ((first, good),) = validation.checked_batches(path, LIST_SCHEMA, LIST_SCHEMA.parse_spec())
+    assert first == 0
+    np.testing.assert_array_equal(good["tags"], [[3, 4], [-1, -1], [-1, -1], [5, -1]])
+    np.testing.assert_array_equal(good["ad_task_id"], [0, 1, 2, 3])
+
+
+BAD_LISTS = [
+  # (lists, bad record, reason, message)
+  ([[1], [1, 2, 3], [2]], 1, "wrong_shape", r"has 3 values, more than max_values=2"),
+  ([[1], [2], [7, -1]], 2, "bad_id", r"holds the id -1, the pad value \(never a valid id\)"),
+]
+
+
+@pytest.mark.parametrize("fmt", ["tfrecord", "parquet"])
+@pytest.mark.parametrize("lists, record, reason, message", BAD_LISTS)
+def test_bad_lists_are_named_or_skipped_and_counted(tmp_path, fmt, lists, record, reason, message):
+  write = _tag_tfrecord if fmt == "tfrecord" else _tag_parquet
+  path = write(tmp_path, lists)
+  spec = LIST_SCHEMA.parse_spec()
+  with pytest.raises(
+    validation.BadRecordError, match=rf"tags.{fmt}: record #{record} field 'tags' {message}"
+  ):
+    list(validation.checked_batches(path, LIST_SCHEMA, spec))
+  assert str(validation.first_problem(path, LIST_SCHEMA, spec).problem.record) == str(record)
+  bad = validation.BadRecords()
+  ((_, good),) = validation.checked_batches(path, LIST_SCHEMA, spec, bad=bad)
+  assert dict(bad.field_counts) == {(reason, "tags"): 1}
+  assert bad.bad_indices == {path: [record]}
+  assert good["ad_task_id"].tolist() == [i for i in range(3) if i != record]
+  assert good["tags"].shape == (2, 2)
+
+
+def test_a_null_id_in_a_parquet_list_is_a_bad_record(tmp_path):
+  path = _tag_parquet(tmp_path, [[1], [2, None], None])
+  spec = LIST_SCHEMA.parse_spec()
+  with pytest.raises(
+    validation.BadRecordError,
+    match=r"tags.parquet: record #1 field 'tags' holds a null id \(position 1 of its list\)",
+  ):
+    list(validation.checked_batches(path, LIST_SCHEMA, spec))
+  bad = validation.BadRecords()
+  ((_, good),) = validation.checked_batches(path, LIST_SCHEMA, spec, bad=bad)
+  assert dict(bad.field_counts) == {("bad_id", "tags"): 1}
+  np.testing.assert_array_equal(good["tags"], [[1, -1], [-1, -1]])
+
+
+def test_a_single_valued_field_with_two_values_names_the_field(tmp_path):
+  encoded = records.encode_examples(_columns(2), SCHEMA.record_dtypes())
+  example = tf.train.Example.FromString(encoded[1])
+  example.features.feature["user"].int64_list.value.append(9)
+  assert validation.proto_problem(example.SerializeToString(), _spec()) == (
+    "user",
+    "wrong_shape",
+    "has 2 values, expected exactly 1 (the schema says single-valued)",
+  )
+
+
+def test_a_list_of_the_wrong_kind_and_an_over_long_one_are_both_counted(tmp_path):
+  path = str(tmp_path / "tags.tfrecord")
+  example = tf.train.Example.FromString(_tag_example(1, None))
+  example.features.feature["tags"].float_list.value.append(1.5)
+  with tf.io.TFRecordWriter(path) as writer:
+    for e in (_tag_example(0, [1, 2]), example.SerializeToString(), _tag_example(2, [1, 2, 3])):
+      writer.write(e)
+  bad = validation.BadRecords()
+  ((_, good),) = validation.checked_batches(path, LIST_SCHEMA, LIST_SCHEMA.parse_spec(), bad=bad)
+  assert dict(bad.field_counts) == {("wrong_type", "tags"): 1, ("wrong_shape", "tags"): 1}
+  assert bad.bad_indices == {path: [1, 2]}
+  np.testing.assert_array_equal(good["tags"], [[1, 2]])

@@ -82,6 +82,10 @@ class SimulationConfig:
   ad_effect_std: float = fields.field(0.2, "Logit per unit of creative quality q_a.")
   context_effect_std: float = fields.field(0.15, "Std of each context / attribute id's effect.")
   session_effect: float = fields.field(0.3, "Logit per unit of the session latent xi.")
+  interest_tags: int = fields.field(
+    0,
+    "Most interest tags per user (a multi-valued feature, interest_tags.py); 0 leaves it out.",
+  )
 
   def __post_init__(self):
     for f in dataclasses.fields(self):
@@ -106,7 +110,10 @@ class SimulationConfig:
     return [base + (1 if d < extra else 0) for d in range(self.num_days)]
 
   def to_dict(self) -> Dict[str, Any]:
-    return configs.to_dict(self)
+    data = configs.to_dict(self)
+    if not self.interest_tags:  # the form of configs that predate the field
+      del data["interest_tags"]
+    return data
 
   @classmethod
   def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "SimulationConfig":
@@ -133,6 +140,11 @@ def _validate_config(c: SimulationConfig) -> None:
     value = getattr(c, name)
     check(fields.is_int(value) and value >= 1, name, "must be an integer >= 1")
   check(fields.is_int(c.seed) and c.seed >= 0, "seed", "must be an integer >= 0")
+  check(
+    fields.is_int(c.interest_tags) and (c.interest_tags == 0 or c.interest_tags >= 2),
+    "interest_tags",
+    "must be 0 (no tags) or an integer >= 2 (a list of tags)",
+  )
   check(
     c.num_rows >= c.num_days,
     "num_rows",

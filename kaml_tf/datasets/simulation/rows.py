@@ -32,7 +32,9 @@
    and is 0 for every action the task does not report.
 
 Rows of chunk c of day d come from `SeedSequence(seed, spawn_key=(1, d, c))`: the output depends
-on the config only (chunk boundaries are part of it through `chunk_rows`).
+on the config only (chunk boundaries are part of it through `chunk_rows`). With
+`interest_tags > 0` each row also carries its user's tags (`interest_tags`), a
+`(n, interest_tags)` column padded with -1, drawn from a stream of its own.
 """
 
 from typing import Dict, Iterator, Optional, Tuple
@@ -40,6 +42,7 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.datasets.simulation import interest_tags
 from kaml_tf.datasets.simulation import sampling
 from kaml_tf.datasets.simulation import world as world_lib
 from kaml_tf.datasets.simulation.config import ACTIONS
@@ -148,11 +151,16 @@ def iter_chunks(
 ) -> Iterator[Tuple[int, Dict[str, np.ndarray]]]:
   """Yields `(day, columns)` chunks of at most `chunk_rows` rows, in day order."""
   world = world_lib.build_world(config) if world is None else world
+  # Drawn from a stream of their own, after the rest: every other column stays the same.
+  tags = interest_tags.user_tags(config, world) if config.interest_tags else None
   for day, rows in enumerate(config.rows_per_day()):
     for chunk, start in enumerate(range(0, rows, config.chunk_rows)):
       n = min(config.chunk_rows, rows - start)
       rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1, day, chunk)))
-      yield day, generate_rows(config, world, day, n, rng)
+      columns = generate_rows(config, world, day, n, rng)
+      if tags is not None:
+        columns[interest_tags.NAME] = tags[columns["user_id"]]
+      yield day, columns
 
 
 def simulate(

@@ -42,6 +42,7 @@ import numpy as np
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.datasets import output
+from kaml_tf.datasets.simulation import interest_tags
 from kaml_tf.datasets.simulation import report as report_lib
 from kaml_tf.datasets.simulation.config import ACTIONS
 from kaml_tf.datasets.simulation.config import ACTIVATION
@@ -106,8 +107,8 @@ def default_schema(
     embedding_dim: Embedding width of every sparse feature.
 
   Returns:
-    A `Schema` with `ACTIONS`, 15 sparse int64 features (including `ad_task_id`), 5 dense
-    features and `has_true_labels=True`.
+    A `Schema` with `ACTIONS`, 15 sparse int64 features (including `ad_task_id`; a 16th,
+    multi-valued, with `interest_tags > 0`), 5 dense features and `has_true_labels=True`.
   """
   world = build_world(config) if world is None else world
   sparse = tuple(
@@ -116,6 +117,8 @@ def default_schema(
     )
     for name, card in cardinalities(config).items()
   )
+  if config.interest_tags:
+    sparse += (interest_tags.feature(config, embedding_dim),)
   dense = tuple(
     schema_lib.DenseFeature(name=name, mean=mean, std=std)
     for name, (mean, std) in dense_moments(config, world).items()
