@@ -19,7 +19,8 @@ name, which TF Serving accepts for Regress unless `--enable_signature_method_nam
 (off by default). Classify is not offered: it returns scores per class label from a fixed
 label set, while this model's one score per row depends on the row's own target action, i.e.
 a regression of the cvr, not a classification over actions. A bad row (target outside
-[0, N), NaN or infinite dense input, Example without `target_action`) gets `valid = False` and
+[0, N), NaN or infinite dense input, Example without `target_action` or with a bad
+multi-valued list) gets `valid = False` and
 documented fill values instead of failing the batch; `strict=True` keeps the earlier
 behaviour, an error for the whole call.
 
