@@ -13,9 +13,10 @@ probabilities, valid), `serve_examples` (serialized tf.Example -> cvr, logit, va
 missing_features) and `regress` (TF Serving's Regress API: inputs -> outputs = cvr); a model
 calibrated for the restored checkpoint (`pipelines.train --calibrate`) serves calibrated
 scores in all of them and ships `assets/calibration.json`. A bad row (target outside [0, N),
-NaN or infinite dense input, Example without target_action) gets valid = false and a fill
-value; `--strict` makes it fail the whole request instead. `--export_base` may be any
-tf.io.gfile URL (gs://; s3:// and hdfs:// with `pip install kaml-tf[io]`). `--warmup_records`
+NaN or infinite dense input, Example without target_action or with a multi-valued list
+longer than max_values or holding the pad value) gets valid = false and a fill value;
+`--strict` makes it fail the whole request instead. `--export_base` may be any tf.io.gfile
+URL (gs://; s3:// and hdfs:// with `pip install kaml-tf[io]`). `--warmup_records`
 also writes TF Serving's warm-up file from those log records (every signature at batch 1 and
 64); it needs the `tensorflow-serving-api` package, and logs whose folder holds another
 schema's `schema.json` are refused, naming the model directory. Prints the path of the new

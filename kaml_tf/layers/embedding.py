@@ -17,6 +17,13 @@ For every schema feature, in schema order (sparse features first, then dense one
 Each sparse feature has its own embedding table of `embedding_dim` columns (the schema's, or one
 size for all features when `embedding_dim` is given).
 
+A multi-valued feature (`max_values` M > 1) arrives as `(batch, M)` ids padded with its
+`pad_value`. Every id is hashed or looked up as above; the pad entries (wherever they stand)
+are masked out, and the rows of the real ids are combined with the feature's `combiner`:
+`sum`; `mean`, the sum over the number of real ids; `sqrtn`, the sum over its square root.
+A row without real ids (the empty list) gets the zero vector under every combiner. No
+operation mixes rows, so a row's vector does not depend on the rest of the batch.
+
 Embedding L2 (`l2` > 0) penalises the rows the batch looks up, not the whole tables:
 `l2 * mean_i sum_f ||e_f(x_i)||^2`, registered with `add_loss` (so it is in `model.losses` and
 the trainer adds it to the objective). Why the rows used: its gradient is, like the lookup's,
@@ -27,9 +34,13 @@ rare ids by the number of steps rather than by their use. Per occurrence, an id'
 penalty grows with its frequency just as its data gradient does, so the coefficient is a prior
 on every example (the usual L2 of large sparse tables); it is the mean over the batch, so it
 does not change with the batch size. Dense features are values, not parameters: not penalised.
+For a multi-valued feature, `||e_f(x_i)||^2` is the sum of the squared norms of the rows of the
+row's real ids, each occurrence once (the penalty is on looked-up rows, not on the combined
+vector): the pad entries' rows are zeroed by the mask before the penalty is taken, so they add
+nothing to it nor to its gradient, and an empty list adds 0.
 """
 
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -54,7 +65,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
   Call args:
     inputs: Dict `{feature_name: (batch,) tensor}` holding at least every schema feature
-      (int64 or string ids, float32 dense values); extra keys are ignored.
+      (int64 or string ids, float32 dense values), `(batch, max_values)` padded ids for a
+      multi-valued feature; extra keys are ignored.
 
   Returns:
     `(batch, output_dim)` float32: the sparse embeddings then the normalised dense values.
@@ -131,28 +143,45 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     """Width of x: the sum of the embedding widths plus the number of dense features."""
     return sum(self._dim(f) for f in self.schema.sparse_features) + len(self.schema.dense_features)
 
-  def _feature(self, inputs: Mapping[str, tf.Tensor], name: str) -> tf.Tensor:
+  def _feature(self, inputs: Mapping[str, tf.Tensor], name: str, width: int = 1) -> tf.Tensor:
+    """The input `name` as `(batch,)`, or `(batch, width)` when `width` > 1."""
     if name not in inputs:
       raise ValueError(
         f"FeatureEmbedding({self.name}): missing input feature {name!r}; got {sorted(inputs)}"
       )
-    # A (batch, 1) column from another reader is accepted as well as the contract's (batch,).
-    return tf.reshape(inputs[name], [-1])
+    value = inputs[name]
+    if width == 1:
+      # A (batch, 1) column from another reader is accepted as well as the contract's (batch,).
+      return tf.reshape(value, [-1])
+    if value.shape.rank != 2 or value.shape[-1] not in (None, width):
+      raise ValueError(
+        f"FeatureEmbedding({self.name}): multi-valued feature {name!r} must be (batch, "
+        f"{width}) ids padded with its pad value, got shape {value.shape.as_list()}"
+      )
+    return value
+
+  def _index(self, f: schema_lib.SparseFeature, lookup, ids: tf.Tensor) -> tf.Tensor:
+    """Table rows of `ids` (any shape), by vocabulary lookup or hashing."""
+    if lookup is not None:
+      return lookup(ids)
+    if f.dtype == "int64":
+      return tf.math.floormod(tf.cast(ids, tf.int64), tf.constant(f.num_buckets, tf.int64))
+    return tf.strings.to_hash_bucket_fast(ids, f.num_buckets)
 
   @no_autograph.no_autograph
   def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    parts = []
+    parts, looked_up = [], []
     for f, lookup, table in zip(self.schema.sparse_features, self.lookups, self.tables):
-      ids = self._feature(inputs, f.name)
-      if lookup is not None:
-        index = lookup(ids)
-      elif f.dtype == "int64":
-        index = tf.math.floormod(tf.cast(ids, tf.int64), tf.constant(f.num_buckets, tf.int64))
+      ids = self._feature(inputs, f.name, f.max_values)
+      rows = table(self._index(f, lookup, ids))
+      if f.multivalued:
+        rows, vector = combined(rows, tf.not_equal(ids, f.pad_value), f.combiner)
       else:
-        index = tf.strings.to_hash_bucket_fast(ids, f.num_buckets)
-      parts.append(table(index))
-    if self.l2 > 0 and parts:
-      self.add_loss(self.l2 * looked_up_l2(parts))
+        vector = rows
+      looked_up.append(rows)
+      parts.append(vector)
+    if self.l2 > 0 and looked_up:
+      self.add_loss(self.l2 * looked_up_l2(looked_up))
     if self.schema.dense_features:
       values = tf.stack(
         [tf.cast(self._feature(inputs, f.name), tf.float32) for f in self.schema.dense_features],
@@ -171,16 +200,48 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     return config
 
 
+def combined(rows: tf.Tensor, real: tf.Tensor, combiner: str) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Masks the pad entries of a multi-valued feature's rows and combines the real ones.
+
+  Args:
+    rows: `(batch, M, d)` looked-up embedding rows, pad entries included.
+    real: `(batch, M)` bool, True where the id is real (not the pad value).
+    combiner: "sum", "mean" (the sum over the number of real ids) or "sqrtn" (over its
+      square root).
+
+  Returns:
+    (masked, vector): the rows with the pad entries' zeroed, `(batch, M, d)`, and their
+    combination `(batch, d)`, the zero vector for a row without real ids.
+  """
+  weights = tf.cast(real, rows.dtype)
+  masked = rows * weights[:, :, tf.newaxis]
+  total = tf.reduce_sum(masked, axis=1)
+  if combiner == "sum":
+    return masked, total
+  # An empty list divides its zero sum by 1, not 0: the zero vector, never NaN.
+  count = tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
+  if combiner == "mean":
+    return masked, total / count
+  if combiner == "sqrtn":
+    return masked, total / tf.sqrt(count)
+  raise ValueError(f"combiner must be one of {schema_lib.COMBINERS}, got {combiner!r}")
+
+
 def looked_up_l2(vectors: List[tf.Tensor]) -> tf.Tensor:
   """`mean_i sum_f ||vectors[f][i]||^2`, unweighted: the embedding penalty of one batch.
 
   Args:
-    vectors: One `(batch, d_f)` tensor of looked-up embedding rows per sparse feature.
+    vectors: Per sparse feature, the `(batch, d_f)` looked-up rows, or for a multi-valued
+      feature the `(batch, M, d_f)` rows with the pad entries zeroed (`combined`), whose
+      squares are summed over the row's ids.
 
   Returns:
     A float32 scalar.
   """
   per_sample = tf.add_n(
-    [tf.reduce_sum(tf.square(tf.cast(v, tf.float32)), axis=1) for v in vectors]
+    [
+      tf.reduce_sum(tf.square(tf.cast(v, tf.float32)), axis=list(range(1, v.shape.rank)))
+      for v in vectors
+    ]
   )  # (batch,)
   return tf.reduce_mean(per_sample)

@@ -21,9 +21,9 @@ bottoms, STAR layers, towers, HKE sub-towers and final MLP; not gates, not logit
 training only; `embedding_l2` penalises the looked-up embedding rows (`FeatureEmbedding`), in
 `model.losses` with TAML's self-distillation.
 
-Inputs are `schema.keras_inputs()` (one scalar per example and feature) plus `hke_indicator`
-only when HKE is on; the single output is the float32 logits layer named "logits". Layers never
-see labels or masks.
+Inputs are `schema.keras_inputs()` (one scalar per example and feature, or `max_values` padded
+ids for a multi-valued feature) plus `hke_indicator` only when HKE is on; the single output is
+the float32 logits layer named "logits". Layers never see labels or masks.
 """
 
 from absl import logging
@@ -109,9 +109,10 @@ def build_model(
     config: Model hyper-parameters.
 
   Returns:
-    A `tf.keras.Model` whose inputs are a dict `{feature: (batch,)}` (plus
-    `hke_indicator: (batch, N)` float32 when `config.hke`) and whose output is the logits
-    `(batch, N)` float32 (layer "logits"). TAML's self-distillation is in `model.losses`.
+    A `tf.keras.Model` whose inputs are a dict `{feature: (batch,)}` (`(batch, max_values)`
+    for a multi-valued feature; plus `hke_indicator: (batch, N)` float32 when `config.hke`)
+    and whose output is the logits `(batch, N)` float32 (layer "logits"). TAML's
+    self-distillation is in `model.losses`.
 
   Raises:
     TypeError: if `schema` or `config` has the wrong type.

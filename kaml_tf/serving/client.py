@@ -8,11 +8,18 @@ model.
 
 Version folders are numeric names under the export base (TF Serving's layout); anything else
 (such as an export's hidden temporary folder) is not a version.
+
+Multi-valued features. A signature takes a multi-valued feature padded, `(n, max_values)` ids
+filled up at the end with the feature's pad value (what TF Serving itself needs: every input
+of a batch has one shape). `ExportedModel.run` takes that padded form as a 2-D numpy array, or
+the lists themselves, one Python list of ids per row (`padded_lists`): each list holds 0 to
+`max_values` ids of the feature's type, none equal to the pad value, and is padded here.
+`examples_of` turns columns in the padded form into `tf.train.Example`s holding the lists.
 """
 
 import json
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
@@ -117,7 +124,9 @@ class ExportedModel:
 
     Args:
       signature: The signature name.
-      inputs: `{input name: array-like}`, one value per row.
+      inputs: `{input name: array-like}`, one value per row; for a multi-valued feature
+        either the padded `(n, max_values)` numpy array or one list of ids per row (module
+        docstring).
       allow_extra: Whether keys that are not inputs of the signature are ignored (True: a
         whole log record can be passed) or rejected.
 
@@ -142,7 +151,14 @@ class ExportedModel:
       raise InputError(
         f"signature {signature!r}: unknown input(s) {extra}; it takes {sorted(specs)}"
       )
-    tensors = {k: _to_tensor(inputs[k], spec, signature, k) for k, spec in specs.items()}
+    multivalued = {f.name: f for f in self.schema.multivalued_features}
+    tensors = {}
+    for k, spec in specs.items():
+      value = inputs[k]
+      if k in multivalued and spec.shape.rank == 2 and not _is_matrix(value):
+        where = f"signature {signature!r}, input {k!r}, row "
+        value = padded_lists(value, multivalued[k], lambda i, w=where: f"{w}{i}")
+      tensors[k] = _to_tensor(value, spec, signature, k)
     outputs = self._signature(signature)(**tensors)
     return {k: v.numpy() for k, v in outputs.items()}
 
@@ -184,10 +200,119 @@ def _to_tensor(value, spec: tf.TensorSpec, signature: str, name: str) -> tf.Tens
     raise InputError(f"{where}: cannot convert to {spec.dtype.name}: {e}") from None
   if not spec.shape.is_compatible_with(tensor.shape):
     raise InputError(
-      f"{where}: expected shape {spec.shape.as_list()} (one value per row), "
-      f"got {tensor.shape.as_list()}"
+      f"{where}: expected shape {spec.shape.as_list()} (one value per row, or one padded "
+      f"list per row for a multi-valued feature), got {tensor.shape.as_list()}"
     )
   return tensor
+
+
+def _is_matrix(value: Any) -> bool:
+  return isinstance(value, (np.ndarray, tf.Tensor)) and len(value.shape) == 2
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def padded_lists(
+  lists: Sequence[Any], feature: schema_lib.SparseFeature, where: Callable[[int], str]
+) -> np.ndarray:
+  """One list of ids per row -> the `(n, max_values)` ids padded with the feature's pad value.
+
+  Args:
+    lists: Per row, a list (or tuple, or 1-D array) of 0 to `feature.max_values` ids: Python
+      or numpy integers for an int64 feature, text or bytes for a string one.
+    feature: The multi-valued feature.
+    where: Names row i in an error message (e.g. `instances[3].tags`).
+
+  Returns:
+    int64 `(n, max_values)`, or object (bytes) for a string feature.
+
+  Raises:
+    InputError: naming the row for a value that is not a list (a lone id included: a
+      client sending one most likely thinks the feature single-valued), a list longer than
+      `max_values`, an id of the wrong type or out of int64's range, or an id equal to the
+      pad value (it would be dropped silently).
+  """
+  is_int = feature.dtype == "int64"
+  out = np.full((len(lists), feature.max_values), feature.pad_value, np.int64 if is_int else object)
+  if not is_int:
+    out[:] = b""
+  for i, ids in enumerate(lists):
+    if not isinstance(ids, (list, tuple, np.ndarray)) or np.ndim(ids) != 1:
+      raise InputError(
+        f"{where(i)}: expected a list of at most {feature.max_values} ids (multi-valued "
+        f"feature {feature.name!r}), got {ids!r}"
+      )
+    if len(ids) > feature.max_values:
+      raise InputError(
+        f"{where(i)}: {len(ids)} ids, more than max_values={feature.max_values} of "
+        f"multi-valued feature {feature.name!r}"
+      )
+    row = where(i)
+    for j, v in enumerate(ids):
+      out[i, j] = _list_id(v, feature, f"{row}[{j}]")
+  return out
+
+
+def _list_id(value: Any, feature: schema_lib.SparseFeature, where: str) -> Any:
+  """One id of a list, checked (see `padded_lists`)."""
+  if feature.dtype == "int64":
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if ok and not _INT64.min <= int(value) <= _INT64.max:
+      raise InputError(f"{where}: {value} is out of the int64 range")
+  else:
+    ok = isinstance(value, (str, bytes))
+    if isinstance(value, str):
+      value = value.encode("utf-8")
+  if not ok:
+    raise InputError(
+      f"{where}: expected an id of type {feature.dtype} (feature {feature.name!r}), got {value!r}"
+    )
+  if value in (feature.pad_value, b""):  # b"": a string feature's pad value, as bytes.
+    raise InputError(
+      f"{where}: {value!r} is the pad value of multi-valued feature {feature.name!r}, not an id"
+    )
+  return value
+
+
+def examples_of(columns: Mapping[str, Any], schema: schema_lib.Schema) -> List[bytes]:
+  """Serialized `tf.train.Example`s of rows holding every feature and `target_action`.
+
+  Args:
+    columns: `{field: (n,)}`, `(n, max_values)` padded for a multi-valued feature; extra
+      fields are ignored.
+    schema: The schema (the fields and their dtypes).
+
+  Returns:
+    n Examples, a multi-valued feature holding its list without the pad entries.
+  """
+  dtypes = dict(schema.record_dtypes(include_true_labels=False))
+  dtypes = {k: dtypes[k] for k in schema.feature_names + (module_lib.TARGET_INPUT,)}
+  multivalued = {f.name: f for f in schema.multivalued_features}
+  if not multivalued:
+    return records.encode_examples(columns, dtypes)
+  n = len(columns[module_lib.TARGET_INPUT])
+  examples = []
+  for i in range(n):
+    example = tf.train.Example()
+    for k, dtype in dtypes.items():
+      value = np.asarray(columns[k])[i]
+      if k in multivalued:
+        value = [v for v in value.tolist() if v not in (multivalued[k].pad_value, b"")]
+        if not value:
+          continue  # The empty list: an absent key.
+      _append(example.features.feature[k], dtype, np.atleast_1d(np.asarray(value, object)))
+    examples.append(example.SerializeToString())
+  return examples
+
+
+def _append(feature: tf.train.Feature, dtype: tf.DType, values: np.ndarray) -> None:
+  if dtype == tf.string:
+    feature.bytes_list.value.extend(v if isinstance(v, bytes) else str(v).encode() for v in values)
+  elif dtype == tf.float32:
+    feature.float_list.value.extend(float(v) for v in values)
+  else:
+    feature.int64_list.value.extend(int(v) for v in values)
 
 
 def load_latest(export_base: str) -> ExportedModel:

@@ -19,7 +19,8 @@ name, which TF Serving accepts for Regress unless `--enable_signature_method_nam
 (off by default). Classify is not offered: it returns scores per class label from a fixed
 label set, while this model's one score per row depends on the row's own target action, i.e.
 a regression of the cvr, not a classification over actions. A bad row (target outside
-[0, N), NaN or infinite dense input, Example without `target_action`) gets `valid = False` and
+[0, N), NaN or infinite dense input, Example without `target_action` or with a bad
+multi-valued list) gets `valid = False` and
 documented fill values instead of failing the batch; `strict=True` keeps the earlier
 behaviour, an error for the whole call.
 
@@ -49,7 +50,9 @@ clock says otherwise, so a new export is always the one served.
 
 The warm-up file (TF Serving replays its `PredictionLog`s before a version goes live, so the
 first real request does not pay for graph initialisation) holds one request per signature
-and batch size (`WARMUP_BATCH_SIZES`: 1 and a typical 64), built from log records. It needs
+and batch size (`WARMUP_BATCH_SIZES`: 1 and a typical 64), built from log records; a
+multi-valued feature goes in padded to `(batch, max_values)` for `serving_default` and
+`predict_all`, and as each record's list (var-len) in the Examples. It needs
 the `tensorflow-serving-api` package: asking for warm-up without it fails with an
 `ImportError` saying what to install.
 """
@@ -68,7 +71,6 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.calibration import platt
 from kaml_tf import atomic
-from kaml_tf.logs import records
 from kaml_tf.models import builder
 from kaml_tf.serving import client
 from kaml_tf.serving import module as module_lib
@@ -207,8 +209,9 @@ def export_trained(
     model: The restored network and its schema.
     export_base: The folder TF Serving watches (a local path or a `tf.io.gfile` URL).
     version: The version number; default `default_version(export_base)`.
-    warmup_columns: Records `{field: (n,)}` with the features and `target_action` to write
-      as warm-up requests (every target in [0, N), dense values finite), or None.
+    warmup_columns: Records `{field: (n,)}` (`(n, max_values)` padded for a multi-valued
+      feature) with the features and `target_action` to write as warm-up requests (every
+      target in [0, N), dense values finite), or None.
     model_name: The model name in the warm-up requests.
     strict: A bad row fails the whole call instead of getting `valid = False`.
 
@@ -292,8 +295,8 @@ def write_warmup_requests(
     path: The output TFRecord file (`assets.extra/tf_serving_warmup_requests`), any
       `tf.io.gfile` path.
     schema: The schema (which columns are inputs, and N).
-    columns: `{field: (n,)}` holding every feature and `target_action`; extra fields are
-      ignored.
+    columns: `{field: (n,)}` holding every feature and `target_action`, `(n, max_values)`
+      ids padded with the pad value for a multi-valued feature; extra fields are ignored.
     model_name: `model_spec.name` of the requests.
     batch_sizes: Rows per request.
 
@@ -304,7 +307,8 @@ def write_warmup_requests(
     ImportError: without `tensorflow-serving-api`.
     ValueError: if there is no record, a target is outside [0, N) or a dense value is not
       finite (TF Serving refuses to load a version whose warm-up request fails, as it would
-      in a strict export), or a batch size is not positive.
+      in a strict export), a multi-valued column is not `(n, max_values)`, or a batch size
+      is not positive.
   """
   model_pb2, predict_pb2, prediction_log_pb2 = _serving_apis()
   names = list(schema.feature_names) + [module_lib.TARGET_INPUT]
@@ -323,6 +327,13 @@ def write_warmup_requests(
   for f in schema.dense_features:
     if not np.isfinite(np.asarray(columns[f.name], np.float64)).all():
       raise ValueError(f"warm-up records: {module_lib.non_finite_message(f.name)}")
+  for f in schema.multivalued_features:
+    shape = np.shape(columns[f.name])
+    if shape != (target.size, f.max_values):
+      raise ValueError(
+        f"warm-up records: multi-valued feature {f.name} must be ({target.size}, "
+        f"{f.max_values}) ids padded with {f.pad_value!r}, got shape {shape}"
+      )
   dtypes = schema.record_dtypes(include_true_labels=False)
   written = 0
   with tf.io.TFRecordWriter(path) as writer:
@@ -332,7 +343,7 @@ def write_warmup_requests(
         request = predict_pb2.PredictRequest(
           model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
         )
-        for k, value in _warmup_inputs(signature, rows, {k: dtypes[k] for k in names}).items():
+        for k, value in _warmup_inputs(signature, rows, schema).items():
           dtype = dtypes[k] if k in names else tf.string  # Serialized Examples otherwise.
           request.inputs[k].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
         log = prediction_log_pb2.PredictionLog(
@@ -344,11 +355,11 @@ def write_warmup_requests(
 
 
 def _warmup_inputs(
-  signature: str, rows: Mapping[str, np.ndarray], dtypes: Mapping[str, tf.DType]
+  signature: str, rows: Mapping[str, np.ndarray], schema: schema_lib.Schema
 ) -> Dict[str, np.ndarray]:
   """The named inputs of one signature for `rows` (features and `target_action`)."""
   if signature in (module_lib.SERVE_EXAMPLES, module_lib.REGRESS):
-    examples = np.asarray(records.encode_examples(rows, dtypes), dtype=object)
+    examples = np.asarray(client.examples_of(rows, schema), dtype=object)
     if signature == module_lib.SERVE_EXAMPLES:
       return {module_lib.EXAMPLES_INPUT: examples}
     return {module_lib.REGRESS_INPUT: examples}

@@ -3,7 +3,8 @@
 One model serves every advertiser (paper Figure 2): the network scores all N actions and a
 selector returns the conversion rate of the action the advertiser optimises (its target). The
 signatures, each with named inputs and outputs (every input and output is (batch,) unless
-said otherwise):
+said otherwise, and a multi-valued feature is (batch, max_values): see "Multi-valued
+features" below):
 
 * `serving_default`: every raw feature plus `target_action` (int64) -> `cvr` (float32), the
   probability of the row's target action, `logit` (float32) and `valid` (bool);
@@ -35,10 +36,20 @@ still holds and no NaN or infinity reaches a client's arithmetic) and, in `predi
 * its `target_action` is outside [0, N) (including -1, "Other", which has no tower);
 * a dense input is NaN or +-Inf: the value is replaced by the feature's mean before the
   network (so the garbage never reaches it), and the row is marked invalid, never scored;
-* (`serve_examples`, `regress`) its Example has no `target_action`, or more than one value
-  for a field. A missing feature is not an error: it is filled with the schema's
-  `missing_value` (a sparse feature's out-of-vocabulary id, a dense feature's mean, which
-  normalises to 0) and counted in `missing_features`.
+* (`serve_examples`, `regress`) its Example has no `target_action`, more than one value
+  for a single-valued field, or a multi-valued feature with more than `max_values` ids or
+  with an id equal to its pad value. A missing feature is not an error: it is filled with
+  the schema's `missing_value` (a sparse feature's out-of-vocabulary id, a dense feature's
+  mean, which normalises to 0) and counted in `missing_features`.
+
+Multi-valued features (`SparseFeature.max_values` M > 1). `serving_default` and
+`predict_all` take them padded, (batch, M) ids filled up at the end with the feature's
+`pad_value` (-1 for int64, "" for strings); the embedding skips pad entries wherever they
+stand, so no padded row is invalid, and a row of pad values is the empty list (the zero
+embedding). `serve_examples` and `regress` read each Example's list as it is (var-len), 0 to
+M ids: an absent key or an empty list is the empty list, a valid value and not counted in
+`missing_features`; a list longer than M or holding the pad value makes the row invalid
+(its list is replaced by the empty one before the network, like a non-finite dense value).
 
 Valid rows score exactly as they would in a batch without the invalid rows: the replaced
 values change only the invalid rows' own inputs, and no operation mixes rows. A valid row's
@@ -49,8 +60,9 @@ row values).
 
 Strict mode (`ServingModule(..., strict=True)`, `export_model(..., strict=True)`): the
 earlier behaviour, a bad row fails the whole call with an `InvalidArgumentError` naming the
-input (`target_action` and the valid range, the non-finite dense feature, or the missing
-feature); the outputs are the same (`valid` all true, `missing_features` all 0).
+input (`target_action` and the valid range, the non-finite dense feature, the missing
+feature, or the multi-valued feature whose list is too long or holds the pad value); the
+outputs are the same (`valid` all true, `missing_features` all 0).
 
 Regress. TF Serving's Regress API runs a signature with exactly one string input `inputs`
 (the serialized Examples it builds from the request) and one float output `outputs` of shape
@@ -115,6 +127,15 @@ def target_range_message(schema: schema_lib.Schema) -> str:
 def non_finite_message(name: str) -> str:
   """The strict-mode error text of a NaN or infinite dense input."""
   return f"dense input {name} must be finite, got NaN or Inf"
+
+
+def multivalued_message(feature: schema_lib.SparseFeature) -> str:
+  """The strict-mode error text of an Example's bad list for a multi-valued feature."""
+  pad = "-1" if feature.dtype == "int64" else "the empty string"
+  return (
+    f"multi-valued input {feature.name} must hold at most {feature.max_values} ids per "
+    f"Example, none equal to its pad value ({pad})"
+  )
 
 
 class ServingModule(tf.Module):
@@ -191,7 +212,8 @@ class ServingModule(tf.Module):
   def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
     """The concrete functions to export, keyed by signature name.
 
-    Each takes one dict of its named inputs (`{name: (batch,) tensor}`, or the examples
+    Each takes one dict of its named inputs (`{name: (batch,) tensor}`, (batch, max_values)
+    for a multi-valued feature, or the examples
     tensor for `serve_examples` and `regress`) and returns the dict of its named outputs.
     """
     return {k: f.get_concrete_function() for k, f in self._functions.value.items()}
@@ -203,9 +225,9 @@ class ServingModule(tf.Module):
     return model.calibrated_logits(model.logits_all(features))
 
   def _checked_features(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """`inputs` after checking that every input has one value per row."""
+    """`inputs` after checking that every input has one value (or padded list) per row."""
     names = sorted(inputs)
-    sizes = tf.stack([tf.size(inputs[k]) for k in names])
+    sizes = tf.stack([tf.shape(inputs[k])[0] for k in names])
     check = tf.debugging.assert_equal(
       sizes,
       sizes[0],
@@ -242,7 +264,8 @@ class ServingModule(tf.Module):
     """The selector: the logit, probability and validity of each row's target action.
 
     Args:
-      inputs: The features and `target_action`, each (batch,).
+      inputs: The features and `target_action`, each (batch,) ((batch, max_values) padded
+        for a multi-valued feature).
       row_ok: (batch,) bool, False on rows already known to be invalid; None: all fine.
     """
     inputs = self._checked_features(inputs)
@@ -283,42 +306,65 @@ class ServingModule(tf.Module):
     if self.strict:
       spec = dict(self.schema.feature_parse_spec())
       spec[TARGET_INPUT] = tf.io.FixedLenFeature([], tf.int64)
-      outputs = self._select(tf.io.parse_example(examples, spec))
+      inputs = tf.io.parse_example(examples, spec)
+      for f in self.schema.multivalued_features:
+        values, ok = inputs[f.name], self._list_ok(f, inputs[f.name])
+        check = tf.debugging.Assert(tf.reduce_all(ok), [multivalued_message(f)])
+        with tf.control_dependencies([check]):
+          inputs[f.name] = tf.identity(f.padded(values))
+      outputs = self._select(inputs)
       outputs[MISSING_OUTPUT] = tf.zeros(tf.shape(examples), tf.int32)
       return outputs
-    inputs, single, missing = self._parse_filled(examples)
-    outputs = self._select(inputs, row_ok=single)
+    inputs, well_formed, missing = self._parse_filled(examples)
+    outputs = self._select(inputs, row_ok=well_formed)
     outputs[MISSING_OUTPUT] = missing
     return outputs
 
   def _regress(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return {REGRESS_OUTPUT: self._serve_examples(examples)[CVR_OUTPUT]}
 
+  @staticmethod
+  def _list_ok(feature: schema_lib.SparseFeature, values: tf.RaggedTensor) -> tf.Tensor:
+    """(batch,) bool: each row's list fits `max_values` and holds no pad value."""
+    has_pad = tf.reduce_any(tf.equal(values, feature.pad_value), axis=1)
+    return tf.logical_and(values.row_lengths() <= feature.max_values, tf.logical_not(has_pad))
+
   def _parse_filled(self, examples: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
     """Parses Examples, filling each absent feature with the schema's `missing_value`.
 
     Returns:
-      (inputs, single, missing): the features and `target_action` (-1 where absent), each
-      (batch,); `single` (batch,) bool, False on rows with more than one value in a field;
-      `missing` (batch,) int32, the number of absent features per row.
+      (inputs, well_formed, missing): the features and `target_action` (-1 where absent),
+      each (batch,) or (batch, max_values) padded for a multi-valued feature (the empty list
+      on rows where its list is bad); `well_formed` (batch,) bool, False on rows with more
+      than one value in a single-valued field or a bad multi-valued list (module docstring);
+      `missing` (batch,) int32, the number of absent single-valued features per row.
     """
     dtypes = self.schema.record_dtypes(include_true_labels=False)
     fills = dict(self.schema.missing_values())
     fills[TARGET_INPUT] = schema_lib.OTHER_TARGET  # Out of range: the row is invalid.
     spec = {k: tf.io.RaggedFeature(dtypes[k], row_splits_dtype=tf.int64) for k in fills}
     parsed = tf.io.parse_example(examples, spec)
-    inputs, single, missing = {}, None, None
+    multivalued = {f.name: f for f in self.schema.multivalued_features}
+    inputs, well_formed, missing = {}, None, None
     for name, fill in fills.items():
+      if name in multivalued:
+        ok = self._list_ok(multivalued[name], parsed[name])
+        padded = multivalued[name].padded(parsed[name])
+        inputs[name] = tf.where(ok[:, tf.newaxis], padded, tf.constant(fill, dtypes[name]))
+        well_formed = ok if well_formed is None else tf.logical_and(well_formed, ok)
+        continue  # An absent list is the empty list, not a missing feature.
       counts = parsed[name].row_lengths()
       fill = tf.constant(fill, dtypes[name])
       first = parsed[name].to_tensor(default_value=fill, shape=[None, 1])[:, 0]
       inputs[name] = tf.where(counts == 1, first, fill)
       one = counts <= 1
-      single = one if single is None else tf.logical_and(single, one)
+      well_formed = one if well_formed is None else tf.logical_and(well_formed, one)
       if name != TARGET_INPUT:
         absent = tf.cast(counts == 0, tf.int32)
         missing = absent if missing is None else missing + absent
-    return inputs, single, missing
+    if missing is None:  # Every feature is multi-valued.
+      missing = tf.zeros(tf.shape(examples), tf.int32)
+    return inputs, well_formed, missing
 
 
 class _Hidden:

@@ -14,6 +14,18 @@ The formats are those of TF Serving's REST API (`https://www.tensorflow.org/tfx/
 Stricter than TF Serving on purpose: NaN, Infinity and numbers that overflow the input's
 float type are refused with a message naming the input and the row, since the model would
 score them silently; and errors never quote graph internals (node and tensor names).
+
+Multi-valued features: more lenient than TF Serving, which needs every input of a request to
+have one shape (so its clients send the padded `(rows, max_values)` form). Here each row
+carries its list of ids as it is, `"tags": ["a", "b"]` (an empty list is fine), in the row and
+in the columnar format (`"inputs": {"tags": [["a", "b"], []]}`), and is padded to
+`max_values` before the signature runs (`client.padded_lists`). A 400 names the input and the
+row (`instances[1].tags`, `inputs.tags[1]`) for a list longer than `max_values`, an id of the
+wrong type, an id equal to the feature's pad value (-1, or "" for strings: it would be dropped
+silently), and a value that is not a list. A lone id is refused too rather than taken as a
+one-element list: a client that sends one most likely believes the feature single-valued (a
+schema older than the model), and the padded form it would send to TF Serving is a list
+anyway.
 """
 
 import base64
@@ -21,7 +33,7 @@ import binascii
 import json
 import os
 import re
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
@@ -29,6 +41,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
+from kaml_tf import schema as schema_lib
 from kaml_tf.serving import client
 from kaml_tf.serving import module as module_lib
 
@@ -65,10 +78,11 @@ def predict(model: client.ExportedModel, body: bytes) -> Dict[str, Any]:
     )
   specs = model.input_specs(signature)
   outputs = model.output_names(signature)
+  lists = {f.name: f for f in model.schema.multivalued_features if f.name in specs}
   if "instances" in request:
-    columns = _columns_from_instances(request["instances"], specs)
+    columns = _columns_from_instances(request["instances"], specs, lists)
   else:
-    columns = _columns_from_inputs(request["inputs"], specs)
+    columns = _columns_from_inputs(request["inputs"], specs, lists)
   check_columns(columns, specs)
   try:
     result = model.run(signature, columns, allow_extra=False)
@@ -129,7 +143,9 @@ def _column(values: List[Any], name: str) -> np.ndarray:
 
 
 def _columns_from_instances(
-  instances: Any, specs: Mapping[str, tf.TensorSpec]
+  instances: Any,
+  specs: Mapping[str, tf.TensorSpec],
+  lists: Mapping[str, schema_lib.SparseFeature],
 ) -> Dict[str, np.ndarray]:
   if not isinstance(instances, list) or not instances:
     raise RequestError(400, "'instances' must be a non-empty list (one element per row)")
@@ -150,16 +166,45 @@ def _columns_from_instances(
       rows[names[0]].append(_decode(instance, where))
     else:
       raise RequestError(400, f"{where}: expected a JSON object with the named inputs {names}")
-  return {k: _column(v, k) for k, v in rows.items()}
+  return {
+    k: _padded(v, lists[k], lambda i, k=k: f"instances[{i}].{k}") if k in lists else _column(v, k)
+    for k, v in rows.items()
+  }
 
 
-def _columns_from_inputs(inputs: Any, specs: Mapping[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
+def _padded(
+  values: List[Any], feature: schema_lib.SparseFeature, where: Callable[[int], str]
+) -> np.ndarray:
+  """A multi-valued input's lists, one per row, padded (or a 400 naming the row)."""
+  try:
+    return client.padded_lists(values, feature, where)
+  except client.InputError as e:
+    raise RequestError(400, str(e)) from None
+
+
+def _columns_from_inputs(
+  inputs: Any,
+  specs: Mapping[str, tf.TensorSpec],
+  lists: Mapping[str, schema_lib.SparseFeature],
+) -> Dict[str, np.ndarray]:
   names = sorted(specs)
   if isinstance(inputs, dict) and not _is_b64(inputs):
-    return {k: _column(_decode(v, f"inputs.{k}"), k) for k, v in inputs.items()}
+    return {k: _input_column(k, v, lists) for k, v in inputs.items()}
   if len(names) == 1:
     return {names[0]: _column(_decode(inputs, "inputs"), names[0])}
   raise RequestError(400, f"'inputs' must be a JSON object with the named inputs {names}")
+
+
+def _input_column(
+  name: str, values: Any, lists: Mapping[str, schema_lib.SparseFeature]
+) -> np.ndarray:
+  """One input of the columnar format as an array."""
+  values = _decode(values, f"inputs.{name}")
+  if name not in lists:
+    return _column(values, name)
+  if not isinstance(values, list):
+    raise RequestError(400, f"inputs.{name}: expected one list of ids per row, got {values!r}")
+  return _padded(values, lists[name], lambda i: f"inputs.{name}[{i}]")
 
 
 def check_columns(columns: Mapping[str, np.ndarray], specs: Mapping[str, tf.TensorSpec]) -> None:

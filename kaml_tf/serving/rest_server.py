@@ -19,7 +19,8 @@ The subset of the API it speaks, with TF Serving's request and response formats:
   "method_name"}}}}}` of the version served;
 * `POST /v1/models/<name>[/versions/<v>]:predict`: the row (`"instances"`) and columnar
   (`"inputs"`) formats, with `"signature_name"` (default `serving_default`), answering every
-  output of the signature (see `kaml_tf.serving.rest_json`).
+  output of the signature; a multi-valued feature comes as one list of ids per instance,
+  padded here (see `kaml_tf.serving.rest_json`).
 
 Errors answer `{"error": "<message>"}`, never HTML and never graph internals: 400 for
 malformed JSON, an unknown signature, inputs that do not fit the signature, NaN or Infinity

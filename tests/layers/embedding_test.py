@@ -171,3 +171,142 @@ def test_log1p_transform_before_normalisation():
   out = layer({"spend": tf.constant([0.0, e - 1, -(e**3 - 1)]), "age": tf.constant([3.0] * 3)})
   # sign(x) * log1p(|x|): 0, 1, -3; then (t - 1) / 2. The identity column is untouched.
   np.testing.assert_allclose(out.numpy(), [[-0.5, 1.0], [0.0, 1.0], [-2.0, 1.0]], rtol=1e-6)
+
+
+# Multi-valued features: tags hashed (strings), cats with an int64 vocabulary, one per combiner.
+MULTI = schema_lib.Schema(
+  actions=("a",),
+  sparse_features=(
+    schema_lib.SparseFeature(
+      "tags", dtype="string", num_buckets=50, embedding_dim=2, max_values=3, combiner="sum"
+    ),
+    schema_lib.SparseFeature(
+      "cats", vocabulary=(7, 8, 9), embedding_dim=2, max_values=4, combiner="mean"
+    ),
+    schema_lib.SparseFeature("apps", num_buckets=10, embedding_dim=2, max_values=2),
+  ),
+)
+
+
+def _multi_features():
+  return {
+    # Rows: two tags, none (the empty list), three, one.
+    "tags": tf.constant([["x", "y", ""], ["", "", ""], ["x", "x", "z"], ["y", "", ""]]),
+    # 5 is out of vocabulary (row 0); ids 7, 8, 9 are rows 1, 2, 3.
+    "cats": tf.constant([[7, 8, -1, -1], [9, 5, 7, -1], [-1, -1, -1, -1], [8, 8, 8, 8]], tf.int64),
+    # Hashed int64: floormod(id, 10); a pad between ids is masked wherever it stands.
+    "apps": tf.constant([[3, 4], [-1, 6], [12, -1], [-1, -1]], tf.int64),
+  }
+
+
+def _multi_layer(combiner: str = "mean", l2: float = 0.0):
+  schema = schema_lib.Schema.from_dict(MULTI.to_dict())
+  features = list(schema.sparse_features)
+  features[2] = schema_lib.SparseFeature(
+    "apps", num_buckets=10, embedding_dim=2, max_values=2, combiner=combiner
+  )
+  layer = embedding.FeatureEmbedding(
+    schema_lib.Schema(actions=("a",), sparse_features=tuple(features)), l2=l2
+  )
+  layer(_multi_features())
+  _row_index_tables(layer)
+  return layer
+
+
+def _tag_rows():
+  return {t: tf.strings.to_hash_bucket_fast(t, 50).numpy() for t in ("x", "y", "z")}
+
+
+def test_multivalued_sum_over_real_ids_of_hashed_strings():
+  out = _multi_layer()(_multi_features()).numpy()
+  assert out.shape == (4, 6)
+  r = _tag_rows()
+  # sum of the rows [r, 100 + r] of the real tags; the empty list is the zero vector.
+  expected = [
+    [r["x"] + r["y"], 200 + r["x"] + r["y"]],
+    [0, 0],
+    [2 * r["x"] + r["z"], 300 + 2 * r["x"] + r["z"]],
+    [r["y"], 100 + r["y"]],
+  ]
+  np.testing.assert_array_equal(out[:, 0:2], expected)
+
+
+def test_multivalued_mean_with_vocabulary_and_oov():
+  out = _multi_layer()(_multi_features()).numpy()
+  # rows: (1 + 2) / 2; (3 + 0 + 1) / 3 (5 is OOV, row 0); empty: 0; (2 * 4) / 4.
+  np.testing.assert_allclose(out[:, 2], [1.5, 4 / 3, 0.0, 2.0], rtol=1e-6)
+  np.testing.assert_allclose(out[:, 3], [101.5, 100 + 4 / 3, 0.0, 102.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+  "combiner, expected",
+  [
+    # apps rows: {3, 4}, {6}, {12 % 10 = 2}, {} -> sums 7, 6, 2, 0 (second column 207, 106,
+    # 102, 0) over the counts 2, 1, 1, 0 (0 divides by 1).
+    ("sum", [[7, 207], [6, 106], [2, 102], [0, 0]]),
+    ("mean", [[3.5, 103.5], [6, 106], [2, 102], [0, 0]]),
+    ("sqrtn", [[7 / np.sqrt(2), 207 / np.sqrt(2)], [6, 106], [2, 102], [0, 0]]),
+  ],
+)
+def test_each_combiner_on_int64_ids(combiner, expected):
+  out = _multi_layer(combiner)(_multi_features()).numpy()
+  np.testing.assert_allclose(out[:, 4:6], expected, rtol=1e-6)
+
+
+def test_multivalued_rows_do_not_depend_on_the_batch():
+  layer = _multi_layer()
+  whole = layer(_multi_features()).numpy()
+  for i in range(4):
+    alone = layer({k: v[i : i + 1] for k, v in _multi_features().items()}).numpy()
+    np.testing.assert_array_equal(alone[0], whole[i])
+
+
+def test_multivalued_l2_counts_only_real_ids():
+  layer = _multi_layer("sum", l2=0.01)
+  layer(_multi_features())
+  r = _tag_rows()
+  tags = [r["x"], r["y"], r["x"], r["x"], r["z"], r["y"]]  # every real tag, per occurrence
+  cats = [1, 2, 3, 0, 1, 2, 2, 2, 2]
+  apps = [3, 4, 6, 2]
+  rows = np.array(tags + cats + apps, np.float64)
+  expected = 0.01 * np.sum(rows**2 + (100 + rows) ** 2) / 4
+  assert layer.losses[-1].numpy() == pytest.approx(expected, rel=1e-6)
+
+
+def test_multivalued_gradient_skips_pad_rows():
+  layer = _multi_layer("sum", l2=0.5)
+  with tf.GradientTape() as tape:
+    out = layer(_multi_features())
+    loss = tf.reduce_sum(out[:, 4]) + tf.add_n(layer.losses)
+  apps = layer.tables[2].embeddings
+  gradient = tf.convert_to_tensor(tape.gradient(loss, apps)).numpy()
+  # The pad -1 hashes to row 9 (floormod(-1, 10)): it must get no gradient. Rows 3, 4, 6, 2
+  # each occur once: d(sum of column 0)/dE_r = [1, 0]; the L2 adds 0.5 * 2 / 4 * E_r.
+  table = apps.numpy()
+  expected = np.zeros_like(table)
+  for row in (3, 4, 6, 2):
+    expected[row] = [1.0, 0.0] + 0.25 * table[row]
+  np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+
+
+def test_multivalued_config_round_trip_and_shape_errors():
+  layer = _multi_layer()
+  config = layer.get_config()
+  clone = embedding.FeatureEmbedding.from_config(config)
+  assert clone.get_config() == config
+  assert [f.max_values for f in clone.schema.sparse_features] == [3, 4, 2]
+  assert [f.combiner for f in clone.schema.sparse_features] == ["sum", "mean", "mean"]
+  clone(_multi_features())
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_array_equal(clone(_multi_features()).numpy(), layer(_multi_features()).numpy())
+  features = _multi_features()
+  features["apps"] = tf.constant([3, 4], tf.int64)
+  with pytest.raises(ValueError, match=r"'apps' must be \(batch, 2\) ids .*got shape \[2\]"):
+    layer(features)
+
+
+def test_multivalued_in_a_keras_model():
+  inputs = MULTI.keras_inputs()
+  assert inputs["tags"].shape.as_list() == [None, 3]
+  model = tf.keras.Model(inputs, embedding.FeatureEmbedding(MULTI)(inputs))
+  assert model(_multi_features()).shape == (4, 6)

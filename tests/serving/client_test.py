@@ -167,3 +167,65 @@ def test_list_versions_through_gfile(exported):
     f.write("a file, not a version")
   assert client.list_versions(base) == [3, 12]
   assert client.list_versions("ram://client_test/missing") == []
+
+
+MV_TAGS = schema_lib.SparseFeature("tags", dtype="string", max_values=3)
+MV_APPS = schema_lib.SparseFeature("apps", max_values=2)
+
+
+def test_padded_lists_pads_each_row_to_max_values():
+  where = lambda i: f"row {i}"  # noqa: E731
+  np.testing.assert_array_equal(
+    client.padded_lists([["a", b"b"], [], ("c",)], MV_TAGS, where),
+    np.array([[b"a", b"b", b""], [b"", b"", b""], [b"c", b"", b""]], dtype=object),
+  )
+  np.testing.assert_array_equal(
+    client.padded_lists([[3, np.int64(4)], [], np.array([0])], MV_APPS, where),
+    [[3, 4], [-1, -1], [0, -1]],
+  )
+
+
+@pytest.mark.parametrize(
+  "feature, lists, match",
+  [
+    (
+      MV_APPS,
+      [[1], [1, 2, 3]],
+      r"row 1: 3 ids, more than max_values=2 of multi-valued feature 'apps'",
+    ),
+    (
+      MV_APPS,
+      [[1], 7],
+      r"row 1: expected a list of at most 2 ids \(multi-valued feature 'apps'\), got 7",
+    ),
+    (MV_TAGS, ["ab"], r"row 0: expected a list of at most 3 ids .*got 'ab'"),
+    (MV_APPS, [[1, 2.0]], r"row 0\[1\]: expected an id of type int64 \(feature 'apps'\), got 2\.0"),
+    (MV_APPS, [[True]], r"row 0\[0\]: expected an id of type int64"),
+    (MV_APPS, [[2**63]], r"row 0\[0\]: 9223372036854775808 is out of the int64 range"),
+    (MV_TAGS, [["a", 5]], r"row 0\[1\]: expected an id of type string \(feature 'tags'\), got 5"),
+    (MV_TAGS, [["a", ""]], r"row 0\[1\]: b'' is the pad value of multi-valued feature 'tags'"),
+    (MV_APPS, [[], [4, -1]], r"row 1\[1\]: -1 is the pad value of multi-valued feature 'apps'"),
+  ],
+)
+def test_padded_lists_refuses_bad_lists_naming_the_row(feature, lists, match):
+  with pytest.raises(client.InputError, match=match):
+    client.padded_lists(lists, feature, lambda i: f"row {i}")
+
+
+def test_run_takes_lists_or_the_padded_form(mv_exported, kit):
+  model = client.ExportedModel(mv_exported.path)
+  assert model.input_specs("serving_default")["tags"].shape.as_list() == [None, 3]
+  columns = kit.mv_log_columns(4)
+  padded = model.score(columns)
+  lists = dict(columns)
+  lists["tags"] = [[t for t in row if t] for row in columns["tags"]]
+  lists["apps"] = [[a for a in row if a >= 0] for row in columns["apps"]]
+  for k in ("cvr", "logit", "valid"):
+    np.testing.assert_array_equal(model.score(lists)[k], padded[k])
+  lists["apps"][1] = [1, 2, 3]
+  with pytest.raises(client.InputError, match="input 'apps', row 1: 3 ids, more than max_values"):
+    model.score(lists)
+  examples = client.examples_of(columns, kit.mv_schema)
+  from_examples = model.score_examples(examples)
+  np.testing.assert_allclose(from_examples["logit"], padded["logit"], atol=1e-6)
+  assert from_examples["valid"].all() and not from_examples["missing_features"].any()

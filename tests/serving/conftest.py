@@ -37,6 +37,21 @@ SCHEMA = schema_lib.Schema(
   dense_features=(schema_lib.DenseFeature("bid", mean=1.0, std=2.0),),
 )
 NUM_RECORDS = 12
+# SCHEMA plus two multi-valued features: string tags with a vocabulary (mean) and hashed int64
+# app ids (sqrtn).
+MV_SCHEMA = schema_lib.Schema(
+  actions=SCHEMA.actions,
+  sparse_features=SCHEMA.sparse_features
+  + (
+    schema_lib.SparseFeature(
+      "tags", dtype="string", vocabulary=("a", "b", "c"), embedding_dim=3, max_values=3
+    ),
+    schema_lib.SparseFeature(
+      "apps", num_buckets=20, embedding_dim=2, max_values=2, combiner="sqrtn"
+    ),
+  ),
+  dense_features=SCHEMA.dense_features,
+)
 
 Export = collections.namedtuple("Export", ["model_dir", "export_base", "path"])
 
@@ -74,16 +89,33 @@ def log_columns(n: int = NUM_RECORDS, seed: int = 0):
   return columns
 
 
-def features_of(columns):
+def mv_log_columns(n: int = NUM_RECORDS, seed: int = 0):
+  """`n` log rows of MV_SCHEMA, the lists padded: 0 to 3 tags ("z" out of vocabulary), 0 to 2
+  app ids."""
+  columns = log_columns(n, seed)
+  rng = np.random.default_rng(seed + 100)
+  tags = np.full((n, 3), "", dtype=object)
+  apps = np.full((n, 2), -1, np.int64)
+  for i in range(n):
+    count = i % 4  # Every length, the empty list included.
+    tags[i, :count] = rng.choice(["a", "b", "c", "z"], count)
+    apps[i, : count % 3] = rng.integers(0, 1000, count % 3)
+  columns["tags"], columns["apps"] = tags, apps
+  return columns
+
+
+def features_of(columns, schema=SCHEMA):
   """The model features of log columns as tensors."""
-  dtypes = SCHEMA.record_dtypes()
-  return {k: tf.constant(np.asarray(columns[k]), dtype=dtypes[k]) for k in SCHEMA.feature_names}
+  dtypes = schema.record_dtypes()
+  return {k: tf.constant(np.asarray(columns[k]), dtype=dtypes[k]) for k in schema.feature_names}
 
 
 def make_model_dir(
-  path: str, backbone: str = "mmoe", hke: bool = True, seed: int = 0
+  path: str, backbone: str = "mmoe", hke: bool = True, seed: int = 0, schema=SCHEMA
 ) -> tf.keras.Model:
-  """Writes a model directory with a non-trivial checkpoint; returns the network saved."""
+  """Writes a model directory with a non-trivial checkpoint; returns the network saved.
+
+  `schema` is SCHEMA or MV_SCHEMA."""
   config = model_config(backbone, hke)
   run_config = config_lib.RunConfig(
     data=config_lib.DataConfig(
@@ -93,13 +125,13 @@ def make_model_dir(
     ),
     model=config,
   )
-  model_dir_lib.prepare(path, run_config, SCHEMA)
+  model_dir_lib.prepare(path, run_config, schema)
   tf.keras.utils.set_random_seed(seed)
-  network = builder.build_model(SCHEMA, config)
-  columns = log_columns(16, seed=seed + 1)
-  inputs = features_of(columns)
+  network = builder.build_model(schema, config)
+  columns = (mv_log_columns if schema is MV_SCHEMA else log_columns)(16, seed=seed + 1)
+  inputs = features_of(columns, schema)
   rng = np.random.default_rng(seed)
-  n, k = 16, SCHEMA.num_actions
+  n, k = 16, schema.num_actions
   if hke:
     inputs[builder.HKE_INDICATOR] = tf.constant(rng.integers(0, 2, (n, k)), tf.float32)
   labels = tf.constant(rng.integers(0, 2, (n, k)), tf.float32)
@@ -125,8 +157,10 @@ def kit():
   """The helpers above, for test modules (a conftest is not importable by name)."""
   return types.SimpleNamespace(
     schema=SCHEMA,
+    mv_schema=MV_SCHEMA,
     model_config=model_config,
     log_columns=log_columns,
+    mv_log_columns=mv_log_columns,
     features_of=features_of,
     make_model_dir=make_model_dir,
   )
@@ -155,3 +189,19 @@ def exported(tmp_path_factory, hke_model_dir):
   base = str(tmp_path_factory.mktemp("serving"))
   path = exporter.export_model(hke_model_dir, base, version=1)
   return Export(model_dir=hke_model_dir, export_base=base, path=path)
+
+
+@pytest.fixture(scope="session")
+def mv_model_dir(tmp_path_factory):
+  """MMoE + HKE on MV_SCHEMA (multi-valued tags and apps)."""
+  path = str(tmp_path_factory.mktemp("model_mv"))
+  make_model_dir(path, "mmoe", hke=True, schema=MV_SCHEMA)
+  return path
+
+
+@pytest.fixture(scope="session")
+def mv_exported(tmp_path_factory, mv_model_dir):
+  """Version 1 of the multi-valued model under its own export base."""
+  base = str(tmp_path_factory.mktemp("serving_mv"))
+  path = exporter.export_model(mv_model_dir, base, version=1)
+  return Export(model_dir=mv_model_dir, export_base=base, path=path)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import kaml_tf  # noqa: F401
 import numpy as np
@@ -512,3 +513,119 @@ def test_malformed_config_is_not_reported_as_a_checkpoint_mismatch(tmp_path, kit
   with pytest.raises(ValueError, match="backbone must be one of") as info:
     exporter.export_model(model_dir, str(tmp_path / "serving"))
   assert not isinstance(info.value, exporter.ExportError)
+
+
+# Multi-valued features: the real exporter (with warm-up), a fresh process, every signature.
+_MV_LOAD_AND_RUN = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+inputs = dict(np.load(sys.argv[1], allow_pickle=True))
+examples = inputs.pop("__examples__")
+features = {k: v for k, v in inputs.items() if k != "target_action"}
+signatures = tf.saved_model.load(sys.argv[3]).signatures
+default = signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})
+every = signatures["predict_all"](**{k: tf.constant(v) for k, v in features.items()})
+from_examples = signatures["serve_examples"](examples=tf.constant(examples))
+regress = signatures["regress"](inputs=tf.constant(examples))
+np.savez(
+  sys.argv[2],
+  logit=default["logit"].numpy(),
+  valid=default["valid"].numpy(),
+  probabilities=every["probabilities"].numpy(),
+  examples_logit=from_examples["logit"].numpy(),
+  examples_valid=from_examples["valid"].numpy(),
+  regress=regress["outputs"].numpy(),
+)
+"""
+
+
+def test_multivalued_export_serves_every_signature_in_a_fresh_process(tmp_path, mv_model_dir, kit):
+  schema = kit.mv_schema
+  columns = kit.mv_log_columns()
+  columns[schema_lib.TARGET_ACTION][3] = -1  # Other: invalid in every signature that takes it.
+  model = exporter.load_strict(mv_model_dir)
+  warmup = kit.mv_log_columns(4, seed=5)
+  path = exporter.export_trained(model, str(tmp_path / "serving"), 1, warmup_columns=warmup)
+  inputs = {k: np.asarray(columns[k]) for k in schema.feature_names}
+  inputs[schema_lib.TARGET_ACTION] = columns[schema_lib.TARGET_ACTION]
+  examples = client.examples_of(columns, schema)
+  # Two bad lists in Examples (4 tags > 3; the pad id -1 among the apps): invalid rows.
+  bad = tf.train.Example.FromString(examples[0])
+  bad.features.feature["tags"].bytes_list.value[:] = [b"a", b"b", b"c", b"a"]
+  examples.append(bad.SerializeToString())
+  bad.features.feature["tags"].bytes_list.value[:] = [b"a"]
+  bad.features.feature["apps"].int64_list.value[:] = [4, -1]
+  examples.append(bad.SerializeToString())
+  inputs["__examples__"] = np.asarray(examples, dtype=object)
+  np.savez(tmp_path / "inputs.npz", **inputs)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("TF_USE_LEGACY_KERAS", None)
+  run = subprocess.run(
+    [
+      sys.executable,
+      "-c",
+      _MV_LOAD_AND_RUN,
+      str(tmp_path / "inputs.npz"),
+      str(tmp_path / "o.npz"),
+      path,
+    ],
+    capture_output=True,
+    env=env,
+    text=True,
+    timeout=240,
+  )
+  assert run.returncode == 0, run.stderr[-3000:]
+  out = np.load(tmp_path / "o.npz")
+
+  valid = columns[schema_lib.TARGET_ACTION] >= 0
+  target = np.where(valid, columns[schema_lib.TARGET_ACTION], 0)
+  logit, _, probabilities = _keras_predictions(
+    types.SimpleNamespace(schema=schema, features_of=lambda c: kit.features_of(c, schema)),
+    model.network,
+    dict(columns, target_action=target),
+  )
+  np.testing.assert_array_equal(out["valid"], valid)
+  np.testing.assert_allclose(out["logit"][valid], logit[valid], atol=1e-5)
+  assert out["logit"][~valid] == module_lib.FILL_LOGIT
+  np.testing.assert_allclose(out["probabilities"], probabilities, atol=1e-5)
+  np.testing.assert_array_equal(out["examples_valid"], np.concatenate([valid, [False, False]]))
+  np.testing.assert_allclose(out["examples_logit"][:12][valid], logit[valid], atol=1e-5)
+  np.testing.assert_array_equal(out["regress"][-2:], [module_lib.FILL_CVR] * 2)
+  assert np.ptp(logit[valid]) > 1e-4
+
+  # The warm-up file: padded (b, M) lists for the tensor signatures, var-len lists in Examples,
+  # every request answerable with every row valid.
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+
+  served = client.ExportedModel(path)
+  warm = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+  requests = [
+    prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request
+    for r in tf.data.TFRecordDataset(warm)
+  ]
+  assert len(requests) == 2 * len(module_lib.SIGNATURE_NAMES)
+  for request in requests:
+    signature = request.model_spec.signature_name
+    inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+    if signature == module_lib.SERVING_DEFAULT:
+      rows = np.arange(len(inputs["tags"])) % 4
+      np.testing.assert_array_equal(inputs["tags"], warmup["tags"][rows].astype(bytes))
+      np.testing.assert_array_equal(inputs["apps"], warmup["apps"][rows])
+    if signature == module_lib.SERVE_EXAMPLES:
+      parsed = [tf.train.Example.FromString(e).features.feature for e in inputs["examples"]]
+      for i, feature in enumerate(parsed[:4]):
+        tags = [t.encode() for t in warmup["tags"][i] if t]
+        assert list(feature["tags"].bytes_list.value) == tags
+        assert list(feature["apps"].int64_list.value) == [a for a in warmup["apps"][i] if a >= 0]
+    outputs = served.run(signature, inputs, allow_extra=False)
+    if module_lib.VALID_OUTPUT in outputs:
+      assert outputs[module_lib.VALID_OUTPUT].all(), signature
+
+
+def test_warmup_refuses_a_multivalued_column_of_the_wrong_width(tmp_path, kit):
+  columns = kit.mv_log_columns(2)
+  columns["apps"] = np.zeros((2, 3), np.int64)
+  with pytest.raises(ValueError, match=r"multi-valued feature apps must be \(2, 2\) ids"):
+    exporter.write_warmup_requests(str(tmp_path / "w"), kit.mv_schema, columns)

@@ -534,3 +534,85 @@ def test_poller_survives_listing_errors(tmp_path, exported, monkeypatch):
     _copy_version(exported.path, base, 2)
     _wait_for_version(server, "2")
   assert len(calls) > 3
+
+
+# Multi-valued features over REST: a list per instance, padded by the server.
+
+
+@pytest.fixture(scope="module")
+def mv_server(mv_exported):
+  config = rest_server.ServerConfig(export_base=mv_exported.export_base, port=0, poll_seconds=60)
+  with rest_server.ModelServer(config) as running:
+    yield running
+
+
+def _mv_instances(kit):
+  columns = kit.mv_log_columns(4)
+  out = []
+  for i in range(4):
+    row = {k: columns[k][i].item() for k in ("user_id", "ad_task_id", "bid", "target_action")}
+    row["city"] = str(columns["city"][i])
+    row["tags"] = [str(t) for t in columns["tags"][i] if t]
+    row["apps"] = [int(a) for a in columns["apps"][i] if a >= 0]
+    out.append(row)
+  return columns, out
+
+
+def test_multivalued_lists_round_trip(mv_server, kit):
+  columns, instances = _mv_instances(kit)
+  assert [len(r["tags"]) for r in instances] == [0, 1, 2, 3]  # the empty list included
+  expected = mv_server.model.score(columns)
+  status, body = _call(mv_server.url + "/v1/models/kaml:predict", {"instances": instances})
+  assert status == 200, body
+  np.testing.assert_allclose(
+    [p["logit"] for p in body["predictions"]], expected["logit"], atol=1e-6
+  )
+  assert all(p["valid"] for p in body["predictions"])
+  inputs = {k: [r[k] for r in instances] for k in instances[0]}
+  status, body = _call(mv_server.url + "/v1/models/kaml:predict", {"inputs": inputs})
+  assert status == 200, body
+  np.testing.assert_allclose(body["outputs"]["logit"], expected["logit"], atol=1e-6)
+  features = [{k: v for k, v in r.items() if k != "target_action"} for r in instances]
+  status, body = _call(
+    mv_server.url + "/v1/models/kaml:predict",
+    {"signature_name": "predict_all", "instances": features},
+  )
+  assert status == 200, body
+  np.testing.assert_allclose(
+    [p["probabilities"] for p in body["predictions"]],
+    mv_server.model.predict_all(columns),
+    atol=1e-6,
+  )
+
+
+@pytest.mark.parametrize(
+  "row, field, value, match",
+  [
+    (2, "tags", ["a", "b", "c", "a"], r"instances\[2\]\.tags: 4 ids, more than max_values=3"),
+    (1, "tags", "a", r"instances\[1\]\.tags: expected a list of at most 3 ids"),
+    (3, "apps", [1, "2"], r"instances\[3\]\.apps\[1\]: expected an id of type int64"),
+    (0, "apps", [1, 2.5], r"instances\[0\]\.apps\[1\]: expected an id of type int64"),
+    (1, "tags", ["a", ""], r"instances\[1\]\.tags\[1\]: b'' is the pad value"),
+    (0, "apps", [-1], r"instances\[0\]\.apps\[0\]: -1 is the pad value"),
+    (2, "tags", ["a", None], r"instances\[2\]\.tags: null is not a valid value"),
+  ],
+)
+def test_multivalued_bad_lists_are_a_400_naming_field_and_instance(
+  mv_server, kit, row, field, value, match
+):
+  _, instances = _mv_instances(kit)
+  instances[row][field] = value
+  status, body = _call(mv_server.url + "/v1/models/kaml:predict", {"instances": instances})
+  assert status == 400
+  assert re.search(match, body["error"]), body
+
+
+def test_multivalued_columnar_errors_name_the_row(mv_server, kit):
+  _, instances = _mv_instances(kit)
+  inputs = {k: [r[k] for r in instances] for k in instances[0]}
+  inputs["apps"][1] = [1, 2, 3]
+  status, body = _call(mv_server.url + "/v1/models/kaml:predict", {"inputs": inputs})
+  assert status == 400 and re.search(r"inputs\.apps\[1\]: 3 ids, more than", body["error"]), body
+  inputs["apps"] = 5
+  status, body = _call(mv_server.url + "/v1/models/kaml:predict", {"inputs": inputs})
+  assert status == 400 and "inputs.apps: expected one list of ids per row" in body["error"], body
