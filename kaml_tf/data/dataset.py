@@ -260,7 +260,9 @@ class DatasetFactory:
     )
     if parquet_logs.is_parquet(files[0]):
       rows = -(-size // interleave.cycle_length)
-      ds = sources.read_parquet(ds, interleave, parser.dtypes, rows, self._bad_records, shard)
+      ds = sources.read_parquet(
+        ds, interleave, parser.dtypes, rows, self._bad_records, shard, self._schema
+      )
       ds = ds.repeat() if config.repeat else ds
       # Slices of each file, concatenated across the files read in turn.
       ds = ds.rebatch(size, drop_remainder=cut_drop).map(parser.check, **parallel)

@@ -230,11 +230,17 @@ def infer(table: pa.Table, config: InferenceConfig) -> Inference:
         sparse.append(feature)
       elif isinstance(feature, schema_lib.DenseFeature):
         dense.append(feature)
+  target_names = report["columns"][config.target]["encoding"] == "names"
   schema = schema_lib.Schema(
     actions=config.action_names,
     sparse_features=tuple(sparse),
     dense_features=tuple(dense),
     has_true_labels=bool(truth),
+    columns=schema_lib.ColumnMapping(
+      fields={**keys, **truth},
+      target_names=target_names,
+      timestamp_unit=config.timestamp_unit if config.timestamp else None,
+    ),
   )
   report["mapping"] = {**keys, **truth}
   report["dropped_constant"] = sorted(

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
+from kaml_tf.logs import columns as columns_lib
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 
@@ -60,8 +61,8 @@ def _accepts(dtype: tf.DType, arrow_type: pa.DataType) -> bool:
       or pa.types.is_binary(arrow_type)
       or pa.types.is_large_binary(arrow_type)
     )
-  if dtype.is_integer:
-    return pa.types.is_integer(arrow_type)
+  if dtype.is_integer:  # booleans are read as 0/1 (labels from CSV files, say)
+    return pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type)
   return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
 
 
@@ -122,15 +123,17 @@ def _check_columns(path: str, parquet: pq.ParquetFile, fields: Fields) -> None:
       )
 
 
-def check_file(path: str, fields: Fields) -> int:
+def check_file(path: str, fields: Fields, schema: Optional[schema_lib.Schema] = None) -> int:
   """Checks the footer of a Parquet log against the fields; returns its row count.
+
+  With `schema`, the fields are looked for under their log columns (`Schema.columns`).
 
   Raises:
     records.LogError: naming the file (and column) for a directory, an unreadable footer, a
       missing column or a column of another type.
   """
   parquet = _open(path)
-  _check_columns(path, parquet, fields)
+  _check_columns(path, parquet, columns_lib.log_fields(schema, fields) if schema else fields)
   return parquet.metadata.num_rows
 
 
@@ -173,7 +176,11 @@ def _batch(first: int, record_batch: pa.RecordBatch, fields: Fields) -> Batch:
 
 
 def read_batches(
-  path: str, fields: Fields, batch_size: int, limit: Optional[int] = None
+  path: str,
+  fields: Fields,
+  batch_size: int,
+  limit: Optional[int] = None,
+  schema: Optional[schema_lib.Schema] = None,
 ) -> Iterator[Batch]:
   """Reads a Parquet log as `Batch`es of at most `batch_size` records, in record order.
 
@@ -182,15 +189,18 @@ def read_batches(
     fields: The columns to read and their schema dtypes.
     batch_size: Records per batch (pyarrow splits batches at row-group ends too).
     limit: Read only the first `limit` records (None: all).
+    schema: Logs with column names of their own (`Schema.columns`): read the fields' log
+      columns and translate them (`columns.to_records`).
 
   Raises:
     records.LogError: from `check_file`.
     ReadError: when a row group cannot be read; it names the first record not read.
   """
   parquet = _open(path)
-  _check_columns(path, parquet, fields)
+  stored = columns_lib.log_fields(schema, fields) if schema else fields
+  _check_columns(path, parquet, stored)
   first = 0
-  batches = parquet.iter_batches(batch_size=batch_size, columns=list(fields))
+  batches = parquet.iter_batches(batch_size=batch_size, columns=list(stored))
   while limit is None or first < limit:
     try:
       record_batch = next(batches)
@@ -200,7 +210,8 @@ def read_batches(
       raise ReadError(path, first, str(e)) from None
     if limit is not None and first + record_batch.num_rows > limit:
       record_batch = record_batch.slice(0, limit - first)
-    yield _batch(first, record_batch, fields)
+    records_batch = columns_lib.to_records(record_batch, schema) if schema else record_batch
+    yield _batch(first, records_batch, fields)
     first += record_batch.num_rows
 
 
@@ -234,8 +245,14 @@ class LogWriter(records.ShardedWriter):
     if num_shards < 1:
       raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     self._dtypes = schema.record_dtypes(include_true_labels)
-    self._arrow_schema = pa.schema([(k, _arrow_type(d)) for k, d in self._dtypes.items()])
+    self._record_schema = pa.schema([(k, _arrow_type(d)) for k, d in self._dtypes.items()])
+    # Logs with column names of their own are written under them (`Schema.columns`).
+    self._schema = schema if columns_lib.is_mapped(schema) else None
+    self._arrow_schema = self._log_table(self._record_schema.empty_table()).schema
     super().__init__(shard_paths(prefix, num_shards))
+
+  def _log_table(self, table: pa.Table) -> pa.Table:
+    return columns_lib.to_logs(table, self._schema) if self._schema else table
 
   def _open(self, tmp: str):
     return pq.ParquetWriter(tmp, self._arrow_schema)
@@ -253,7 +270,7 @@ class LogWriter(records.ShardedWriter):
       )
       for k, d in self._dtypes.items()
     ]
-    table = pa.Table.from_arrays(arrays, schema=self._arrow_schema)
+    table = self._log_table(pa.Table.from_arrays(arrays, schema=self._record_schema))
     if table.num_rows:  # an empty write would leave an empty row group
       writer.write_table(table)
     return table.num_rows
