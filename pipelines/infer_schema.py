@@ -1,6 +1,6 @@
 r"""Infers a schema.json from logs with column names of their own.
 
-  python -m pipelines.infer_schema --logs='DIR/*.parquet' --actions=buy,click=clicked \
+  python -m pipelines.infer_schema --logs='DIR/*.parquet' --log_actions=buy,click=clicked \
       [--ad_task=COL] [--target=COL] [--day=COL | --timestamp=COL --timestamp_unit=ms] \
       [--log1p=auto] [--sample_rows=N] --output=DIR/schema.json [--report=DIR/report.json]
 
@@ -8,7 +8,7 @@ Reads Parquet, CSV (with a header row) or TFRecord logs (`kaml_tf.logs.tables`, 
 `--sample_rows` rows when given) and infers every feature (`kaml_tf.logs.inference`: ids
 become sparse features with a vocabulary or hash buckets, floats dense features with their
 mean and std, lists of ids multi-valued features). The schema maps the key and label fields to
-the logs' own columns (`--ad_task`, `--target`, `--day` / `--timestamp`, `--actions=NAME=COLUMN`),
+the logs' own columns (`--ad_task`, `--target`, `--day` / `--timestamp`, `--log_actions=NAME=COLUMN`),
 so the other jobs read the logs as they are (Parquet; TFRecord logs need the record field
 names). Writes the schema and a JSON report (per column: role, type, null share, cardinality;
 dropped constant and undecided columns, with reasons) atomically, and logs a warning for every

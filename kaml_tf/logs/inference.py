@@ -67,9 +67,11 @@ class InferenceConfig:
   An invalid value raises `configs.ConfigError` naming the field.
   """
 
+  # --actions is pipelines.kuairand's flag (another default): one absl flag per name per process.
   actions: Tuple[str, ...] = configs.field(
     (),
     "The conversion actions, in order: NAME (its labels in column label_NAME) or NAME=COLUMN.",
+    flag="log_actions",
   )
   ad_task: str = configs.field(schema_lib.AD_TASK_ID, "Column of the ad task ids (integers).")
   target: str = configs.field(
@@ -257,7 +259,7 @@ def _require_columns(table: pa.Table, config: InferenceConfig) -> None:
     ("--ad_task", config.ad_task),
     ("--target", config.target),
     ("--timestamp" if config.timestamp else "--day", config.day_column),
-  ] + [("--actions", column) for _, column in config.label_columns]
+  ] + [("--log_actions", column) for _, column in config.label_columns]
   missing = [(flag, c) for flag, c in named if c not in table.column_names]
   if missing:
     listed = ", ".join(f"{c!r} ({flag})" for flag, c in missing)

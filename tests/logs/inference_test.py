@@ -225,7 +225,7 @@ def test_timestamp_days_floor_in_utc():
     ({"target_action": pa.array([2] * 8)}, {}, "column 'target_action' (target): 2 in row 0"),
     ({"day": [0.5] * 8}, {}, "column 'day' (day): expected integer day indices"),
     ({}, {"ad_task": "campaign"}, "no column 'campaign' (--ad_task)"),
-    ({"label_click": None}, {}, "no column 'label_click' (--actions)"),
+    ({"label_click": None}, {}, "no column 'label_click' (--log_actions)"),
     ({}, {"timestamp": "ts"}, "no column 'ts' (--timestamp)"),
   ],
 )

@@ -32,7 +32,7 @@ def _parsed_flags():
 
 def _run(logs, output, **extra):
   values = dict(
-    actions=["buy=bought", "click=clicked"], ad_task="campaign", target="goal", timestamp="ts"
+    log_actions=["buy=bought", "click=clicked"], ad_task="campaign", target="goal", timestamp="ts"
   )
   values.update(extra)
   with flagsaver.flagsaver(logs=logs, output=output, **values):
