@@ -150,6 +150,73 @@ class DenseFeature:
     return self.mean
 
 
+TIMESTAMP_UNITS = ("s", "ms")
+# One day in each timestamp unit: day = floor(timestamp / this), UTC.
+DAY_IN_UNITS = {"s": 86400, "ms": 86400 * 1000}
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnMapping:
+  """How the key and label fields are stored in logs that keep their own column names.
+
+  The translation itself is `kaml_tf.logs.columns`. The identity (the default) is what every
+  log written by this library uses.
+
+  Attributes:
+    fields: (record field, log column) pairs for the key fields (`ad_task_id`, `target_action`,
+      `day`) and `label_<action>` / `true_label_<action>` stored under another name.
+    target_names: Whether the target column holds action names (unknown names: -1, "Other")
+      instead of indices.
+    timestamp_unit: None: the day column holds day indices; "s" or "ms": it holds a timestamp
+      in that unit and day = floor(timestamp / 1 day), UTC.
+  """
+
+  fields: Tuple[Tuple[str, str], ...] = ()
+  target_names: bool = False
+  timestamp_unit: Optional[str] = None
+
+  def __post_init__(self):
+    if isinstance(self.fields, Mapping):
+      object.__setattr__(self, "fields", tuple(self.fields.items()))
+    # Identity pairs carry nothing: dropping them keeps equal mappings equal.
+    pairs = tuple((k, v) for k, v in self.fields if k != v)
+    object.__setattr__(self, "fields", tuple(sorted(pairs)))
+
+  @property
+  def is_identity(self) -> bool:
+    return not self.fields and not self.target_names and self.timestamp_unit is None
+
+  def log_name(self, field: str) -> str:
+    """The log column that holds record field `field`."""
+    return dict(self.fields).get(field, field)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return {
+      "fields": dict(self.fields),
+      "target": "names" if self.target_names else "indices",
+      "day": f"timestamp_{self.timestamp_unit}" if self.timestamp_unit else "day",
+    }
+
+  @classmethod
+  def from_dict(cls, data: Any) -> "ColumnMapping":
+    if not isinstance(data, Mapping) or set(data) - {"fields", "target", "day"}:
+      raise SchemaError(f"columns: expected an object of fields, target and day, got {data!r}")
+    fields = data.get("fields", {})
+    if not isinstance(fields, Mapping) or not all(
+      isinstance(k, str) and isinstance(v, str) and v for k, v in fields.items()
+    ):
+      raise SchemaError(f"columns.fields: expected {{field: log column}}, got {fields!r}")
+    target = data.get("target", "indices")
+    if target not in ("indices", "names"):
+      raise SchemaError(f"columns.target: {target!r} is not 'indices' or 'names'")
+    day = data.get("day", "day")
+    days = ["day"] + [f"timestamp_{u}" for u in TIMESTAMP_UNITS]
+    if day not in days:
+      raise SchemaError(f"columns.day: {day!r} is not one of {days}")
+    unit = None if day == "day" else day[len("timestamp_") :]
+    return cls(tuple(fields.items()), target == "names", unit)
+
+
 @dataclasses.dataclass(frozen=True)
 class Schema:
   """Actions, features and key fields of a log.
@@ -159,12 +226,15 @@ class Schema:
     sparse_features: Sparse id features, in model input order.
     dense_features: Dense float features, in model input order.
     has_true_labels: Whether records carry `true_label_<action>` (simulated data).
+    columns: Where the logs keep the key and label fields (`ColumnMapping`); the identity
+      unless the logs have column names of their own.
   """
 
   actions: Tuple[str, ...]
   sparse_features: Tuple[SparseFeature, ...] = ()
   dense_features: Tuple[DenseFeature, ...] = ()
   has_true_labels: bool = False
+  columns: ColumnMapping = ColumnMapping()
 
   def __post_init__(self):
     object.__setattr__(self, "actions", tuple(self.actions))
@@ -258,13 +328,18 @@ class Schema:
     }
 
   def to_dict(self) -> Dict[str, Any]:
-    return {
+    d = {
       "version": SCHEMA_VERSION,
       "actions": list(self.actions),
       "sparse_features": [_sparse_to_dict(f) for f in self.sparse_features],
       "dense_features": [_dense_to_dict(f) for f in self.dense_features],
       "has_true_labels": self.has_true_labels,
     }
+    # Only a mapping that is not the identity is written: older schemas keep their JSON and
+    # fingerprint.
+    if not self.columns.is_identity:
+      d["columns"] = self.columns.to_dict()
+    return d
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -335,7 +410,7 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
     raise SchemaError(
       f"version: unsupported schema version {version!r} (this library reads {SCHEMA_VERSION})"
     )
-  known = {"version", "actions", "sparse_features", "dense_features", "has_true_labels"}
+  known = {"version", "actions", "sparse_features", "dense_features", "has_true_labels", "columns"}
   unknown = sorted(set(data) - known)
   if unknown:
     raise SchemaError(f"unknown field(s) {unknown}; expected some of {sorted(known)}")
@@ -385,6 +460,7 @@ def _from_dict(cls, data: Mapping[str, Any]) -> Schema:
     sparse_features=tuple(sparse),
     dense_features=tuple(dense),
     has_true_labels=has_truth,
+    columns=ColumnMapping.from_dict(data["columns"]) if "columns" in data else ColumnMapping(),
   )
 
 
@@ -440,6 +516,26 @@ def _validate(schema: Schema) -> None:
   for name in names:
     if name in reserved:
       raise SchemaError(f"features: {name!r} clashes with a label field")
+  _validate_columns(schema, names)
+
+
+def _validate_columns(schema: Schema, features: Sequence[str]) -> None:
+  """Mapped fields are key or label fields; no two fields read the same log column."""
+  mapping = schema.columns
+  if mapping.timestamp_unit is not None and mapping.timestamp_unit not in TIMESTAMP_UNITS:
+    raise SchemaError(f"columns.day: unknown timestamp unit {mapping.timestamp_unit!r}")
+  fields = set(schema.record_dtypes(include_true_labels=True))
+  mappable = set(KEY_FIELDS) | set(schema.label_keys) | set(schema.true_label_keys)
+  for field, _ in mapping.fields:
+    if field not in mappable:
+      raise SchemaError(f"columns.fields: {field!r} is not a key or label field")
+  sources: Dict[str, str] = {}
+  for field in sorted(fields | set(features)):
+    column = mapping.log_name(field)
+    if sources.setdefault(column, field) != field:
+      raise SchemaError(
+        f"columns.fields: {sources[column]!r} and {field!r} would both read log column {column!r}"
+      )
 
 
 def _validate_multivalued(f: SparseFeature, where: str) -> None:

@@ -262,7 +262,7 @@ class DatasetFactory:
     if parquet_logs.is_parquet(files[0]):
       rows = -(-size // interleave.cycle_length)
       ds = sources.read_parquet(
-        ds, interleave, parser.dtypes, rows, self._bad_records, shard, parser.widths
+        ds, interleave, parser.dtypes, rows, self._bad_records, shard, parser.widths, self._schema
       )
       ds = ds.repeat() if config.repeat else ds
       # Slices of each file, concatenated across the files read in turn.

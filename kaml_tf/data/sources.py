@@ -28,6 +28,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import bad_records as bad_records_lib
 from kaml_tf.logs import multivalued
+from kaml_tf.logs import columns as columns_lib
 from kaml_tf.logs import parquet as parquet_logs
 from kaml_tf.logs import records
 from kaml_tf.logs import validation
@@ -121,11 +122,12 @@ def check_first_records(
   widths = {k: w for k, w in multivalued.widths(schema).items() if k in spec}
   for path in files:
     if parquet_logs.is_parquet(path):
-      if not parquet_logs.check_file(path, dtypes, widths):
+      if not parquet_logs.check_file(path, dtypes, widths, schema):
         raise validation.BadRecordError(
           validation.Problem(path, None, None, validation.EMPTY_FILE, "has no records")
         )
       continue
+    columns_lib.require_record_names(path, schema)
     first = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
     try:
       serialized = [r.numpy() for r in first.take(1)]
@@ -205,6 +207,7 @@ def read_parquet(
   bad_records: Optional[validation.BadRecords] = None,
   shard: Optional[RecordShard] = None,
   widths: Optional[Dict[str, int]] = None,
+  schema: Optional[schema_lib.Schema] = None,
 ) -> tf.data.Dataset:
   """Column slices of Parquet logs, without the bad records, sharded by record in each file.
 
@@ -217,6 +220,7 @@ def read_parquet(
       list fails the pipeline, naming its file, record and field.
     shard: Records to keep of each file, or None for all.
     widths: `{field: max_values}` of the multi-valued fields (list columns), None: none.
+    schema: Translates logs with column names of their own (`Schema.columns`).
 
   Returns:
     A dataset of `{field: (n,)}` columns, n <= rows; `(n, max_values)` padded ids for a
@@ -231,7 +235,7 @@ def read_parquet(
     path = path.decode()
     bad = bad_records_lib.bad_indices(bad_records, path)
     limit = bad_records_lib.readable_limit(bad_records, path)
-    for batch in parquet_logs.read_batches(path, dtypes, rows, limit, widths):
+    for batch in parquet_logs.read_batches(path, dtypes, rows, limit, widths, schema=schema):
       problem = validation.batch_problem(path, batch) if bad_records is None else None
       if problem is not None:
         raise validation.BadRecordError(problem)

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from kaml_tf.logs import multivalued
+from kaml_tf.logs import columns as columns_lib
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 
@@ -70,8 +71,8 @@ def _accepts(dtype: tf.DType, arrow_type: pa.DataType) -> bool:
       or pa.types.is_binary(arrow_type)
       or pa.types.is_large_binary(arrow_type)
     )
-  if dtype.is_integer:
-    return pa.types.is_integer(arrow_type)
+  if dtype.is_integer:  # booleans are read as 0/1 (labels from CSV files, say)
+    return pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type)
   return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
 
 
@@ -150,20 +151,30 @@ def _check_columns(
       )
 
 
-def check_file(path: str, fields: Fields, widths: Optional[Widths] = None) -> int:
+def check_file(
+  path: str,
+  fields: Fields,
+  widths: Optional[Widths] = None,
+  schema: Optional[schema_lib.Schema] = None,
+) -> int:
   """Checks the footer of a Parquet log against the fields; returns its row count.
+
+  With `schema`, the fields are looked for under their log columns (`Schema.columns`).
 
   Args:
     path: The file.
     fields: The columns and their schema dtypes.
     widths: `{name: max_values}` of the multi-valued fields among them (None: none).
+    schema: The schema, when the logs may have column names of their own.
 
   Raises:
     records.LogError: naming the file (and column) for a directory, an unreadable footer, a
       missing column, a column of another type, or a list column of a single-valued field.
   """
   parquet = _open(path)
-  _check_columns(path, parquet, fields, widths)
+  _check_columns(
+    path, parquet, columns_lib.log_fields(schema, fields) if schema else fields, widths
+  )
   return parquet.metadata.num_rows
 
 
@@ -235,6 +246,7 @@ def read_batches(
   batch_size: int,
   limit: Optional[int] = None,
   widths: Optional[Widths] = None,
+  schema: Optional[schema_lib.Schema] = None,
 ) -> Iterator[Batch]:
   """Reads a Parquet log as `Batch`es of at most `batch_size` records, in record order.
 
@@ -244,15 +256,18 @@ def read_batches(
     batch_size: Records per batch (pyarrow splits batches at row-group ends too).
     limit: Read only the first `limit` records (None: all).
     widths: `{name: max_values}` of the multi-valued fields (list columns; None: none).
+    schema: Logs with column names of their own (`Schema.columns`): read the fields' log
+      columns and translate them (`columns.to_records`).
 
   Raises:
     records.LogError: from `check_file`.
     ReadError: when a row group cannot be read; it names the first record not read.
   """
   parquet = _open(path)
-  _check_columns(path, parquet, fields, widths)
+  stored = columns_lib.log_fields(schema, fields) if schema else fields
+  _check_columns(path, parquet, stored, widths)
   first = 0
-  batches = parquet.iter_batches(batch_size=batch_size, columns=list(fields))
+  batches = parquet.iter_batches(batch_size=batch_size, columns=list(stored))
   while limit is None or first < limit:
     try:
       record_batch = next(batches)
@@ -262,7 +277,8 @@ def read_batches(
       raise ReadError(path, first, str(e)) from None
     if limit is not None and first + record_batch.num_rows > limit:
       record_batch = record_batch.slice(0, limit - first)
-    yield _batch(first, record_batch, fields, widths)
+    records_batch = columns_lib.to_records(record_batch, schema) if schema else record_batch
+    yield _batch(first, records_batch, fields, widths)
     first += record_batch.num_rows
 
 
@@ -311,10 +327,16 @@ class LogWriter(records.ShardedWriter):
       raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     self._dtypes = schema.record_dtypes(include_true_labels)
     self._widths = multivalued.widths(schema)
-    self._arrow_schema = pa.schema(
+    self._record_schema = pa.schema(
       [(k, _arrow_type(d, k in self._widths)) for k, d in self._dtypes.items()]
     )
+    # Logs with column names of their own are written under them (`Schema.columns`).
+    self._schema = schema if columns_lib.is_mapped(schema) else None
+    self._arrow_schema = self._log_table(self._record_schema.empty_table()).schema
     super().__init__(shard_paths(prefix, num_shards))
+
+  def _log_table(self, table: pa.Table) -> pa.Table:
+    return columns_lib.to_logs(table, self._schema) if self._schema else table
 
   def _open(self, tmp: str):
     return pq.ParquetWriter(tmp, self._arrow_schema)
@@ -325,7 +347,7 @@ class LogWriter(records.ShardedWriter):
       raise ValueError(f"columns lack the record fields {missing}")
     records.check_list_columns({k: columns[k] for k in self._dtypes}, self._widths)
     arrays = [_arrow_array(k, columns[k], d, k in self._widths) for k, d in self._dtypes.items()]
-    table = pa.Table.from_arrays(arrays, schema=self._arrow_schema)
+    table = self._log_table(pa.Table.from_arrays(arrays, schema=self._record_schema))
     if table.num_rows:  # an empty write would leave an empty row group
       writer.write_table(table)
     return table.num_rows

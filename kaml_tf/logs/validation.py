@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from kaml_tf.logs import multivalued
+from kaml_tf.logs import columns as columns_lib
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import parquet as parquet_logs
@@ -507,6 +508,8 @@ def checked_batches(
   widths = _widths(schema, spec)
   if parquet_logs.is_parquet(path):
     return _checked_parquet(path, schema, spec, batch_size, bad, widths)
+  if schema is not None:
+    columns_lib.require_record_names(path, schema)
   return _checked_tfrecord(path, schema, spec, batch_size, bad, widths)
 
 
@@ -552,7 +555,7 @@ def _checked_parquet(
   fields = {k: f.dtype for k, f in spec.items()}
   read = 0
   try:
-    for batch in parquet_logs.read_batches(path, fields, batch_size, widths=widths):
+    for batch in parquet_logs.read_batches(path, fields, batch_size, widths=widths, schema=schema):
       columns, rows = _checked_rows(path, batch, bad)
       yield batch.first, drop_bad_values(path, batch.first, columns, schema, bad, rows)
       read = batch.first + batch.size
