@@ -4,7 +4,7 @@ Every error is a `ConversionError` naming the file, the column and, where there 
 first bad row as people count it (data row 1 is line 2 of a CSV, after the header). Checked:
 the named columns exist; a label column holds 0 or 1 on every row (integers, booleans, or
 numbers / strings equal to 0 or 1); the group column has no null and holds integers or
-strings; the time column has no null; no other column takes a name the protocol writes
+strings (an empty string is a null too); the time column has no null; no other column takes a name the protocol writes
 (`ad_task_id`, `target_action`, `day`, `label_*`, `true_label_*`).
 """
 
@@ -179,7 +179,14 @@ def _group_values(column: pa.ChunkedArray, path: str, name: str) -> np.ndarray:
   if pa.types.is_integer(kind):
     return column.to_numpy().astype(np.int64)
   if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-    return np.asarray(column.to_pylist(), dtype=object)
+    values = np.asarray(column.to_pylist(), dtype=object)
+    empty = values == ""  # An empty CSV cell of a text column is read as "", not as null.
+    if empty.any():
+      raise ConversionError(
+        f"{path}: group column {name!r}, {row_text(_first(empty))}: empty value "
+        f"({int(empty.sum())} empty row(s) in all)"
+      )
+    return values
   raise ConversionError(
     f"{path}: group column {name!r} has type {kind}; expected integers or strings"
   )
