@@ -21,7 +21,8 @@ from pipelines import dataclass_flags
 
 # Every ConversionConfig field is a flag (its help and default), `--seed` the shared one; the
 # schema's embedding width is not (the models set their own, --embedding_dim of training).
-dataclass_flags.define(conversion.ConversionConfig, exclude=("embedding_dim",))
+# Shared: pipelines.make_incomplete takes --test_fraction and --negative_keep_rate too.
+dataclass_flags.define(conversion.ConversionConfig, exclude=("embedding_dim",), shared=True)
 dataclass_flags.use(common.OUTPUT_DIR, common.NUM_SHARDS, common.COMPRESSION)
 
 

@@ -9,6 +9,8 @@ from typing import Any, Dict, Mapping, Tuple
 
 from kaml_tf import configs
 from kaml_tf.datasets import fields
+from kaml_tf.datasets.incomplete import config as incomplete_config
+from kaml_tf.datasets.incomplete.errors import ConversionError  # noqa: F401  (its public name here)
 
 # Action name -> feedback column of the KuaiRand log (0/1 each).
 FEEDBACK_COLUMNS: Mapping[str, str] = {
@@ -22,10 +24,6 @@ FEEDBACK_COLUMNS: Mapping[str, str] = {
 }
 # The paper's four feedbacks, actions A..D.
 DEFAULT_ACTIONS = ("like", "follow", "comment", "forward")
-
-
-class ConversionError(ValueError):
-  """The input files are malformed; the message names the file, row and column."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +48,7 @@ class ConversionConfig:
   extra_reported_actions: int = fields.field(
     2, "Actions besides its target that each video reports (K; the paper's KAML run: 2)."
   )
-  negative_keep_rate: float = fields.field(
-    1.0, "Fraction of the rows whose feedbacks are all 0 kept in each split (1: keep all)."
-  )
+  negative_keep_rate: float = incomplete_config.negative_keep_rate_field()
   sample_test_negatives: bool = fields.field(
     True, "Apply the negative sampling to the test split as well as to the train split."
   )
@@ -66,7 +62,7 @@ class ConversionConfig:
     "Accept log users absent from the user features (missing category, mean numeric "
     "values) instead of failing.",
   )
-  test_fraction: float = fields.field(0.2, "Share of the rows, latest first, in the test split.")
+  test_fraction: float = incomplete_config.test_fraction_field()
   embedding_dim: int = fields.field(
     16, "Embedding width written into the schema's sparse features."
   )

@@ -82,11 +82,12 @@ Output (`write_conversion`): `schema.json`, `train-*.tfrecord[.gz]`, `test-*.tfr
 out per split, per-action target, reporting and positive rates, negatives sampled), each
 written atomically (`kaml_tf.datasets.output`).
 
-Modules: `config` (`ConversionConfig`), `reading` (the inputs), `protocol` (draws, split,
-sampling), `features` (ids, dense values, schema), `report`; this one composes them.
+Modules: `config` (`ConversionConfig`), `reading` (the inputs), `features` (ids, dense values,
+schema), `report`; this one composes them with the generic protocol of
+`kaml_tf.datasets.incomplete` (`draws`: the per-video draws, a video being a group whose
+raw id is its stream key; `split`: the time split and the sampling; the writing).
 """
 
-import dataclasses
 import time
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
@@ -97,8 +98,11 @@ import numpy as np
 from kaml_tf import schema as schema_lib
 from kaml_tf.datasets import output
 from kaml_tf.datasets import report as shared_report
+from kaml_tf.datasets.incomplete import conversion as incomplete_conversion
+from kaml_tf.datasets.incomplete import draws
+from kaml_tf.datasets.incomplete import split as split_lib
+from kaml_tf.datasets.incomplete.conversion import ConvertedLog
 from kaml_tf.datasets.kuairand import features as features_lib
-from kaml_tf.datasets.kuairand import protocol
 from kaml_tf.datasets.kuairand import reading
 from kaml_tf.datasets.kuairand import report as report_lib
 from kaml_tf.datasets.kuairand.config import DEFAULT_ACTIONS
@@ -135,24 +139,6 @@ ALL = shared_report.ALL
 REPORT_FILE = "conversion.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class ConvertedLog:
-  """The conversion's result in memory.
-
-  Attributes:
-    schema: The logs' schema (`has_true_labels=True`).
-    splits: `TRAIN` / `TEST` -> record columns keyed like `schema.record_dtypes()`, each
-      (rows,) in time order.
-    source_rows: `TRAIN` / `TEST` -> (rows,) int64 index of each record's input log row.
-    report: The data report (see `write_conversion`).
-  """
-
-  schema: schema_lib.Schema
-  splits: Dict[str, Dict[str, np.ndarray]]
-  source_rows: Dict[str, np.ndarray]
-  report: Dict[str, Any]
-
-
 def convert(config: ConversionConfig) -> ConvertedLog:
   """Converts the KuaiRand log of `config` in memory (see the module docstring).
 
@@ -163,10 +149,10 @@ def convert(config: ConversionConfig) -> ConvertedLog:
   log = reading.read_log(config.log_path, config.actions, config.play_time_features)
   users = reading.read_user_features(config.user_features_path)
   truth = np.stack([log[FEEDBACK_COLUMNS[a]] for a in config.actions], axis=1)  # (n, N)
-  labels = protocol.label_rows(
+  labels = draws.label_rows(
     log[reading.VIDEO_ID], truth, config.extra_reported_actions, config.seed
   )
-  split = protocol.split_rows(
+  split = split_lib.split_rows(
     log[reading.TIME_MS],
     truth,
     config.test_fraction,
@@ -194,7 +180,7 @@ def convert(config: ConversionConfig) -> ConvertedLog:
 def _records(
   actions: Sequence[str],
   log: Mapping[str, np.ndarray],
-  labels: protocol.Labels,
+  labels: draws.Labels,
   features: features_lib.Features,
   moments: Mapping[str, Tuple[float, float]],
   rows: np.ndarray,
@@ -241,22 +227,8 @@ def write_conversion(
   output.check_destination(output_dir, num_shards, compression)
   start_time = time.time()
   converted = convert(config)
-  # One contiguous block of a split's time-ordered rows per shard.
-  batches = (
-    (split, block)
-    for split, columns in converted.splits.items()
-    for block in output.blocks(columns, num_shards)
-  )
-  files = output.write_splits(converted.schema, output_dir, batches, num_shards, compression)
-  summary = output.write_summary(
-    output_dir,
-    REPORT_FILE,
-    converted.schema,
-    config,
-    converted.report,
-    files,
-    num_shards,
-    compression,
+  summary = incomplete_conversion.write_converted(
+    converted, config, output_dir, REPORT_FILE, num_shards, compression
   )
   logging.info(
     "converted %s into %s in %.1f s\n%s",

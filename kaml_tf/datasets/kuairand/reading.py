@@ -7,14 +7,15 @@ become features is described in `conversion` ("Features", "Days").
 
 import dataclasses
 import datetime
-import os
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
+from kaml_tf.datasets.incomplete.table import read_delimited
+from kaml_tf.datasets.incomplete.table import require_columns
+from kaml_tf.datasets.incomplete.table import row_text
 from kaml_tf.datasets.kuairand.config import DEFAULT_ACTIONS
 from kaml_tf.datasets.kuairand.config import FEEDBACK_COLUMNS
 from kaml_tf.datasets.kuairand.config import ConversionError
@@ -34,36 +35,6 @@ HOURS_PER_DAY = 24
 _INTEGER_PATTERN = r"^\s*-?[0-9]+\s*$"
 
 
-def _row_text(index: int) -> str:
-  """Names data row `index` (0-based) as people count it: 1-based, and its line (header 1)."""
-  return f"data row {index + 1} (line {index + 2})"
-
-
-def _read_table(path: str, what: str, string_columns: Sequence[str] = ()) -> pa.Table:
-  """Reads a delimited file with a header; tab-separated if its header line holds a tab."""
-  if not os.path.isfile(path):
-    raise ConversionError(f"{path}: {what} file not found")
-  try:
-    with pa.input_stream(path, compression="detect") as stream:
-      header = stream.read(1 << 16).split(b"\n", 1)[0]
-    delimiter = "\t" if b"\t" in header else ","
-    return pa_csv.read_csv(
-      path,
-      parse_options=pa_csv.ParseOptions(delimiter=delimiter),
-      convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in string_columns}),
-    )
-  except (pa.ArrowException, OSError) as e:
-    raise ConversionError(f"{path}: not a readable {what} file ({e})") from None
-
-
-def _require_columns(table: pa.Table, names: Sequence[str], path: str, why: str) -> None:
-  missing = [n for n in names if n not in table.column_names]
-  if missing:
-    raise ConversionError(
-      f"{path}: missing column(s) {missing} ({why}); the file has {table.column_names}"
-    )
-
-
 def _int_column(table: pa.Table, name: str, path: str) -> np.ndarray:
   """Parses a column read as text into int64, naming the first bad row.
 
@@ -76,7 +47,7 @@ def _int_column(table: pa.Table, name: str, path: str) -> np.ndarray:
   if not ok.all():
     i = int(np.flatnonzero(~ok)[0])
     raise ConversionError(
-      f"{path}: column {name!r}, {_row_text(i)}: expected an integer, got {column[i].as_py()!r}"
+      f"{path}: column {name!r}, {row_text(i)}: expected an integer, got {column[i].as_py()!r}"
     )
   try:
     return pc.cast(pc.utf8_trim_whitespace(column), pa.int64()).to_numpy()
@@ -89,7 +60,7 @@ def _check_rows(bad: np.ndarray, values: np.ndarray, path: str, name: str, what:
   if bad.any():
     i = int(np.flatnonzero(bad)[0])
     raise ConversionError(
-      f"{path}: column {name!r}, {_row_text(i)}: {what}, got "
+      f"{path}: column {name!r}, {row_text(i)}: {what}, got "
       f"{values[i]} ({int(bad.sum())} bad row(s) in all)"
     )
 
@@ -116,8 +87,8 @@ def read_log(
   feedback = [FEEDBACK_COLUMNS[a] for a in actions]
   dense = list(PLAY_TIME_COLUMNS) if play_time_features else []
   needed = list(LOG_KEY_COLUMNS) + feedback + dense
-  table = _read_table(path, "KuaiRand log", string_columns=needed)
-  _require_columns(table, needed, path, "the conversion reads them")
+  table = read_delimited(path, "KuaiRand log", string_columns=needed)
+  require_columns(table, needed, path, "the conversion reads them")
   if table.num_rows == 0:
     raise ConversionError(f"{path}: the log has no rows")
   columns = {name: _int_column(table, name, path) for name in needed}
@@ -209,8 +180,8 @@ def read_user_features(path: str) -> UserFeatures:
       column is missing, `user_id` is not an integer column without gaps, a user appears
       twice, or a numeric value is not a number >= 0.
   """
-  table = _read_table(path, "user features")
-  _require_columns(
+  table = read_delimited(path, "user features")
+  require_columns(
     table, (USER_ID,) + USER_NUMERIC_COLUMNS, path, "the user id and the numeric user features"
   )
   ids_column = table[USER_ID]
@@ -226,7 +197,7 @@ def read_user_features(path: str) -> UserFeatures:
     rows = np.flatnonzero(user_ids == distinct[dup])
     raise ConversionError(
       f"{path}: user_id {distinct[dup]} appears on {len(rows)} rows "
-      f"({_row_text(int(rows[0]))} and {_row_text(int(rows[1]))}); "
+      f"({row_text(int(rows[0]))} and {row_text(int(rows[1]))}); "
       "expected one row per user"
     )
   numeric = {}
@@ -246,7 +217,7 @@ def read_user_features(path: str) -> UserFeatures:
     if bad.any():
       i = int(np.flatnonzero(bad)[0])
       raise ConversionError(
-        f"{path}: column {name!r}, {_row_text(i)} (user_id "
+        f"{path}: column {name!r}, {row_text(i)} (user_id "
         f"{user_ids[i]}): expected a count >= 0, got {values[i]}"
       )
     numeric[name] = values
@@ -293,7 +264,7 @@ def join_users(
     i = int(np.flatnonzero(missing)[0])
     absent = np.unique(log_user_ids[missing])
     raise ConversionError(
-      f"{users.path}: no row for user_id {log_user_ids[i]} of {log_path} {_row_text(i)}; "
+      f"{users.path}: no row for user_id {log_user_ids[i]} of {log_path} {row_text(i)}; "
       f"{absent.size} user(s) on {int(missing.sum())} log row(s) are missing (first: "
       f"{absent[:5].tolist()}); allow missing users to give them the missing category and "
       "the mean numeric values"

@@ -8,14 +8,16 @@ with its input rows (`rows_in`), the train split also with `adm_alpha1_share`.
 """
 
 import datetime
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping
 
 import numpy as np
 
 from kaml_tf.datasets import output
 from kaml_tf.datasets import report as report_lib
+from kaml_tf.datasets.incomplete import draws
+from kaml_tf.datasets.incomplete import report as incomplete_report
+from kaml_tf.datasets.incomplete import split as split_lib
 from kaml_tf.datasets.kuairand import features as features_lib
-from kaml_tf.datasets.kuairand import protocol
 from kaml_tf.datasets.kuairand import reading
 from kaml_tf.datasets.kuairand.config import FEEDBACK_COLUMNS
 from kaml_tf.datasets.kuairand.config import ConversionConfig
@@ -27,8 +29,8 @@ def build_report(
   config: ConversionConfig,
   log: Mapping[str, np.ndarray],
   users: reading.UserFeatures,
-  labels: protocol.Labels,
-  split: protocol.Split,
+  labels: draws.Labels,
+  split: split_lib.Split,
   features: features_lib.Features,
 ) -> Dict[str, Any]:
   """The report of one conversion, from its steps' results (see the module docstring)."""
@@ -39,34 +41,38 @@ def build_report(
     "user_features": _user_report(log, users, features),
     "split": {
       "test_fraction": config.test_fraction,
-      "boundary_time_ms": split.boundary_time_ms,
+      "boundary_time_ms": split.boundary,
       "train_last_time_ms": int(log[reading.TIME_MS][~split.is_test].max()),
       "test_first_time_ms": int(log[reading.TIME_MS][split.is_test].min()),
     },
-    "negative_sampling": _sampling_report(config, split),
-    "videos": {
-      "count": int(labels.videos.size),
-      "reported_actions_per_video": 1 + config.extra_reported_actions,
-      "target_share": {
-        a: report_lib.ratio(np.sum(labels.video_target == j), labels.videos.size)
-        for j, a in enumerate(config.actions)
-      },
-    },
-    "splits": _splits_report(config.actions, labels, split),
+    "negative_sampling": incomplete_report.sampling_report(
+      config.negative_keep_rate, config.sample_test_negatives, split
+    ),
+    "videos": _video_report(config, labels),
+    "splits": incomplete_report.splits_report(config.actions, labels, split),
+  }
+
+
+def _video_report(config: ConversionConfig, labels: draws.Labels) -> Dict[str, Any]:
+  groups = incomplete_report.group_report(config.actions, labels, 1 + config.extra_reported_actions)
+  return {
+    "count": groups["count"],
+    "reported_actions_per_video": groups["reported_actions_per_group"],
+    "target_share": groups["target_share"],
   }
 
 
 def _input_report(
   log: Mapping[str, np.ndarray],
-  labels: protocol.Labels,
-  split: protocol.Split,
+  labels: draws.Labels,
+  split: split_lib.Split,
   features: features_lib.Features,
 ) -> Dict[str, Any]:
   days = int(features.day.max()) + 1
   return {
     "log_rows": int(log[reading.USER_ID].size),
     "users": features.num_users,
-    "videos": int(labels.videos.size),
+    "videos": int(labels.groups.size),
     "first_date": features.first_date.isoformat(),
     "last_date": (features.first_date + datetime.timedelta(days=days - 1)).isoformat(),
     "days": days,
@@ -88,71 +94,6 @@ def _user_report(
       name: int(np.isnan(values[~missing]).sum()) for name, values in features.user_numeric.items()
     },
   }
-
-
-def _sampling_report(config: ConversionConfig, split: protocol.Split) -> Dict[str, Any]:
-  split_of_row = split.split_of_row()
-  out: Dict[str, Any] = {"keep_rate": config.negative_keep_rate}
-  for name in output.SPLITS:
-    zero = split.all_zero & (split_of_row == name)
-    out[name] = {
-      "sampled": name == TRAIN or config.sample_test_negatives,
-      "all_zero_rows": int(np.sum(zero)),
-      "kept": int(np.sum(zero & split.keep)),
-      "dropped": int(np.sum(zero & ~split.keep)),
-    }
-  return out
-
-
-def _splits_report(
-  actions: Sequence[str], labels: protocol.Labels, split: protocol.Split
-) -> Dict[str, Dict[str, Any]]:
-  """Per split and over all rows: the shared counts of the output rows, and the input rows."""
-  counter = report_lib.SplitCounter(actions, actions)
-  for name, rows in split.source_rows.items():
-    counter.add(
-      name,
-      group=labels.target[rows],
-      reporting=labels.reported[rows],
-      truth=labels.truth[rows],
-      labels=labels.labels[rows],
-    )
-  splits = counter.report()
-  split_of_row = split.split_of_row()
-  for name in output.SPLITS:
-    splits[name]["rows_in"] = int(np.sum(split_of_row == name))
-  splits[ALL]["rows_in"] = int(split_of_row.size)
-  train = split.source_rows[TRAIN]
-  splits[TRAIN]["adm_alpha1_share"] = adm_share(
-    actions, labels.video_row[train], labels.target[train], labels.labels[train], labels.videos.size
-  )
-  return splits
-
-
-def adm_share(
-  actions: Sequence[str],
-  video_row: np.ndarray,
-  target: np.ndarray,
-  labels: np.ndarray,
-  num_videos: int,
-) -> Dict[str, Optional[float]]:
-  """Share of rows ADM with alpha = 1 trains per action, counting over these rows' window.
-
-  A row trains action j when j is its target or its video has >= 1 reported conversion of j
-  among the rows (eq. 8 with the statistics of the whole train split).
-
-  Args:
-    actions: The N action names.
-    video_row: (rows,) int64 video index of each row, in [0, num_videos).
-    target: (rows,) int64 target action of each row.
-    labels: (rows, N) 0/1 reported labels.
-    num_videos: V.
-  """
-  counts = np.zeros((num_videos, len(actions)), np.int64)
-  np.add.at(counts, video_row, labels)
-  on_target = target[:, None] == np.arange(len(actions))[None, :]
-  trained = on_target | (counts[video_row] >= 1)
-  return {a: report_lib.ratio(trained[:, j].sum(), target.size) for j, a in enumerate(actions)}
 
 
 def format_report(report: Mapping[str, Any]) -> str:

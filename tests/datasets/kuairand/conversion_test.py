@@ -12,7 +12,7 @@ import pytest
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.datasets.kuairand import conversion
-from kaml_tf.datasets.kuairand import protocol
+from kaml_tf.datasets.incomplete import draws
 from kaml_tf.logs import records
 from tests.datasets.kuairand.conftest import ACTIONS
 from tests.datasets.kuairand.conftest import FEEDBACK
@@ -97,7 +97,7 @@ def test_tiny_conversion_by_hand(tiny):
 
 def test_tiny_reported_labels_follow_the_video_draws(tiny):
   converted = conversion.convert(tiny_config(tiny, seed=4))
-  target, reported = protocol.draw_reporting(np.array([100, 200, 300]), 4, 2, seed=4)
+  target, reported = draws.draw_reporting(np.array([100, 200, 300]), 4, 2, seed=4)
   columns, _ = output_rows(converted)
   video = {100: 0, 200: 1, 300: 2}
   v = np.array([video[x] for x in columns[schema_lib.AD_TASK_ID].tolist()])
@@ -188,7 +188,7 @@ def test_excerpt_has_one_target_and_one_reported_set_per_video(excerpt):
   assert recurring >= 6
   # The same through the per-video draws: labels are the feedbacks of the reported actions.
   distinct, index = np.unique(videos, return_inverse=True)
-  target, reported = protocol.draw_reporting(distinct, 4, 2, seed=7)
+  target, reported = draws.draw_reporting(distinct, 4, 2, seed=7)
   np.testing.assert_array_equal(columns[schema_lib.TARGET_ACTION], target[index])
   np.testing.assert_array_equal(labels, truth * reported[index])
 

@@ -1,6 +1,5 @@
-"""Tests of the conversion's data report: the ADM share, the counts and the markdown summary."""
+"""Tests of the conversion's data report: the counts and the markdown summary."""
 
-import numpy as np
 import pytest
 
 from kaml_tf import schema as schema_lib
@@ -8,19 +7,6 @@ from kaml_tf.datasets.kuairand import conversion
 from kaml_tf.datasets.kuairand import report as report_lib
 from tests.datasets.kuairand.conftest import ACTIONS
 from tests.datasets.kuairand.conftest import excerpt_config
-
-
-def test_adm_share_by_hand():
-  # Videos 0 and 1; rows 0-2 of video 0, row 3 of video 1; two actions.
-  video_row = np.array([0, 0, 0, 1])
-  target = np.array([0, 0, 1, 1])
-  labels = np.array([[0, 1], [0, 0], [0, 0], [1, 0]])
-  share = report_lib.adm_share(("a", "b"), video_row, target, labels, num_videos=2)
-  # a: row 3 has it reported, so video 1's row trains it; video 0 only on its target rows 0, 1.
-  # b: video 0 has a reported b (row 0): rows 0-2 train it; row 3 is its target.
-  assert share == {"a": 0.75, "b": 1.0}
-  empty = report_lib.adm_share(("a",), np.zeros(0, int), np.zeros(0, int), np.zeros((0, 1)), 0)
-  assert empty == {"a": None}
 
 
 def test_excerpt_report_matches_the_records(excerpt):
