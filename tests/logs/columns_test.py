@@ -105,7 +105,7 @@ def test_parquet_logs_read_back_under_record_names(tmp_path):
   path = str(tmp_path / "logs.parquet")
   pq.write_table(_logs(), path)
   fields = SCHEMA.record_dtypes()
-  assert parquet_logs.check_file(path, fields, SCHEMA) == 4
+  assert parquet_logs.check_file(path, fields, schema=SCHEMA) == 4
   with pytest.raises(records.LogError, match="missing column 'ad_task_id'"):
     parquet_logs.check_file(path, fields)
   (batch,) = parquet_logs.read_batches(path, fields, 10, schema=SCHEMA)
