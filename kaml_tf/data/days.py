@@ -8,7 +8,7 @@ last K days, the two (first, last) pairs that `dataset.make_dataset(days=...)` a
 """
 
 import dataclasses
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
@@ -22,12 +22,18 @@ DayRange = Tuple[int, int]
 _READ_BATCH = 1 << 16
 
 
-def days_in(files: Union[str, Sequence[str]], skip_bad_records: bool = False) -> List[int]:
+def days_in(
+  files: Union[str, Sequence[str]],
+  skip_bad_records: bool = False,
+  schema: Optional[schema_lib.Schema] = None,
+) -> List[int]:
   """The distinct `day` values of `files`, sorted.
 
   Args:
     files: TFRecord or Parquet logs (glob, comma-separated globs or list).
     skip_bad_records: Skip records whose `day` is missing or unreadable instead of failing.
+    schema: The logs' schema, needed when their columns have names of their own
+      (`Schema.columns`, e.g. a timestamp the day comes from).
 
   Raises:
     validation.BadRecordError: naming the file and record of the first record without a
@@ -38,7 +44,7 @@ def days_in(files: Union[str, Sequence[str]], skip_bad_records: bool = False) ->
   bad = validation.BadRecords() if skip_bad_records else None
   found = set()
   for path in records.list_files(files):
-    for _, batch in validation.checked_batches(path, None, spec, _READ_BATCH, bad):
+    for _, batch in validation.checked_batches(path, schema, spec, _READ_BATCH, bad):
       found.update(np.unique(batch[schema_lib.DAY]).tolist())
   return sorted(int(d) for d in found)
 

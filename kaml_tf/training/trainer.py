@@ -283,7 +283,7 @@ def train(
   # Before the model directory is written: a --validation_days the logs cannot serve fails
   # without leaving a run behind.
   validation_set = validation_loop.validation_set(run_config)
-  _check_stats_precede_validation(run_config, validation_set)
+  _check_stats_precede_validation(run_config, validation_set, schema)
   warm_start_path = (
     warm_start.source_checkpoint(run_config, schema) if run_config.optim.warm_start_from else None
   )
@@ -318,7 +318,9 @@ def train(
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation_set) -> None:
+def _check_stats_precede_validation(
+  run_config: config_lib.RunConfig, validation_set, schema: schema_lib.Schema
+) -> None:
   """Refuses static statistics that count a validation day (they would leak it into masks).
 
   Point-in-time statistics need no check: a row of day d only sees days before d, and the
@@ -333,7 +335,7 @@ def _check_stats_precede_validation(run_config: config_lib.RunConfig, validation
   first = (
     validation_set.days[0]
     if validation_set.days is not None
-    else min(days_lib.days_in(validation_set.files, data.skip_bad_records), default=None)
+    else min(days_lib.days_in(validation_set.files, data.skip_bad_records, schema), default=None)
   )
   if first is not None and stats.window_end >= first:
     raise config_lib.ConfigError(

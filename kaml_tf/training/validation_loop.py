@@ -91,7 +91,11 @@ def validation_set(run_config: config_lib.RunConfig) -> Optional[ValidationSet]:
     return ValidationSet(files=data.validation_files)
   if not data.validation_days:
     return None
-  found = days_lib.days_in(data.train_files, skip_bad_records=data.skip_bad_records)
+  found = days_lib.days_in(
+    data.train_files,
+    skip_bad_records=data.skip_bad_records,
+    schema=schema_lib.Schema.load(data.schema_path),
+  )
   try:
     split = days_lib.hold_out_last(found, data.validation_days)
   except ValueError as e:
