@@ -231,7 +231,8 @@ def padded_lists(
     InputError: naming the row for a value that is not a list (a lone id included: a
       client sending one most likely thinks the feature single-valued), a list longer than
       `max_values`, an id of the wrong type or out of int64's range, or an id equal to the
-      pad value (it would be dropped silently).
+      pad value before a real id (it would be dropped silently). Pad values at the end of a
+      list are dropped first, so the padded form TF Serving takes is accepted too.
   """
   is_int = feature.dtype == "int64"
   out = np.full((len(lists), feature.max_values), feature.pad_value, np.int64 if is_int else object)
@@ -243,6 +244,7 @@ def padded_lists(
         f"{where(i)}: expected a list of at most {feature.max_values} ids (multi-valued "
         f"feature {feature.name!r}), got {ids!r}"
       )
+    ids = _without_trailing_pads(ids, feature)
     if len(ids) > feature.max_values:
       raise InputError(
         f"{where(i)}: {len(ids)} ids, more than max_values={feature.max_values} of "
@@ -252,6 +254,21 @@ def padded_lists(
     for j, v in enumerate(ids):
       out[i, j] = _list_id(v, feature, f"{row}[{j}]")
   return out
+
+
+def _without_trailing_pads(ids: Sequence[Any], feature: schema_lib.SparseFeature) -> Sequence[Any]:
+  """`ids` without the pad values at its end: the padded form TF Serving's clients send."""
+  end = len(ids)
+  while end and _is_pad(ids[end - 1], feature):
+    end -= 1
+  return ids[:end]
+
+
+def _is_pad(value: Any, feature: schema_lib.SparseFeature) -> bool:
+  if feature.dtype == "int64":
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return is_int and int(value) == feature.pad_value
+  return isinstance(value, (str, bytes)) and len(value) == 0
 
 
 def _list_id(value: Any, feature: schema_lib.SparseFeature, where: str) -> Any:

@@ -16,13 +16,14 @@ float type are refused with a message naming the input and the row, since the mo
 score them silently; and errors never quote graph internals (node and tensor names).
 
 Multi-valued features: more lenient than TF Serving, which needs every input of a request to
-have one shape (so its clients send the padded `(rows, max_values)` form). Here each row
-carries its list of ids as it is, `"tags": ["a", "b"]` (an empty list is fine), in the row and
-in the columnar format (`"inputs": {"tags": [["a", "b"], []]}`), and is padded to
-`max_values` before the signature runs (`client.padded_lists`). A 400 names the input and the
-row (`instances[1].tags`, `inputs.tags[1]`) for a list longer than `max_values`, an id of the
-wrong type, an id equal to the feature's pad value (-1, or "" for strings: it would be dropped
-silently), and a value that is not a list. A lone id is refused too rather than taken as a
+have one shape (so its clients send the padded `(rows, max_values)` form, which is accepted
+here too: pad values at the end of a list are dropped). Here each row may carry its list of
+ids as it is, `"tags": ["a", "b"]` (an empty list is fine), in the row and in the columnar
+format (`"inputs": {"tags": [["a", "b"], []]}`), and is padded to `max_values` before the
+signature runs (`client.padded_lists`). A 400 names the input and the row
+(`instances[1].tags`, `inputs.tags[1]`) for a list longer than `max_values`, an id of the
+wrong type, the feature's pad value (-1, or "" for strings) before a real id (it would be
+dropped silently), and a value that is not a list. A lone id is refused too rather than taken as a
 one-element list: a client that sends one most likely believes the feature single-valued (a
 schema older than the model), and the padded form it would send to TF Serving is a list
 anyway.

@@ -56,7 +56,9 @@ def _table(rng, rows, first_day, days):
   reports_both = campaign < 106
   install = np.where(reports_both | (goal == "install"), install, 0)
   purchase = np.where(reports_both | (goal == "purchase"), purchase, 0)
-  ts = START + (first_day + rng.integers(0, days, rows)) * DAY_SECONDS + rng.integers(0, 86000, rows)
+  ts = (
+    START + (first_day + rng.integers(0, days, rows)) * DAY_SECONDS + rng.integers(0, 86000, rows)
+  )
   return pa.table(
     {
       "campaign": pa.array(campaign, pa.int64()),

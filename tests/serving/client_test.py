@@ -185,6 +185,18 @@ def test_padded_lists_pads_each_row_to_max_values():
   )
 
 
+def test_padded_lists_accept_the_padded_form():
+  """Pad values at the end of a list are padding already (what TF Serving's clients send)."""
+  where = lambda i: f"row {i}"  # noqa: E731
+  np.testing.assert_array_equal(
+    client.padded_lists([["a", "", ""], ["", "", ""]], MV_TAGS, where),
+    np.array([[b"a", b"", b""], [b"", b"", b""]], dtype=object),
+  )
+  np.testing.assert_array_equal(
+    client.padded_lists([[5, -1], [-1, -1]], MV_APPS, where), [[5, -1], [-1, -1]]
+  )
+
+
 @pytest.mark.parametrize(
   "feature, lists, match",
   [
@@ -203,8 +215,9 @@ def test_padded_lists_pads_each_row_to_max_values():
     (MV_APPS, [[True]], r"row 0\[0\]: expected an id of type int64"),
     (MV_APPS, [[2**63]], r"row 0\[0\]: 9223372036854775808 is out of the int64 range"),
     (MV_TAGS, [["a", 5]], r"row 0\[1\]: expected an id of type string \(feature 'tags'\), got 5"),
-    (MV_TAGS, [["a", ""]], r"row 0\[1\]: b'' is the pad value of multi-valued feature 'tags'"),
-    (MV_APPS, [[], [4, -1]], r"row 1\[1\]: -1 is the pad value of multi-valued feature 'apps'"),
+    (MV_TAGS, [["", "a"]], r"row 0\[0\]: b'' is the pad value of multi-valued feature 'tags'"),
+    (MV_APPS, [[], [-1, 4]], r"row 1\[0\]: -1 is the pad value of multi-valued feature 'apps'"),
+    (MV_APPS, [[1, 2, 3, -1]], r"row 0: 3 ids, more than max_values=2"),
   ],
 )
 def test_padded_lists_refuses_bad_lists_naming_the_row(feature, lists, match):

@@ -592,8 +592,8 @@ def test_multivalued_lists_round_trip(mv_server, kit):
     (1, "tags", "a", r"instances\[1\]\.tags: expected a list of at most 3 ids"),
     (3, "apps", [1, "2"], r"instances\[3\]\.apps\[1\]: expected an id of type int64"),
     (0, "apps", [1, 2.5], r"instances\[0\]\.apps\[1\]: expected an id of type int64"),
-    (1, "tags", ["a", ""], r"instances\[1\]\.tags\[1\]: b'' is the pad value"),
-    (0, "apps", [-1], r"instances\[0\]\.apps\[0\]: -1 is the pad value"),
+    (1, "tags", ["", "a"], r"instances\[1\]\.tags\[0\]: b'' is the pad value"),
+    (0, "apps", [-1, 3], r"instances\[0\]\.apps\[0\]: -1 is the pad value"),
     (2, "tags", ["a", None], r"instances\[2\]\.tags: null is not a valid value"),
   ],
 )
