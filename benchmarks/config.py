@@ -43,6 +43,8 @@ _MINIMUM = {
   "stage_batches": 1,
   "serving_records": 1,
   "serving_iterations": 1,
+  "multivalued_rows": 1,
+  "multivalued_tags": 2,
 }
 
 
@@ -113,6 +115,12 @@ class BenchmarkConfig:
     256, "Log records fed to the serving section (repeated up to each batch size)."
   )
   serving_batch_sizes: Tuple[int, ...] = configs.field((1, 256), "Rows per serving call.")
+  multivalued_rows: int = configs.field(
+    60_000, "Simulated rows of the multivalued section (each of its two logs)."
+  )
+  multivalued_tags: int = configs.field(
+    5, "Most interest tags per user in the multivalued section's logs (>= 2)."
+  )
   serving_iterations: int = configs.field(200, "Timed calls per signature and batch size.")
 
   def __post_init__(self):

@@ -1,4 +1,4 @@
-"""The cost per batch of a multi-valued feature in the input pipeline.
+"""The cost per batch of a multi-valued feature in the input pipeline (section `multivalued`).
 
 Simulates the same logs twice, without and with `interest_tags` (every other column is equal:
 `kaml_tf.datasets.simulation.interest_tags`), and times the full training input pipeline
@@ -6,17 +6,15 @@ Simulates the same logs twice, without and with `interest_tags` (every other col
 one process. Reported: CPU milliseconds per batch of each and their ratio (the feature's cost),
 best pass of each. Figures: docs/results/timings/input.md.
 
-  python -m benchmarks.multivalued --num_rows=100000 --interest_tags=5 --batch_size=5000
+  python -m pipelines.benchmark --sections=multivalued --multivalued_rows=60000 \
+      --multivalued_tags=5 --batch_size=5000 --turns=3 --output=bench.json
 """
 
 import dataclasses
-import json
 import os
 import tempfile
-from typing import Any, Dict
+from typing import Any, Dict, List
 
-from absl import app
-from absl import flags
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 
 from kaml_tf import schema as schema_lib
@@ -24,6 +22,9 @@ from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.datasets.simulation import simulator
 from benchmarks import input_pipeline
 from benchmarks import input_stages
+from benchmarks.config import BenchmarkConfig
+
+SECTION = "multivalued"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,22 +71,22 @@ def measure(config: MultivaluedConfig, workdir: str) -> Dict[str, Any]:
   }
 
 
-FLAGS = flags.FLAGS
-_DEFAULTS = MultivaluedConfig()
-for _field in dataclasses.fields(MultivaluedConfig):
-  flags.DEFINE_integer(
-    _field.name, getattr(_DEFAULTS, _field.name), f"MultivaluedConfig.{_field.name}"
-  )
-
-
-def main(argv):
-  del argv
-  config = MultivaluedConfig(
-    **{f.name: FLAGS[f.name].value for f in dataclasses.fields(MultivaluedConfig)}
+def run(config: BenchmarkConfig) -> Dict[str, Any]:
+  """The section: `measure` on simulated logs of `--multivalued_rows` rows."""
+  measured = MultivaluedConfig(
+    num_rows=config.multivalued_rows,
+    interest_tags=config.multivalued_tags,
+    batch_size=config.batch_size,
+    repeats=config.turns,
   )
   with tempfile.TemporaryDirectory() as workdir:
-    print(json.dumps(measure(config, workdir), indent=2))
+    return measure(measured, workdir)
 
 
-if __name__ == "__main__":
-  app.run(main)
+def summary(figures: Dict[str, Any]) -> List[str]:
+  """The line printed for the section's figures."""
+  cpu = figures["cpu_ms_per_batch"]
+  return [
+    "multivalued: %.1f ms CPU per batch without interest tags, %.1f ms with (x%.2f)"
+    % (cpu["without"], cpu["with"], figures["ratio_with_to_without"])
+  ]

@@ -15,6 +15,7 @@ from benchmarks import determinism
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import memory
+from benchmarks import multivalued
 from benchmarks import peer
 from benchmarks import serving
 from benchmarks import stats
@@ -52,6 +53,7 @@ SECTIONS: Dict[str, Section] = {
     peer,
     stats,
     serving,
+    multivalued,
   )
 }
 

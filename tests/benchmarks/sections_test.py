@@ -19,6 +19,7 @@ def test_names_expand_all_and_refuse_unknown_ones():
     "peer",
     "stats",
     "serving",
+    "multivalued",
   ]
   assert sections.names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(config_lib.ConfigError, match=r"unknown section\(s\) \['nope'\]") as raised:
