@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf import atomic
+from kaml_tf.logs import columns as columns_lib
 from kaml_tf.logs import multivalued
 
 GZIP_SUFFIX = ".gz"
@@ -332,7 +333,9 @@ class LogWriter(ShardedWriter):
   """Writes column batches round-robin over TFRecord shards; atomic on `close()`.
 
   Rows are assigned to shards in contiguous blocks per batch, so reading the shards in order
-  gives back the rows in the order written when there is one shard.
+  gives back the rows in the order written when there is one shard. Under a schema whose logs
+  keep column names of their own (`Schema.columns`) the records are written under them,
+  action names and timestamps included (`kaml_tf.logs.columns.to_log_columns`).
 
   Usage:
     with LogWriter(schema, "/data/train", num_shards=4) as w:
@@ -354,6 +357,9 @@ class LogWriter(ShardedWriter):
       raise ValueError(f"compression must be '' or 'GZIP', got {compression!r}")
     self._dtypes = schema.record_dtypes(include_true_labels)
     self._widths = multivalued.widths(schema)
+    # Logs with column names of their own are written under them (`Schema.columns`).
+    self._schema = schema if columns_lib.is_mapped(schema) else None
+    self._log_dtypes = columns_lib.written_dtypes(schema, self._dtypes)
     self._options = tf.io.TFRecordOptions(compression_type=compression)
     super().__init__(shard_paths(prefix, num_shards, compression))
 
@@ -361,8 +367,11 @@ class LogWriter(ShardedWriter):
     return tf.io.TFRecordWriter(tmp, self._options)
 
   def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
-    check_list_columns({k: v for k, v in columns.items() if k in self._dtypes}, self._widths)
-    encoded = encode_examples(columns, self._dtypes)
+    fields = {k: v for k, v in columns.items() if k in self._dtypes}
+    check_list_columns(fields, self._widths)
+    if self._schema is not None:
+      columns = columns_lib.to_log_columns(fields, self._schema)
+    encoded = encode_examples(columns, self._log_dtypes)
     for r in encoded:
       writer.write(r)
     return len(encoded)
