@@ -403,10 +403,12 @@ def parse_batch(
 ) -> Dict[str, tf.Tensor]:
   """Parses a batch of serialized Examples into `{field: (batch,) tensor}`.
 
+  Logs with column names of their own (`Schema.columns`) are parsed under them and translated.
+
   A multi-valued feature becomes its `(batch, max_values)` padded ids; a list longer than
   `max_values` fails an assertion naming the field (`kaml_tf.logs.validation` names records).
   """
-  parsed = tf.io.parse_example(serialized, schema.parse_spec(include_true_labels))
+  parsed = columns_lib.LogParser(schema, schema.parse_spec(include_true_labels))(serialized)
   for f in schema.multivalued_features:
     lengths = parsed[f.name].row_lengths()
     check = tf.debugging.assert_less_equal(
@@ -448,19 +450,21 @@ def read_columns(
 ) -> Dict[str, np.ndarray]:
   """Reads whole log files into numpy columns, in file order (for tests and small data).
 
+  Logs with column names of their own (`Schema.columns`) come back under the record fields.
+
   A multi-valued feature is an `(n, max_values)` column padded with its pad value.
 
   Raises:
     LogError: naming the file, record and field of a list longer than `max_values`.
   """
   paths = list_files(files)
-  spec = schema.parse_spec(include_true_labels)
+  parse = columns_lib.LogParser(schema, schema.parse_spec(include_true_labels))
   chunks: Dict[str, List[np.ndarray]] = {}
   for path in paths:
     ds = tf.data.TFRecordDataset(path, compression_type=compression_of(path))
     first = 0
     for batch in ds.batch(batch_size):
-      parsed = tf.io.parse_example(batch, spec)
+      parsed = parse(batch)
       for k, v in _columns_of(path, first, parsed, schema).items():
         chunks.setdefault(k, []).append(v)
       first += int(batch.shape[0])

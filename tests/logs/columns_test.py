@@ -248,8 +248,10 @@ def test_tfrecord_writer_writes_log_names_and_round_trips(tmp_path):
   assert goals == [[b"click"], [b""]]
   assert second.features.feature["ts"].int64_list.value == [3 * DAY_MS]
   ((_, batch),) = validation.checked_batches(path, SCHEMA, SCHEMA.parse_spec(), 10, None)
+  whole = records.read_columns(path, SCHEMA)
   for k, v in records_in.items():
     np.testing.assert_array_equal(batch[k], v, err_msg=k)
+    np.testing.assert_array_equal(whole[k], v, err_msg=k)
 
 
 def test_log_parser_is_the_plain_parse_under_the_identity_mapping():
