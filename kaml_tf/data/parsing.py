@@ -3,7 +3,8 @@
 `parse_spec` says which fields the pipeline reads of each record (features, ad task, target,
 labels, and `day` when a day filter or a point-in-time join needs it). `RecordParser` turns a
 batch of serialized `tf.train.Example`s into `{field: (n,)}` columns with one
-`tf.io.parse_example`, and asserts the values `validation.value_problems` would reject
+`tf.io.parse_example` (under the logs' own column names when the schema maps them, translated
+in-graph: `kaml_tf.logs.columns.LogParser`), and asserts the values `validation.value_problems` would reject
 (target in [-1, N), labels 0 or 1, finite dense features); Parquet slices, already columns,
 go through the same checks. A multi-valued feature parses as a list (`tf.io.RaggedFeature`),
 asserted (`list_checks`: at most `max_values` ids, none equal to the pad value) and then
@@ -18,6 +19,7 @@ import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.logs import columns as columns_lib
 
 Columns = Dict[str, tf.Tensor]
 ParseSpec = Dict[str, schema_lib.ParseFeature]
@@ -118,6 +120,7 @@ class RecordParser:
   def __init__(self, schema: schema_lib.Schema, spec: ParseSpec):
     self._schema = schema
     self._spec = dict(spec)
+    self._parse_logs = columns_lib.LogParser(schema, spec)
 
   @property
   def spec(self) -> ParseSpec:
@@ -136,9 +139,11 @@ class RecordParser:
   def parse(self, serialized: tf.Tensor) -> Columns:
     """(n,) serialized `tf.train.Example`s -> `{field: (n,)}` columns, values asserted.
 
-    A multi-valued feature is `(n, max_values)`, padded once its lists are asserted.
+    Logs with column names of their own (`Schema.columns`) are parsed under them and
+    translated in-graph (`kaml_tf.logs.columns.LogParser`). A multi-valued feature is
+    `(n, max_values)`, padded once its lists are asserted.
     """
-    parsed = tf.io.parse_example(serialized, self._spec)
+    parsed = self._parse_logs(serialized)
     features = {f.name: f for f in self._schema.multivalued_features if f.name in parsed}
     with tf.control_dependencies(list_checks(self._schema, parsed)):
       columns = {k: features[k].padded(v) if k in features else v for k, v in parsed.items()}

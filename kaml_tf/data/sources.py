@@ -120,6 +120,8 @@ def check_first_records(
   """
   dtypes = {k: f.dtype for k, f in spec.items()}
   widths = {k: w for k, w in multivalued.widths(schema).items() if k in spec}
+  # TFRecord logs hold the fields under their own column names (`Schema.columns`).
+  stored = columns_lib.log_parse_spec(schema, spec)
   for path in files:
     if parquet_logs.is_parquet(path):
       if not parquet_logs.check_file(path, dtypes, widths, schema):
@@ -127,7 +129,6 @@ def check_first_records(
           validation.Problem(path, None, None, validation.EMPTY_FILE, "has no records")
         )
       continue
-    columns_lib.require_record_names(path, schema)
     first = tf.data.TFRecordDataset(path, compression_type=records.compression_of(path))
     try:
       serialized = [r.numpy() for r in first.take(1)]
@@ -136,7 +137,7 @@ def check_first_records(
     found = validation.first_problem(path, schema, spec) if not serialized else None
     if found is not None:
       raise found
-    problem = validation.proto_problem(serialized[0], spec)
+    problem = validation.proto_problem(serialized[0], stored)
     if problem is not None:
       raise validation.BadRecordError(validation.Problem(path, 0, *problem))
 

@@ -11,11 +11,13 @@ action names and their day as a timestamp (`schema.ColumnMapping`, written by
   timestamps into days (floor(ts / 1 day), UTC), and boolean columns into 0/1 integers;
 * `to_logs` (arrow, for the writers): the way back: fields renamed to their log columns,
   indices to names (-1: ""), days to the timestamp of their midnight;
-* `records_from_parsed` (tensors, TFRecord logs): the same translation after
-  `tf.io.parse_example` with `log_parse_spec`.
+* `to_log_columns` and `written_dtypes` (numpy, for the TFRecord writer): the same way back;
+* `LogParser` (tensors, TFRecord logs): parses serialized records with `log_parse_spec` and
+  translates them with `records_from_parsed`, eagerly (the checked reads of
+  `kaml_tf.logs.validation`) or in-graph (the training pipeline's `data.parsing.RecordParser`).
 """
 
-from typing import Dict, Mapping, Union
+from typing import Dict, Mapping, Optional, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
@@ -24,7 +26,6 @@ import pyarrow.compute as pc
 import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
-from kaml_tf.logs import records
 
 Table = Union[pa.Table, pa.RecordBatch]
 
@@ -96,34 +97,59 @@ def to_records(table: Table, schema: schema_lib.Schema) -> Table:
   return pa.table(arrays, names=names)
 
 
-def require_record_names(path: str, schema: schema_lib.Schema) -> None:
-  """Refuses TFRecord logs under a mapped schema (the TFRecord readers do not translate yet).
-
-  Raises:
-    records.LogError: naming the file and the mapping, when `schema` maps columns.
-  """
-  if is_mapped(schema):
-    raise records.LogError(
-      f"{path}: the schema maps log columns ({schema.columns.to_dict()}); TFRecord logs are "
-      "read under the record field names only: use Parquet logs with these columns, or write "
-      "the TFRecord logs with the field names"
-    )
-
-
 def to_logs(table: Table, schema: schema_lib.Schema) -> pa.Table:
   """The way back from record fields to log columns, for writers (module docstring)."""
   mapping = schema.columns
   names, arrays = [], []
   for name, column in zip(table.column_names, table.columns):
-    if name == schema_lib.TARGET_ACTION and mapping.target_names:
-      labels = np.asarray(list(schema.actions) + [""], object)
-      column = pa.array(labels[_numbers(column).astype(np.int64)], pa.string())
-    elif name == schema_lib.DAY and mapping.timestamp_unit:
-      days = _numbers(column).astype(np.int64)
-      column = pa.array(days * schema_lib.DAY_IN_UNITS[mapping.timestamp_unit], pa.int64())
+    if _is_encoded(name, mapping):
+      stored = pa.string() if name == schema_lib.TARGET_ACTION else pa.int64()
+      column = pa.array(_log_values(name, _numbers(column), schema), stored)
     names.append(mapping.log_name(name))
     arrays.append(column)
   return pa.table(arrays, names=names)
+
+
+def to_log_columns(
+  columns: Mapping[str, np.ndarray], schema: schema_lib.Schema
+) -> Dict[str, np.ndarray]:
+  """`to_logs` of numpy `{field: (n,) or (n, max_values)}` columns, keyed by log column."""
+  mapping = schema.columns
+  return {
+    mapping.log_name(k): _log_values(k, np.asarray(v), schema) if _is_encoded(k, mapping) else v
+    for k, v in columns.items()
+  }
+
+
+def written_dtypes(
+  schema: schema_lib.Schema, dtypes: Mapping[str, tf.DType]
+) -> Dict[str, tf.DType]:
+  """`{log column: dtype}` a writer stores the record fields `dtypes` (`{field: dtype}`) as.
+
+  Action names are strings; a timestamp keeps the day's int64 (milliseconds or seconds).
+  """
+  mapping = schema.columns
+  stored = {}
+  for field, dtype in dtypes.items():
+    if field == schema_lib.TARGET_ACTION and mapping.target_names:
+      dtype = tf.string
+    stored[mapping.log_name(field)] = dtype
+  return stored
+
+
+def _is_encoded(field: str, mapping: schema_lib.ColumnMapping) -> bool:
+  """Whether the log column of `field` holds another encoding than the field's values."""
+  return (field == schema_lib.TARGET_ACTION and mapping.target_names) or (
+    field == schema_lib.DAY and mapping.timestamp_unit is not None
+  )
+
+
+def _log_values(field: str, values: np.ndarray, schema: schema_lib.Schema) -> np.ndarray:
+  """(n,) log values of (n,) `field` values: action names ("" for -1), or midnight timestamps."""
+  if field == schema_lib.TARGET_ACTION:
+    labels = np.asarray(list(schema.actions) + [""], object)
+    return labels[values.astype(np.int64)]
+  return values.astype(np.int64) * schema_lib.DAY_IN_UNITS[schema.columns.timestamp_unit]
 
 
 def _array(column) -> pa.Array:
@@ -145,24 +171,70 @@ def log_parse_spec(schema: schema_lib.Schema, spec: Mapping[str, object]) -> Dic
   return stored
 
 
+def target_table(schema: schema_lib.Schema) -> tf.lookup.StaticHashTable:
+  """Action name -> its int64 index in `schema.actions`; any other name -> -1 ("Other")."""
+  return tf.lookup.StaticHashTable(
+    tf.lookup.KeyValueTensorInitializer(
+      tf.constant(list(schema.actions)), tf.range(len(schema.actions), dtype=tf.int64)
+    ),
+    default_value=schema_lib.OTHER_TARGET,
+  )
+
+
 def records_from_parsed(
-  parsed: Mapping[str, tf.Tensor], schema: schema_lib.Schema
+  parsed: Mapping[str, tf.Tensor],
+  schema: schema_lib.Schema,
+  targets: Optional[tf.lookup.StaticHashTable] = None,
 ) -> Dict[str, tf.Tensor]:
-  """Record-field tensors from tensors parsed with `log_parse_spec` (module docstring)."""
+  """Record-field tensors from tensors parsed with `log_parse_spec` (module docstring).
+
+  Args:
+    parsed: `{log column: (n,) tensor}` (`(n, ...)` or ragged for the multi-valued features).
+    schema: The logs' schema.
+    targets: `target_table(schema)`, built once by callers that translate many batches; None
+      builds one here when the target column holds action names.
+
+  Returns:
+    `{field: tensor}`, in the order of `parsed`; the target as int64 indices, the day as int64
+    days floor(ts / 1 day).
+  """
   mapping = schema.columns
   fields = {column: field for field, column in mapping.fields}
   records = {}
   for name, tensor in parsed.items():
     field = fields.get(name, name)
     if field == schema_lib.TARGET_ACTION and mapping.target_names:
-      table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(
-          tf.constant(list(schema.actions)), tf.range(len(schema.actions), dtype=tf.int64)
-        ),
-        default_value=schema_lib.OTHER_TARGET,
-      )
-      tensor = table.lookup(tensor)
+      tensor = (targets if targets is not None else target_table(schema)).lookup(tensor)
     elif field == schema_lib.DAY and mapping.timestamp_unit:
       tensor = tf.math.floordiv(tensor, schema_lib.DAY_IN_UNITS[mapping.timestamp_unit])
     records[field] = tensor
   return records
+
+
+class LogParser:
+  """Serialized TFRecord logs of a schema -> `{field: tensor}` of record fields.
+
+  Parses with the log columns (`log_parse_spec`) and translates (`records_from_parsed`); the
+  action-name lookup is built once, here, so a `tf.data` map captures it instead of building
+  one per batch. Under the identity mapping it is `tf.io.parse_example` with `spec`.
+
+  Args:
+    schema: The logs' schema (None: the identity mapping).
+    spec: The record fields to parse, `{field: tf.io.FixedLenFeature or RaggedFeature}`.
+
+  Attributes:
+    spec: What is parsed, keyed and typed as the logs store it (`log_parse_spec`).
+  """
+
+  def __init__(self, schema: Optional[schema_lib.Schema], spec: Mapping[str, object]):
+    self._schema = schema if schema is not None and is_mapped(schema) else None
+    self.spec = log_parse_spec(self._schema, spec) if self._schema else dict(spec)
+    mapped_targets = self._schema is not None and self._schema.columns.target_names
+    self._targets = target_table(self._schema) if mapped_targets else None
+
+  def __call__(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """(n,) serialized `tf.train.Example`s -> `{field: (n,) tensor}` (ragged for lists)."""
+    parsed = tf.io.parse_example(serialized, self.spec)
+    if self._schema is None:
+      return parsed
+    return records_from_parsed(parsed, self._schema, self._targets)

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kaml_tf import schema as schema_lib
 from kaml_tf import atomic
+from kaml_tf.logs import columns as columns_lib
 from kaml_tf.logs import multivalued
 
 GZIP_SUFFIX = ".gz"
@@ -332,7 +333,9 @@ class LogWriter(ShardedWriter):
   """Writes column batches round-robin over TFRecord shards; atomic on `close()`.
 
   Rows are assigned to shards in contiguous blocks per batch, so reading the shards in order
-  gives back the rows in the order written when there is one shard.
+  gives back the rows in the order written when there is one shard. Under a schema whose logs
+  keep column names of their own (`Schema.columns`) the records are written under them,
+  action names and timestamps included (`kaml_tf.logs.columns.to_log_columns`).
 
   Usage:
     with LogWriter(schema, "/data/train", num_shards=4) as w:
@@ -354,6 +357,9 @@ class LogWriter(ShardedWriter):
       raise ValueError(f"compression must be '' or 'GZIP', got {compression!r}")
     self._dtypes = schema.record_dtypes(include_true_labels)
     self._widths = multivalued.widths(schema)
+    # Logs with column names of their own are written under them (`Schema.columns`).
+    self._schema = schema if columns_lib.is_mapped(schema) else None
+    self._log_dtypes = columns_lib.written_dtypes(schema, self._dtypes)
     self._options = tf.io.TFRecordOptions(compression_type=compression)
     super().__init__(shard_paths(prefix, num_shards, compression))
 
@@ -361,8 +367,11 @@ class LogWriter(ShardedWriter):
     return tf.io.TFRecordWriter(tmp, self._options)
 
   def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
-    check_list_columns({k: v for k, v in columns.items() if k in self._dtypes}, self._widths)
-    encoded = encode_examples(columns, self._dtypes)
+    fields = {k: v for k, v in columns.items() if k in self._dtypes}
+    check_list_columns(fields, self._widths)
+    if self._schema is not None:
+      columns = columns_lib.to_log_columns(fields, self._schema)
+    encoded = encode_examples(columns, self._log_dtypes)
     for r in encoded:
       writer.write(r)
     return len(encoded)
@@ -394,10 +403,12 @@ def parse_batch(
 ) -> Dict[str, tf.Tensor]:
   """Parses a batch of serialized Examples into `{field: (batch,) tensor}`.
 
+  Logs with column names of their own (`Schema.columns`) are parsed under them and translated.
+
   A multi-valued feature becomes its `(batch, max_values)` padded ids; a list longer than
   `max_values` fails an assertion naming the field (`kaml_tf.logs.validation` names records).
   """
-  parsed = tf.io.parse_example(serialized, schema.parse_spec(include_true_labels))
+  parsed = columns_lib.LogParser(schema, schema.parse_spec(include_true_labels))(serialized)
   for f in schema.multivalued_features:
     lengths = parsed[f.name].row_lengths()
     check = tf.debugging.assert_less_equal(
@@ -439,19 +450,21 @@ def read_columns(
 ) -> Dict[str, np.ndarray]:
   """Reads whole log files into numpy columns, in file order (for tests and small data).
 
+  Logs with column names of their own (`Schema.columns`) come back under the record fields.
+
   A multi-valued feature is an `(n, max_values)` column padded with its pad value.
 
   Raises:
     LogError: naming the file, record and field of a list longer than `max_values`.
   """
   paths = list_files(files)
-  spec = schema.parse_spec(include_true_labels)
+  parse = columns_lib.LogParser(schema, schema.parse_spec(include_true_labels))
   chunks: Dict[str, List[np.ndarray]] = {}
   for path in paths:
     ds = tf.data.TFRecordDataset(path, compression_type=compression_of(path))
     first = 0
     for batch in ds.batch(batch_size):
-      parsed = tf.io.parse_example(batch, spec)
+      parsed = parse(batch)
       for k, v in _columns_of(path, first, parsed, schema).items():
         chunks.setdefault(k, []).append(v)
       first += int(batch.shape[0])

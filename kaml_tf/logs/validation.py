@@ -432,31 +432,33 @@ def _parse(
   path: str,
   first: int,
   serialized: np.ndarray,
-  spec: Spec,
+  parser: columns_lib.LogParser,
   bad: Optional[BadRecords],
   widths: Mapping[str, int],
 ) -> Tuple[Columns, np.ndarray]:
   """Parses a batch; on failure finds the bad records one by one and parses the rest.
 
-  Multi-valued fields are checked (`list_problems`), then padded to `(rows, max_values)`.
+  The records are parsed under their log column names (`parser.spec`, so a problem names the
+  column the logs hold) and come out under the record field names. Multi-valued fields are
+  checked (`list_problems`), then padded to `(rows, max_values)`.
 
   Returns:
     (columns of the good rows, their record indices).
   """
   try:
-    parsed = tf.io.parse_example(serialized, spec)
+    parsed = parser(serialized)
     return _checked_lists(path, first + np.arange(len(serialized)), parsed, widths, bad)
   except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
     # TF's message quotes the bad bytes, which need not be UTF-8.
     pass
   keep = []
   for i, record in enumerate(serialized.tolist()):
-    found = proto_problem(record, spec)
+    found = proto_problem(record, parser.spec)
     if found is None:
       keep.append(i)
     else:
       _report(Problem(path, first + i, *found), bad)
-  parsed = tf.io.parse_example(tf.constant(serialized[keep].tolist(), tf.string, [len(keep)]), spec)
+  parsed = parser(tf.constant(serialized[keep].tolist(), tf.string, [len(keep)]))
   return _checked_lists(path, first + np.asarray(keep, np.int64), parsed, widths, bad)
 
 
@@ -490,8 +492,10 @@ def checked_batches(
 
   Args:
     path: A TFRecord file (plain or `.gz`) or a Parquet file (`.parquet`).
-    schema: The logs' schema, for the value checks (None: parse checks only; a spec with
-      multi-valued fields needs it).
+    schema: The logs' schema, for the value checks and the logs' own column names
+      (`Schema.columns`: read under them, yielded under the record fields; a problem found
+      before the translation names the log column). None: parse checks only, under the record
+      field names; a spec with multi-valued fields needs the schema.
     spec: The fields to parse (`tf.io.FixedLenFeature`s, and `tf.io.RaggedFeature`s of the
       multi-valued features); only these are checked.
     batch_size: Records per read batch.
@@ -508,8 +512,6 @@ def checked_batches(
   widths = _widths(schema, spec)
   if parquet_logs.is_parquet(path):
     return _checked_parquet(path, schema, spec, batch_size, bad, widths)
-  if schema is not None:
-    columns_lib.require_record_names(path, schema)
   return _checked_tfrecord(path, schema, spec, batch_size, bad, widths)
 
 
@@ -584,6 +586,7 @@ def _checked_tfrecord(
   widths: Mapping[str, int],
 ) -> Iterator[Tuple[int, Columns]]:
   first = 0
+  parser = columns_lib.LogParser(schema, spec)
   batches = iter(_records(path).batch(batch_size).prefetch(2))
   while True:
     try:
@@ -593,7 +596,7 @@ def _checked_tfrecord(
     except tf.errors.OpError:
       good, message = _readable_prefix(path, first, batch_size)
       if good:
-        columns, rows = _parse(path, first, np.asarray(good, object), spec, bad, widths)
+        columns, rows = _parse(path, first, np.asarray(good, object), parser, bad, widths)
         yield first, drop_bad_values(path, first, columns, schema, bad, rows)
       _report(
         Problem(
@@ -606,7 +609,7 @@ def _checked_tfrecord(
         bad,
       )
       return
-    columns, rows = _parse(path, first, serialized, spec, bad, widths)
+    columns, rows = _parse(path, first, serialized, parser, bad, widths)
     yield first, drop_bad_values(path, first, columns, schema, bad, rows)
     first += len(serialized)
   if first == 0:

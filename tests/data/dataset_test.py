@@ -569,3 +569,53 @@ def test_a_list_column_for_a_single_valued_feature_fails_before_reading(tmp_path
     match=r"lists.parquet: column 'user' is a list column .* in a schema that says single-valued",
   ):
     _factory(path)()
+
+
+MAPPED = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=(schema_lib.SparseFeature("ad_task_id"), schema_lib.SparseFeature("user")),
+  dense_features=(schema_lib.DenseFeature("x"),),
+  columns=schema_lib.ColumnMapping(
+    fields={"ad_task_id": "campaign", "target_action": "goal", "day": "ts", "label_A": "a"},
+    target_names=True,
+    timestamp_unit="ms",
+  ),
+)
+
+
+@pytest.mark.parametrize("shuffle_buffer", [0, 4])
+def test_mapped_tfrecord_logs_give_the_plain_batches(tmp_path, shuffle_buffer):
+  cols = _columns(_many(10))
+  cols["day"] = np.arange(10, dtype=np.int64) % 3 + 4  # days 4, 5, 6: the filter keeps 5 and 6
+  plain = records.write_logs(SCHEMA, str(tmp_path / "plain"), cols, num_shards=2, batch_rows=3)
+  # Written under the log names, action names and millisecond timestamps of MAPPED.
+  mapped = records.write_logs(MAPPED, str(tmp_path / "mapped"), cols, num_shards=2, batch_rows=3)
+  raw = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(mapped[0]))).numpy())
+  assert {"campaign", "goal", "ts", "a"} <= set(raw.features.feature)
+  assert "target_action" not in raw.features.feature
+  parquet = parquet_logs.LogWriter(MAPPED, str(tmp_path / "pq"), 2)
+  with parquet:
+    for rows in (slice(0, 5), slice(5, 10)):
+      parquet.write({k: v[rows] for k, v in cols.items()})
+  got = []
+  for files, schema in ((plain, SCHEMA), (mapped, MAPPED), (parquet.paths, MAPPED)):
+    factory = dataset_lib.DatasetFactory(
+      schema,
+      _stats(schema),
+      dataset_lib.DatasetConfig(
+        files=files,
+        batch_size=3,
+        mask=masks.MaskConfig("adm", ALPHA),
+        seed=4,
+        shuffle_buffer=shuffle_buffer,
+      ),
+      days=(5, 6),
+    )
+    got.append(_by_user(*_all(factory())))
+  assert got[0][0]["user"].tolist() == [101, 102, 104, 105, 107, 108]
+  for other in got[1:]:
+    for want_part, part in zip(got[0], other):
+      assert sorted(part) == sorted(want_part)
+      for k in want_part:
+        np.testing.assert_array_equal(part[k], want_part[k], err_msg=k)
+        assert part[k].dtype == want_part[k].dtype

@@ -1,5 +1,7 @@
 """Tests of `sources`: which files a pipeline gets, first-record checks, and both readers."""
 
+import dataclasses
+
 import kaml_tf  # noqa: F401
 import numpy as np
 import pyarrow as pa
@@ -111,6 +113,27 @@ def test_first_record_checks_pass_good_logs(tmp_path):
   }
   files = records.write_logs(SCHEMA, str(tmp_path / "good"), columns, num_shards=2)
   sources.check_first_records(files, SCHEMA, parsing.parse_spec(SCHEMA))
+
+
+def test_first_record_checks_read_mapped_logs_under_their_own_names(tmp_path):
+  mapped = dataclasses.replace(
+    SCHEMA, columns=schema_lib.ColumnMapping({"target_action": "goal"}, target_names=True)
+  )
+  columns = {
+    "ad_task_id": np.array([1]),
+    "target_action": np.array([1]),
+    "day": np.array([0]),
+    "user": np.array([5]),
+    "x": np.zeros(1, np.float32),
+    "label_A": np.array([0]),
+    "label_B": np.array([1]),
+  }
+  files = records.write_logs(mapped, str(tmp_path / "mapped"), columns)
+  sources.check_first_records(files, mapped, parsing.parse_spec(mapped))
+  # Logs written under the record names lack the mapped column, which the error names.
+  plain = records.write_logs(SCHEMA, str(tmp_path / "plain"), columns)
+  with pytest.raises(validation.BadRecordError, match="record #0 field 'goal' is missing"):
+    sources.check_first_records(plain, mapped, parsing.parse_spec(mapped))
 
 
 def test_file_dataset_elements(tmp_path):

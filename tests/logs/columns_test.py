@@ -194,12 +194,73 @@ def test_tensor_translation_of_parsed_tfrecords():
   assert out["ad_task_id"].numpy().tolist() == [7, 8]
 
 
-def test_mapped_tfrecord_logs_fail_early_naming_the_file(tmp_path):
-  path = str(tmp_path / "logs.tfrecord")
+def _tfrecord_logs(path, table):
+  """Writes the rows of the log `table` as `tf.train.Example`s under its own column names."""
   with tf.io.TFRecordWriter(path) as writer:
-    writer.write(_example(campaign=[7]))
-  with pytest.raises(records.LogError, match="logs.tfrecord: the schema maps log columns"):
+    for row in table.to_pylist():
+      values = {
+        k: [v.encode() if isinstance(v, str) else int(v) if isinstance(v, bool) else v]
+        for k, v in row.items()
+      }
+      writer.write(_example(**values))
+
+
+def test_mapped_tfrecord_logs_read_back_as_the_parquet_ones(tmp_path):
+  tfrecord, parquet = str(tmp_path / "logs.tfrecord"), str(tmp_path / "logs.parquet")
+  _tfrecord_logs(tfrecord, _logs())
+  pq.write_table(_logs(), parquet)
+  spec = SCHEMA.parse_spec()
+  ((_, from_tfrecord),) = validation.checked_batches(tfrecord, SCHEMA, spec, 10, None)
+  ((_, from_parquet),) = validation.checked_batches(parquet, SCHEMA, spec, 10, None)
+  assert sorted(from_tfrecord) == sorted(spec)
+  assert from_tfrecord["target_action"].tolist() == [0, 1, -1, 0]  # "view" is Other
+  assert from_tfrecord["day"].tolist() == [0, 0, 1, 5]
+  assert from_tfrecord["label_buy"].tolist() == [1, 0, 0, 1]
+  for k, v in from_parquet.items():
+    np.testing.assert_array_equal(from_tfrecord[k], v, err_msg=k)
+
+
+def test_mapped_tfrecord_problems_name_the_log_column(tmp_path):
+  path = str(tmp_path / "logs.tfrecord")
+  _tfrecord_logs(path, _logs().drop_columns(["goal"]))
+  with pytest.raises(validation.BadRecordError, match="record #0 field 'goal' is missing"):
     list(validation.checked_batches(path, SCHEMA, SCHEMA.parse_spec(), 10, None))
+
+
+def test_tfrecord_writer_writes_log_names_and_round_trips(tmp_path):
+  records_in = {
+    "ad_task_id": np.array([7, 8]),
+    "target_action": np.array([1, -1]),
+    "day": np.array([0, 3]),
+    "user": np.array([1, 2]),
+    "price": np.array([0.5, 1.5], np.float32),
+    "label_buy": np.array([0, 1]),
+    "label_click": np.array([1, 0]),
+  }
+  with records.LogWriter(SCHEMA, str(tmp_path / "out")) as writer:
+    writer.write(records_in)
+  (path,) = writer.paths
+  first, second = [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+  assert sorted(first.features.feature) == sorted(
+    ["campaign", "goal", "ts", "user", "price", "bought", "label_click"]
+  )
+  goals = [e.features.feature["goal"].bytes_list.value for e in (first, second)]
+  assert goals == [[b"click"], [b""]]
+  assert second.features.feature["ts"].int64_list.value == [3 * DAY_MS]
+  ((_, batch),) = validation.checked_batches(path, SCHEMA, SCHEMA.parse_spec(), 10, None)
+  whole = records.read_columns(path, SCHEMA)
+  for k, v in records_in.items():
+    np.testing.assert_array_equal(batch[k], v, err_msg=k)
+    np.testing.assert_array_equal(whole[k], v, err_msg=k)
+
+
+def test_log_parser_is_the_plain_parse_under_the_identity_mapping():
+  plain = schema_lib.Schema(actions=("buy",))
+  parser = columns.LogParser(plain, plain.parse_spec())
+  assert parser.spec == plain.parse_spec()
+  assert columns.LogParser(None, {"day": plain.parse_spec()["day"]}).spec == {
+    "day": plain.parse_spec()["day"]
+  }
 
 
 def test_inferred_mapping_reads_the_logs_it_came_from(tmp_path):

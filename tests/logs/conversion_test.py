@@ -4,6 +4,7 @@ import os
 
 import kaml_tf  # noqa: F401
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
@@ -12,6 +13,7 @@ from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.logs import conversion as log_conversion
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.logs import validation
 
 SCHEMA = schema_lib.Schema(
   actions=("A", "B"),
@@ -131,3 +133,68 @@ def test_lists_round_trip_tfrecord_parquet_tfrecord(tmp_path, compression):
   back = records.read_columns(str(tmp_path / "back-*"), TAG_SCHEMA)
   for k, v in cols.items():
     assert back[k].tolist() == v.tolist(), k
+
+
+MAPPED = schema_lib.Schema(
+  actions=("A", "B"),
+  sparse_features=(schema_lib.SparseFeature("ad_task_id"),),
+  dense_features=(schema_lib.DenseFeature("x"),),
+  columns=schema_lib.ColumnMapping(
+    fields={"ad_task_id": "campaign", "target_action": "goal", "day": "ts", "label_A": "a"},
+    target_names=True,
+    timestamp_unit="s",
+  ),
+)
+DAY_S = 86_400
+
+
+def _mapped_records(path, schema):
+  batches = validation.checked_batches(path, schema, schema.parse_spec(), 4, None)
+  parts = [c for _, c in batches]
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def test_mapped_logs_convert_both_ways_under_their_own_names(tmp_path):
+  # Foreign logs: their own names, action names ("view" is no action) and second timestamps.
+  logs = {
+    "campaign": np.array([7, 8, 9, 7, 8]),
+    "goal": np.array(["A", "B", "view", "B", "A"], object),
+    "ts": np.array([5, DAY_S - 1, DAY_S, 3 * DAY_S + 7, 2 * DAY_S]),
+    "x": np.array([0.5, 1.5, 2.5, 3.5, 4.5], np.float32),
+    "a": np.array([1, 0, 0, 1, 1]),
+    "label_B": np.array([0, 1, 1, 0, 0]),
+  }
+  dtypes = {k: tf.string if k == "goal" else tf.float32 if k == "x" else tf.int64 for k in logs}
+  source = str(tmp_path / "src.tfrecord")
+  with tf.io.TFRecordWriter(source) as writer:
+    for record in records.encode_examples(logs, dtypes):
+      writer.write(record)
+  expected = {
+    "ad_task_id": logs["campaign"],
+    "target_action": np.array([0, 1, -1, 1, 0]),
+    "day": np.array([0, 0, 1, 3, 2]),
+    "x": logs["x"],
+    "label_A": logs["a"],
+    "label_B": logs["label_B"],
+  }
+  parquet = log_conversion.convert_logs(
+    source, MAPPED, log_conversion.ConversionConfig(str(tmp_path / "pq"), batch_size=2)
+  )
+  (path,) = parquet.paths
+  table = pq.read_table(path)
+  assert sorted(table.column_names) == sorted(logs)
+  assert table.column("goal").to_pylist() == ["A", "B", "", "B", "A"]  # "view" was Other
+  assert table.column("ts").to_pylist() == [0, 0, DAY_S, 3 * DAY_S, 2 * DAY_S]
+  back = log_conversion.convert_logs(
+    parquet.paths,
+    MAPPED,
+    log_conversion.ConversionConfig(str(tmp_path / "back"), to_format="tfrecord"),
+  )
+  (path_back,) = back.paths
+  first = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(path_back))).numpy())
+  assert sorted(first.features.feature) == sorted(logs)
+  for files in (source, path, path_back):
+    got = _mapped_records(files, MAPPED)
+    assert sorted(got) == sorted(expected)
+    for k, v in expected.items():
+      np.testing.assert_array_equal(got[k], v, err_msg=f"{files} {k}")
