@@ -165,8 +165,9 @@ class StatsConfig:
   )
   label_delay_days: int = configs.field(
     0,
-    "Conversion delay L: the last L days before the statistics are taken are not final and "
-    "excluded (end: days E-L+1..E; daily: day d counts days d-L-T..d-L-1); 0: no delay.",
+    "Conversion delay L: the last L days of the logs are not final (conversions still "
+    "arriving) and are excluded: statistics --as_of=end count days E-L-T+1..E-L, --as_of=daily "
+    "give day d the days d-L-T..d-L-1; training drops the last L days of --train; 0: off.",
   )
 
   def __post_init__(self):
