@@ -1,6 +1,7 @@
 """Tests of delayed reporting: the delays, the pending labels and their report."""
 
 import dataclasses
+import json
 import numpy as np
 import pytest
 
@@ -8,6 +9,7 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.datasets.simulation import delays
 from kaml_tf.datasets.simulation import report as report_lib
 from kaml_tf.datasets.simulation import rows
+from kaml_tf.datasets.simulation import simulator
 from kaml_tf.datasets.simulation import world as world_lib
 from kaml_tf.datasets.simulation.config import ACTIONS
 from kaml_tf.datasets.simulation.config import NUM_ACTIONS
@@ -116,3 +118,15 @@ def test_no_delay_no_report_section_and_same_dict():
 def test_bad_delay_settings_name_the_field(overrides, field):
   with pytest.raises(ValueError, match=f"^{field}: "):
     small_config(**overrides)
+
+
+def test_simulation_json_reports_the_pending_share(tmp_path):
+  config = small_config(num_rows=800, report_delay_days=_MEANS, observed_through_day=2)
+  simulator.write_simulation(config, str(tmp_path))
+  with open(tmp_path / simulator.REPORT_FILE) as f:
+    written = json.load(f)
+  assert written["config"]["report_delay_days"] == list(_MEANS)
+  assert written["config"]["observed_through_day"] == 2
+  delay = written["report"]["report_delay"]
+  assert delay["pending_share"]["activation"] == [0.0, 0.0, 0.0, 1.0]
+  assert len(delay["pending"]["retention"]) == config.num_days
