@@ -4,7 +4,8 @@
 (pyarrow reads no other column), of a TFRecord log one `tf.data` pass parsing only that
 feature. `hold_out_last` splits the days found into a training range and the range of the
 last K days, the two (first, last) pairs that `dataset.make_dataset(days=...)` and
-`evaluator.predict(days=...)` filter on.
+`evaluator.predict(days=...)` filter on. `exclude_last` drops the last L days first when
+their labels are not final yet (`--label_delay_days`).
 """
 
 import dataclasses
@@ -76,3 +77,24 @@ def hold_out_last(days: Sequence[int], count: int) -> DaySplit:
       f"distinct day(s) ({span}) and at least one must stay for training"
     )
   return DaySplit(train=(days[0], days[-count - 1]), validation=(days[-count], days[-1]))
+
+
+def exclude_last(days: Sequence[int], count: int) -> List[int]:
+  """The sorted distinct `days` without their last `count`, whose labels are not final yet.
+
+  Args:
+    days: Sorted distinct days (`days_in`).
+    count: Days to exclude, >= 0 (0: all of `days`).
+
+  Raises:
+    ValueError: if `count` < 0, or no day would be left.
+  """
+  if count < 0:
+    raise ValueError(f"must exclude zero or more days, got {count}")
+  if count >= len(days):
+    span = f"days {days[0]}..{days[-1]}" if days else "no day"
+    raise ValueError(
+      f"cannot exclude the last {count} day(s): the logs hold {len(days)} distinct day(s) "
+      f"({span}) and at least one must stay"
+    )
+  return list(days[: len(days) - count])

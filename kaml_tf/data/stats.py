@@ -15,6 +15,16 @@ Two kinds (`StatsConfig.as_of`):
   would have known on the morning of day d. Days are consecutive integers (d - 1 is the day
   before d).
 
+Conversion delay (`label_delay_days` = L >= 0): the last L days before the statistics are
+taken are excluded, not counted as partial. The window keeps its T days and ends L days
+earlier: `end` counts days [E - L - T + 1, E - L] (E: `end_day`, default the last day in the
+logs); `daily` gives day d the counts of days [d - L - T, d - L - 1]. Why excluded: the
+conversions of those days' clicks have not all been reported yet, so their counts are known
+to be too low; counted, they would bias Attribution Driven Masking toward not extending a
+task's mask (fewer conversions than alpha), on the newest tasks most. A window of T complete
+days keeps the counts on the scale the thresholds were set for. L = 0 (the default) is the
+behaviour, and the bytes, of statistics without delay.
+
 The job streams the logs in large batches (TFRecord through `tf.data`, Parquet through
 pyarrow, both via `validation.checked_batches`) and aggregates each batch with pyarrow
 into per (ad task, day) partial sums, compacted whenever they grow: memory is bounded by the
@@ -153,10 +163,18 @@ class StatsConfig:
     "counts of days d-T..d-1 (point in time, never day d itself).",
     choices=AS_OF,
   )
+  label_delay_days: int = configs.field(
+    0,
+    "Conversion delay L: the last L days of the logs are not final (conversions still "
+    "arriving) and are excluded: statistics --as_of=end count days E-L-T+1..E-L, --as_of=daily "
+    "give day d the days d-L-T..d-L-1; training drops the last L days of --train; 0: off.",
+  )
 
   def __post_init__(self):
     if self.as_of not in AS_OF:
       raise _config_error("as_of", f"must be one of {list(AS_OF)}, got {self.as_of!r}")
+    if self.label_delay_days < 0:
+      raise _config_error("label_delay_days", f"must be >= 0, got {self.label_delay_days}")
     for name in ("window_days", "read_batch_size"):
       if getattr(self, name) < 1:
         raise _config_error(name, f"must be >= 1, got {getattr(self, name)}")
@@ -481,7 +499,9 @@ class _WindowAggregator:
       # Every day is some later day's history.
       return None
     end = self._config.end_day if self._config.end_day is not None else self.max_day
-    return None if end is None else end - self._config.window_days + 1
+    if end is None:
+      return None
+    return end - self._config.label_delay_days - self._config.window_days + 1
 
   def add(self, batch: Mapping[str, np.ndarray]) -> None:
     day = batch[schema_lib.DAY]
@@ -493,6 +513,8 @@ class _WindowAggregator:
     table = pa.table({k: batch[k] for k in keys + self._labels})
     end = self._config.end_day
     if end is not None:
+      # Days after E - L are never counted (E itself is still the last day rows are for).
+      end -= self._config.label_delay_days
       keep = pc.field(schema_lib.DAY) <= end
       if self._config.as_of == END:
         keep &= pc.field(schema_lib.DAY) >= end - self._config.window_days + 1
@@ -620,6 +642,7 @@ def compute_stats(
   if rows == 0:
     raise LogError(f"no usable records in the logs {files!r}")
   end_day = config.end_day if config.end_day is not None else aggregator.max_day
+  delay = config.label_delay_days
   common = dict(
     actions=tuple(schema.actions),
     schema_fingerprint=schema.fingerprint(),
@@ -628,13 +651,15 @@ def compute_stats(
   )
   if config.as_of == DAILY:
     return _daily_stats(
-      aggregator.per_day(end_day),
+      aggregator.per_day(end_day - delay),
       label_keys,
       config.window_days,
       min(aggregator.min_day, end_day + 1),
       end_day + 1,
       common,
+      delay,
     )
+  end_day -= delay
   table = aggregator.finish(end_day)
   counts = np.stack([_int_column(table, k) for k in label_keys], axis=1)
   return ConversionStats(
@@ -654,15 +679,20 @@ def _daily_stats(
   first_day: int,
   last_day: int,
   common: Mapping[str, object],
+  label_delay_days: int = 0,
 ) -> ConversionStats:
-  """`ConversionStats` of the days [first_day, last_day] from the (ad task, day) sums."""
+  """`ConversionStats` of the days [first_day, last_day] from the (ad task, day) sums.
+
+  With a delay L, the row of day d holds the point-in-time window of day d - L: the windows
+  of days up to `last_day` - L, each moved L days later (`per_day` must stop before that).
+  """
   values = np.stack([_int_column(per_day, k) for k in [CLICKS] + list(label_keys)], axis=1)
   tasks, days, sums = _daily_windows(
     _int_column(per_day, schema_lib.AD_TASK_ID),
     _int_column(per_day, schema_lib.DAY),
     values.reshape(per_day.num_rows, -1),
     window_days,
-    last_day,
+    last_day - label_delay_days,
   )
   return ConversionStats(
     ad_task_ids=tasks,
@@ -670,7 +700,7 @@ def _daily_stats(
     clicks=sums[:, 0],
     window_start=first_day,
     window_end=last_day,
-    days=days,
+    days=days + label_delay_days,
     lookback_days=window_days,
     **common,
   )

@@ -32,7 +32,14 @@ _SKIP_BAD_RECORDS_HELP = (
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  """Where the training data comes from and how labels are masked (help: each field's)."""
+  """Where the training data comes from and how labels are masked (help: each field's).
+
+  Days of --train, oldest first: training days, then `validation_days` K validation days,
+  then `label_delay_days` L days excluded. The last L days are excluded, not trained on with
+  partial labels: a conversion not reported yet is a false negative, and the newest days
+  hold the most of them. Validation comes before them for the same reason: validating on
+  labels that are known to be incomplete would score every model on false negatives.
+  """
 
   schema_path: str = configs.field(help="The logs' schema.json.", flag="schema")
   train_files: str = configs.field(
@@ -85,11 +92,19 @@ class DataConfig:
     "Hold the last K days found in --train out of training and validate on them (0: off; "
     "not with --validation).",
   )
+  label_delay_days: int = configs.field(
+    0,
+    "Conversion delay L: the last L days found in --train are not final (conversions still "
+    "arriving) and excluded from training and validation; --validation_days are the K days "
+    "before them (0: off).",
+  )
 
   def __post_init__(self):
     object.__setattr__(self, "alpha", tuple(self.alpha))
     if self.validation_days < 0:
       raise self._error("validation_days", f"must be >= 0, got {self.validation_days}")
+    if self.label_delay_days < 0:
+      raise self._error("label_delay_days", f"must be >= 0, got {self.label_delay_days}")
     if self.validation_days and self.validation_files:
       raise self._error(
         "validation_days",

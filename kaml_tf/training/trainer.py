@@ -125,10 +125,10 @@ class _Datasets:
     schema,
     run_config: config_lib.RunConfig,
     strategy,
-    validation_set: Optional[validation_loop.ValidationSet] = None,
+    train_days: Optional[days_lib.DayRange] = None,
   ):
     self._schema = schema
-    self._train_days = validation_set.train_days if validation_set else None
+    self._train_days = train_days
     self._config = run_config
     self._strategy = strategy
     data = run_config.data
@@ -283,6 +283,7 @@ def train(
   # Before the model directory is written: a --validation_days the logs cannot serve fails
   # without leaving a run behind.
   validation_set = validation_loop.validation_set(run_config)
+  train_days = validation_loop.training_days(run_config, validation_set)
   _check_stats_precede_validation(run_config, validation_set, schema)
   warm_start_path = (
     warm_start.source_checkpoint(run_config, schema) if run_config.optim.warm_start_from else None
@@ -300,7 +301,15 @@ def train(
       lock.__enter__()
     model_dir_lib.prepare(model_dir, run_config, schema, write=chief)
     result = _fit(
-      run_config, schema, strategy, model_dir, scratch, verbose, validation_set, warm_start_path
+      run_config,
+      schema,
+      strategy,
+      model_dir,
+      scratch,
+      verbose,
+      validation_set,
+      warm_start_path,
+      train_days,
     )
     if chief and run_config.optim.calibrate:
       # Fitted for the checkpoint evaluation and export restore by default: the best one.
@@ -352,12 +361,20 @@ def _is_empty(dataset: tf.data.Dataset) -> bool:
 
 
 def _fit(
-  run_config, schema, strategy, model_dir, scratch, verbose, validation_set=None, warm_from=None
+  run_config,
+  schema,
+  strategy,
+  model_dir,
+  scratch,
+  verbose,
+  validation_set=None,
+  warm_from=None,
+  train_days=None,
 ) -> TrainResult:
   out_dir = scratch or model_dir
   if verbose is None:
     verbose = 1 if sys.stdout.isatty() else 2
-  datasets = _Datasets(schema, run_config, strategy, validation_set)
+  datasets = _Datasets(schema, run_config, strategy, train_days)
   with strategy.scope():
     task = build_task(schema, run_config)
   log_dir = None if scratch else os.path.join(model_dir, model_dir_lib.LOG_DIR)

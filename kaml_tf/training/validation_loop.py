@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import math
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
@@ -91,11 +91,7 @@ def validation_set(run_config: config_lib.RunConfig) -> Optional[ValidationSet]:
     return ValidationSet(files=data.validation_files)
   if not data.validation_days:
     return None
-  found = days_lib.days_in(
-    data.train_files,
-    skip_bad_records=data.skip_bad_records,
-    schema=schema_lib.Schema.load(data.schema_path),
-  )
+  found = _final_days(data)
   try:
     split = days_lib.hold_out_last(found, data.validation_days)
   except ValueError as e:
@@ -107,6 +103,44 @@ def validation_set(run_config: config_lib.RunConfig) -> Optional[ValidationSet]:
     *split.validation,
   )
   return ValidationSet(files=data.train_files, days=split.validation, train_days=split.train)
+
+
+def training_days(
+  run_config: config_lib.RunConfig, validation: Optional[ValidationSet]
+) -> Optional[days_lib.DayRange]:
+  """The (first, last) days the training pipeline keeps; None: every row of --train.
+
+  The days before the validation days when they are held out of --train; else, with
+  `label_delay_days` L, the days of --train but its last L (`config.DataConfig`).
+
+  Raises:
+    config_lib.ConfigError: naming `label_delay_days` when the logs do not hold more days.
+  """
+  if validation is not None and validation.train_days is not None:
+    return validation.train_days
+  if not run_config.data.label_delay_days:
+    return None
+  found = _final_days(run_config.data)
+  logging.info(
+    "--label_delay_days=%d: training on days %d..%d",
+    run_config.data.label_delay_days,
+    found[0],
+    found[-1],
+  )
+  return found[0], found[-1]
+
+
+def _final_days(data: config_lib.DataConfig) -> List[int]:
+  """The days of --train whose labels are final: all but the last `label_delay_days`."""
+  found = days_lib.days_in(
+    data.train_files,
+    skip_bad_records=data.skip_bad_records,
+    schema=schema_lib.Schema.load(data.schema_path),
+  )
+  try:
+    return days_lib.exclude_last(found, data.label_delay_days)
+  except ValueError as e:
+    raise config_lib.ConfigError(f"label_delay_days: {e} (--train={data.train_files})") from None
 
 
 def flat_metrics(result: Dict[str, Any], actions) -> Dict[str, Optional[float]]:

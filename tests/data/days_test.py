@@ -83,6 +83,15 @@ def test_hold_out_last_needs_a_training_day(count, message):
     days_lib.hold_out_last([3, 4, 5, 7], count)
 
 
+def test_exclude_last_drops_the_days_not_final():
+  assert days_lib.exclude_last([3, 4, 5, 7], 0) == [3, 4, 5, 7]
+  assert days_lib.exclude_last([3, 4, 5, 7], 2) == [3, 4]
+  with pytest.raises(ValueError, match=r"cannot exclude the last 4 day\(s\).*\(days 3\.\.7\)"):
+    days_lib.exclude_last([3, 4, 5, 7], 4)
+  with pytest.raises(ValueError, match="must exclude zero or more days, got -1"):
+    days_lib.exclude_last([3], -1)
+
+
 def _users_by_batch(files, days, batch_size=3, shuffle_buffer=0, drop_remainder=False):
   ds = dataset_lib.make_dataset(
     files,

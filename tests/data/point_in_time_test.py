@@ -81,12 +81,12 @@ def _as_dict(stats):
   }
 
 
-def _brute_force(rows, window_days, first_day, last_day):
-  """{(task, d): (clicks, (A, B))} counted row by row over days d-T..d-1."""
+def _brute_force(rows, window_days, first_day, last_day, delay=0):
+  """{(task, d): (clicks, (A, B))} counted row by row over days d-L-T..d-L-1."""
   out = {}
   for d in range(first_day, last_day + 1):
     for task in sorted({r[0] for r in rows}):
-      seen = [r for r in rows if r[0] == task and d - window_days <= r[1] <= d - 1]
+      seen = [r for r in rows if r[0] == task and d - delay - window_days <= r[1] <= d - delay - 1]
       if seen:
         out[(task, d)] = (len(seen), (sum(r[3] for r in seen), sum(r[4] for r in seen)))
   return out
@@ -112,6 +112,46 @@ def test_daily_statistics_equal_a_brute_force_count(tmp_path, seed, window_days)
   # The day after the logs (a serving or test day) has statistics too.
   assert any(d == last + 1 for _, d in expected)
   assert stats.is_daily and stats.as_of == "daily" and stats.rows_read == n
+
+
+@pytest.mark.parametrize("delay", [1, 2, 5])
+@pytest.mark.parametrize("window_days", [1, 3])
+def test_delayed_daily_statistics_equal_a_brute_force_count(tmp_path, delay, window_days):
+  rng = np.random.default_rng(delay)
+  n = 60
+  rows = [
+    (int(t), int(d), 0, int(a), int(b))
+    for t, d, a, b in zip(
+      rng.integers(0, 4, n), rng.integers(10, 20, n), rng.integers(0, 2, n), rng.integers(0, 2, n)
+    )
+  ]
+  stats = _daily(
+    _write(tmp_path, rows),
+    window_days,
+    label_delay_days=delay,
+    read_batch_size=7,
+    compaction_rows=5,
+  )
+  first, last = min(r[1] for r in rows), max(r[1] for r in rows)
+  assert (stats.window_start, stats.window_end) == (first, last + 1)
+  assert _as_dict(stats) == _brute_force(rows, window_days, first, last + 1, delay)
+
+
+@pytest.mark.parametrize(
+  "delay, expected",
+  [
+    (0, LEAK_DAILY),
+    # L = 1: day d counts days d-3..d-2. Day 5: day 3 (1 click); day 6: days 3-4 (3 clicks,
+    # A 1, B 1); day 7: days 4-5 (3 clicks, A 1, B 1); task 7 (day 6) would count from day 8.
+    (1, {(5, 5): (1, (0, 0)), (5, 6): (3, (1, 1)), (5, 7): (3, (1, 1))}),
+    # L = 2: day d counts days d-4..d-3. Day 6: day 3; day 7: days 3-4.
+    (2, {(5, 6): (1, (0, 0)), (5, 7): (3, (1, 1))}),
+  ],
+)
+def test_label_delay_by_hand(tmp_path, delay, expected):
+  stats = _daily(_write(tmp_path, LEAK_ROWS), 2, label_delay_days=delay)
+  assert _as_dict(stats) == expected
+  assert (stats.window_start, stats.window_end, stats.window_days) == (3, 7, 2)
 
 
 def test_a_row_never_sees_its_own_day(tmp_path):

@@ -288,3 +288,45 @@ def test_invalid_config_raises_a_config_error_naming_the_field(kwargs, message):
 
 def test_default_window_is_four_weeks():
   assert stats_lib.StatsConfig().window_days == 28
+
+
+@pytest.mark.parametrize(
+  "delay, end_day, expected, window",
+  [
+    # End day 6 (the last in the logs), T = 2. L = 0: days 5-6.
+    (0, None, {1: (2, (1, 2)), 2: (1, (0, 0)), 4: (1, (1, 0))}, (5, 6)),
+    # L = 1: day 6 is excluded, the window is days 4-5: task 1 has d4 (1, 0), d4 (1, 1) and
+    # d5 (0, 1); task 2 d5; task 4 (day 6 only) is gone.
+    (1, None, {1: (3, (2, 2)), 2: (1, (0, 0))}, (4, 5)),
+    # L = 2: days 3-4: task 1 has d3 (1, 1) and the two day-4 rows.
+    (2, None, {1: (3, (3, 2))}, (3, 4)),
+    # An explicit end day 5 with L = 1: days 3-4 as well; day 6 is never read.
+    (1, 5, {1: (3, (3, 2))}, (3, 4)),
+  ],
+)
+def test_label_delay_excludes_the_last_days(tmp_path, delay, end_day, expected, window):
+  files = _write(tmp_path, ROWS)
+  config = stats_lib.StatsConfig(
+    window_days=2, end_day=end_day, label_delay_days=delay, compaction_rows=1
+  )
+  stats = stats_lib.compute_stats(files, SCHEMA, config)
+  assert _as_dict(stats) == expected
+  assert (stats.window_start, stats.window_end, stats.window_days) == window + (2,)
+
+
+def test_label_delay_zero_writes_the_same_bytes(tmp_path):
+  files = _write(tmp_path, ROWS)
+  paths = []
+  for name, config in (
+    ("default", stats_lib.StatsConfig(window_days=2)),
+    ("zero", stats_lib.StatsConfig(window_days=2, label_delay_days=0)),
+  ):
+    paths.append(str(tmp_path / f"{name}.parquet"))
+    stats_lib.compute_stats(files, SCHEMA, config).save(paths[-1])
+  with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+    assert a.read() == b.read()
+
+
+def test_negative_label_delay_is_a_config_error():
+  with pytest.raises(configs.ConfigError, match="label_delay_days: must be >= 0, got -1"):
+    stats_lib.StatsConfig(label_delay_days=-1)

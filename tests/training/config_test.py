@@ -1,5 +1,6 @@
 """RunConfig: soft ADM and embedding L2 fields, and config.json files written before them."""
 
+import dataclasses
 import json
 import os
 
@@ -60,3 +61,13 @@ def test_old_config_json_without_the_new_fields_loads_and_resumes(tmp_path):
   model_dir_lib.prepare(model_dir, run, SCHEMA)  # the same run: resumes, no difference
   with pytest.raises(model_dir_lib.ModelDirError, match=r"loss.extended_weight: \[\] -> \[0.5\]"):
     model_dir_lib.prepare(model_dir, _run((0.5,)), SCHEMA)
+
+
+def test_negative_label_delay_names_the_field():
+  with pytest.raises(config_lib.ConfigError, match=r"^label_delay_days: must be >= 0, got -1"):
+    config_lib.DataConfig(schema_path="s.json", train_files="t", label_delay_days=-1)
+
+
+def test_label_delay_round_trips_through_the_config_json():
+  data = config_lib.DataConfig(schema_path="s.json", train_files="t", label_delay_days=2)
+  assert config_lib.DataConfig(**dataclasses.asdict(data)) == data

@@ -153,7 +153,7 @@ TINY = dict(
 )
 
 
-def _config(logs, validation_days=3, validation_files="", **optim):
+def _config(logs, validation_days=3, validation_files="", label_delay_days=0, **optim):
   return config_lib.RunConfig(
     data=config_lib.DataConfig(
       schema_path=logs["schema"],
@@ -163,6 +163,7 @@ def _config(logs, validation_days=3, validation_files="", **optim):
       shuffle_buffer=1000,
       validation_days=validation_days,
       validation_files=validation_files,
+      label_delay_days=label_delay_days,
     ),
     model=model_config_lib.ModelConfig(hke=True, **TINY),
     loss=config_lib.LossConfig(gamma=0.9),
@@ -298,3 +299,57 @@ def test_static_statistics_ending_before_the_validation_days_are_accepted(small_
   )
   result = trainer.train(config, str(tmp_path / "run"), verbose=0)
   assert result.validation_days == [25, 27] and result.steps == 1
+
+
+@pytest.mark.parametrize(
+  "validation_days, delay, train, validation",
+  [
+    # small_logs' train split holds days 0..27: the last L are excluded, the K before them
+    # validate, the rest train.
+    (0, 0, None, None),
+    (3, 0, (0, 24), (25, 27)),
+    (0, 1, (0, 26), None),
+    (0, 2, (0, 25), None),
+    (3, 2, (0, 22), (23, 25)),
+  ],
+)
+def test_label_delay_days_are_excluded_after_the_validation_days(
+  small_logs, validation_days, delay, train, validation
+):
+  config = _config(small_logs, validation_days=validation_days, label_delay_days=delay)
+  held_out = validation_loop.validation_set(config)
+  assert (held_out.days if held_out else None) == validation
+  assert validation_loop.training_days(config, held_out) == train
+
+
+def test_label_delay_with_validation_files_trims_the_training_days_only(small_logs):
+  config = _config(
+    small_logs, validation_days=0, validation_files=small_logs["test"], label_delay_days=2
+  )
+  held_out = validation_loop.validation_set(config)
+  assert held_out.days is None
+  assert validation_loop.training_days(config, held_out) == (0, 25)
+
+
+def test_label_delay_must_leave_a_day(small_logs, tmp_path):
+  with pytest.raises(
+    config_lib.ConfigError,
+    match=r"^label_delay_days: cannot exclude the last 28 day\(s\): the logs hold 28 "
+    r"distinct day\(s\) \(days 0\.\.27\)",
+  ):
+    trainer.train(
+      _config(small_logs, validation_days=0, label_delay_days=28),
+      str(tmp_path / "never"),
+      verbose=0,
+    )
+  assert not (tmp_path / "never").exists()
+
+
+def test_a_run_with_label_delay_reads_only_the_final_days(small_logs, tmp_path):
+  logs = small_logs
+  days = records.read_columns(logs["train"], schema_lib.Schema.load(logs["schema"]))["day"]
+  result = trainer.train(
+    _config(logs, validation_days=0, label_delay_days=2), str(tmp_path / "run"), verbose=0
+  )
+  # One epoch over days 0..25 (days 26 and 27 are not final).
+  assert result.history[0]["samples_read"] == int(np.sum(days <= 25)) < len(days)

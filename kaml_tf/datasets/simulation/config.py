@@ -86,6 +86,16 @@ class SimulationConfig:
     0,
     "Most interest tags per user (a multi-valued feature, interest_tags.py); 0 leaves it out.",
   )
+  report_delay_days: Tuple[float, ...] = fields.field(
+    (),
+    "Per action: mean days from a click to the report of its conversion (geometric integer "
+    "delays, delays.py); empty: every conversion is reported at once.",
+  )
+  observed_through_day: int = fields.field(
+    -1,
+    "Last day whose reports the logs hold: a conversion whose click day + delay is later is "
+    "still 0 in label_<action> (true_label_<action> keeps it); -1: the last simulated day.",
+  )
 
   def __post_init__(self):
     for f in dataclasses.fields(self):
@@ -101,6 +111,11 @@ class SimulationConfig:
   def num_days(self) -> int:
     return self.train_days + self.test_days
 
+  @property
+  def observed_day(self) -> int:
+    """The last day whose reports have arrived (`observed_through_day`, -1: the last day)."""
+    return self.num_days - 1 if self.observed_through_day == -1 else self.observed_through_day
+
   def is_test_day(self, day: int) -> bool:
     return day >= self.train_days
 
@@ -111,8 +126,13 @@ class SimulationConfig:
 
   def to_dict(self) -> Dict[str, Any]:
     data = configs.to_dict(self)
-    if not self.interest_tags:  # the form of configs that predate the field
+    # Defaults of later fields are left out: the form of configs that predate them.
+    if not self.interest_tags:
       del data["interest_tags"]
+    if not self.report_delay_days:
+      del data["report_delay_days"]
+    if self.observed_through_day == -1:
+      del data["observed_through_day"]
     return data
 
   @classmethod
@@ -169,6 +189,17 @@ def _validate_config(c: SimulationConfig) -> None:
     c.num_apps >= c.num_categories,
     "num_apps",
     f"must be at least num_categories = {c.num_categories} (one app per category)",
+  )
+  check(
+    len(c.report_delay_days) in (0, NUM_ACTIONS),
+    "report_delay_days",
+    f"needs {NUM_ACTIONS} values, one per action of {ACTIONS}, or none (no delay)",
+  )
+  check(all(m >= 0 for m in c.report_delay_days), "report_delay_days", "must be >= 0 days")
+  check(
+    fields.is_int(c.observed_through_day) and c.observed_through_day >= -1,
+    "observed_through_day",
+    "must be a day >= 0, or -1 (the last simulated day)",
   )
   for name in ("report_complete_prob", "report_partial_prob", "base_logits"):
     check(

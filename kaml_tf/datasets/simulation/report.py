@@ -2,15 +2,18 @@
 
 Written into `simulation.json` (`report`): the actions, the configured target shares, the
 expected reporting shares (`expected_reporting_share`) and, per split and over all rows, the
-counts of `kaml_tf.datasets.report` (target groups include "other").
+counts of `kaml_tf.datasets.report` (target groups include "other"); with
+`report_delay_days`, the share of conversions still pending per action and day
+(`delays.PendingCounter`).
 """
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
 from kaml_tf import schema as schema_lib
 from kaml_tf.datasets import report as report_lib
+from kaml_tf.datasets.simulation import delays
 from kaml_tf.datasets.simulation import world as world_lib
 from kaml_tf.datasets.simulation.config import ACTIONS
 from kaml_tf.datasets.simulation.config import GROUP_NAMES
@@ -35,9 +38,17 @@ class ReportCounter:
     self._config = config
     self._world = world
     self._counter = report_lib.SplitCounter(ACTIONS, GROUP_NAMES)
+    self._pending = delays.PendingCounter(config) if config.report_delay_days else None
 
-  def add(self, split: str, columns: Mapping[str, np.ndarray]) -> None:
-    """Counts a chunk of rows of `split` (columns keyed like the records, each (n,))."""
+  def add(
+    self, split: str, columns: Mapping[str, np.ndarray], pending: Optional[np.ndarray] = None
+  ) -> None:
+    """Counts a chunk of rows of `split` (columns keyed like the records, each (n,)).
+
+    `pending`: the chunk's pending conversions (`delays.withhold`), with `report_delay_days`.
+    """
+    if self._pending is not None:
+      self._pending.add(columns, pending)
     task = columns[schema_lib.AD_TASK_ID]
     target = columns[schema_lib.TARGET_ACTION]
     self._counter.add(
@@ -49,13 +60,16 @@ class ReportCounter:
     )
 
   def report(self) -> Dict[str, Any]:
-    """The report of the rows counted so far."""
-    return {
+    """The report of the rows counted so far (`report_delay`: only with delays)."""
+    report = {
       "actions": list(ACTIONS),
       "configured_target_share": dict(zip(GROUP_NAMES, self._config.target_shares)),
       "expected_reporting_share": expected_reporting_share(self._config),
       "splits": self._counter.report(),
     }
+    if self._pending is not None:
+      report["report_delay"] = self._pending.report()
+    return report
 
 
 def format_report(report: Mapping[str, Any]) -> str:

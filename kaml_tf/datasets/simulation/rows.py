@@ -34,7 +34,9 @@
 Rows of chunk c of day d come from `SeedSequence(seed, spawn_key=(1, d, c))`: the output depends
 on the config only (chunk boundaries are part of it through `chunk_rows`). With
 `interest_tags > 0` each row also carries its user's tags (`interest_tags`), a
-`(n, interest_tags)` column padded with -1, drawn from a stream of its own.
+`(n, interest_tags)` column padded with -1, drawn from a stream of its own. With
+`report_delay_days`, step 9 (`delays`) then zeroes the labels not yet reported by
+`observed_through_day`.
 """
 
 from typing import Dict, Iterator, Optional, Tuple
@@ -42,6 +44,7 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.datasets.simulation import delays
 from kaml_tf.datasets.simulation import interest_tags
 from kaml_tf.datasets.simulation import sampling
 from kaml_tf.datasets.simulation import world as world_lib
@@ -150,6 +153,19 @@ def iter_chunks(
   config: SimulationConfig, world: Optional[world_lib.World] = None
 ) -> Iterator[Tuple[int, Dict[str, np.ndarray]]]:
   """Yields `(day, columns)` chunks of at most `chunk_rows` rows, in day order."""
+  for day, columns, _ in iter_chunks_with_pending(config, world):
+    yield day, columns
+
+
+def iter_chunks_with_pending(
+  config: SimulationConfig, world: Optional[world_lib.World] = None
+) -> Iterator[Tuple[int, Dict[str, np.ndarray], Optional[np.ndarray]]]:
+  """`iter_chunks` with each chunk's pending conversions (`delays.withhold`).
+
+  Yields:
+    `(day, columns, pending)`: pending is (n, NUM_ACTIONS) bool, or None without
+    `report_delay_days`.
+  """
   world = world_lib.build_world(config) if world is None else world
   # Drawn from a stream of their own, after the rest: every other column stays the same.
   tags = interest_tags.user_tags(config, world) if config.interest_tags else None
@@ -160,7 +176,11 @@ def iter_chunks(
       columns = generate_rows(config, world, day, n, rng)
       if tags is not None:
         columns[interest_tags.NAME] = tags[columns["user_id"]]
-      yield day, columns
+      pending = None
+      if config.report_delay_days:
+        delay = delays.draw_delays(config, day, chunk, n)
+        pending = delays.withhold(columns, delay, config.observed_day)
+      yield day, columns, pending
 
 
 def simulate(

@@ -16,6 +16,8 @@ target groups g = 0..4 (the actions) plus g = 5, "Other" (`target_action = -1`).
   row (target group, task, creative, user tilted towards the group's population, context), its
   dense features, conversion logits, the funnel of true labels, then the reported labels
   (label_j = true_j * B(r_ej)).
+* `delays` (step 9, with `report_delay_days`): a report delay per conversion; those not
+  arrived by `observed_through_day` are 0 in the logs, as on the morning a daily job runs.
 * `report`: the data report of `simulation.json`; `config`: `SimulationConfig` and its checks.
   This module composes them: `default_schema` and `write_simulation`.
 
@@ -44,6 +46,7 @@ from kaml_tf import schema as schema_lib
 from kaml_tf.datasets import output
 from kaml_tf.datasets.simulation import interest_tags
 from kaml_tf.datasets.simulation import report as report_lib
+from kaml_tf.datasets.simulation import rows as rows_lib
 from kaml_tf.datasets.simulation.config import ACTIONS
 from kaml_tf.datasets.simulation.config import ACTIVATION
 from kaml_tf.datasets.simulation.config import GROUP_NAMES
@@ -182,11 +185,11 @@ def _batches(
   """Each chunk's rows spread over the shards of its split; counts them and logs each day."""
   rows_per_day = config.rows_per_day()
   written = 0
-  for day, columns in iter_chunks(config, world):
+  for day, columns, pending in rows_lib.iter_chunks_with_pending(config, world):
     split = output.TEST if config.is_test_day(day) else output.TRAIN
     for part in output.spread(columns, num_shards):
       yield split, part
-    counter.add(split, columns)
+    counter.add(split, columns, pending)
     written += len(columns[schema_lib.DAY])
     if written == sum(rows_per_day[: day + 1]):
       logging.info(
