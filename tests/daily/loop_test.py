@@ -14,7 +14,7 @@ from kaml_tf.daily import loop
 from kaml_tf.daily import production as production_lib
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import config as config_lib
-from tests.daily import conftest
+from tests.daily import simulated_days
 
 
 def make_config(root: str, logs_root: str, day: int, **overrides) -> daily_config.DailyConfig:
@@ -26,7 +26,7 @@ def make_config(root: str, logs_root: str, day: int, **overrides) -> daily_confi
     train_days=2,
     auc_tolerance=0.0,
     logloss_tolerance=0.0,
-    model=model_config_lib.ModelConfig(**conftest.TINY),
+    model=model_config_lib.ModelConfig(**simulated_days.TINY),
     optim=config_lib.OptimConfig(batch_size=64, epochs=2, seed=3, learning_rate=0.01),
   )
   settings.update(overrides)
@@ -103,8 +103,10 @@ def test_corrupted_day_is_blocked_and_production_stays(world, tmp_path):
   with open(production_file, encoding="utf-8") as f:
     promoted = f.read()
   schema = world["schema"]
-  conftest.write_day(schema, conftest.shuffled_labels(schema, world["days"][3]), logs_root, 3)
-  conftest.write_day(schema, world["days"][4], logs_root, 4)
+  simulated_days.write_day(
+    schema, simulated_days.shuffled_labels(schema, world["days"][3]), logs_root, 3
+  )
+  simulated_days.write_day(schema, world["days"][4], logs_root, 4)
   # Day 4 trains on day 3 alone (shuffled labels), warm-started from day 2's model.
   config = make_config(root, logs_root, day=4, train_days=1, logloss_tolerance=0.01)
   report = loop.run_day(config)
