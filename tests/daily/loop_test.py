@@ -118,3 +118,23 @@ def test_corrupted_day_is_blocked_and_production_stays(world, tmp_path):
   with open(production_file, encoding="utf-8") as f:
     assert f.read() == promoted
   assert sorted(os.listdir(os.path.join(root, "exports"))) == ["2"]
+
+
+def test_label_delay_and_a_killed_loop_resuming(world, tmp_path):
+  root = str(tmp_path)
+  logs_root = os.path.join(root, "logs")
+  shutil.copytree(world["logs_root"], logs_root)
+  simulated_days.write_day(world["schema"], world["days"][3], logs_root, 3)
+  config = make_config(root, logs_root, day=3, label_delay_days=1)
+  report = loop.run_day(config)
+  # Day 3's labels are not final yet: evaluate on day 2, train and count on days 0-1.
+  assert report["plan"] == {"run_day": 3, "eval_day": 2, "train_days": [0, 1], "stats_end_day": 1}
+  assert report["stats"]["days"] == [0, 1]
+  # Killed after training, before the evaluation finished: the rerun keeps the training.
+  model_dir = os.path.join(config.models_root, "3")
+  for name in ("steps/evaluate.json", "steps/promote.json", "day_report.json", "day_report.md"):
+    os.remove(os.path.join(model_dir, name))
+  os.remove(os.path.join(config.models_root, "production.json"))
+  checkpoints = snapshot(os.path.join(model_dir, "checkpoints"))
+  assert loop.run_day(config) == report
+  assert snapshot(os.path.join(model_dir, "checkpoints")) == checkpoints
