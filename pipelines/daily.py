@@ -1,7 +1,7 @@
 r"""Runs one day of the production loop: validate, statistics, train, evaluate, gate, promote.
 
-  python -m pipelines.daily --day=D --logs_root=LOGS --models_root=MODELS \
-      --exports_root=EXPORTS [--train_days=7] [--label_delay_days=0] \
+  python -m pipelines.daily --run_day=D --logs_root=LOGS --models_root=MODELS \
+      --exports_root=EXPORTS [--training_days=7] [--label_delay_days=0] \
       [--auc_tolerance=0.002] [--logloss_tolerance=0.002] [model, loss and optimizer flags]
 
 Layout, the conversion-delay rule and the steps: `kaml_tf.daily`. Each step is resumable:

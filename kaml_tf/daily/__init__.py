@@ -1,6 +1,7 @@
 """The daily production loop: validate, statistics, warm-started training, gate, promotion.
 
-A scheduler runs `pipelines.daily --day=D` once a day, after day D's logs have landed.
+A scheduler runs `pipelines.daily --run_day=D` (--run_day: --day is
+`pipelines.infer_schema`'s day column) once a day, after day D's logs have landed.
 
 Layout:
   logs_root/schema.json          the logs' schema (every day's logs share it)
@@ -17,8 +18,8 @@ Layout:
 
 The conversion delay rule (`label_delay_days` = L): a day's labels are final L days after
 it, so on run day D the newest complete day is C = D - L. The candidate is evaluated (with
-production) on day C, and trains on the `train_days` days C - train_days .. C - 1 that have
-logs; the point-in-time statistics (ADM's counts) read the days up to C - 1 only
+production) on day C, and trains on those of the days C - K .. C - 1 that have logs
+(K = `train_days`, flag --training_days); the point-in-time statistics (ADM's counts) read the days up to C - 1 only
 (`StatsConfig(as_of="daily", end_day=C - 1)`), so no count in training or masking comes from
 a day whose conversions may still arrive. Excluded, not marked partial: a partial count
 looks like a low report rate and would mask actions the ad task does report.

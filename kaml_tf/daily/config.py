@@ -11,7 +11,10 @@ from kaml_tf.training import config as config_lib
 class DailyConfig:
   """Settings of one day's loop (help: each field's). See `kaml_tf.daily` for the layout."""
 
-  day: int = configs.field(help="The run day D: day D's logs are the newest to arrive.")
+  # --run_day: --day is pipelines.infer_schema's day column, and every job imports together.
+  day: int = configs.field(
+    help="The run day D: day D's logs are the newest to arrive.", flag="run_day"
+  )
   logs_root: str = configs.field(
     help="Folder of schema.json and one day=<D>/ folder of logs per day."
   )
@@ -19,7 +22,8 @@ class DailyConfig:
     help="Folder of the per-day candidate model directories and production.json."
   )
   exports_root: str = configs.field(help="Folder of the SavedModel versions TF Serving watches.")
-  train_days: int = configs.field(7, "Days of logs the candidate trains on.")
+  # --training_days: --train_days is pipelines.simulate's train window.
+  train_days: int = configs.field(7, "Days of logs the candidate trains on.", flag="training_days")
   label_delay_days: int = configs.field(
     0,
     "Days L after which a day's conversions are final: on day D the newest complete day is "

@@ -14,7 +14,7 @@ REQUIRED = dict(day=3, logs_root="/l", models_root="/m", exports_root="/e")
 def test_invalid_values_name_their_flag(field, value):
   with pytest.raises(configs.ConfigError) as e:
     config.DailyConfig(**{**REQUIRED, field: value})
-  assert e.value.flag == field
+  assert e.value.flag == {"day": "run_day", "train_days": "training_days"}.get(field, field)
 
 
 def test_warm_start_comes_from_production_only():

@@ -22,11 +22,11 @@ def world(tmp_path_factory):
 
 def _flags(root, logs_root, day, **overrides):
   values = dict(
-    day=day,
+    run_day=day,
     logs_root=logs_root,
     models_root=os.path.join(root, "models"),
     exports_root=os.path.join(root, "exports"),
-    train_days=2,
+    training_days=2,
     batch_size=64,
     epochs=1,
     seed=3,
