@@ -185,6 +185,23 @@ def _promote(
   return result
 
 
+def _day_report(config, plan, paths, validation, stats, train, evaluation, promotion):
+  """day_report.json's content: the steps' results, the decision and production after it."""
+  after = production_lib.read(paths.production)
+  return {
+    "day": config.day,
+    "label_delay_days": config.label_delay_days,
+    "plan": {**dataclasses.asdict(plan), "train_days": list(plan.train_days)},
+    "validation": validation,
+    "stats": stats,
+    "train": train,
+    "evaluation": evaluation,
+    "promoted": promotion["promoted"],
+    "reasons": promotion["reasons"],
+    "production": dataclasses.asdict(after) if after else None,
+  }
+
+
 def run_day(config: daily_config.DailyConfig) -> Dict[str, Any]:
   """Runs (or finishes, or just reads back) day `config.day`'s loop.
 
@@ -219,18 +236,6 @@ def run_day(config: daily_config.DailyConfig) -> Dict[str, Any]:
       paths.steps, "evaluate", lambda: _evaluate(config, plan, paths, current)
     )
     promotion = markers.once(paths.steps, "promote", lambda: _promote(config, evaluation, paths))
-    promoted_or_kept = production_lib.read(paths.production)
-    report = {
-      "day": config.day,
-      "label_delay_days": config.label_delay_days,
-      "plan": {**dataclasses.asdict(plan), "train_days": list(plan.train_days)},
-      "validation": validation,
-      "stats": stats,
-      "train": train,
-      "evaluation": evaluation,
-      "promoted": promotion["promoted"],
-      "reasons": promotion["reasons"],
-      "production": dataclasses.asdict(promoted_or_kept) if promoted_or_kept else None,
-    }
+    report = _day_report(config, plan, paths, validation, stats, train, evaluation, promotion)
     report_lib.write(paths, report)
     return report
