@@ -8,7 +8,9 @@ Outputs `DIR/schema.json`, `DIR/train-*.tfrecord[.gz]`, `DIR/test-*.tfrecord[.gz
 `kaml_tf.datasets.simulation.simulator.SimulationConfig` is a flag of the same name, with the same
 default and documentation; list fields take comma-separated numbers. `--interest_tags=K` (K >= 2)
 adds the multi-valued feature `interest_tags` (0 to K tags per user); the default 0 leaves
-every output as it was.
+every output as it was. `--drift_day=D` with `--new_task_share` and `--report_switch_share`
+changes the world on day D (`kaml_tf.datasets.simulation.drift`): ad tasks launched that day,
+reporting that starts or stops.
 """
 
 from absl import logging

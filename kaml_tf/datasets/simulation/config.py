@@ -97,6 +97,20 @@ class SimulationConfig:
     "still 0 in label_<action> (true_label_<action> keeps it); -1: the last simulated day.",
   )
 
+  drift_day: int = fields.field(
+    -1,
+    "First day of a drifted world (drift.py): new ad tasks get traffic and reporting switches; "
+    "-1: no drift.",
+  )
+  new_task_share: float = fields.field(
+    0.0, "With drift_day: share of each group's ad tasks with no traffic before drift_day."
+  )
+  report_switch_share: float = fields.field(
+    0.0,
+    "With drift_day: share of (ad task, non-target action) pairs whose reporting flips on "
+    "drift_day (reported -> not reported, not reported -> complete).",
+  )
+
   def __post_init__(self):
     for f in dataclasses.fields(self):
       if isinstance(f.default, tuple):
@@ -133,6 +147,9 @@ class SimulationConfig:
       del data["report_delay_days"]
     if self.observed_through_day == -1:
       del data["observed_through_day"]
+    if self.drift_day == -1:
+      for name in ("drift_day", "new_task_share", "report_switch_share"):
+        del data[name]
     return data
 
   @classmethod
@@ -201,6 +218,18 @@ def _validate_config(c: SimulationConfig) -> None:
     "observed_through_day",
     "must be a day >= 0, or -1 (the last simulated day)",
   )
+  check(
+    fields.is_int(c.drift_day) and c.drift_day >= -1,
+    "drift_day",
+    "must be a day >= 0, or -1 (no drift)",
+  )
+  for name in ("new_task_share", "report_switch_share"):
+    check(0 <= getattr(c, name) <= 1, name, "must be in [0, 1]")
+    check(
+      c.drift_day >= 0 or getattr(c, name) == 0,
+      name,
+      "needs drift_day (the day it happens); set --drift_day",
+    )
   for name in ("report_complete_prob", "report_partial_prob", "base_logits"):
     check(
       len(getattr(c, name)) == NUM_ACTIONS,

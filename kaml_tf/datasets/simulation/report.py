@@ -4,7 +4,7 @@ Written into `simulation.json` (`report`): the actions, the configured target sh
 expected reporting shares (`expected_reporting_share`) and, per split and over all rows, the
 counts of `kaml_tf.datasets.report` (target groups include "other"); with
 `report_delay_days`, the share of conversions still pending per action and day
-(`delays.PendingCounter`).
+(`delays.PendingCounter`); with `drift_day`, what changed on that day (`drift`).
 """
 
 from typing import Any, Dict, Mapping, Optional
@@ -54,10 +54,17 @@ class ReportCounter:
     self._counter.add(
       split,
       group=np.where(target < 0, OTHER_GROUP, target),
-      reporting=self._world.report_rate[task] > 0,
+      reporting=self._report_rate(columns)[task] > 0,
       truth=np.stack([columns[schema_lib.TRUE_LABEL_PREFIX + a] for a in ACTIONS], axis=1),
       labels=np.stack([columns[schema_lib.LABEL_PREFIX + a] for a in ACTIONS], axis=1),
     )
+
+  def _report_rate(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The (K, N) reporting rates of the chunk's day (a chunk holds one day)."""
+    rate, drift = self._world.report_rate, self._world.drift
+    if drift is None or not len(columns[schema_lib.DAY]):
+      return rate
+    return drift.report_rate(int(columns[schema_lib.DAY][0]), rate)
 
   def report(self) -> Dict[str, Any]:
     """The report of the rows counted so far (`report_delay`: only with delays)."""
@@ -69,6 +76,8 @@ class ReportCounter:
     }
     if self._pending is not None:
       report["report_delay"] = self._pending.report()
+    if self._world.drift is not None:
+      report["drift"] = self._world.drift.summary(self._world.report_rate)
     return report
 
 

@@ -36,7 +36,8 @@ on the config only (chunk boundaries are part of it through `chunk_rows`). With
 `interest_tags > 0` each row also carries its user's tags (`interest_tags`), a
 `(n, interest_tags)` column padded with -1, drawn from a stream of its own. With
 `report_delay_days`, step 9 (`delays`) then zeroes the labels not yet reported by
-`observed_through_day`.
+`observed_through_day`. With `drift_day`, the tasks drawn in step 4 and the reporting
+rates of step 8 are those of the row's day (`drift`).
 """
 
 from typing import Dict, Iterator, Optional, Tuple
@@ -73,7 +74,11 @@ def generate_rows(
   """
   c, w = config, world
   groups = sampling.draw(sampling.cdf(np.asarray(c.target_shares)), rng.random(n))
-  task = w.task_sampler.draw(groups, rng.random(n))
+  task_sampler, report_rate = w.task_sampler, w.report_rate
+  if w.drift is not None:
+    task_sampler = w.drift.task_sampler(day, task_sampler)
+    report_rate = w.drift.report_rate(day, report_rate)
+  task = task_sampler.draw(groups, rng.random(n))
   ad = task * c.ads_per_task + sampling.draw(sampling.cdf(w.creative_probs), rng.random(n))
   user = w.user_sampler.draw(groups, rng.random(n))
   category = w.task_category[task]
@@ -132,7 +137,7 @@ def generate_rows(
   payment = u[:, PAYMENT] < prob[:, PAYMENT] * np.where(registration, 1.0, leak)
   retention = u[:, RETENTION] < prob[:, RETENTION] * np.where(activation, 1.0, leak)
   truth = np.stack([activation, re_engagement, registration, payment, retention], axis=1)
-  reported = truth & (rng.random((n, NUM_ACTIONS)) < w.report_rate[task])
+  reported = truth & (rng.random((n, NUM_ACTIONS)) < report_rate[task])
 
   columns = {
     schema_lib.AD_TASK_ID: task,

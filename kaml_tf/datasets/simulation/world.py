@@ -25,11 +25,12 @@ traffic-weighted mean, and gives the dense features' exact moments (`dense_momen
 """
 
 import dataclasses
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.datasets.simulation import drift as drift_lib
 from kaml_tf.datasets.simulation import sampling
 from kaml_tf.datasets.simulation.config import NUM_ACTIONS
 from kaml_tf.datasets.simulation.config import NUM_GROUPS
@@ -155,6 +156,7 @@ class World:
   slot_probs: np.ndarray  # (num_slots,)
   task_sampler: sampling.GroupedSampler
   user_sampler: sampling.GroupedSampler
+  drift: Optional[drift_lib.Drift] = None  # What changes on config.drift_day (drift.py).
 
   def task_traffic(self, shares: Sequence[float]) -> np.ndarray:
     """Share of all rows going to each task, shape (K,)."""
@@ -324,6 +326,7 @@ def build_world(config: SimulationConfig) -> World:
     slot_probs=slot_probs,
     task_sampler=sampling.GroupedSampler.build(group_tasks, group_task_probs),
     user_sampler=sampling.GroupedSampler.build([all_users] * NUM_GROUPS, list(user_probs)),
+    drift=drift_lib.draw(c, group_tasks, group_task_probs, report_rate, task_target),
   )
 
 
