@@ -11,7 +11,7 @@ production, so they must stay the same from day to day).
 
 Exit codes (for the scheduler): 0, the day finished (MODELS/<D>/day_report.md says whether
 the candidate was promoted or production kept); 2, bad input (no logs for the day, logs that
-fail validation, nothing to train on, a production model of another schema): fix the data,
+fail validation, nothing to train on, a production model of another schema or architecture): fix the input or the flags,
 production is untouched; 1, any other error, including a second loop for the same day
 (which refuses while the first runs). Alert on 1 and 2, and on many kept days in a row.
 """

@@ -30,6 +30,6 @@ Production is only changed by the promote step, after its export is complete.
 
 Exit codes of `pipelines.daily`: 0, the day finished (promoted or kept: the report says
 which); 2, bad input (`errors.InputError`: no logs for the day, logs that fail validation,
-no complete day to train on, a production model of another schema) with production
-untouched; 1, any other error (including a second loop for the same day, which refuses).
+no complete day to train on, a production model of another schema or architecture) with
+production untouched; 1, any other error (including a second loop for the same day, which refuses).
 """

@@ -23,8 +23,10 @@ from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.evaluation import evaluator
 from kaml_tf.logs import check
+from kaml_tf.models import config as model_config_lib
 from kaml_tf.serving import exporter
 from kaml_tf.training import config as config_lib
+from kaml_tf.training import model_dir as model_dir_lib
 from kaml_tf.training import trained_model
 from kaml_tf.training import trainer
 
@@ -45,9 +47,13 @@ def _check_day_present(config: daily_config.DailyConfig) -> None:
 
 
 def _check_production(
-  current: Optional[production_lib.Production], schema: schema_lib.Schema, day: int
+  current: Optional[production_lib.Production],
+  schema: schema_lib.Schema,
+  model: model_config_lib.ModelConfig,
+  day: int,
 ) -> None:
-  """Production must be of the logs' schema, and not from a later day (versions only grow)."""
+  """Production must be of the logs' schema and the model flags' architecture, and not from a
+  later day (versions only grow)."""
   if current is None:
     return
   theirs = schema_lib.Schema.load(schema_lib.schema_path(current.model_dir))
@@ -56,6 +62,15 @@ def _check_production(
       f"production model {current.model_dir} was trained on schema {theirs.fingerprint()} "
       f"but the logs' schema is {schema.fingerprint()}; a new schema needs a model trained "
       "from scratch and promoted by hand"
+    )
+  diffs = model_dir_lib.config_differences(
+    config_lib.RunConfig.load(current.model_dir).model.to_dict(), model.to_dict()
+  )
+  if diffs:
+    raise errors.InputError(
+      f"production model {current.model_dir} has another architecture than the model flags "
+      f"({'; '.join(diffs)}), so it cannot warm-start the candidate; restore the flags, or "
+      "train a model from scratch and promote it by hand"
     )
   if current.day > day:
     raise errors.InputError(
@@ -132,7 +147,7 @@ def _train(
   return {"warm_start_from": warm_start_from, "steps": result.steps, "epochs": result.epochs}
 
 
-def _overall(model_dir: str, files: str) -> Dict[str, Any]:
+def overall_metrics(model_dir: str, files: str) -> Dict[str, Any]:
   """Per-target overall AUC / LogLoss of `model_dir` on `files` (NaN as null)."""
   model = trained_model.load(model_dir)
   metrics = evaluator.metrics_of(evaluator.predict(model, files), model.schema.actions)
@@ -147,8 +162,8 @@ def _evaluate(
 ) -> Dict[str, Any]:
   files = layout.day_logs(config.logs_root, plan.eval_day)
   return {
-    "candidate": _overall(paths.model_dir, files),
-    "production": _overall(current.model_dir, files) if current else None,
+    "candidate": overall_metrics(paths.model_dir, files),
+    "production": overall_metrics(current.model_dir, files) if current else None,
     "production_model_dir": current.model_dir if current else None,
   }
 
@@ -222,7 +237,7 @@ def run_day(config: daily_config.DailyConfig) -> Dict[str, Any]:
     current = production_lib.read(paths.production)
     if current is not None and current.day == config.day:
       current = None  # This day promoted itself before being killed; compare as before.
-    _check_production(current, schema, config.day)
+    _check_production(current, schema, config.model, config.day)
     validation = markers.once(paths.steps, "validate", lambda: _validate(config, schema))
     plan = plan_lib.plan_day(
       config.day,

@@ -138,3 +138,20 @@ def test_label_delay_and_a_killed_loop_resuming(world, tmp_path):
   checkpoints = snapshot(os.path.join(model_dir, "checkpoints"))
   assert loop.run_day(config) == report
   assert snapshot(os.path.join(model_dir, "checkpoints")) == checkpoints
+
+
+def test_production_of_another_architecture_is_bad_input(world, first_day, tmp_path):
+  root = str(tmp_path)
+  logs_root = os.path.join(root, "logs")
+  shutil.copytree(first_day["config"].logs_root, logs_root)
+  shutil.copytree(first_day["config"].models_root, os.path.join(root, "models"))
+  simulated_days.write_day(world["schema"], world["days"][3], logs_root, 3)
+  production = os.path.join(root, "models", "production.json")
+  with open(production, encoding="utf-8") as f:
+    before = f.read()
+  wider = model_config_lib.ModelConfig(**{**simulated_days.TINY, "num_experts": 3})
+  with pytest.raises(errors.InputError, match="another architecture .*num_experts"):
+    loop.run_day(make_config(root, logs_root, day=3, model=wider))
+  with open(production, encoding="utf-8") as f:
+    assert f.read() == before
+  assert not os.path.exists(os.path.join(root, "models", "3", "steps"))
