@@ -14,15 +14,14 @@ holds the lock, fails with a clear message instead of mixing checkpoints. `check
 refuses logs of another schema to the jobs that read logs with a trained model's schema.
 """
 
-import errno
-import fcntl
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
+from kaml_tf import file_lock
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.training import config as config_lib
@@ -139,34 +138,14 @@ def check_logs_schema(
     )
 
 
-class DirectoryLock:
-  """An exclusive, non-blocking `flock` on MODEL_DIR/.lock, released when the process dies."""
+class DirectoryLock(file_lock.FileLock):
+  """`file_lock.FileLock` on MODEL_DIR/.lock, holding the trainer's pid for the next one."""
 
   def __init__(self, model_dir: str):
-    self._path = os.path.join(model_dir, LOCK_FILE)
-    self._fd: Optional[int] = None
+    super().__init__(os.path.join(model_dir, LOCK_FILE), self._refusal, write_pid=True)
 
-  def __enter__(self) -> "DirectoryLock":
-    os.makedirs(os.path.dirname(self._path), exist_ok=True)
-    fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-      os.close(fd)
-      if e.errno in (errno.EAGAIN, errno.EACCES):
-        holder = open(self._path, encoding="utf-8").read().strip() or "another process"
-        raise ModelDirError(
-          f"{os.path.dirname(self._path)} is in use by a training job ({holder}); wait for "
-          "it to finish or use another --model_dir"
-        ) from None
-      raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()}".encode())
-    self._fd = fd
-    return self
-
-  def __exit__(self, *exc) -> None:
-    if self._fd is not None:
-      fcntl.flock(self._fd, fcntl.LOCK_UN)
-      os.close(self._fd)
-      self._fd = None
+  def _refusal(self, holder: str) -> ModelDirError:
+    return ModelDirError(
+      f"{os.path.dirname(self.path)} is in use by a training job "
+      f"({holder or 'another process'}); wait for it to finish or use another --model_dir"
+    )
