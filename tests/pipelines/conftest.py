@@ -86,7 +86,14 @@ class Job:
   pipe, and the files can be read while the process is stopped.
   """
 
-  def __init__(self, module: str, flag_values: Dict[str, object], log_dir: pathlib.Path, name: str):
+  def __init__(
+    self,
+    module: str,
+    flag_values: Dict[str, object],
+    log_dir: pathlib.Path,
+    name: str,
+    niceness: int = 0,
+  ):
     self.name = name
     self.argv = [sys.executable, "-m", module] + argv_of(flag_values)
     self.out_path = log_dir / f"{name}.out"
@@ -94,7 +101,16 @@ class Job:
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-      self.process = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=out, stderr=err)
+      self.process = subprocess.Popen(
+        self.argv,
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=err,
+        # A niced job yields the CPU to the test that steps it: on a loaded machine the test
+        # then wakes on time to stop it where it means to.
+        preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
+      )
 
   @property
   def pid(self) -> int:
@@ -227,8 +243,8 @@ class Jobs:
     self._log_dir.mkdir(parents=True, exist_ok=True)
     self._started: List[Job] = []
 
-  def start(self, module: str, flag_values: Dict[str, object], name: str) -> Job:
-    job = Job(module, flag_values, self._log_dir, name)
+  def start(self, module: str, flag_values: Dict[str, object], name: str, niceness: int = 0) -> Job:
+    job = Job(module, flag_values, self._log_dir, name, niceness)
     self._started.append(job)
     return job
 

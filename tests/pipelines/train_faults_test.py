@@ -108,9 +108,11 @@ def interrupted(small_logs, module_jobs, tmp_path_factory):
   base = tmp_path_factory.mktemp("train_faults")
   reference_dir, killed_dir = str(base / "reference"), str(base / "killed")
   reference = module_jobs.start(
-    "pipelines.train", _train_flags(small_logs, reference_dir), "reference"
+    "pipelines.train", _train_flags(small_logs, reference_dir), "reference", niceness=10
   )
-  victim = module_jobs.start("pipelines.train", _train_flags(small_logs, killed_dir), "victim")
+  victim = module_jobs.start(
+    "pipelines.train", _train_flags(small_logs, killed_dir), "victim", niceness=10
+  )
 
   # The reference, stopped but alive, holds its directory's lock.
   assert reference.step_until(
