@@ -33,19 +33,25 @@ dataclass_flags.define(
 dataclass_flags.use(common.OUTPUT_DIR)
 
 
-@common.job
-def main(argv):
-  del argv
+def configs_from_flags():
+  """(MonthConfig, the world's SimulationConfig, the loop's DailyConfig) of the flags."""
   month = dataclass_flags.build(
     month_lib.MonthConfig, output_dir=dataclass_flags.required(common.OUTPUT_DIR)
   )
-  # The month sets the world's rows and days; placeholders until then.
+  # The month sets the world's rows and days (`MonthConfig.simulation`); placeholders here.
   world = dataclass_flags.build(
     simulator.SimulationConfig, num_rows=month.month_days, train_days=1, test_days=1
   )
   daily = dataclass_flags.build(
     daily_config.DailyConfig, day=0, logs_root="", models_root="", exports_root=""
   )
+  return month, world, daily
+
+
+@common.job
+def main(argv):
+  del argv
+  month, world, daily = configs_from_flags()
   result = month_lib.run_month(month, world, daily)
   summary = result["summary"]
   print(
