@@ -269,11 +269,11 @@ class MaskCounts:
   other: int = 0
   other_used: int = 0
   missing: int = 0
-  base: np.ndarray = None
-  adm: np.ndarray = None
-  extended: np.ndarray = None
-  extended_positives: np.ndarray = None
-  nontarget_positives: np.ndarray = None
+  base: Optional[np.ndarray] = None
+  adm: Optional[np.ndarray] = None
+  extended: Optional[np.ndarray] = None
+  extended_positives: Optional[np.ndarray] = None
+  nontarget_positives: Optional[np.ndarray] = None
 
   _ARRAYS = ("base", "adm", "extended", "extended_positives", "nontarget_positives")
 

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 from absl import app
 from absl.testing import flagsaver
@@ -12,6 +14,7 @@ from kaml_tf.data import stats as stats_lib
 from pipelines import compute_stats
 from pipelines import convert_logs
 from pipelines import mask_report
+from tests.pipelines import flags_test
 
 BEAM_ARGS = "--direct_num_workers=2 --direct_running_mode=multi_threading"
 
@@ -90,3 +93,38 @@ def test_pipeline_args_without_a_runner_name_the_flag(small_logs, tmp_path):
     with pytest.raises(app.UsageError, match="^--beam_pipeline_args: needs --runner"):
       compute_stats.main([])
   assert not os.listdir(tmp_path)
+
+
+def test_without_beam_installed_the_jobs_import_and_run_locally(small_logs, tmp_path):
+  """In a process where `import apache_beam` fails: every job imports, compute_stats runs
+  locally, and with --runner it ends with one line saying how to install Beam."""
+  output = str(tmp_path / "stats.parquet")
+  code = (
+    "import importlib, sys\n"
+    "sys.modules['apache_beam'] = None  # import apache_beam raises ImportError\n"
+    f"for name in {flags_test.JOBS!r}:\n"
+    "  importlib.import_module(name)\n"
+    "from absl import flags\n"
+    "from pipelines import common, compute_stats\n"
+    f"flags.FLAGS(['x', '--logs={small_logs['train']}', '--schema={small_logs['schema']}',"
+    f" '--output={output}'])\n"
+    "compute_stats.main([])\n"
+    "flags.FLAGS.runner = 'DirectRunner'\n"
+    "common.exits_cleanly(compute_stats.main)([])\n"
+  )
+  env = dict(os.environ, PYTHONPATH=flags_test.ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  result = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=flags_test.ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert (
+    "FATAL --runner: needs Apache Beam, which is not installed: pip install kaml-tf[beam]"
+    in result.stderr
+  )
+  assert stats_lib.load_stats(output).rows_read > 0  # the local run, before
