@@ -25,5 +25,8 @@ setuptools.setup(
     "test": _requirements("requirements-dev.txt"),
     # s3:// and hdfs:// for logs, checkpoints and exports (see BUILD.md for the pin).
     "io": ["tensorflow-io==0.37.1"],
+    # --runner: the data jobs as Apache Beam pipelines; [tfrecord] adds crcmod, which Beam's
+    # TFRecord sink needs (see BUILD.md for the pin).
+    "beam": ["apache-beam[tfrecord]==2.77.0"],
   },
 )

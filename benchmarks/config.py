@@ -10,6 +10,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from kaml_tf import configs
+from kaml_tf.beam import options as beam_options
 from kaml_tf.data import masks
 from kaml_tf.data import stats as stats_lib
 
@@ -28,6 +29,9 @@ class ConfigError(ValueError):
   def __str__(self) -> str:
     return self.message
 
+
+# The beam section's runner options when --beam_pipeline_args is empty: two worker threads.
+BEAM_DEFAULT_ARGS = "--direct_num_workers=2 --direct_running_mode=multi_threading"
 
 # Lower bounds of the integer settings; a setting missing here takes any value of its type.
 _MINIMUM = {
@@ -122,6 +126,13 @@ class BenchmarkConfig:
     5, "Most interest tags per user in the multivalued section's logs (>= 2)."
   )
   serving_iterations: int = configs.field(200, "Timed calls per signature and batch size.")
+  runner: str = configs.field(
+    "", "Beam runner of the data jobs (the beam section: DirectRunner when empty)."
+  )
+  beam_pipeline_args: str = configs.field(
+    "",
+    f"Beam pipeline options (the beam section, when empty: '{BEAM_DEFAULT_ARGS}').",
+  )
 
   def __post_init__(self):
     for name, minimum in _MINIMUM.items():
@@ -146,6 +157,12 @@ class BenchmarkConfig:
     if not value:
       raise ConfigError(f"--{name} is required by the {section} section", name)
     return value
+
+  def beam_config(self) -> beam_options.BeamConfig:
+    """The runner of the beam section: `--runner`, by default the DirectRunner."""
+    if not self.runner:
+      return beam_options.BeamConfig("DirectRunner", self.beam_pipeline_args or BEAM_DEFAULT_ARGS)
+    return beam_options.BeamConfig(self.runner, self.beam_pipeline_args)
 
   def stats_config(self) -> stats_lib.StatsConfig:
     """The statistics job's settings (window, read batch, bad records, as-of)."""

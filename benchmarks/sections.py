@@ -11,6 +11,7 @@ import dataclasses
 import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+from benchmarks import beam
 from benchmarks import determinism
 from benchmarks import input_pipeline
 from benchmarks import input_stages
@@ -54,6 +55,7 @@ SECTIONS: Dict[str, Section] = {
     stats,
     serving,
     multivalued,
+    beam,
   )
 }
 

@@ -1,7 +1,8 @@
 """What every job shares: the flags several jobs use, and one way to run and to fail.
 
 Flags. A name used by more than one job is defined here, once, with one meaning and default:
-the settings of `SharedSettings` below, those of the training config that other jobs use
+the settings of `SharedSettings` below, the Beam runner of the data jobs (`--runner`,
+`--beam_pipeline_args`; `kaml_tf.beam.options`), those of the training config that other jobs use
 too (`--schema`, `--stats`, `--epochs`, ...; help and default from their field in
 `kaml_tf.training.config`), and the statistics window and read batch (`--window_days`,
 `--read_batch_size`, ...; from `kaml_tf.data.stats.StatsConfig`). A job lists the shared flags
@@ -28,6 +29,7 @@ from absl import flags
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from kaml_tf import configs
 from kaml_tf import schema as schema_lib
+from kaml_tf.beam import options as beam_options
 from kaml_tf.data import dataset
 from kaml_tf.data import masks
 from kaml_tf.data import point_in_time
@@ -101,6 +103,8 @@ _TRAINING.update(
 # The statistics window and read batch (help and default from `kaml_tf.data.stats`);
 # --skip_bad_records is the training config's flag above.
 _STATS = dataclass_flags.define(stats_lib.StatsConfig, exclude=("compaction_rows",), shared=True)
+# The Beam runner of the data jobs (compute_stats, mask_report, convert_logs).
+_BEAM = dataclass_flags.define(beam_options.BeamConfig, shared=True)
 
 SEED = _SHARED["seed"]
 MODEL_DIR = _SHARED["model_dir"]
@@ -127,6 +131,8 @@ EPOCHS = _TRAINING["epochs"]
 BATCH_SIZE = _TRAINING["batch_size"]
 LEARNING_RATE = _TRAINING["learning_rate"]
 STEPS_PER_EPOCH = _TRAINING["steps_per_epoch"]
+RUNNER = _BEAM["runner"]
+BEAM_PIPELINE_ARGS = _BEAM["beam_pipeline_args"]
 
 # The library's errors whose message says what is wrong and where (a file, a record, a
 # field): a job ends on them with the message alone, as on a usage error.
@@ -150,6 +156,19 @@ CLEAR_ERRORS = (
 def compression_type(holder: flags.FlagHolder = COMPRESSION) -> str:
   """The `tf.io` compression type ("" or "GZIP") of `--compression`."""
   return COMPRESSION_TYPES[holder.value]
+
+
+def beam_config() -> beam_options.BeamConfig:
+  """`--runner` and `--beam_pipeline_args`; with a runner, Apache Beam must be installed.
+
+  Raises:
+    configs.ConfigError: naming the flag (`--runner` when Beam is missing, with the command
+      that installs it); `job` makes it a usage error.
+  """
+  config = dataclass_flags.build(beam_options.BeamConfig)
+  if config.enabled:
+    beam_options.require_beam()
+  return config
 
 
 def job(main: Callable) -> Callable:

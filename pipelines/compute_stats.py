@@ -11,7 +11,8 @@ click count and its number of reported conversions of every action to one Parque
 log day to the day after the last one (`--end_day` + 1), counting days d - T .. d - 1 only,
 never day d itself (`kaml_tf.data.stats`); `pipelines.train` joins them on (ad task, day).
 Logs may be TFRecord (`.tfrecord[.gz]`) or Parquet (`.parquet`, same fields). Rows read are
-shown on stderr as the job streams the logs.
+shown on stderr as the job streams the logs. With `--runner` (and `--beam_pipeline_args`) the
+job runs as an Apache Beam pipeline and writes the same file (`kaml_tf.beam`).
 
 The `--logs`, `--schema`, window and output flags are shared with `pipelines.mask_report` and
 other jobs (`pipelines.common`).
@@ -29,7 +30,9 @@ from kaml_tf.data import stats as stats_lib
 from pipelines import common
 from pipelines import dataclass_flags
 
-dataclass_flags.use(common.LOGS, common.SCHEMA, common.OUTPUT)
+dataclass_flags.use(
+  common.LOGS, common.SCHEMA, common.OUTPUT, common.RUNNER, common.BEAM_PIPELINE_ARGS
+)
 # The statistics settings: pipelines.common's shared flags, reused field by field.
 dataclass_flags.define(stats_lib.StatsConfig, exclude=("compaction_rows",))
 
@@ -77,13 +80,20 @@ def load_schema() -> schema_lib.Schema:
   return schema_lib.Schema.load(dataclass_flags.required(common.SCHEMA))
 
 
-def compute_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
-  """Runs the statistics job on `--logs` with the window flags, showing progress."""
+def compute_from_flags(schema: schema_lib.Schema, near: str) -> stats_lib.ConversionStats:
+  """Runs the statistics job on `--logs` with the window flags, locally (showing progress)
+  or on Beam (`--runner`; `near`: a path the workers can write next to, e.g. the output)."""
   config = stats_config_from_flags()
-  progress = RowProgress("compute_stats")
+  beam = common.beam_config()
   logs = dataclass_flags.required(common.LOGS)
-  stats = stats_lib.compute_stats(logs, schema, config, progress=progress)
-  progress.done()
+  if beam.enabled:
+    from kaml_tf.beam import stats as beam_stats  # pylint: disable=g-import-not-at-top
+
+    stats = beam_stats.compute_stats(logs, schema, config, beam, near)
+  else:
+    progress = RowProgress("compute_stats")
+    stats = stats_lib.compute_stats(logs, schema, config, progress=progress)
+    progress.done()
   if stats.is_daily:
     logging.info(
       "daily statistics of %d ad tasks (%d (task, day) rows, window %d days) for "
@@ -111,7 +121,7 @@ def main(argv):
   del argv
   output = dataclass_flags.required(common.OUTPUT)
   dataclass_flags.required(common.LOGS)
-  stats = compute_from_flags(load_schema())
+  stats = compute_from_flags(load_schema(), output)
   stats.save(output)
   logging.info("wrote %s", output)
 

@@ -9,6 +9,9 @@ warm-up reads. The schema's `schema.json` is copied next to the output shards, s
 jobs find it as for the simulator's logs. Records are checked on the way: a malformed one
 stops the job naming its file, record and field, or is skipped and counted under
 `--skip_bad_records`. Shards are written atomically (a killed job leaves none behind).
+With `--runner` (and `--beam_pipeline_args`) the conversion runs as an Apache Beam pipeline
+writing through Beam's Parquet / TFRecord sinks (`kaml_tf.beam.conversion`): the same rows,
+schema and shard names, in another row order.
 """
 
 import os
@@ -22,7 +25,9 @@ from pipelines import common
 from pipelines import compute_stats
 from pipelines import dataclass_flags
 
-dataclass_flags.use(common.LOGS, common.SCHEMA, common.COMPRESSION)
+dataclass_flags.use(
+  common.LOGS, common.SCHEMA, common.COMPRESSION, common.RUNNER, common.BEAM_PIPELINE_ARGS
+)
 # Every ConversionConfig setting; --num_shards, --read_batch_size and --skip_bad_records are
 # pipelines.common's. The compression is --compression's `tf.io` type.
 dataclass_flags.define(log_conversion.ConversionConfig, exclude=("compression",))
@@ -41,9 +46,15 @@ def main(argv):
   logs = dataclass_flags.required(common.LOGS)
   schema = compute_stats.load_schema()
   config = config_from_flags()
-  progress = compute_stats.RowProgress("convert_logs")
-  result = log_conversion.convert_logs(logs, schema, config, progress=progress)
-  progress.done()
+  beam = common.beam_config()
+  if beam.enabled:
+    from kaml_tf.beam import conversion as beam_conversion  # pylint: disable=g-import-not-at-top
+
+    result = beam_conversion.convert_logs(logs, schema, config, beam)
+  else:
+    progress = compute_stats.RowProgress("convert_logs")
+    result = log_conversion.convert_logs(logs, schema, config, progress=progress)
+    progress.done()
   folder = os.path.dirname(os.path.abspath(config.output_prefix))
   schema.save(schema_lib.schema_path(folder))
   logging.info(

@@ -10,7 +10,8 @@ flags as `pipelines.compute_stats`). Daily statistics are joined on (ad task, da
 `pipelines.train` does (`--stats_mode`, empty: the statistics' kind). Besides Table 1 the
 report gives, per action, the extended (ADM-only, non-target) cells' share of the samples,
 P(mask | y = 1) over non-target cells and their positive rate, with the reported labels.
-Writes the JSON report to `--output` and the markdown table to `--markdown_output` (default:
+With `--runner` (and `--beam_pipeline_args`) the statistics and the report are computed by
+Apache Beam pipelines (`kaml_tf.beam`), with the same result. Writes the JSON report to `--output` and the markdown table to `--markdown_output` (default:
 `--output` with a `.md` suffix), both atomically, and prints the markdown table.
 """
 
@@ -34,7 +35,9 @@ from pipelines import common
 from pipelines import compute_stats
 from pipelines import dataclass_flags
 
-dataclass_flags.use(common.STATS, common.ALPHA, common.STATS_MODE)
+dataclass_flags.use(
+  common.STATS, common.ALPHA, common.STATS_MODE, common.RUNNER, common.BEAM_PIPELINE_ARGS
+)
 _MARKDOWN = flags.DEFINE_string(
   "markdown_output", None, "Markdown report (default: --output with a .md suffix)."
 )
@@ -55,11 +58,11 @@ def alpha_from_flags(schema: schema_lib.Schema) -> Tuple[int, ...]:
     raise app.UsageError(str(e)) from None
 
 
-def stats_from_flags(schema: schema_lib.Schema) -> stats_lib.ConversionStats:
+def stats_from_flags(schema: schema_lib.Schema, near: str) -> stats_lib.ConversionStats:
   """Loads `--stats` (checked against the schema), or computes them from `--logs`."""
   if common.STATS.value:
     return stats_lib.load_stats(common.STATS.value, schema)
-  return compute_stats.compute_from_flags(schema)
+  return compute_stats.compute_from_flags(schema, near)
 
 
 def markdown_path(output: str) -> str:
@@ -75,23 +78,26 @@ def main(argv):
   logs = dataclass_flags.required(common.LOGS)
   schema = compute_stats.load_schema()
   alpha = alpha_from_flags(schema)
-  stats = stats_from_flags(schema)
+  beam = common.beam_config()
+  stats = stats_from_flags(schema, output)
   try:
     point_in_time.resolve_stats_mode(common.STATS_MODE.value, stats)
   except point_in_time.StatsModeError as e:
     raise app.UsageError(str(e)) from None
-  progress = compute_stats.RowProgress("mask_report")
-  report = mask_report.compute_mask_report(
-    logs,
-    schema,
-    stats,
-    alpha,
+  settings = dict(
+    alpha=alpha,
     batch_size=common.READ_BATCH_SIZE.value,
-    progress=progress,
     skip_bad_records=common.SKIP_BAD_RECORDS.value,
     stats_mode=common.STATS_MODE.value,
   )
-  progress.done()
+  if beam.enabled:
+    from kaml_tf.beam import mask_report as beam_mask_report  # pylint: disable=g-import-not-at-top
+
+    report = beam_mask_report.compute_mask_report(logs, schema, stats, beam, output, **settings)
+  else:
+    progress = compute_stats.RowProgress("mask_report")
+    report = mask_report.compute_mask_report(logs, schema, stats, progress=progress, **settings)
+    progress.done()
   text = report.to_markdown()
   atomic.write_text(output, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
   atomic.write_text(markdown_path(output), text)

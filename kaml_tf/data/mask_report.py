@@ -19,7 +19,7 @@ labels of every record, streamed in batches.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 import numpy as np
@@ -211,6 +211,136 @@ class MaskReport:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def report_fields(schema: schema_lib.Schema) -> Dict[str, tf.DType]:
+  """The record fields the report reads: ad task, target, day and the reported labels."""
+  fields = {
+    schema_lib.AD_TASK_ID: tf.int64,
+    schema_lib.TARGET_ACTION: tf.int64,
+    schema_lib.DAY: tf.int64,
+  }
+  fields.update({k: tf.int64 for k in schema.label_keys})
+  return fields
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskSetting:
+  """What the masks of a report are computed with: the ADM config and the statistics' join.
+
+  Build it with `MaskSetting.of`; `lookup()` makes the in-graph join (TF objects are made
+  where they are used, so that a setting can be shipped to other processes).
+  """
+
+  schema: schema_lib.Schema
+  stats: stats_lib.ConversionStats
+  adm: masks_lib.MaskConfig
+  mode: str
+
+  @classmethod
+  def of(
+    cls,
+    schema: schema_lib.Schema,
+    stats: stats_lib.ConversionStats,
+    alpha: Optional[Sequence[int]] = None,
+    stats_mode: str = point_in_time.AUTO,
+  ) -> "MaskSetting":
+    """Checks `stats` against `schema` and resolves alpha and the statistics mode.
+
+    Raises:
+      StatsError: when `stats` were computed with another schema.
+      StatsModeError: when `stats_mode` does not fit `stats`.
+    """
+    stats.check_schema(schema)
+    adm = masks_lib.MaskConfig(masks_lib.ADM, alpha).resolve(schema)
+    return cls(schema, stats, adm, point_in_time.resolve_stats_mode(stats_mode, stats))
+
+  def lookup(self) -> Callable:
+    return point_in_time.counts_lookup(self.stats, self.mode)
+
+
+@dataclasses.dataclass
+class MaskCounts:
+  """The running sums behind a `MaskReport`; see its attributes (arrays: (N,) int64).
+
+  Sums of disjoint parts of the logs add up (`merge`), so parts can be counted apart.
+  """
+
+  num_actions: int
+  samples: int = 0
+  other: int = 0
+  other_used: int = 0
+  missing: int = 0
+  base: Optional[np.ndarray] = None
+  adm: Optional[np.ndarray] = None
+  extended: Optional[np.ndarray] = None
+  extended_positives: Optional[np.ndarray] = None
+  nontarget_positives: Optional[np.ndarray] = None
+
+  _ARRAYS = ("base", "adm", "extended", "extended_positives", "nontarget_positives")
+
+  def __post_init__(self):
+    for name in self._ARRAYS:
+      if getattr(self, name) is None:
+        setattr(self, name, np.zeros([self.num_actions], np.int64))
+
+  def add(self, batch: Mapping[str, np.ndarray], setting: MaskSetting, lookup: Callable) -> None:
+    """Counts one batch of `report_fields` columns, masked as training masks them."""
+    n = self.num_actions
+    target = batch[schema_lib.TARGET_ACTION]
+    counts, known = lookup(
+      tf.constant(batch[schema_lib.AD_TASK_ID]), tf.constant(batch[schema_lib.DAY])
+    )
+    mask = masks_lib.training_mask(setting.adm, tf.constant(target), n, counts, known).numpy()
+    is_other = target == schema_lib.OTHER_TARGET
+    self.samples += len(target)
+    self.other += int(is_other.sum())
+    self.other_used += int((mask[is_other].sum(axis=1) > 0).sum())
+    self.missing += int(len(target) - known.numpy().sum())
+    self.base += np.bincount(target[~is_other], minlength=n)[:n]
+    self.adm += mask.sum(axis=0).astype(np.int64)
+    # (batch, N) 0/1: cells off the target, their ADM mask, their reported labels.
+    off_target = (target[:, None] != np.arange(n)[None, :]).astype(np.int64)
+    labels = np.stack([batch[k] for k in setting.schema.label_keys], axis=1)
+    cells = mask.astype(np.int64) * off_target
+    self.extended += cells.sum(axis=0)
+    self.extended_positives += (cells * labels).sum(axis=0)
+    self.nontarget_positives += (off_target * labels).sum(axis=0)
+
+  def merge(self, other: "MaskCounts") -> "MaskCounts":
+    """The sums of both (a new object)."""
+    merged = {
+      name: getattr(self, name) + getattr(other, name)
+      for name in ("samples", "other", "other_used", "missing") + self._ARRAYS
+    }
+    return MaskCounts(self.num_actions, **merged)
+
+  def report(
+    self, setting: MaskSetting, skipped_bad_records: Optional[Dict[str, Any]] = None
+  ) -> MaskReport:
+    pit = setting.mode == point_in_time.POINT_IN_TIME
+    as_tuple = lambda a: tuple(int(c) for c in a)  # noqa: E731
+    stats = setting.stats
+    return MaskReport(
+      actions=tuple(setting.schema.actions),
+      samples=self.samples,
+      base_samples=as_tuple(self.base),
+      other_samples=self.other,
+      adm_samples=as_tuple(self.adm),
+      other_adm_samples=self.other_used,
+      unknown_ad_task_samples=0 if pit else self.missing,
+      alpha=setting.adm.alpha,
+      window_start=stats.window_start,
+      window_end=stats.window_end,
+      stats_source=stats.source,
+      skipped_bad_records=skipped_bad_records,
+      stats_mode=setting.mode,
+      window_days=stats.window_days,
+      cold_start_samples=self.missing if pit else 0,
+      extended_samples=as_tuple(self.extended),
+      extended_positives=as_tuple(self.extended_positives),
+      nontarget_positives=as_tuple(self.nontarget_positives),
+    )
+
+
 def compute_mask_report(
   files: Union[str, Sequence[str]],
   schema: schema_lib.Schema,
@@ -240,64 +370,15 @@ def compute_mask_report(
       [-1, N)), unless `skip_bad_records`.
     tf.errors.InvalidArgumentError: for a record of a day that daily statistics do not cover.
   """
-  stats.check_schema(schema)
-  n = schema.num_actions
-  adm = masks_lib.MaskConfig(masks_lib.ADM, alpha).resolve(schema)
-  mode = point_in_time.resolve_stats_mode(stats_mode, stats)
-  lookup = point_in_time.counts_lookup(stats, mode)
-  fields = {
-    schema_lib.AD_TASK_ID: tf.int64,
-    schema_lib.TARGET_ACTION: tf.int64,
-    schema_lib.DAY: tf.int64,
-  }
-  fields.update({k: tf.int64 for k in schema.label_keys})
-  samples = other = other_used = missing = 0
-  base_counts, adm_counts = np.zeros([n], np.int64), np.zeros([n], np.int64)
-  extended, extended_pos, nontarget_pos = (np.zeros([n], np.int64) for _ in range(3))
+  setting = MaskSetting.of(schema, stats, alpha, stats_mode)
+  lookup = setting.lookup()
+  counts = MaskCounts(schema.num_actions)
   bad = validation.BadRecords() if skip_bad_records else None
+  fields = report_fields(schema)
   for _, _, batch in stats_lib.iter_log_batches(files, fields, batch_size, schema, bad):
-    target = batch[schema_lib.TARGET_ACTION]
-    counts, known = lookup(
-      tf.constant(batch[schema_lib.AD_TASK_ID]), tf.constant(batch[schema_lib.DAY])
-    )
-    mask = masks_lib.training_mask(adm, tf.constant(target), n, counts, known).numpy()
-    is_other = target == schema_lib.OTHER_TARGET
-    samples += len(target)
-    other += int(is_other.sum())
-    other_used += int((mask[is_other].sum(axis=1) > 0).sum())
-    missing += int(len(target) - known.numpy().sum())
-    base_counts += np.bincount(target[~is_other], minlength=n)[:n]
-    adm_counts += mask.sum(axis=0).astype(np.int64)
-    # (batch, N) 0/1: cells off the target, their ADM mask, their reported labels.
-    off_target = (target[:, None] != np.arange(n)[None, :]).astype(np.int64)
-    labels = np.stack([batch[k] for k in schema.label_keys], axis=1)
-    cells = mask.astype(np.int64) * off_target
-    extended += cells.sum(axis=0)
-    extended_pos += (cells * labels).sum(axis=0)
-    nontarget_pos += (off_target * labels).sum(axis=0)
+    counts.add(batch, setting, lookup)
     if progress is not None:
-      progress(samples)
+      progress(counts.samples)
   if bad is not None:
     bad.log("mask_report")
-  pit = mode == point_in_time.POINT_IN_TIME
-  as_tuple = lambda a: tuple(int(c) for c in a)  # noqa: E731
-  return MaskReport(
-    actions=tuple(schema.actions),
-    samples=samples,
-    base_samples=as_tuple(base_counts),
-    other_samples=other,
-    adm_samples=as_tuple(adm_counts),
-    other_adm_samples=other_used,
-    unknown_ad_task_samples=0 if pit else missing,
-    alpha=adm.alpha,
-    window_start=stats.window_start,
-    window_end=stats.window_end,
-    stats_source=stats.source,
-    skipped_bad_records=bad.to_dict() if bad is not None else None,
-    stats_mode=mode,
-    window_days=stats.window_days,
-    cold_start_samples=missing if pit else 0,
-    extended_samples=as_tuple(extended),
-    extended_positives=as_tuple(extended_pos),
-    nontarget_positives=as_tuple(nontarget_pos),
-  )
+  return counts.report(setting, bad.to_dict() if bad is not None else None)

@@ -541,17 +541,6 @@ class _WindowAggregator:
     self._parts = [summed.select([schema_lib.AD_TASK_ID, schema_lib.DAY, CLICKS] + self._labels)]
     self._part_rows = summed.num_rows
 
-  def finish(self, end_day: int) -> pa.Table:
-    """Sums over the window ending at `end_day`; one row per ad task, sorted by id."""
-    low = end_day - self._config.window_days + 1
-    table = pa.concat_tables(self._parts)
-    table = table.filter((pc.field(schema_lib.DAY) >= low) & (pc.field(schema_lib.DAY) <= end_day))
-    summed = table.group_by([schema_lib.AD_TASK_ID], use_threads=False).aggregate(
-      [(k, "sum") for k in [CLICKS] + self._labels]
-    )
-    summed = summed.rename_columns({f"{k}_sum": k for k in [CLICKS] + self._labels})
-    return summed.sort_by(schema_lib.AD_TASK_ID)
-
   def per_day(self, end_day: int) -> pa.Table:
     """The (ad task, day) sums of days <= `end_day`, one row per pair, sorted by both."""
     self._compact()
@@ -641,26 +630,71 @@ def compute_stats(
     bad.log("compute_stats")
   if rows == 0:
     raise LogError(f"no usable records in the logs {files!r}")
-  end_day = config.end_day if config.end_day is not None else aggregator.max_day
+  last = config.end_day if config.end_day is not None else aggregator.max_day
+  return stats_from_day_sums(
+    aggregator.per_day(last),
+    schema,
+    config,
+    aggregator.min_day,
+    aggregator.max_day,
+    rows,
+    bad.to_dict() if bad is not None else None,
+  )
+
+
+def stats_from_day_sums(
+  day_sums: pa.Table,
+  schema: schema_lib.Schema,
+  config: StatsConfig,
+  min_day: int,
+  max_day: int,
+  rows_read: int,
+  skipped_bad_records: Optional[Dict[str, object]] = None,
+) -> ConversionStats:
+  """The statistics of `config`'s window(s) from the logs' per (ad task, day) sums.
+
+  The part of the job after the aggregation, shared by `compute_stats` and the Beam job
+  (`kaml_tf.beam.stats`): both give it the same sums, so they write the same bytes.
+
+  Args:
+    day_sums: One row per (ad task, day) pair, in any order: `ad_task_id`, `day`, `clicks`
+      and the schema's `label_<action>` columns (their sums), int64. Days may go beyond the
+      window: those are dropped here.
+    schema: The logs' schema.
+    config: Window, `as_of` and delay.
+    min_day: The first day in the logs read.
+    max_day: The last day in the logs read.
+    rows_read: Log records read.
+    skipped_bad_records: `BadRecords.to_dict()` of what was skipped, or None.
+
+  Returns:
+    The `ConversionStats`, as `compute_stats` describes.
+  """
+  label_keys = list(schema.label_keys)
+  end_day = config.end_day if config.end_day is not None else max_day
   delay = config.label_delay_days
   common = dict(
     actions=tuple(schema.actions),
     schema_fingerprint=schema.fingerprint(),
-    rows_read=rows,
-    skipped_bad_records=bad.to_dict() if bad is not None else None,
+    rows_read=rows_read,
+    skipped_bad_records=skipped_bad_records,
   )
+  day = pc.field(schema_lib.DAY)
   if config.as_of == DAILY:
+    per_day = day_sums.filter(day <= end_day - delay).sort_by(
+      [(schema_lib.AD_TASK_ID, "ascending"), (schema_lib.DAY, "ascending")]
+    )
     return _daily_stats(
-      aggregator.per_day(end_day - delay),
+      per_day,
       label_keys,
       config.window_days,
-      min(aggregator.min_day, end_day + 1),
+      min(min_day, end_day + 1),
       end_day + 1,
       common,
       delay,
     )
   end_day -= delay
-  table = aggregator.finish(end_day)
+  table = _window_sums(day_sums, label_keys, end_day - config.window_days + 1, end_day)
   counts = np.stack([_int_column(table, k) for k in label_keys], axis=1)
   return ConversionStats(
     ad_task_ids=_int_column(table, schema_lib.AD_TASK_ID),
@@ -670,6 +704,17 @@ def compute_stats(
     window_end=end_day,
     **common,
   )
+
+
+def _window_sums(day_sums: pa.Table, label_keys: Sequence[str], low: int, high: int) -> pa.Table:
+  """Sums of the days [low, high]: one row per ad task, sorted by id."""
+  day = pc.field(schema_lib.DAY)
+  table = day_sums.filter((day >= low) & (day <= high))
+  summed = table.group_by([schema_lib.AD_TASK_ID], use_threads=False).aggregate(
+    [(k, "sum") for k in [CLICKS] + list(label_keys)]
+  )
+  summed = summed.rename_columns({f"{k}_sum": k for k in [CLICKS] + list(label_keys)})
+  return summed.sort_by(schema_lib.AD_TASK_ID)
 
 
 def _daily_stats(

@@ -303,6 +303,39 @@ def _arrow_array(name: str, values: np.ndarray, dtype: tf.DType, multivalued_fie
   return pa.array(np.asarray(values).astype(dtype.as_numpy_dtype, copy=False), _arrow_type(dtype))
 
 
+class TableEncoder:
+  """Column batches -> Arrow tables of the Parquet log layout (what `LogWriter` writes).
+
+  A multi-valued feature's `(n, max_values)` padded column becomes a list column of each
+  row's ids before the padding; logs with column names of their own (`Schema.columns`) get
+  them.
+
+  Attributes:
+    arrow_schema: The tables' schema.
+  """
+
+  def __init__(self, schema: schema_lib.Schema, include_true_labels: Optional[bool] = None):
+    self._dtypes = schema.record_dtypes(include_true_labels)
+    self._widths = multivalued.widths(schema)
+    self._record_schema = pa.schema(
+      [(k, _arrow_type(d, k in self._widths)) for k, d in self._dtypes.items()]
+    )
+    self._schema = schema if columns_lib.is_mapped(schema) else None
+    self.arrow_schema = self._log_table(self._record_schema.empty_table()).schema
+
+  def _log_table(self, table: pa.Table) -> pa.Table:
+    return columns_lib.to_logs(table, self._schema) if self._schema else table
+
+  def __call__(self, columns: Mapping[str, np.ndarray]) -> pa.Table:
+    """The table of `{field: (n,) or (n, max_values) array}` (every record field needed)."""
+    missing = sorted(set(self._dtypes) - set(columns))
+    if missing:
+      raise ValueError(f"columns lack the record fields {missing}")
+    records.check_list_columns({k: columns[k] for k in self._dtypes}, self._widths)
+    arrays = [_arrow_array(k, columns[k], d, k in self._widths) for k, d in self._dtypes.items()]
+    return self._log_table(pa.Table.from_arrays(arrays, schema=self._record_schema))
+
+
 class LogWriter(records.ShardedWriter):
   """Writes column batches round-robin over Parquet shards; atomic on `close()`.
 
@@ -325,29 +358,14 @@ class LogWriter(records.ShardedWriter):
   ):
     if num_shards < 1:
       raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-    self._dtypes = schema.record_dtypes(include_true_labels)
-    self._widths = multivalued.widths(schema)
-    self._record_schema = pa.schema(
-      [(k, _arrow_type(d, k in self._widths)) for k, d in self._dtypes.items()]
-    )
-    # Logs with column names of their own are written under them (`Schema.columns`).
-    self._schema = schema if columns_lib.is_mapped(schema) else None
-    self._arrow_schema = self._log_table(self._record_schema.empty_table()).schema
+    self._encode = TableEncoder(schema, include_true_labels)
     super().__init__(shard_paths(prefix, num_shards))
 
-  def _log_table(self, table: pa.Table) -> pa.Table:
-    return columns_lib.to_logs(table, self._schema) if self._schema else table
-
   def _open(self, tmp: str):
-    return pq.ParquetWriter(tmp, self._arrow_schema)
+    return pq.ParquetWriter(tmp, self._encode.arrow_schema)
 
   def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
-    missing = sorted(set(self._dtypes) - set(columns))
-    if missing:
-      raise ValueError(f"columns lack the record fields {missing}")
-    records.check_list_columns({k: columns[k] for k in self._dtypes}, self._widths)
-    arrays = [_arrow_array(k, columns[k], d, k in self._widths) for k, d in self._dtypes.items()]
-    table = self._log_table(pa.Table.from_arrays(arrays, schema=self._record_schema))
+    table = self._encode(columns)
     if table.num_rows:  # an empty write would leave an empty row group
       writer.write_table(table)
     return table.num_rows

@@ -329,6 +329,28 @@ class ShardedWriter(abc.ABC):
       self.abort()
 
 
+class ExampleEncoder:
+  """Column batches -> the serialized `tf.train.Example`s `LogWriter` writes for them.
+
+  Under a schema whose logs keep column names of their own (`Schema.columns`) the records
+  are encoded under them (`kaml_tf.logs.columns.to_log_columns`).
+  """
+
+  def __init__(self, schema: schema_lib.Schema, include_true_labels: Optional[bool] = None):
+    self._dtypes = schema.record_dtypes(include_true_labels)
+    self._widths = multivalued.widths(schema)
+    self._schema = schema if columns_lib.is_mapped(schema) else None
+    self._log_dtypes = columns_lib.written_dtypes(schema, self._dtypes)
+
+  def __call__(self, columns: Mapping[str, np.ndarray]) -> List[bytes]:
+    """Encodes `{field: (n,) or (n, max_values) array}` (extra fields ignored): n records."""
+    fields = {k: v for k, v in columns.items() if k in self._dtypes}
+    check_list_columns(fields, self._widths)
+    if self._schema is not None:
+      columns = columns_lib.to_log_columns(fields, self._schema)
+    return encode_examples(columns, self._log_dtypes)
+
+
 class LogWriter(ShardedWriter):
   """Writes column batches round-robin over TFRecord shards; atomic on `close()`.
 
@@ -355,11 +377,7 @@ class LogWriter(ShardedWriter):
       raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     if compression not in ("", "GZIP"):
       raise ValueError(f"compression must be '' or 'GZIP', got {compression!r}")
-    self._dtypes = schema.record_dtypes(include_true_labels)
-    self._widths = multivalued.widths(schema)
-    # Logs with column names of their own are written under them (`Schema.columns`).
-    self._schema = schema if columns_lib.is_mapped(schema) else None
-    self._log_dtypes = columns_lib.written_dtypes(schema, self._dtypes)
+    self._encode = ExampleEncoder(schema, include_true_labels)
     self._options = tf.io.TFRecordOptions(compression_type=compression)
     super().__init__(shard_paths(prefix, num_shards, compression))
 
@@ -367,11 +385,7 @@ class LogWriter(ShardedWriter):
     return tf.io.TFRecordWriter(tmp, self._options)
 
   def _append(self, writer, columns: Mapping[str, np.ndarray]) -> int:
-    fields = {k: v for k, v in columns.items() if k in self._dtypes}
-    check_list_columns(fields, self._widths)
-    if self._schema is not None:
-      columns = columns_lib.to_log_columns(fields, self._schema)
-    encoded = encode_examples(columns, self._log_dtypes)
+    encoded = self._encode(columns)
     for r in encoded:
       writer.write(r)
     return len(encoded)

@@ -149,6 +149,21 @@ class BadRecords:
     elif problem.record is not None:
       self.bad_indices.setdefault(problem.path, []).append(problem.record)
 
+  def merge(self, other: "BadRecords") -> None:
+    """Adds `other`'s tally as if its files had been read after this one's.
+
+    Tallies of disjoint files, merged in the order the files are listed, equal the tally of
+    one reader reading them in that order (the Beam jobs, `kaml_tf.beam`, read files apart).
+    """
+    for key, n in other.field_counts.items():
+      self.field_counts[key] += n
+    for key, problem in other.field_examples.items():
+      self.field_examples.setdefault(key, problem)
+    for path, indices in other.bad_indices.items():
+      self.bad_indices.setdefault(path, []).extend(indices)
+    self.readable.update(other.readable)
+    self.empty_files.extend(other.empty_files)
+
   @property
   def counts(self) -> Dict[str, int]:
     """reason -> records (or files, for `empty_file`) skipped."""

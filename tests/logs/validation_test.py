@@ -286,3 +286,24 @@ def test_a_list_of_the_wrong_kind_and_an_over_long_one_are_both_counted(tmp_path
   assert dict(bad.field_counts) == {("wrong_type", "tags"): 1, ("wrong_shape", "tags"): 1}
   assert bad.bad_indices == {path: [1, 2]}
   np.testing.assert_array_equal(good["tags"], [[1, 2]])
+
+
+def test_tallies_of_files_read_apart_merge_into_the_tally_of_one_read(tmp_path, broken_log):
+  paths = []
+  for i, breakage in enumerate(["bad_label", "truncated", "bad_label", "empty_file", "nan"]):
+    paths.append(str(tmp_path / f"logs-{i}.tfrecord"))
+    broken_log(paths[-1], SCHEMA, _columns(), breakage, record=2 + i)
+  together = validation.scan(paths, SCHEMA, _spec(), batch_size=3)
+  merged = validation.BadRecords()
+  for path in paths:
+    merged.merge(validation.scan(path, SCHEMA, _spec(), batch_size=3))
+  assert together.to_dict()["by_reason"] == {
+    "bad_label": 2,
+    "corrupt": 1,
+    "empty_file": 1,
+    "not_finite": 1,
+  }
+  assert merged.to_dict() == together.to_dict()
+  # The first example of each (reason, field) is the first file's, as in one read.
+  assert merged.examples["bad_label"].path == paths[0]
+  assert merged.bad_indices == together.bad_indices

@@ -163,3 +163,15 @@ def test_unknown_section(tmp_path):
     with pytest.raises(app.UsageError, match=r"unknown section\(s\) \['nope'\]"):
       benchmark.main(["benchmark"])
   assert not (tmp_path / "bench.json").exists()
+
+
+def test_beam_section_times_each_job_locally_and_on_beam(tmp_path):
+  with _flags(tmp_path, sections=["beam"], runner="", beam_pipeline_args=""):
+    benchmark.main(["benchmark"])
+  result = json.loads((tmp_path / "bench.json").read_text())["sections"]["beam"]
+  assert (result["rows"], result["runner"]) == (ROWS, "DirectRunner")
+  assert "--direct_num_workers=2" in result["beam_pipeline_args"]
+  assert sorted(result["jobs"]) == ["compute_stats", "convert_logs", "mask_report"]
+  for job in result["jobs"].values():
+    assert job["beam_rows_per_second"] == pytest.approx(ROWS / job["beam_seconds"])
+    assert job["beam_over_local"] == pytest.approx(job["local_seconds"] / job["beam_seconds"])
