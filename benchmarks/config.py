@@ -45,6 +45,7 @@ _MINIMUM = {
   "serving_iterations": 1,
   "multivalued_rows": 1,
   "multivalued_tags": 2,
+  "lookup_keys": 1,
 }
 
 
@@ -106,7 +107,7 @@ class BenchmarkConfig:
     None,
     "The records of --logs as Parquet logs (pipelines.convert_logs): "
     "the train_throughput and peer sections then also time both models reading them "
-    "(runners named *_parquet).",
+    "(runners named *_parquet), and the stats section the statistics job.",
   )
   export_dir: Optional[str] = configs.field(
     None, "Version folder of an export (export.export_model), timed by the serving section."
@@ -122,6 +123,11 @@ class BenchmarkConfig:
     5, "Most interest tags per user in the multivalued section's logs (>= 2)."
   )
   serving_iterations: int = configs.field(200, "Timed calls per signature and batch size.")
+  lookup_keys: int = configs.field(
+    1_000_000,
+    "Keys of the statistics joins built by the lookup_memory section: ad tasks (static) and "
+    "(ad task, day) rows (daily, --window_days per task).",
+  )
 
   def __post_init__(self):
     for name, minimum in _MINIMUM.items():

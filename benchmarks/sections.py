@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 from benchmarks import determinism
 from benchmarks import input_pipeline
 from benchmarks import input_stages
+from benchmarks import lookup_memory
 from benchmarks import memory
 from benchmarks import multivalued
 from benchmarks import peer
@@ -52,6 +53,7 @@ SECTIONS: Dict[str, Section] = {
     train_throughput,
     peer,
     stats,
+    lookup_memory,
     serving,
     multivalued,
   )
