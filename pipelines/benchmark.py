@@ -8,8 +8,10 @@ r"""Benchmarks of the pipeline's parts, written as one JSON file.
 figures go under `"sections"` in the output JSON (written atomically) and their summary lines
 are printed. Each section is a module of `benchmarks/` (`benchmarks.sections`), whose
 docstring says what it times: `input` (`benchmarks.input_pipeline`), `input_stages`,
-`train_step`, `determinism`, `train_throughput`, `peer`, `stats` and `serving` (the modules of
-those names). This job only turns its flags into a `benchmarks.config.BenchmarkConfig`.
+`train_step`, `determinism`, `train_throughput`, `peer`, `stats` (the statistics job on
+`--logs` and `--parquet_logs`), `lookup_memory` (the statistics joins' resident bytes),
+`serving` and `multivalued` (the modules of those names). This job only turns its flags into a
+`benchmarks.config.BenchmarkConfig`.
 
 Each section runs in a fresh child process (unless `--noisolate`), so its peak resident memory
 (`benchmarks.memory`) is its own; it goes under `"resources"` with the 1/5/15-minute load
