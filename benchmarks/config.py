@@ -84,6 +84,11 @@ class BenchmarkConfig:
     "the counts of days d-T..d-1 (point in time, never day d itself).",
     choices=tuple(stats_lib.AS_OF),
   )
+  lookup_keys: int = configs.field(
+    1_000_000,
+    "Keys of the statistics joins built by the lookup_memory section: ad tasks (static) and "
+    "(ad task, day) rows (daily, --window_days per task).",
+  )
   batch_size: int = configs.field(5000, "Global batch size.")
   input_mask: str = configs.field(
     masks.ADM, "Mask policy of the input pipeline benchmarked.", choices=tuple(masks.POLICIES)
@@ -123,11 +128,6 @@ class BenchmarkConfig:
     5, "Most interest tags per user in the multivalued section's logs (>= 2)."
   )
   serving_iterations: int = configs.field(200, "Timed calls per signature and batch size.")
-  lookup_keys: int = configs.field(
-    1_000_000,
-    "Keys of the statistics joins built by the lookup_memory section: ad tasks (static) and "
-    "(ad task, day) rows (daily, --window_days per task).",
-  )
 
   def __post_init__(self):
     for name, minimum in _MINIMUM.items():

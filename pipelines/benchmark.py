@@ -8,10 +8,8 @@ r"""Benchmarks of the pipeline's parts, written as one JSON file.
 figures go under `"sections"` in the output JSON (written atomically) and their summary lines
 are printed. Each section is a module of `benchmarks/` (`benchmarks.sections`), whose
 docstring says what it times: `input` (`benchmarks.input_pipeline`), `input_stages`,
-`train_step`, `determinism`, `train_throughput`, `peer`, `stats` (the statistics job on
-`--logs` and `--parquet_logs`), `lookup_memory` (the statistics joins' resident bytes),
-`serving` and `multivalued` (the modules of those names). This job only turns its flags into a
-`benchmarks.config.BenchmarkConfig`.
+`train_step`, `determinism`, `train_throughput`, `peer`, `stats` and `serving` (the modules of
+those names). This job only turns its flags into a `benchmarks.config.BenchmarkConfig`.
 
 Each section runs in a fresh child process (unless `--noisolate`), so its peak resident memory
 (`benchmarks.memory`) is its own; it goes under `"resources"` with the 1/5/15-minute load
@@ -20,6 +18,10 @@ average before and after the section, since the machine may be shared.
   python -m pipelines.benchmark --sections=all --logs='DIR/train-*' \
       --schema=DIR/schema.json --stats=DIR/stats.parquet --export_dir=EXPORT/1 \
       --output=bench.json
+
+The statistics job's sections: `stats` times it on `--logs` and on `--parquet_logs` (the same
+records as Parquet); `lookup_memory` measures the resident bytes of its in-graph joins
+(`benchmarks.lookup_memory`, `--lookup_keys`).
 """
 
 import json

@@ -141,17 +141,6 @@ class BadRecords:
     self.readable: Dict[str, int] = {}
     self.empty_files: List[str] = []
 
-  def add(self, problem: Problem) -> None:
-    key = (problem.reason, problem.field)
-    self.field_counts[key] += 1
-    self.field_examples.setdefault(key, problem)
-    if problem.reason == CORRUPT:
-      self.readable[problem.path] = problem.record
-    elif problem.reason == EMPTY_FILE:
-      self.empty_files.append(problem.path)
-    elif problem.record is not None:
-      self.bad_indices.setdefault(problem.path, []).append(problem.record)
-
   def add_rows(
     self, path: str, records: np.ndarray, firsts: Sequence[Problem], counts: Sequence[int]
   ) -> None:
@@ -169,6 +158,17 @@ class BadRecords:
       self.field_examples.setdefault(key, problem)
     if len(records):
       self.bad_indices.setdefault(path, []).extend(records.tolist())
+
+  def add(self, problem: Problem) -> None:
+    key = (problem.reason, problem.field)
+    self.field_counts[key] += 1
+    self.field_examples.setdefault(key, problem)
+    if problem.reason == CORRUPT:
+      self.readable[problem.path] = problem.record
+    elif problem.reason == EMPTY_FILE:
+      self.empty_files.append(problem.path)
+    elif problem.record is not None:
+      self.bad_indices.setdefault(problem.path, []).append(problem.record)
 
   @property
   def counts(self) -> Dict[str, int]:
