@@ -352,25 +352,33 @@ def _report_rows(
   Without a tally the first one raises; with one, all are counted at once (`add_rows`), and
   only the first row of each group is worded.
   """
-  positions, group, within = chosen
+  positions, group, _ = chosen
   if not len(positions):
     return
-
-  def problem(i: int) -> Problem:
-    g = groups[group[i]]
-    return Problem(path, int(index[positions[i]]), g.field, g.reason, g.detail(int(within[i])))
-
   if bad is None:
-    raise BadRecordError(problem(0))
+    raise BadRecordError(_nth_problem(path, index, groups, chosen, 0))
   present, first = np.unique(group, return_index=True)
   counts = np.bincount(group, minlength=len(groups))
   order = np.argsort(first)
   bad.add_rows(
     path,
     index[positions],
-    [problem(int(first[k])) for k in order],
+    [_nth_problem(path, index, groups, chosen, int(first[k])) for k in order],
     [counts[present[k]] for k in order],
   )
+
+
+def _nth_problem(
+  path: str,
+  index: np.ndarray,
+  groups: Sequence[BadRows],
+  chosen: Tuple[np.ndarray, np.ndarray, np.ndarray],
+  i: int,
+) -> Problem:
+  """The `Problem` of the i-th of the `chosen` rows (as `_report_rows` takes them)."""
+  positions, group, within = chosen
+  g = groups[group[i]]
+  return Problem(path, int(index[positions[i]]), g.field, g.reason, g.detail(int(within[i])))
 
 
 def _drop_rows(
@@ -635,9 +643,8 @@ def batch_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
   groups = _row_problems(batch)
   if not groups:
     return None
-  positions, group, within = _first_per_row(groups)
-  g = groups[group[0]]
-  return Problem(path, batch.first + int(positions[0]), g.field, g.reason, g.detail(int(within[0])))
+  index = batch.first + np.arange(batch.size)
+  return _nth_problem(path, index, groups, _first_per_row(groups), 0)
 
 
 def _checked_rows(
