@@ -41,30 +41,21 @@ def synthetic_stats(kind: str, keys: int, actions: int, days: int) -> stats_lib.
   """
   tasks = keys if kind == STATIC else -(-keys // days)
   ids = np.arange(1, tasks + 1, dtype=np.int64) * 7919
-  rng = np.random.default_rng(0)
-  common = dict(actions=tuple(f"a{j}" for j in range(actions)), schema_fingerprint="synthetic")
-  if kind == STATIC:
-    counts = rng.integers(0, 5, size=(keys, actions + 1), dtype=np.int64)
-    return stats_lib.ConversionStats(
-      ad_task_ids=ids,
-      counts=counts[:, 1:],
-      clicks=counts[:, 0],
-      window_start=1,
-      window_end=days,
-      **common,
-    )
-  ids = np.repeat(ids, days)[:keys]
-  day = np.tile(np.arange(1, days + 1, dtype=np.int64), tasks)[:keys]
-  counts = rng.integers(0, 5, size=(keys, actions + 1), dtype=np.int64)
+  daily = {}
+  if kind == DAILY:
+    ids = np.repeat(ids, days)[:keys]
+    day = np.tile(np.arange(1, days + 1, dtype=np.int64), tasks)[:keys]
+    daily = dict(days=day, lookback_days=days)
+  counts = np.random.default_rng(0).integers(0, 5, size=(keys, actions + 1), dtype=np.int64)
   return stats_lib.ConversionStats(
     ad_task_ids=ids,
     counts=counts[:, 1:],
     clicks=counts[:, 0],
+    actions=tuple(f"a{j}" for j in range(actions)),
+    schema_fingerprint="synthetic",
     window_start=1,
     window_end=days,
-    days=day,
-    lookback_days=days,
-    **common,
+    **daily,
   )
 
 

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 
+from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.logs import records
 
@@ -32,7 +33,10 @@ def _sources(config: BenchmarkConfig) -> List[Tuple[str, str]]:
   return sources
 
 
-def _time_once(files: str, schema, stats_config) -> Dict[str, Any]:
+def _time_once(
+  files: str, schema: schema_lib.Schema, stats_config: stats_lib.StatsConfig
+) -> Dict[str, Any]:
+  """One run of the statistics job: its rows, ad tasks, wall and CPU seconds, and rates."""
   start, cpu_start = time.perf_counter(), time.process_time()
   result = stats_lib.compute_stats(files, schema, stats_config)
   seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
