@@ -49,6 +49,7 @@ _MINIMUM = {
   "serving_iterations": 1,
   "multivalued_rows": 1,
   "multivalued_tags": 2,
+  "lookup_keys": 1,
 }
 
 
@@ -87,6 +88,11 @@ class BenchmarkConfig:
     "the counts of days d-T..d-1 (point in time, never day d itself).",
     choices=tuple(stats_lib.AS_OF),
   )
+  lookup_keys: int = configs.field(
+    1_000_000,
+    "Keys of the statistics joins built by the lookup_memory section: ad tasks (static) and "
+    "(ad task, day) rows (daily, --window_days per task).",
+  )
   batch_size: int = configs.field(5000, "Global batch size.")
   input_mask: str = configs.field(
     masks.ADM, "Mask policy of the input pipeline benchmarked.", choices=tuple(masks.POLICIES)
@@ -110,7 +116,7 @@ class BenchmarkConfig:
     None,
     "The records of --logs as Parquet logs (pipelines.convert_logs): "
     "the train_throughput and peer sections then also time both models reading them "
-    "(runners named *_parquet).",
+    "(runners named *_parquet), and the stats section the statistics job.",
   )
   export_dir: Optional[str] = configs.field(
     None, "Version folder of an export (export.export_model), timed by the serving section."

@@ -31,16 +31,29 @@ class ChildError(RuntimeError):
   """The function raised in the child; the message carries the child's traceback."""
 
 
+def rss_bytes() -> int:
+  """Resident set size of this process now, in bytes (`VmRSS`; 0 where there is no /proc)."""
+  return _status_bytes("VmRSS:")
+
+
+def _status_bytes(key: str) -> int:
+  if not os.path.exists(_STATUS):
+    return 0
+  with open(_STATUS) as f:
+    for line in f:
+      if line.startswith(key):
+        value, unit = line.split()[1:3]
+        if unit != "kB":
+          raise ValueError(f"{_STATUS}: unexpected {key[:-1]} unit {unit!r}")
+        return int(value) * 1024
+  return 0
+
+
 def peak_rss_bytes() -> int:
   """Peak resident set size of this process so far, in bytes."""
-  if os.path.exists(_STATUS):
-    with open(_STATUS) as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          value, unit = line.split()[1:3]
-          if unit != "kB":
-            raise ValueError(f"{_STATUS}: unexpected VmHWM unit {unit!r}")
-          return int(value) * 1024
+  peak = _status_bytes("VmHWM:")
+  if peak:
+    return peak
   # ru_maxrss is in kilobytes on Linux, bytes on macOS.
   maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   return maxrss if sys.platform == "darwin" else maxrss * 1024

@@ -15,6 +15,7 @@ from benchmarks import beam
 from benchmarks import determinism
 from benchmarks import input_pipeline
 from benchmarks import input_stages
+from benchmarks import lookup_memory
 from benchmarks import memory
 from benchmarks import multivalued
 from benchmarks import peer
@@ -53,6 +54,7 @@ SECTIONS: Dict[str, Section] = {
     train_throughput,
     peer,
     stats,
+    lookup_memory,
     serving,
     multivalued,
     beam,

@@ -19,6 +19,10 @@ average before and after the section, since the machine may be shared.
   python -m pipelines.benchmark --sections=all --logs='DIR/train-*' \
       --schema=DIR/schema.json --stats=DIR/stats.parquet --export_dir=EXPORT/1 \
       --output=bench.json
+
+The statistics job's sections: `stats` times it on `--logs` and on `--parquet_logs` (the same
+records as Parquet); `lookup_memory` measures the resident bytes of its in-graph joins
+(`benchmarks.lookup_memory`, `--lookup_keys`).
 """
 
 import json

@@ -24,8 +24,11 @@ and a file with no records at all is an `empty_file`. By default the first probl
 (the jobs' `--skip_bad_records`), bad records are dropped and counted instead, the first one of
 each reason kept as an example; `BadRecords.to_dict()` goes into the job's output metadata.
 
-The fast path costs one `tf.io.parse_example` per batch plus vectorised numpy checks; records
-are looked at one by one (as protos, in Python) only inside a batch that failed to parse.
+The fast path costs one `tf.io.parse_example` per batch (nothing, for Parquet) plus vectorised
+numpy checks; records are looked at one by one (as protos, in Python) only inside a batch that
+failed to parse. The bad rows the vectorised checks find (values, Parquet nulls) are reported
+in bulk (`BadRows`, `BadRecords.add_rows`): only the first row of each (reason, field) of a
+batch is worded, so logs with many bad rows cost no Python per row either.
 
 The training pipeline parses in-graph (`kaml_tf.data.dataset`): it asserts the same value
 checks there, and on a failure the trainer calls `first_problem` to name the record. Under
@@ -36,7 +39,7 @@ in-graph.
 import collections
 import dataclasses
 import re
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 from absl import logging
@@ -137,6 +140,24 @@ class BadRecords:
     self.bad_indices: Dict[str, List[int]] = {}
     self.readable: Dict[str, int] = {}
     self.empty_files: List[str] = []
+
+  def add_rows(
+    self, path: str, records: np.ndarray, firsts: Sequence[Problem], counts: Sequence[int]
+  ) -> None:
+    """Adds many bad records of one file at once, as `add` of each in turn would.
+
+    Args:
+      path: The file.
+      records: (k,) int indices of the bad records, in the order `add` would have met them.
+      firsts: The first `Problem` of each (reason, field) pair among them, in the order met.
+      counts: How many of `records` each pair of `firsts` has.
+    """
+    for problem, n in zip(firsts, counts):
+      key = (problem.reason, problem.field)
+      self.field_counts[key] += int(n)
+      self.field_examples.setdefault(key, problem)
+    if len(records):
+      self.bad_indices.setdefault(path, []).extend(records.tolist())
 
   def add(self, problem: Problem) -> None:
     key = (problem.reason, problem.field)
@@ -291,11 +312,95 @@ def list_problems(lists: Mapping[str, multivalued.RaggedColumn]) -> List[RowProb
   return found
 
 
+@dataclasses.dataclass(frozen=True)
+class BadRows:
+  """The rows of a batch with one problem (field and reason), and the words for each.
+
+  Attributes:
+    positions: (k,) int positions in the batch.
+    field: The offending field.
+    reason: One of `REASONS`.
+    detail: The detail of the j-th of `positions` (called only for the rows reported by name).
+  """
+
+  positions: np.ndarray
+  field: str
+  reason: str
+  detail: Callable[[int], str]
+
+
+def _list_rows(lists: Mapping[str, multivalued.RaggedColumn]) -> List[BadRows]:
+  """`list_problems` grouped by (field, reason), in the order the pairs are first met."""
+  grouped: Dict[Tuple[str, str], List[Tuple[int, str]]] = {}
+  for position, field, reason, detail in list_problems(lists):
+    grouped.setdefault((field, reason), []).append((position, detail))
+  return [
+    BadRows(
+      np.asarray([p for p, _ in rows], np.int64), field, reason, [d for _, d in rows].__getitem__
+    )
+    for (field, reason), rows in grouped.items()
+  ]
+
+
+def _first_per_row(groups: Sequence[BadRows]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Each bad row once, in row order, with its first problem in `groups` order.
+
+  Returns:
+    (positions (m,) ascending, the group of each (m,), its index within the group (m,)).
+  """
+  positions = np.concatenate([g.positions for g in groups]).astype(np.int64)
+  group = np.repeat(np.arange(len(groups)), [len(g.positions) for g in groups])
+  within = np.concatenate([np.arange(len(g.positions)) for g in groups])
+  rows, first = np.unique(positions, return_index=True)
+  return rows, group[first], within[first]
+
+
+def _report_rows(
+  path: str,
+  index: np.ndarray,
+  groups: Sequence[BadRows],
+  chosen: Tuple[np.ndarray, np.ndarray, np.ndarray],
+  bad: Optional[BadRecords],
+) -> None:
+  """Reports the `chosen` (positions, group, index within the group) rows, in that order.
+
+  Without a tally the first one raises; with one, all are counted at once (`add_rows`), and
+  only the first row of each group is worded.
+  """
+  positions, group, _ = chosen
+  if not len(positions):
+    return
+  if bad is None:
+    raise BadRecordError(_nth_problem(path, index, groups, chosen, 0))
+  present, first = np.unique(group, return_index=True)
+  counts = np.bincount(group, minlength=len(groups))
+  order = np.argsort(first)
+  bad.add_rows(
+    path,
+    index[positions],
+    [_nth_problem(path, index, groups, chosen, int(first[k])) for k in order],
+    [counts[present[k]] for k in order],
+  )
+
+
+def _nth_problem(
+  path: str,
+  index: np.ndarray,
+  groups: Sequence[BadRows],
+  chosen: Tuple[np.ndarray, np.ndarray, np.ndarray],
+  i: int,
+) -> Problem:
+  """The `Problem` of the i-th of the `chosen` rows (as `_report_rows` takes them)."""
+  positions, group, within = chosen
+  g = groups[group[i]]
+  return Problem(path, int(index[positions[i]]), g.field, g.reason, g.detail(int(within[i])))
+
+
 def _drop_rows(
   path: str,
   columns: Columns,
   index: np.ndarray,
-  problems: Sequence[RowProblem],
+  groups: Sequence[BadRows],
   bad: Optional[BadRecords],
 ) -> Tuple[Columns, np.ndarray]:
   """Reports the first problem of each bad row, in row order, and drops those rows.
@@ -304,22 +409,19 @@ def _drop_rows(
     path: The file, for messages.
     columns: The batch's columns.
     index: (n,) the record index of each row.
-    problems: What is wrong, as (row position, field, reason, detail); of several problems of
-      a row, the first one in this list is reported.
+    groups: What is wrong; of several problems of a row, the one of the first group is
+      reported.
     bad: The tally under --skip_bad_records, None to raise at the first bad row.
 
   Returns:
     (the columns of the good rows, their record indices).
   """
-  if not problems:
+  if not groups:
     return columns, index
-  first: Dict[int, RowProblem] = {}
-  for problem in problems:
-    first.setdefault(problem[0], problem)
+  chosen = _first_per_row(groups)
+  _report_rows(path, index, groups, chosen, bad)
   keep = np.ones(len(index), bool)
-  for position, (_, field, reason, detail) in sorted(first.items()):
-    _report(Problem(path, int(index[position]), field, reason, detail), bad)
-    keep[position] = False
+  keep[chosen[0]] = False
   return {k: v[keep] for k, v in columns.items()}, index[keep]
 
 
@@ -346,6 +448,13 @@ def value_problems(
     if rows.size:
       found.append((rows, name, reason, values[rows]))
   return found
+
+
+def _value_words(
+  reason: str, values: np.ndarray, schema: schema_lib.Schema
+) -> Callable[[int], str]:
+  """The detail of the j-th of the bad `values` (k,) of one check."""
+  return lambda j: _value_detail(reason, values[j].item(), schema)
 
 
 def _value_detail(reason: str, value, schema: schema_lib.Schema) -> str:
@@ -383,11 +492,14 @@ def drop_bad_values(
   n = len(next(iter(columns.values())))
   index = rows if rows is not None else first + np.arange(n)
   keep = np.ones(n, bool)
-  for positions, field, reason, values in problems:
-    for p, v in zip(positions.tolist(), values.tolist()):
-      if keep[p]:
-        keep[p] = False
-        _report(Problem(path, int(index[p]), field, reason, _value_detail(reason, v, schema)), bad)
+  groups, chosen = [], []
+  # Field by field, each row under the first field that fails it (as the checks are listed).
+  for g, (positions, field, reason, values) in enumerate(problems):
+    new = np.flatnonzero(keep[positions])
+    keep[positions[new]] = False
+    groups.append(BadRows(positions, field, reason, _value_words(reason, values, schema)))
+    chosen.append((positions[new], np.full(len(new), g), new))
+  _report_rows(path, index, groups, tuple(np.concatenate(c) for c in zip(*chosen)), bad)
   return {k: v[keep] for k, v in columns.items()}
 
 
@@ -486,12 +598,13 @@ def _checked_lists(
 ) -> Tuple[Columns, np.ndarray]:
   """Numpy columns of parsed rows without those whose lists break the rules, lists padded."""
   columns, lists = _numpy(parsed, widths)
-  problems = list_problems(lists)
-  if problems:
+  groups = _list_rows(lists)
+  if groups:
     keep = np.ones(len(index), bool)
-    keep[[p[0] for p in problems]] = False
+    for g in groups:
+      keep[g.positions] = False
     lists = {k: v.take(keep) for k, v in lists.items()}
-  columns, index = _drop_rows(path, columns, index, problems, bad)
+  columns, index = _drop_rows(path, columns, index, groups, bad)
   columns.update({k: v.padded() for k, v in lists.items()})
   return {k: columns[k] for k in parsed}, index
 
@@ -530,35 +643,34 @@ def checked_batches(
   return _checked_tfrecord(path, schema, spec, batch_size, bad, widths)
 
 
-def _row_problems(batch: parquet_logs.Batch) -> List[RowProblem]:
+def _row_problems(batch: parquet_logs.Batch) -> List[BadRows]:
   """The bad rows of a Parquet batch: nulls (by their first null field in the spec's order),
   then the multi-valued fields' `list_problems`."""
-  found = [
-    (position, field, MISSING_FIELD, "is null")
+  nulls = [
+    BadRows(positions, field, MISSING_FIELD, lambda _: "is null")
     for field, positions in batch.nulls.items()
-    for position in positions.tolist()
   ]
-  return found + list_problems(batch.lists)
+  return nulls + _list_rows(batch.lists)
 
 
 def batch_problem(path: str, batch: parquet_logs.Batch) -> Optional[Problem]:
   """The first bad record of a Parquet batch (a null, or a bad list), or None."""
-  problems = _row_problems(batch)
-  if not problems:
+  groups = _row_problems(batch)
+  if not groups:
     return None
-  position, field, reason, detail = min(problems, key=lambda p: p[0])
-  return Problem(path, batch.first + position, field, reason, detail)
+  index = batch.first + np.arange(batch.size)
+  return _nth_problem(path, index, groups, _first_per_row(groups), 0)
 
 
 def _checked_rows(
   path: str, batch: parquet_logs.Batch, bad: Optional[BadRecords]
 ) -> Tuple[Columns, Optional[np.ndarray]]:
   """(columns without the bad rows, their record indices or None when all rows are good)."""
-  problems = _row_problems(batch)
-  if not problems:
+  groups = _row_problems(batch)
+  if not groups:
     return batch.columns, None
   index = batch.first + np.arange(batch.size)
-  return _drop_rows(path, batch.columns, index, problems, bad)
+  return _drop_rows(path, batch.columns, index, groups, bad)
 
 
 def _checked_parquet(

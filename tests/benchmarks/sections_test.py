@@ -18,6 +18,7 @@ def test_names_expand_all_and_refuse_unknown_ones():
     "train_throughput",
     "peer",
     "stats",
+    "lookup_memory",
     "serving",
     "multivalued",
   ]
@@ -33,7 +34,7 @@ def test_stats_section_in_a_child_process(small_logs, bench_config):
   figures, resources = sections.run_section("stats", bench_config(), isolate=True)
   schema = schema_lib.Schema.load(small_logs["schema"])
   rows = len(records.read_columns(small_logs["train"], schema)[schema_lib.AD_TASK_ID])
-  assert figures["rows"] == rows > 0
+  assert figures["runs"]["logs"]["rows"] == rows > 0
   assert resources["peak_rss_bytes"] > 0
   assert resources["peak_rss_scope"] == sections.CHILD_SCOPE
   assert len(resources["load_average"]["before"]) == len(resources["load_average"]["after"]) == 3

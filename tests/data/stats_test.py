@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from kaml_tf import configs
+from kaml_tf.logs import parquet as parquet_logs
 from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
@@ -135,6 +136,29 @@ def test_parquet_logs_give_the_same_statistics(tmp_path):
   assert [(first, len(b["day"])) for _, first, b in batches] == [(0, 3), (3, 3), (6, 2)]
   assert all(b["day"].dtype == np.int64 for _, _, b in batches)
   np.testing.assert_array_equal(np.concatenate([b["day"] for _, _, b in batches]), cols["day"])
+
+
+@pytest.mark.parametrize(
+  "config",
+  [
+    stats_lib.StatsConfig(window_days=2, read_batch_size=3),
+    stats_lib.StatsConfig(window_days=2, end_day=5, label_delay_days=1, compaction_rows=1),
+    stats_lib.StatsConfig(window_days=2, as_of=stats_lib.DAILY, read_batch_size=2),
+  ],
+)
+def test_parquet_and_tfrecord_copies_write_the_same_bytes(tmp_path, config):
+  tfrecords = _write(tmp_path, ROWS, num_shards=2)
+  with parquet_logs.LogWriter(SCHEMA, str(tmp_path / "pq"), num_shards=2) as writer:
+    # Row groups of 3 rows, in the TFRecord writer's round-robin over the shards.
+    for start in range(0, len(ROWS), 3):
+      writer.write(_columns(ROWS[start : start + 3]))
+  assert [len(pq.read_table(p)) for p in writer.paths] == [5, 3]
+  written = []
+  for name, files in (("tfrecord", tfrecords), ("parquet", writer.paths)):
+    written.append(str(tmp_path / f"{name}.stats.parquet"))
+    stats_lib.compute_stats(files, SCHEMA, config).save(written[-1])
+  with open(written[0], "rb") as a, open(written[1], "rb") as b:
+    assert a.read() == b.read()
 
 
 def test_parquet_with_nulls_or_missing_column_is_rejected(tmp_path):

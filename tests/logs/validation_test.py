@@ -132,6 +132,25 @@ def test_a_record_bad_twice_is_counted_once(tmp_path):
   assert bad.total == 1 and bad.bad_indices == {path: [2]}
 
 
+def test_add_rows_counts_as_adding_each_record_in_turn():
+  path = "f.parquet"
+  # Records 3 and 9 bad in label_A, 4 null in day; met in the order 3, 4, 9.
+  problems = [
+    validation.Problem(path, 3, "label_A", validation.BAD_LABEL, "is 2, expected 0 or 1"),
+    validation.Problem(path, 4, "day", validation.MISSING_FIELD, "is null"),
+    validation.Problem(path, 9, "label_A", validation.BAD_LABEL, "is 7, expected 0 or 1"),
+  ]
+  one_by_one, at_once = validation.BadRecords(), validation.BadRecords()
+  for bad in (one_by_one, at_once):
+    bad.add(validation.Problem(path, 1, "day", validation.MISSING_FIELD, "is null"))
+  for problem in problems:
+    one_by_one.add(problem)
+  at_once.add_rows(path, np.array([3, 4, 9]), problems[:2], [2, 1])
+  assert at_once.to_dict() == one_by_one.to_dict()
+  assert at_once.bad_indices == one_by_one.bad_indices == {path: [1, 3, 4, 9]}
+  assert list(at_once.field_examples.items()) == list(one_by_one.field_examples.items())
+
+
 def test_problem_text_reads_naturally():
   p = validation.Problem("f.tfrecord", 4, "label_A", validation.BAD_LABEL, "is 2, expected 0 or 1")
   assert str(p) == "f.tfrecord: record #4 field 'label_A' is 2, expected 0 or 1"
