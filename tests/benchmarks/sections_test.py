@@ -21,6 +21,7 @@ def test_names_expand_all_and_refuse_unknown_ones():
     "lookup_memory",
     "serving",
     "multivalued",
+    "beam",
   ]
   assert sections.names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(config_lib.ConfigError, match=r"unknown section\(s\) \['nope'\]") as raised:
