@@ -12,6 +12,7 @@ import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from benchmarks import determinism
+from benchmarks import distributed
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import memory
@@ -54,6 +55,7 @@ SECTIONS: Dict[str, Section] = {
     stats,
     serving,
     multivalued,
+    distributed,
   )
 }
 

@@ -46,7 +46,9 @@ def main(argv):
   run_config = run_config_from_flags()
   model_dir = dataclass_flags.required(common.MODEL_DIR)
   run_config.validate_against(schema_lib.Schema.load(run_config.data.schema_path).num_actions)
-  strategy = strategies.make(run_config.optim.strategy)
+  if strategies.serve_if_server_task(run_config.optim.strategy):
+    return
+  strategy = strategies.make(run_config.optim.strategy, run_config.optim.ps_min_shard_bytes)
   result = trainer.train(run_config, model_dir, strategy=strategy)
   final = result.history[-1] if result.history else {}
   print(

@@ -20,6 +20,7 @@ def test_names_expand_all_and_refuse_unknown_ones():
     "stats",
     "serving",
     "multivalued",
+    "distributed",
   ]
   assert sections.names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(config_lib.ConfigError, match=r"unknown section\(s\) \['nope'\]") as raised:
