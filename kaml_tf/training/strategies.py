@@ -66,6 +66,7 @@ def _parameter_server(min_shard_bytes: int) -> tf.distribute.Strategy:
 
 
 def _local(factory):
+  """A one-host factory, which has no variables to partition (`min_shard_bytes` unused)."""
   return lambda min_shard_bytes: factory()
 
 

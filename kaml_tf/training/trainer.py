@@ -48,6 +48,8 @@ from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import days as days_lib
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.logs import parquet as parquet_logs
+from kaml_tf.logs import records
 from kaml_tf.logs import validation
 from kaml_tf import atomic
 from kaml_tf.losses import joint
@@ -279,12 +281,37 @@ def _check_distributable(run_config: config_lib.RunConfig, strategy) -> None:
   """
   if isinstance(strategy, _DEFAULT_STRATEGY_TYPE):
     return
+  if strategies.is_parameter_server(strategy):
+    check_parameter_server_inputs(run_config)
   if not run_config.optim.steps_per_epoch:
     raise config_lib.ConfigError(
       "steps_per_epoch: required under a tf.distribute strategy (Keras cannot find the end "
       "of a distributed dataset); set it to the steps of one pass, ceil(records of the "
       "largest worker's files / (batch_size / replicas)), or more: the epoch then ends when "
       "every worker has read all its files"
+    )
+
+
+def check_parameter_server_inputs(run_config: config_lib.RunConfig) -> None:
+  """Refuses training logs the parameter-server workers cannot read.
+
+  The Parquet reader is a Python generator (`tf.data.Dataset.from_generator`): it runs only
+  in the process that built the dataset, and under ParameterServerStrategy the workers run a
+  graph the chief traced.
+
+  Raises:
+    config_lib.ConfigError: naming `train_files` when they hold Parquet logs.
+  """
+  parquet = [
+    f for f in records.list_files(run_config.data.train_files) if parquet_logs.is_parquet(f)
+  ]
+  if parquet:
+    raise config_lib.ConfigError.of(
+      config_lib.DataConfig,
+      "train_files",
+      f"{parquet[0]} is a Parquet log, which --strategy={strategies.PARAMETER_SERVER} cannot "
+      "read (its reader is a Python generator, and the workers run a graph the chief "
+      "traced); train on TFRecord logs (`pipelines.convert_logs --to_format=tfrecord`)",
     )
 
 
