@@ -83,7 +83,9 @@ def _train(config: BenchmarkConfig, name: str, folder: str) -> Dict[str, Any]:
     chief_index = 0 if name == strategies.MULTI_WORKER else len(processes) - 1
     _, chief_log, chief = processes[chief_index]
     if chief.wait(timeout=TIMEOUT_S) != 0:
-      raise RuntimeError(f"{SECTION}: the {name} chief failed; see {chief_log.name}")
+      with open(chief_log.name, errors="replace") as f:
+        tail = f.read()[-3000:]
+      raise RuntimeError(f"{SECTION}: the {name} chief failed; its log ends with:\n{tail}")
     if name == strategies.MULTI_WORKER:
       for _, _, process in processes:
         process.wait(timeout=TIMEOUT_S)

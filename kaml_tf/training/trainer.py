@@ -206,13 +206,19 @@ class _Datasets:
   def train(self, epoch: int, batches_done: int):
     if strategies.is_parameter_server(self._strategy):
       # Keras hands it to each worker (the module docstring): no epoch order, nothing skipped.
-      return tf.keras.utils.experimental.DatasetCreator(
-        lambda ctx: self._make(self._config.data.train_files, _worker_seed(), 0, ctx, True)
-      )
+      return tf.keras.utils.experimental.DatasetCreator(self._worker_stream)
     seed = self._config.optim.seed + epoch
     return self._strategy.distribute_datasets_from_function(
       lambda ctx: self._make(self._config.data.train_files, seed, batches_done, ctx)
     )
+
+  def _worker_stream(self, ctx):
+    """One parameter-server worker's endless stream, traced on the chief into its own graph."""
+    # TF pairs a tensor seed with the graph's seed and compares the pair with (0, 0) in Python,
+    # which fails in a graph when that seed is 0 (--seed=0); this graph's seed is set apart
+    # (it changes nothing else: the tensor seed alone orders the stream).
+    tf.random.set_seed(1)
+    return self._make(self._config.data.train_files, _worker_seed(), 0, ctx, repeat=True)
 
 
 def _worker_seed() -> tf.Tensor:
