@@ -16,10 +16,10 @@ at a learning rate of 1e-9 (the weights stay put to ~1e-9) on a batch whose reco
 shuffled first, its first batch holds the first 24 records of each), whose logged BCE must be
 the masked BCE of the checkpoint's network on that batch.
 
-The KAML run (MMoE + HKE + ADM masks + ranking) trains 2 epochs of 5 steps, validates on the
-last 3 days after each epoch and calibrates on them; its loss must go down, its embedding
-tables of at least 2 KiB must be split over both ps tasks, and the same command with
---epochs=3 must resume from the checkpoint of step 10.
+The KAML run (MMoE + HKE + ADM masks + ranking + embedding L2) trains 2 epochs of 5 steps,
+validates on the last 3 days after each epoch and calibrates on them; its loss must go down,
+its embedding tables of at least 2 KiB must be split over both ps tasks, and the same command
+with --epochs=3 must resume from the checkpoint of step 10.
 """
 
 import dataclasses
@@ -65,6 +65,8 @@ KAML = dict(
   learning_rate=0.01,
   validation_days=3,
   calibrate=True,
+  # The L2 of the looked-up rows, read from the sharded tables too.
+  embedding_l2=1e-3,
 )
 # Seed 0 too: the graph seed a worker's drawn shuffle seed is paired with must not be 0.
 ONE_STEP = dict(
@@ -137,7 +139,10 @@ def test_kaml_loss_goes_down(runs):
     assert np.isfinite(first[term]) and first[term] > 0, term
   assert second["total"] < 0.9 * first["total"]
   assert second["bce"] < first["bce"]
-  assert first["total"] == pytest.approx(0.9 * first["bce"] + 0.1 * first["rank"], rel=1e-5)
+  assert first["regularization"] > 0
+  assert first["total"] == pytest.approx(
+    0.9 * first["bce"] + 0.1 * first["rank"] + first["regularization"], rel=1e-5
+  )
 
 
 def test_embedding_tables_are_sharded_over_both_ps(runs, small_logs):
