@@ -20,6 +20,8 @@ import kaml_tf  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
+from kaml_tf.training import strategies
+
 
 def free_ports(count: int, host: str = "127.0.0.1") -> List[int]:
   """`count` distinct TCP ports on `host` that were free a moment ago (the OS picks them).
@@ -76,7 +78,7 @@ def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
   False under parameter-server training: its chief alone runs the program (workers and ps
   tasks only serve), so its host values need no combining.
   """
-  if isinstance(strategy, tf.distribute.ParameterServerStrategy):
+  if strategies.is_parameter_server(strategy):
     return False
   resolver = getattr(strategy, "cluster_resolver", None)
   if resolver is None:
@@ -127,6 +129,6 @@ def wait_for_scheduled_steps(strategy: tf.distribute.Strategy) -> None:
   run ahead of the variables; a checkpoint saved without waiting could lack the updates of
   the steps still queued. A no-op under every other strategy.
   """
-  if isinstance(strategy, tf.distribute.ParameterServerStrategy):
+  if strategies.is_parameter_server(strategy):
     # One coordinator per strategy: the constructor returns the one Keras fit uses.
     tf.distribute.experimental.coordinator.ClusterCoordinator(strategy).join()
