@@ -103,7 +103,9 @@ class BenchmarkConfig:
   steps: int = configs.field(10, "Steps per timed turn of the train_step and determinism sections.")
   max_batches: int = configs.field(0, "Batches per timed pass (0: every batch of the logs).")
   throughput_steps: int = configs.field(
-    20, "Timed steps per turn of the train_throughput and peer sections."
+    20,
+    "Timed steps per turn of the train_throughput and peer sections (per epoch of the "
+    "distributed section).",
   )
   throughput_warmup_steps: int = configs.field(
     3, "Untimed steps at the start of every turn (iterator start-up)."

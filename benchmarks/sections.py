@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from benchmarks import beam
 from benchmarks import determinism
+from benchmarks import distributed
 from benchmarks import input_pipeline
 from benchmarks import input_stages
 from benchmarks import lookup_memory
@@ -58,6 +59,7 @@ SECTIONS: Dict[str, Section] = {
     serving,
     multivalued,
     beam,
+    distributed,
   )
 }
 

@@ -19,6 +19,10 @@ evaluation and export use by default), and `--early_stopping_patience=P` stops a
 evaluations without improvement. `--calibrate` (needs a validation set) then fits per-action
 Platt scaling on it for the best checkpoint into MODEL_DIR/calibration.json, which
 evaluation and export apply.
+
+Distributed training (BUILD.md): `--strategy=multi_worker` or `--strategy=parameter_server`,
+with TF_CONFIG naming the cluster and this task; the same command runs on every host. Under
+parameter_server a "worker" or "ps" task only serves the chief, until it is killed.
 """
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
@@ -46,7 +50,9 @@ def main(argv):
   run_config = run_config_from_flags()
   model_dir = dataclass_flags.required(common.MODEL_DIR)
   run_config.validate_against(schema_lib.Schema.load(run_config.data.schema_path).num_actions)
-  strategy = strategies.make(run_config.optim.strategy)
+  if strategies.serve_if_server_task(run_config.optim.strategy):
+    return
+  strategy = strategies.make(run_config.optim.strategy, run_config.optim.ps_min_shard_bytes)
   result = trainer.train(run_config, model_dir, strategy=strategy)
   final = result.history[-1] if result.history else {}
   print(

@@ -86,7 +86,8 @@ class DatasetConfig:
       200 bytes of memory per record); 0 reads in a deterministic order (evaluation), > 0
       also shuffles the file order (training).
     seed: Shuffle seed; with a seed the order is reproducible, without one parallel stages
-      also run non-deterministically (a little faster).
+      also run non-deterministically (a little faster). An int64 scalar tensor works too
+      (e.g. a seed drawn in-graph on each parameter-server worker).
     repeat: Repeat forever (training loops that count steps).
     drop_remainder: Drop the last partial batch (static batch shape).
     cycle_length: Files read at a time, a record from each in turn.
@@ -101,7 +102,7 @@ class DatasetConfig:
   batch_size: int
   mask: masks_lib.MaskConfig = masks_lib.MaskConfig()
   shuffle_buffer: int = 0
-  seed: Optional[int] = None
+  seed: Union[None, int, tf.Tensor] = None
   repeat: bool = False
   drop_remainder: bool = False
   cycle_length: int = 4
@@ -242,7 +243,10 @@ class DatasetFactory:
     config, parser, days = self._config, self._parser, self._days
     files, shard = self._share(input_context)
     if self._bad_records is None:
-      sources.check_first_records(files, self._schema, parser.spec)
+      # Reads on the host, eagerly, also when the factory is traced (parameter-server
+      # training traces it on the chief for its workers).
+      with tf.init_scope():
+        sources.check_first_records(files, self._schema, parser.spec)
     # A seeded shuffle stays reproducible (a resumed epoch can skip the batches it has seen);
     # only an unseeded shuffle lets parallel stages hand out elements as they finish.
     deterministic = not config.shuffle or config.seed is not None
@@ -301,7 +305,7 @@ def make_dataset(
   batch_size: int = 5000,
   alpha: Optional[Sequence[int]] = None,
   shuffle_buffer: int = 0,
-  seed: Optional[int] = None,
+  seed: Union[None, int, tf.Tensor] = None,
   input_context: Optional[tf.distribute.InputContext] = None,
   counters: Optional[counters_lib.InputCounters] = None,
   repeat: bool = False,
@@ -321,7 +325,7 @@ def make_dataset(
     batch_size: Examples per batch (per replica under `tf.distribute`).
     alpha: ADM thresholds, one per action (None: `masks.default_alpha`).
     shuffle_buffer: Records in the shuffle buffer; 0 keeps a deterministic order.
-    seed: Shuffle seed.
+    seed: Shuffle seed (an int, or an int64 scalar tensor).
     input_context: Shards the files (or records) across input pipelines.
     counters: Counts samples and unknown ad tasks; pass one to read them afterwards.
     repeat: Repeat forever.

@@ -37,6 +37,14 @@ slices, so a replica's share is m_r / R.
 Logging. The all-reduced sums and counts give every replica the same global value of the loss
 (`reduce` on them), so a trainer reports one replica's logs rather than summing them.
 
+Parameter-server training (asynchronous). Each worker's step is a replica group of its own:
+R is the number of devices of that worker (1 on a CPU worker), and the all-reduce spans only
+them. So a step's loss is the dynamic average above over that step's batch (`batch_size`
+records of one worker), exactly as on one device, and its gradient updates the variables on
+the parameter servers by itself: no count or gradient is combined across workers, whose
+steps interleave. The loss terms a trainer logs per epoch are then means over all steps of
+all workers.
+
 Ranking pairs are formed within a replica's slice (pairs across replicas would need every
 replica's logits gathered): with R > 1 the ranking loss is the exact average over the union of
 the replicas' pair sets, which is eq. 11 over the whole batch when R = 1.

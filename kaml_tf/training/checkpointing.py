@@ -12,6 +12,8 @@ from typing import Dict, Optional
 import kaml_tf  # noqa: F401
 import tensorflow as tf
 
+from kaml_tf.training import cluster
+
 
 class CheckpointMismatchError(ValueError):
   """A model directory's checkpoint does not fit the network its config and schema build.
@@ -96,10 +98,17 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
   runs (it writes the best checkpoint), and training stops when the hook says so.
   `batches_done` is how many batches of the current epoch a resumed run had already done,
   so that the epoch's step count continues from there.
+
+  Under parameter-server training Keras calls the batch hooks when it has scheduled a step,
+  with logs that are still `RemoteValue`s (this callback reads none of them); a save first
+  waits for the scheduled steps to run, so the checkpoint holds the steps it counts.
   """
 
   def __init__(self, state: CheckpointState, every_steps: int, batches_done: int, validation=None):
     super().__init__()
+    # Tells Keras that the batch hooks accept RemoteValue logs (else it refuses the callback
+    # under ParameterServerStrategy).
+    self._supports_tf_logs = True
     self._state = state
     self._every = every_steps
     self._resumed_at = batches_done
@@ -115,7 +124,7 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
       int(self._state.epoch), done, int(self._state.global_step)
     )
     if evaluated or (self._every and done % self._every == 0):
-      self._state.save()
+      self._save()
     if evaluated:
       self._after_save()
 
@@ -125,9 +134,13 @@ class CheckpointCallback(tf.keras.callbacks.Callback):
     evaluated = self._validation is not None and self._validation.after_epoch(
       epoch, self._done, int(self._state.global_step)
     )
-    self._state.save()
+    self._save()
     if evaluated:
       self._after_save()
+
+  def _save(self) -> None:
+    cluster.wait_for_scheduled_steps(self.model.distribute_strategy)
+    self._state.save()
 
   def _after_save(self) -> None:
     self._validation.after_save()

@@ -1,4 +1,4 @@
-"""The cluster of a multi-worker job: `TF_CONFIG`, free ports, and host values across workers.
+"""The cluster of a distributed job: `TF_CONFIG`, free ports, and host values across workers.
 
 Under `tf.distribute.MultiWorkerMirroredStrategy` every worker process reads the cluster and
 its own role from the `TF_CONFIG` environment variable, e.g. for worker 1 of two:
@@ -14,11 +14,13 @@ every worker must call at the same point of the program.
 import contextlib
 import json
 import socket
-from typing import List, Sequence
+from typing import List, Mapping, Sequence
 
 import kaml_tf  # noqa: F401
 import numpy as np
 import tensorflow as tf
+
+from kaml_tf.training import strategies
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> List[int]:
@@ -42,16 +44,42 @@ def tf_config(workers: Sequence[str], index: int) -> str:
   Raises:
     ValueError: if there are no workers or `index` is not one of them.
   """
-  workers = list(workers)
-  if not workers:
+  return task_tf_config({"worker": workers}, "worker", index)
+
+
+def task_tf_config(jobs: Mapping[str, Sequence[str]], task_type: str, index: int) -> str:
+  """The `TF_CONFIG` JSON of task `index` of job `task_type` in a cluster of `jobs`.
+
+  Args:
+    jobs: Addresses ("host:port") by job name, e.g. {"chief": [...], "worker": [...],
+      "ps": [...]} for parameter-server training.
+    task_type: This task's job.
+    index: This task's index in its job.
+
+  Raises:
+    ValueError: if the cluster has no worker, or the task is not in it.
+  """
+  jobs = {job: list(addresses) for job, addresses in jobs.items()}
+  if not jobs.get("worker"):
     raise ValueError("tf_config: the cluster needs at least one worker address")
-  if not 0 <= index < len(workers):
-    raise ValueError(f"tf_config: worker index {index} is not in 0..{len(workers) - 1}")
-  return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+  tasks = jobs.get(task_type, [])
+  if not 0 <= index < len(tasks):
+    raise ValueError(
+      f"tf_config: {task_type} index {index} is not in 0..{len(tasks) - 1}"
+      if tasks
+      else f"tf_config: the cluster has no {task_type!r} job; it has {sorted(jobs)}"
+    )
+  return json.dumps({"cluster": jobs, "task": {"type": task_type, "index": index}})
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
-  """True when `strategy` spans several worker processes (a cluster from TF_CONFIG)."""
+  """True when several worker processes run this program in step (a cluster from TF_CONFIG).
+
+  False under parameter-server training: its chief alone runs the program (workers and ps
+  tasks only serve), so its host values need no combining.
+  """
+  if strategies.is_parameter_server(strategy):
+    return False
   resolver = getattr(strategy, "cluster_resolver", None)
   if resolver is None:
     return False
@@ -92,3 +120,15 @@ def gather_over_replicas(strategy: tf.distribute.Strategy, value: int) -> List[i
     return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(local, axis=0))
 
   return [int(v) for v in strategy.experimental_local_results(gather())[0].numpy()]
+
+
+def wait_for_scheduled_steps(strategy: tf.distribute.Strategy) -> None:
+  """Under parameter-server training, waits until every step dispatched so far has run.
+
+  Keras `fit` schedules steps on the workers and returns at once, so the chief's callbacks
+  run ahead of the variables; a checkpoint saved without waiting could lack the updates of
+  the steps still queued. A no-op under every other strategy.
+  """
+  if strategies.is_parameter_server(strategy):
+    # One coordinator per strategy: the constructor returns the one Keras fit uses.
+    tf.distribute.experimental.coordinator.ClusterCoordinator(strategy).join()

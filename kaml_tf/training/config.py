@@ -206,8 +206,14 @@ class OptimConfig:
   strategy: str = configs.field(
     "default",
     "tf.distribute strategy: default (one device), mirrored (local devices), multi_worker "
-    "(TF_CONFIG's cluster).",
+    "(TF_CONFIG's cluster), parameter_server (TF_CONFIG's chief, worker and ps tasks; "
+    "asynchronous, the embedding tables sharded over the ps tasks).",
     choices=strategies.NAMES,
+  )
+  ps_min_shard_bytes: int = configs.field(
+    strategies.DEFAULT_MIN_SHARD_BYTES,
+    "Under --strategy=parameter_server: a variable is cut along its first axis into shards "
+    "of at least this many bytes, at most one per ps task (a smaller one stays whole).",
   )
   log_every_steps: int = configs.field(50, "TensorBoard scalar frequency, in steps.")
   calibrate: bool = configs.field(
@@ -240,7 +246,13 @@ class OptimConfig:
   def __post_init__(self):
     if not self.learning_rate > 0:
       raise self._error("learning_rate", f"must be > 0, got {self.learning_rate}")
-    for name in ("batch_size", "epochs", "keep_checkpoints", "log_every_steps"):
+    for name in (
+      "batch_size",
+      "epochs",
+      "keep_checkpoints",
+      "log_every_steps",
+      "ps_min_shard_bytes",
+    ):
       if getattr(self, name) < 1:
         raise self._error(name, f"must be >= 1, got {getattr(self, name)}")
     if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
@@ -280,6 +292,14 @@ class RunConfig:
         "calibrate",
         "the calibration is fitted on the validation set; give one with --validation_days "
         "or --validation",
+      )
+    if self.optim.strategy == strategies.PARAMETER_SERVER and not self.data.shuffle_buffer:
+      raise ConfigError.of(
+        DataConfig,
+        "shuffle_buffer",
+        f"must be > 0 under --strategy={strategies.PARAMETER_SERVER}: every worker reads "
+        "every training file (TF 2.16 gives all workers one input pipeline), and only each "
+        "worker's own shuffle keeps them from training on the same batches",
       )
 
   def validate_against(self, num_actions: int) -> None:

@@ -80,6 +80,15 @@ class KamlTask(tfrs.Model):
     logs.update({f"auc_{a}": aucs[k] for k, a in enumerate(self.action_names)})
     return logs
 
+  def get_metrics_result(self) -> Dict[str, tf.Tensor]:
+    """The epoch's logs, read from the metrics once the epoch's steps have run.
+
+    Keras replaces the last step's logs with these when their keys match; this matters under
+    ParameterServerStrategy, whose last scheduled step need not be the last to run (the
+    default lists the AUCs as one vector, so the keys would not match).
+    """
+    return self._logs()
+
   # The step has no tensor-dependent Python control flow, so AutoGraph has nothing to do; left
   # on, it re-transpiles the whole loss/metric/tf-keras call tree and slows the first step of a
   # process down many times

@@ -11,12 +11,27 @@ With a validation set (--validation, or the last --validation_days days of the t
 which training then skips), `validation_loop` evaluates after every epoch and every
 --eval_every_steps steps, keeps the best network in MODEL_DIR/best/ and stops early after
 --early_stopping_patience evaluations without improvement.
+
+Parameter-server training (`--strategy=parameter_server`). The chief runs this module; Keras
+`fit` dispatches each step to a free worker, which reads the variables from the ps tasks and
+applies its own gradient there (asynchronous training). The input is a `DatasetCreator` over
+the dataset factory, which each worker runs for itself: TF 2.16 gives every worker the same
+input context (one pipeline, id 0) and the same traced graph, so the workers cannot split the
+files between them; each reads every training file, repeated, in an order shuffled with a seed
+it draws itself (hence --shuffle_buffer > 0), and an epoch is --steps_per_epoch steps of any
+workers. A resumed run therefore continues at the checkpoint's step with fresh shuffles rather
+than skipping the batches done. The statistics tables and input counters are created in the
+strategy's scope: every worker gets its own copy of the tables, and the counters live on a ps
+task, so they add up what all workers read. Checkpoints, validation, calibration and
+TensorBoard (epoch-level only) stay on the chief; a save or an evaluation first waits for the
+steps already dispatched.
 """
 
 import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,6 +48,8 @@ from kaml_tf.data import dataset as dataset_lib
 from kaml_tf.data import days as days_lib
 from kaml_tf.data import point_in_time
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.logs import parquet as parquet_logs
+from kaml_tf.logs import records
 from kaml_tf.logs import validation
 from kaml_tf import atomic
 from kaml_tf.losses import joint
@@ -41,6 +58,7 @@ from kaml_tf.training import checkpointing
 from kaml_tf.training import cluster
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
+from kaml_tf.training import strategies
 from kaml_tf.training import task as task_lib
 from kaml_tf.training import validation_loop
 from kaml_tf.training import warm_start
@@ -70,6 +88,11 @@ class TrainResult:
     stopped_early: Whether early stopping ended the run.
     warm_started_from: The other run's checkpoint this run started from
       (`optim.warm_start_from`), or None.
+    epoch_seconds: Wall time of each epoch this call fitted (`history` order), the first
+      one's tracing included.
+    variable_shards: Under parameter-server training, the devices of the shards of each
+      partitioned network variable by name (e.g. an embedding table over two ps tasks);
+      None under other strategies.
   """
 
   epochs: int
@@ -84,6 +107,8 @@ class TrainResult:
   best: Optional[Dict[str, object]] = None
   stopped_early: bool = False
   warm_started_from: Optional[str] = None
+  epoch_seconds: List[float] = dataclasses.field(default_factory=list)
+  variable_shards: Optional[Dict[str, List[str]]] = None
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -156,7 +181,7 @@ class _Datasets:
         return found
     return error
 
-  def _make(self, files: str, shuffle_seed: Optional[int], batches_done: int, ctx):
+  def _make(self, files: str, shuffle_seed, batches_done: int, ctx, repeat: bool = False):
     data, optim = self._config.data, self._config.optim
     batch = ctx.get_per_replica_batch_size(optim.batch_size) if ctx else optim.batch_size
     ds = dataset_lib.make_dataset(
@@ -174,17 +199,46 @@ class _Datasets:
       parallel_reads=data.parallel_reads,
       stats_mode=data.stats_mode,
       days=self._train_days,
+      repeat=repeat,
     )
     return ds.skip(batches_done) if batches_done else ds
 
   def train(self, epoch: int, batches_done: int):
+    if strategies.is_parameter_server(self._strategy):
+      # Keras hands it to each worker (the module docstring): no epoch order, nothing skipped.
+      return tf.keras.utils.experimental.DatasetCreator(self._worker_stream)
     seed = self._config.optim.seed + epoch
     return self._strategy.distribute_datasets_from_function(
       lambda ctx: self._make(self._config.data.train_files, seed, batches_done, ctx)
     )
 
+  def _worker_stream(self, ctx):
+    """One parameter-server worker's endless stream, traced on the chief into its own graph."""
+    # TF pairs a tensor seed with the graph's seed and compares the pair with (0, 0) in Python,
+    # which fails in a graph when that seed is 0 (--seed=0); this graph's seed is set apart
+    # (it changes nothing else: the tensor seed alone orders the stream).
+    tf.random.set_seed(1)
+    return self._make(self._config.data.train_files, _worker_seed(), 0, ctx, repeat=True)
 
-def _callbacks(state, run_config, log_dir: Optional[str], batches_done: int, validation=None):
+
+def _worker_seed() -> tf.Tensor:
+  """An int64 shuffle seed drawn where the dataset graph runs: each worker draws its own.
+
+  Both op seeds 0 make the kernel seed itself from the OS, whatever `tf.random.set_seed`
+  says, so the one graph the chief traces draws another seed on every worker.
+  """
+  return tf.raw_ops.RandomUniformInt(
+    shape=tf.constant([], tf.int32),
+    minval=tf.constant(0, tf.int64),
+    maxval=tf.constant(2**31 - 1, tf.int64),
+    seed=0,
+    seed2=0,
+  )
+
+
+def _callbacks(
+  state, run_config, log_dir: Optional[str], batches_done: int, validation=None, per_step=True
+):
   callbacks = [
     checkpointing.CheckpointCallback(
       state, run_config.optim.checkpoint_every_steps, batches_done, validation
@@ -193,7 +247,9 @@ def _callbacks(state, run_config, log_dir: Optional[str], batches_done: int, val
   if log_dir:
     callbacks.append(
       tf.keras.callbacks.TensorBoard(
-        log_dir=log_dir, update_freq=run_config.optim.log_every_steps, profile_batch=0
+        log_dir=log_dir,
+        update_freq=run_config.optim.log_every_steps if per_step else "epoch",
+        profile_batch=0,
       )
     )
   return callbacks
@@ -231,12 +287,37 @@ def _check_distributable(run_config: config_lib.RunConfig, strategy) -> None:
   """
   if isinstance(strategy, _DEFAULT_STRATEGY_TYPE):
     return
+  if strategies.is_parameter_server(strategy):
+    check_parameter_server_inputs(run_config)
   if not run_config.optim.steps_per_epoch:
     raise config_lib.ConfigError(
       "steps_per_epoch: required under a tf.distribute strategy (Keras cannot find the end "
       "of a distributed dataset); set it to the steps of one pass, ceil(records of the "
       "largest worker's files / (batch_size / replicas)), or more: the epoch then ends when "
       "every worker has read all its files"
+    )
+
+
+def check_parameter_server_inputs(run_config: config_lib.RunConfig) -> None:
+  """Refuses training logs the parameter-server workers cannot read.
+
+  The Parquet reader is a Python generator (`tf.data.Dataset.from_generator`): it runs only
+  in the process that built the dataset, and under ParameterServerStrategy the workers run a
+  graph the chief traced.
+
+  Raises:
+    config_lib.ConfigError: naming `train_files` when they hold Parquet logs.
+  """
+  parquet = [
+    f for f in records.list_files(run_config.data.train_files) if parquet_logs.is_parquet(f)
+  ]
+  if parquet:
+    raise config_lib.ConfigError.of(
+      config_lib.DataConfig,
+      "train_files",
+      f"{parquet[0]} is a Parquet log, which --strategy={strategies.PARAMETER_SERVER} cannot "
+      "read (its reader is a Python generator, and the workers run a graph the chief "
+      "traced); train on TFRecord logs (`pipelines.convert_logs --to_format=tfrecord`)",
     )
 
 
@@ -355,6 +436,17 @@ def _check_stats_precede_validation(
     )
 
 
+def variable_shards(network: tf.keras.Model) -> Dict[str, List[str]]:
+  """The devices of each partitioned variable's shards, by variable name (shard order)."""
+  shards: Dict[str, List[str]] = {}
+  for variable in network.variables:
+    # A shard of a ShardedVariable is called `<name>/part_<i>:0`.
+    name, found = re.subn(r"/part_\d+(:\d+)?$", "", variable.name)
+    if found:
+      shards.setdefault(name, []).append(variable.device)
+  return shards
+
+
 def _is_empty(dataset: tf.data.Dataset) -> bool:
   """Whether a (default-strategy, so plain) dataset yields nothing."""
   return not any(True for _ in dataset.take(1))
@@ -374,7 +466,16 @@ def _fit(
   out_dir = scratch or model_dir
   if verbose is None:
     verbose = 1 if sys.stdout.isatty() else 2
-  datasets = _Datasets(schema, run_config, strategy, train_days)
+  parameter_server = strategies.is_parameter_server(strategy)
+  if parameter_server:
+    # Verbose 1 (a live progress bar) is refused under ParameterServerStrategy.
+    verbose = 2 if verbose == 1 else verbose
+    # In the scope, each worker gets its own copy of the statistics tables, and the input
+    # counters live on a ps task where every worker adds to them (the module docstring).
+    with strategy.scope():
+      datasets = _Datasets(schema, run_config, strategy, train_days)
+  else:
+    datasets = _Datasets(schema, run_config, strategy, train_days)
   with strategy.scope():
     task = build_task(schema, run_config)
   log_dir = None if scratch else os.path.join(model_dir, model_dir_lib.LOG_DIR)
@@ -416,6 +517,7 @@ def _fit(
   if validation:
     validation.restore(int(state.global_step))
   history: List[Dict[str, float]] = []
+  epoch_seconds: List[float] = []
   start_steps = int(state.global_step)
   started = time.time()
   optim = run_config.optim
@@ -439,19 +541,23 @@ def _fit(
       if evaluated:
         validation.after_save()
       continue
+    epoch_started = time.time()
     try:
       fitted = task.fit(
         datasets.train(epoch, batches_done),
         epochs=epoch + 1,
         initial_epoch=epoch,
         steps_per_epoch=steps,
-        callbacks=_callbacks(state, run_config, log_dir, batches_done, validation),
+        callbacks=_callbacks(
+          state, run_config, log_dir, batches_done, validation, per_step=not parameter_server
+        ),
         verbose=verbose,
       )
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, UnicodeDecodeError) as e:
       # A malformed record fails deep inside the input pipeline (TF's message may quote its
       # bytes, which need not be UTF-8); name it instead.
       raise datasets.diagnose(e) from None
+    epoch_seconds.append(time.time() - epoch_started)
     history.append({k: float(v[-1]) for k, v in fitted.history.items()})
     unknown, read, cold_start = cluster.sum_over_workers(
       strategy,
@@ -478,6 +584,9 @@ def _fit(
     ),
   )
   result.warm_started_from = warm_started
+  result.epoch_seconds = epoch_seconds
+  if parameter_server:
+    result.variable_shards = variable_shards(task.network)
   if validation:
     source, rule = validation.source, validation.rule
     result.validation_days = list(source.days) if source.days else None

@@ -24,6 +24,10 @@ all stop after the same step. Scoring on every worker would only repeat the chie
 workers whose scores differed in the last bit (other hosts, other math libraries) would take
 different decisions and hang in the next collective. Only the chief writes files in the model
 directory.
+
+Parameter-server training. The chief alone runs the program: it scores the validation set
+with the network whose variables live on the ps tasks, once the steps dispatched so far have
+run, and decides alone.
 """
 
 import dataclasses
@@ -296,6 +300,8 @@ class ValidationLoop:
 
   def _evaluate(self, epoch: int, step: int, global_step: int) -> bool:
     entry: Dict[str, Any] = {"epoch": epoch, "step": step, "global_step": global_step}
+    # Under parameter-server training the steps counted may still be queued on the workers.
+    cluster.wait_for_scheduled_steps(self._strategy)
     if self._chief:
       entry.update(self.metrics())
     entry[SELECTION_METRIC] = _from_chief(self._strategy, entry.get(SELECTION_METRIC), self._chief)

@@ -22,6 +22,7 @@ def test_names_expand_all_and_refuse_unknown_ones():
     "serving",
     "multivalued",
     "beam",
+    "distributed",
   ]
   assert sections.names(["stats", "input"]) == ["stats", "input"]
   with pytest.raises(config_lib.ConfigError, match=r"unknown section\(s\) \['nope'\]") as raised:

@@ -71,3 +71,15 @@ def test_negative_label_delay_names_the_field():
 def test_label_delay_round_trips_through_the_config_json():
   data = config_lib.DataConfig(schema_path="s.json", train_files="t", label_delay_days=2)
   assert config_lib.DataConfig(**dataclasses.asdict(data)) == data
+
+
+def test_parameter_server_needs_a_shuffle():
+  data = config_lib.DataConfig(schema_path="s.json", train_files="t", shuffle_buffer=0)
+  optim = config_lib.OptimConfig(strategy="parameter_server", steps_per_epoch=5)
+  with pytest.raises(config_lib.ConfigError, match=r"^shuffle_buffer: must be > 0 under") as e:
+    config_lib.RunConfig(data=data, model=model_config_lib.ModelConfig(), optim=optim)
+  assert e.value.field == "shuffle_buffer"
+  # Any other strategy reads in order without a shuffle, and a shuffle suits every one.
+  config_lib.RunConfig(data=data, model=model_config_lib.ModelConfig())
+  shuffled = dataclasses.replace(data, shuffle_buffer=1)
+  config_lib.RunConfig(data=shuffled, model=model_config_lib.ModelConfig(), optim=optim)

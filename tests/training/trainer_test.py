@@ -153,3 +153,18 @@ def test_summary_file_matches_result(small_logs, tmp_path):
     summary = json.load(f)
   assert summary["steps"] == result.steps
   assert summary["history"] == result.history
+
+
+@pytest.mark.parametrize("name, refused", [("train-0.parquet", True), ("train-0.tfrecord", False)])
+def test_parameter_server_refuses_parquet_training_logs(tmp_path, name, refused):
+  (tmp_path / name).write_bytes(b"")
+  data = config_lib.DataConfig(schema_path="s.json", train_files=str(tmp_path / "train-*"))
+  run_config = config_lib.RunConfig(data=data, model=model_config_lib.ModelConfig())
+  if not refused:
+    trainer.check_parameter_server_inputs(run_config)
+    return
+  with pytest.raises(
+    config_lib.ConfigError, match=r"^train: .*train-0\.parquet is a Parquet log, which"
+  ) as raised:
+    trainer.check_parameter_server_inputs(run_config)
+  assert raised.value.field == "train_files"
