@@ -5,6 +5,8 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.10 python3.9 python3; d
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= /tmp/kaml-demo
+# Test processes (BUILD.md: each imports TensorFlow); a file's tests stay in one process.
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_USE_LEGACY_KERAS := 1
 
@@ -29,7 +31,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV)
