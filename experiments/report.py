@@ -7,11 +7,17 @@ single run has no standard deviation). A run whose metric is undefined (null in 
 e.g. an action without test positives) is left out of that cell's mean, and the cell says over
 how many runs it was taken.
 
+Blocks: `per_target` (the served probabilities, calibrated when the runs are), `raw` (the
+same evaluation of the uncalibrated probabilities, when some run is calibrated) and `oracle`.
+
 results.md lays each block out like the paper's Tables 2-4: rows are configurations, columns
 each action's AUC and LogLoss then "All", cells "0.8510 ± 0.0012", the best mean of each column
-in bold (highest AUC, lowest LogLoss), and a RelaImpr row (eq. 14) of the `kaml` configuration
-against the best `baseline` configuration of that column, on mean AUCs. Configurations with the
-`reference` role (Oracle) are never the best baseline.
+in bold (highest AUC, lowest LogLoss), and a RelaImpr row (eq. 14) of the `kaml` configuration,
+and one of each `plugin` configuration, against the best `baseline` configuration of that
+column, on mean AUCs. Configurations with the `reference` role (Oracle) are never the best
+baseline. When the runner adds them (`experiments.intervals`), each per-target block is
+followed by its 95% bootstrap intervals over the test rows; then come the settings each
+configuration's search chose on validation and the test positives per action.
 """
 
 import json
@@ -421,7 +427,7 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     "LogLoss). RelaImpr (eq. 14): (AUC(KAML) - 0.5) / (AUC(best baseline) - 0.5) - 1 on "
     "mean AUCs, against the baseline-role configuration with the best mean AUC in that "
     "column (named in brackets; reference configurations such as Oracle are not "
-    "baselines).",
+    "baselines); a row per plug-in (KAML's modules on another backbone) likewise.",
     "",
   ]
   for block in results["blocks"]:

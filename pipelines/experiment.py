@@ -170,7 +170,12 @@ def config_from_flags() -> runner.ExperimentConfig:
 def main(argv):
   del argv
   config = config_from_flags()
-  results = runner.run_experiment(config)
+  try:
+    results = runner.run_experiment(config)
+  except runner.ExperimentError as e:
+    # Another experiment in --output_dir, too few test positives, a budget larger than a
+    # configuration's settings: each message names the flag to change; one FATAL line.
+    raise app.UsageError(str(e)) from None
   for block in results["blocks"]:
     print(f"\n{report.BLOCK_TITLES[block]}\n{report.format_table(results, block)}")
 

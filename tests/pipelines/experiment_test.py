@@ -19,6 +19,7 @@ from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.datasets.kuairand import conversion
+from kaml_tf.datasets.simulation import simulator
 from kaml_tf.training import config as config_lib
 from pipelines import experiment
 
@@ -278,3 +279,16 @@ def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
   assert "| KAML | kaml | mmoe | adm | 1, 1, 1, 1 | no | 0.9 |" in markdown
   for name in ("auc.png", "logloss.png", "oracle_auc.png", "oracle_logloss.png"):
     assert os.path.getsize(out / name) > 0
+
+
+def test_too_few_test_positives_end_the_job_before_training(tmp_path):
+  data = tmp_path / "data"
+  simulator.write_simulation(
+    simulator.SimulationConfig(num_rows=200, train_days=2, num_ad_tasks=20, num_users=50),
+    str(data),
+  )
+  values = dict(suite="oracle", data_dir=str(data), output_dir=str(tmp_path / "out"), stats="")
+  with flagsaver.flagsaver(**values):
+    with pytest.raises(app.UsageError, match=r"action 'activation' has \d+ positives .*=300"):
+      experiment.main(["experiment"])
+  assert not (tmp_path / "out" / "runs").exists()
