@@ -7,11 +7,17 @@ single run has no standard deviation). A run whose metric is undefined (null in 
 e.g. an action without test positives) is left out of that cell's mean, and the cell says over
 how many runs it was taken.
 
+Blocks: `per_target` (the served probabilities, calibrated when the runs are), `raw` (the
+same evaluation of the uncalibrated probabilities, when some run is calibrated) and `oracle`.
+
 results.md lays each block out like the paper's Tables 2-4: rows are configurations, columns
 each action's AUC and LogLoss then "All", cells "0.8510 ± 0.0012", the best mean of each column
-in bold (highest AUC, lowest LogLoss), and a RelaImpr row (eq. 14) of the `kaml` configuration
-against the best `baseline` configuration of that column, on mean AUCs. Configurations with the
-`reference` role (Oracle) are never the best baseline.
+in bold (highest AUC, lowest LogLoss), and a RelaImpr row (eq. 14) of the `kaml` configuration,
+and one of each `plugin` configuration, against the best `baseline` configuration of that
+column, on mean AUCs. Configurations with the `reference` role (Oracle) are never the best
+baseline. When the runner adds them (`experiments.intervals`), each per-target block is
+followed by its 95% bootstrap intervals over the test rows; then come the settings each
+configuration's search chose on validation and the test positives per action.
 """
 
 import json
@@ -29,12 +35,18 @@ from kaml_tf import atomic
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 PER_TARGET = "per_target"
+RAW = "raw"
 ORACLE = "oracle"
 BLOCK_TITLES = {
   PER_TARGET: "Per-target evaluation (paper 4.1.4: each test sample on its target action)",
+  RAW: "Per-target evaluation of the raw (uncalibrated) probabilities",
   ORACLE: "Every action against the true labels (oracle evaluation)",
 }
-PLOT_LABELS = {PER_TARGET: "per-target evaluation", ORACLE: "every action vs true labels"}
+PLOT_LABELS = {
+  PER_TARGET: "per-target evaluation",
+  RAW: "per-target, raw probabilities",
+  ORACLE: "every action vs true labels",
+}
 METRICS = ("auc", "logloss")
 METRIC_TITLES = {"auc": "AUC", "logloss": "LogLoss"}
 # Higher AUC is better, lower LogLoss is better.
@@ -50,6 +62,9 @@ def block_of(metrics: Mapping[str, Any], block: str) -> Mapping[str, Any]:
   """
   if block == PER_TARGET:
     return metrics
+  if block == RAW:
+    # The raw metrics of the probabilities before calibration (kaml_tf.evaluation.evaluator).
+    return metrics[RAW]
   if block not in metrics:
     raise KeyError(f"metrics have no {block!r} block (keys: {sorted(metrics)})")
   return metrics[block]
@@ -109,9 +124,12 @@ def _summary_cell(summary: Mapping[str, Any], column: str) -> Mapping[str, Any]:
 
 
 def rela_impr_row(
-  configurations: Mapping[str, Mapping[str, Any]], block: str, columns: Sequence[str]
+  configurations: Mapping[str, Mapping[str, Any]],
+  block: str,
+  columns: Sequence[str],
+  name: Optional[str] = None,
 ) -> Optional[Dict[str, Any]]:
-  """RelaImpr (eq. 14) of the `kaml` configuration over the best baseline, per column.
+  """RelaImpr (eq. 14) of the `kaml` configuration (or `name`) over the best baseline.
 
   The best baseline of a column is the `baseline`-role configuration with the highest mean
   AUC in it; RelaImpr is computed on the two mean AUCs.
@@ -120,12 +138,16 @@ def rela_impr_row(
     configurations: `results["configurations"]`.
     block: The metrics block.
     columns: Action names and `ALL_COLUMN`.
+    name: The configuration compared (default: the one with the `kaml` role).
 
   Returns:
     `{column: {"value": float or None, "baseline": name or None}}`, or None when there is no
-    `kaml` configuration or no baseline.
+    such configuration or no baseline.
   """
-  kaml = [n for n, c in configurations.items() if c["role"] == suites_lib.KAML]
+  if name is None:
+    kaml = [n for n, c in configurations.items() if c["role"] == suites_lib.KAML]
+  else:
+    kaml = [name] if name in configurations else []
   baselines = [n for n, c in configurations.items() if c["role"] == suites_lib.BASELINE]
   if not kaml or not baselines:
     return None
@@ -153,6 +175,8 @@ def build_results(
   settings: Mapping[str, Mapping[str, Any]],
   experiment: Mapping[str, Any],
   command: str = "",
+  chosen: Optional[Mapping[str, Mapping[str, Any]]] = None,
+  test_positives: Optional[Mapping[str, Mapping[str, int]]] = None,
 ) -> Dict[str, Any]:
   """The `results.json` dict of a suite.
 
@@ -165,19 +189,29 @@ def build_results(
       actually used).
     experiment: The experiment's shared settings (training, data, seeds).
     command: The command line that produced the results.
+    chosen: Per configuration, its settings chosen on validation (the validation protocol:
+      `{"trials", "validation_auc", "trial", "point", "changed", "tuning_dir"}`).
+    test_positives: Per test split, each action's positives in its target traffic.
+
+  The `raw` block (the uncalibrated probabilities) is there when some run is calibrated.
 
   Returns:
-    `{"suite", "title", "command", "actions", "blocks", "experiment", "configurations":
-    {name: {"role", "settings", "runs", "summary": {block: aggregate}}}, "rela_impr":
-    {block: row or None}}`.
+    `{"suite", "title", "command", "actions", "blocks", "experiment", "test_positives",
+    "configurations": {name: {"role", "settings", "chosen", "runs", "summary": {block:
+    aggregate}}}, "rela_impr": {block: row or None}}` ("chosen" only when searched).
   """
-  blocks = [PER_TARGET] + ([ORACLE] if suite.oracle_evaluation else [])
+  every_run = [r["metrics"] for v in suite.variants for r in runs[v.name]]
+  calibrated = any(m.get("calibration") for m in every_run) and all(RAW in m for m in every_run)
+  blocks = (
+    [PER_TARGET] + ([RAW] if calibrated else []) + ([ORACLE] if suite.oracle_evaluation else [])
+  )
   configurations = {}
   for variant in suite.variants:
     variant_runs = list(runs[variant.name])
     configurations[variant.name] = {
       "role": variant.role,
       "settings": dict(settings[variant.name]),
+      **({"chosen": dict(chosen[variant.name])} if chosen and variant.name in chosen else {}),
       "runs": variant_runs,
       "summary": {
         b: aggregate_blocks([block_of(r["metrics"], b) for r in variant_runs], actions)
@@ -192,8 +226,17 @@ def build_results(
     "actions": list(actions),
     "blocks": blocks,
     "experiment": dict(experiment),
+    "test_positives": {k: dict(v) for k, v in (test_positives or {}).items()},
     "configurations": configurations,
     "rela_impr": {b: rela_impr_row(configurations, b, columns) for b in blocks},
+    "plugin_rela_impr": {
+      b: {
+        n: rela_impr_row(configurations, b, columns, n)
+        for n, c in configurations.items()
+        if c["role"] == suites_lib.PLUGIN
+      }
+      for b in blocks
+    },
   }
 
 
@@ -261,9 +304,13 @@ def format_table(results: Mapping[str, Any], block: str) -> str:
         is_best = summary["mean"] is not None and summary["mean"] == best[(c, m)]
         cells.append(format_cell(summary, runs, bold=is_best))
     lines.append("| " + " | ".join(cells) + " |")
-  row = results.get("rela_impr", {}).get(block)
-  if row:
-    cells = ["RelaImpr."]
+  rows = [("RelaImpr.", results.get("rela_impr", {}).get(block))]
+  plugins = results.get("plugin_rela_impr", {}).get(block, {})
+  rows += [(f"RelaImpr. ({name})", row) for name, row in plugins.items()]
+  for label, row in rows:
+    if not row:
+      continue
+    cells = [label]
     for c in columns:
       entry = row[c]
       vs = f" (vs {entry['baseline']})" if entry["baseline"] else ""
@@ -285,6 +332,66 @@ def _format_settings(results: Mapping[str, Any]) -> str:
       f"| {name} | {config['role']} | {s['backbone']} | {s['mask_policy']} | "
       f"{alpha} | {'yes' if s['hke'] else 'no'} | {s['gamma']:g} |"
     )
+  return "\n".join(lines)
+
+
+def _format_interval(cell: Optional[Mapping[str, Any]], percent: bool = False) -> str:
+  if not cell or cell["low"] is None:
+    return "n/a"
+  if percent:
+    return f"{100 * cell['low']:.2f}% .. {100 * cell['high']:.2f}%"
+  return f"[{cell['low']:.4f}, {cell['high']:.4f}]"
+
+
+def format_intervals(results: Mapping[str, Any], block: str) -> Optional[str]:
+  """The block's bootstrap intervals (each configuration's, RelaImpr's), or None."""
+  data = (results.get("intervals") or {}).get(block)
+  if not data:
+    return None
+  columns = _columns(results["actions"])
+  header = ["Configuration"] + [f"{c} {METRIC_TITLES[m]}" for c in columns for m in METRICS]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for name, cells in data["configurations"].items():
+    row = [name] + [_format_interval(cells[c][m]) for c in columns for m in METRICS]
+    lines.append("| " + " | ".join(row) + " |")
+  for name, cells in data["rela_impr"].items():
+    row = [f"RelaImpr. ({name})"]
+    for c in columns:
+      cell = cells.get(c)
+      text = "n/a"
+      if cell and cell["value"] is not None:
+        text = f"{format_percent(cell['value'])} ({_format_interval(cell, percent=True)}) vs {cell['baseline']}"
+      row += [text, "-"]
+    lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines)
+
+
+def _format_chosen(results: Mapping[str, Any]) -> Optional[str]:
+  """The settings each configuration's search chose on validation, or None if none searched."""
+  rows = [(n, c["chosen"]) for n, c in results["configurations"].items() if "chosen" in c]
+  if not rows:
+    return None
+  lines = [
+    "| Configuration | Trials | Validation AUC | Chosen (changed from the suite's settings) |",
+    "|---|---|---|---|",
+  ]
+  for name, chosen in rows:
+    changed = ", ".join(f"{k}={v}" for k, v in chosen["changed"].items()) or "(none)"
+    score = chosen["validation_auc"]
+    lines.append(
+      f"| {name} | {chosen['trials']} | {'-' if score is None else f'{score:.4f}'} | {changed} |"
+    )
+  return "\n".join(lines)
+
+
+def _format_positives(results: Mapping[str, Any]) -> Optional[str]:
+  positives = results.get("test_positives") or {}
+  if not positives:
+    return None
+  actions = results["actions"]
+  lines = ["| Test split | " + " | ".join(actions) + " |", "|---" * (len(actions) + 1) + "|"]
+  for split, counts in positives.items():
+    lines.append(f"| `{split}` | " + " | ".join(str(counts.get(a, "-")) for a in actions) + " |")
   return "\n".join(lines)
 
 
@@ -320,11 +427,21 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     "LogLoss). RelaImpr (eq. 14): (AUC(KAML) - 0.5) / (AUC(best baseline) - 0.5) - 1 on "
     "mean AUCs, against the baseline-role configuration with the best mean AUC in that "
     "column (named in brackets; reference configurations such as Oracle are not "
-    "baselines).",
+    "baselines); a row per plug-in (KAML's modules on another backbone) likewise.",
     "",
   ]
   for block in results["blocks"]:
     out += [f"## {BLOCK_TITLES[block]}", "", format_table(results, block), ""]
+    intervals = format_intervals(results, block)
+    if intervals:
+      out += [
+        f"95% bootstrap intervals over the test rows ({results['intervals_resamples']} "
+        "resamples; each configuration averaged over its seeds, all on the same resamples; "
+        "RelaImpr against the column's best baseline on the same resamples):",
+        "",
+        intervals,
+        "",
+      ]
     files = plot_files(block)
     out += [
       f"![{METRIC_TITLES[m]} by configuration, {PLOT_LABELS[block]}]({files[m]})" for m in METRICS
@@ -340,6 +457,26 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     _format_experiment(results["experiment"]),
     "",
   ]
+  chosen = _format_chosen(results)
+  if chosen:
+    out += [
+      "## Settings chosen on validation",
+      "",
+      "Each configuration's search: the same number of trials, each an early-stopped run "
+      "scored by its best validation per-target overall AUC; every seed's final run uses "
+      "the chosen settings (trials and reports in each tuning_dir).",
+      "",
+      chosen,
+      "",
+    ]
+  positives = _format_positives(results)
+  if positives:
+    out += [
+      "## Test positives per action (target traffic)",
+      "",
+      positives,
+      "",
+    ]
   return "\n".join(out)
 
 

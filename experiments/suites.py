@@ -6,7 +6,9 @@ BCE weight gamma of the joint loss (eq. 13; gamma = 1 switches RLU off); everyth
 widths, optimiser, epochs) is shared by the suite's variants and set by the experiment.
 
 * `baselines` (Table 2): SingleTask, MMoE, SharedBottom, PLE, TAML and STAR with the base mask,
-  and KAML (MMoE + ADM + HKE + RLU), in the paper's row order.
+  and KAML (MMoE + ADM + HKE + RLU), in the paper's row order; then KAML's modules as a plug-in
+  on the two other expert backbones, PLE+KAML and TAML+KAML (ADM + HKE + RLU on PLE, on TAML),
+  which show whether the modules add to the strongest baselines, not only to MMoE.
 * `ablation` (Table 4): MMoE, MMoE+ADM, MMoE+ADM+HKE, MMoE+RLU and KAML.
 * `oracle` (Table 3's design on simulated logs): Vanilla (base-mask MMoE), KAML and Oracle
   (MMoE trained on the true labels of every action); also evaluated against the true labels.
@@ -19,9 +21,10 @@ sample (`oracle_evaluation`): the per-target AUCs of the rare actions rest on a 
 positives (a million-row simulation's test day has about 6 retention-target positives), the
 true-label block on every test sample.
 
-Each variant has a role: `kaml` (the row RelaImpr is computed for), `baseline` (candidates for
-the best baseline of eq. 14) or `reference` (Oracle: an upper bound that uses labels no real
-advertiser sends, so it is never "the best baseline").
+Each variant has a role: `kaml` (the row RelaImpr is computed for), `plugin` (KAML's modules on
+another backbone: RelaImpr is computed for it too, and it is never a baseline), `baseline`
+(candidates for the best baseline of eq. 14) or `reference` (Oracle: an upper bound that uses
+labels no real advertiser sends, so it is never "the best baseline").
 """
 
 import dataclasses
@@ -40,8 +43,11 @@ KUAIRAND_ALPHA = (1, 1, 1, 1)
 
 BASELINE = "baseline"
 KAML = "kaml"
+PLUGIN = "plugin"
 REFERENCE = "reference"
-ROLES = (BASELINE, KAML, REFERENCE)
+ROLES = (BASELINE, KAML, PLUGIN, REFERENCE)
+# The roles whose rows get a RelaImpr against the best baseline.
+COMPARED = (KAML, PLUGIN)
 
 # Where a suite's logs come from.
 SIMULATED = "simulated"  # --data_dir: the output of pipelines.simulate
@@ -222,6 +228,13 @@ def _kaml(alpha: Tuple[int, ...] = (), hke: bool = True) -> Variant:
   return Variant("KAML", mask_policy="adm", hke=hke, gamma=KAML_GAMMA, alpha=alpha, role=KAML)
 
 
+def _plugin(name: str, backbone: str) -> Variant:
+  """KAML's modules (ADM + HKE + RLU) on another backbone."""
+  return Variant(
+    f"{name}+KAML", backbone=backbone, mask_policy="adm", hke=True, gamma=KAML_GAMMA, role=PLUGIN
+  )
+
+
 def _oracle() -> Variant:
   return Variant("Oracle", mask_policy="oracle", role=REFERENCE)
 
@@ -229,7 +242,7 @@ def _oracle() -> Variant:
 SUITES: Mapping[str, Suite] = {
   "baselines": Suite(
     name="baselines",
-    title="Table 2: KAML against the multi-task baselines (base mask)",
+    title="Table 2: KAML against the multi-task baselines (base mask), and as a plug-in",
     oracle_evaluation=True,
     variants=(
       Variant("SingleTask", backbone="single_task"),
@@ -239,6 +252,8 @@ SUITES: Mapping[str, Suite] = {
       Variant("TAML", backbone="taml"),
       Variant("STAR", backbone="star"),
       _kaml(),
+      _plugin("PLE", "ple"),
+      _plugin("TAML", "taml"),
     ),
   ),
   "ablation": Suite(

@@ -7,13 +7,18 @@ with replacement; each resample recomputes the per-target AUC and LogLoss exactl
 `metrics.per_target_metrics` does (pooled over every evaluated row, and per target action).
 The percentile interval is reported with the share of resamples in which B beats A.
 
+`seed_mean_draws` resamples the rows the same way for several configurations at once: each
+configuration's seed-averaged AUC and LogLoss on every resample, from which the caller takes
+each configuration's own interval and the interval of any function of two configurations
+on the same rows (RelaImpr against a baseline).
+
 With several training seeds per model, seed r of A is paired with seed r of B, and every
 resample averages the R differences on the same rows: the interval is that of the
 seed-averaged difference under test-set noise (the spread across seeds is reported apart,
 by the caller, from the per-seed point differences).
 """
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -55,22 +60,85 @@ def _differences(y, p_a, p_b, index):
   return tuple(np.mean(diffs, axis=0))
 
 
-def _interval(values: np.ndarray, point: float, confidence: float, better) -> Dict[str, Any]:
+def percentile_interval(values: Any, confidence: float = 0.95) -> Tuple[float, float]:
+  """The two-sided percentile interval of the finite `values` (NaN, NaN if there are none)."""
+  values = np.asarray(values, dtype=np.float64)
   values = values[np.isfinite(values)]
   if not values.size:
-    return {
-      "difference": point,
-      "low": float("nan"),
-      "high": float("nan"),
-      "b_better_share": float("nan"),
-    }
+    return float("nan"), float("nan")
   tail = (1.0 - confidence) / 2.0
   low, high = np.quantile(values, [tail, 1.0 - tail])
+  return float(low), float(high)
+
+
+def _seed_means(y: np.ndarray, probs: np.ndarray, index: np.ndarray) -> np.ndarray:
+  """(C, 2): per configuration, the mean over its seeds of (AUC, LogLoss) on rows `index`.
+
+  probs: (C, R, m) per configuration and seed, the probabilities of the evaluated rows.
+  """
+  y = y[index]
+  return np.array(
+    [
+      np.mean(
+        [(metrics_lib.auc(y, p[index]), metrics_lib.logloss(y, p[index])) for p in seeds], axis=0
+      )
+      for seeds in probs
+    ]
+  ).reshape(len(probs), 2)
+
+
+def seed_mean_draws(
+  labels: Any,
+  target_action: Any,
+  probs: Sequence[Sequence[Any]],
+  action_names: Sequence[str],
+  num_resamples: int = 1000,
+  seed: int = 0,
+) -> Dict[str, Dict[str, np.ndarray]]:
+  """Seed-averaged metrics of several configurations on the same bootstrap resamples.
+
+  Args:
+    labels: (n, N) reported labels of the test rows.
+    target_action: (n,) target per row (-1 rows are not evaluated).
+    probs: Per configuration C, its R (n, N) probability arrays, one per seed (R may differ
+      between configurations).
+    action_names: The N action names.
+    num_resamples: Bootstrap resamples B (each redraws the rows of every block).
+    seed: Seed of the resampling.
+
+  Returns:
+    `{"overall" | action: {"point": (C, 2), "draws": (B, C, 2)}}`: (AUC, LogLoss) averaged
+    over each configuration's seeds, on the full rows and on each resample (NaN where
+    undefined, e.g. an action without positives in a resample).
+  """
+  y, _, targets = target_columns(probs[0][0], labels, target_action)
+  columns = [
+    np.stack([target_columns(p, labels, target_action)[1] for p in seeds]) for seeds in probs
+  ]
+  rng = np.random.default_rng(seed)
+  blocks = [(OVERALL, np.arange(y.size))]
+  blocks += [(name, np.flatnonzero(targets == k)) for k, name in enumerate(action_names)]
+  out = {}
+  for name, rows in blocks:
+    draws = [
+      _seed_means(y, columns, rows[rng.integers(0, rows.size, rows.size)])
+      for _ in range(num_resamples if rows.size else 0)
+    ]
+    out[name] = {
+      "point": _seed_means(y, columns, rows),
+      "draws": np.array(draws).reshape(-1, len(columns), 2),
+    }
+  return out
+
+
+def _interval(values: np.ndarray, point: float, confidence: float, better) -> Dict[str, Any]:
+  values = values[np.isfinite(values)]
+  low, high = percentile_interval(values, confidence)
   return {
     "difference": point,
-    "low": float(low),
-    "high": float(high),
-    "b_better_share": float(np.mean(better(values))),
+    "low": low,
+    "high": high,
+    "b_better_share": float(np.mean(better(values))) if values.size else float("nan"),
   }
 
 

@@ -140,6 +140,17 @@ def evaluate(
     _require_true_labels(model.schema.has_true_labels)
   bad = validation.BadRecords() if skip_bad_records else None
   predictions = predict(model, files, bad=bad)
+  result = evaluate_predictions(model, predictions, oracle=oracle)
+  if bad is not None:
+    bad.log("evaluate")
+    result["skipped_bad_records"] = bad.to_dict()
+  return result
+
+
+def evaluate_predictions(
+  model: trained_model_lib.TrainedModel, predictions: Predictions, oracle: bool = False
+) -> Dict:
+  """The `metrics.json` dict of `predictions` made by `model` (see `evaluate`)."""
   result = metrics_of(predictions, model.schema.actions, oracle=oracle)
   result["calibration"] = model.calibration.summary() if model.calibration else None
   result["raw"] = metrics_of(
@@ -147,9 +158,6 @@ def evaluate(
     model.schema.actions,
     oracle=oracle,
   )
-  if bad is not None:
-    bad.log("evaluate")
-    result["skipped_bad_records"] = bad.to_dict()
   return result
 
 

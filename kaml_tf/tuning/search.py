@@ -34,6 +34,24 @@ def _skipped(coordinate: space_lib.Coordinate, point: space_lib.Point) -> bool:
   return bool(coordinate.unless_zero) and point[coordinate.unless_zero] == 0
 
 
+def grid_size(coordinates: Sequence[space_lib.Coordinate]) -> int:
+  """Distinct points of the grid: a threshold pinned while its action's weight is 0 counts
+  once (as both strategies try it)."""
+  by_name = {c.name: c for c in coordinates}
+  pinned = {c.unless_zero for c in coordinates if c.unless_zero in by_name}
+  size = 1
+  for coordinate in coordinates:
+    if coordinate.name in pinned:
+      continue
+    if coordinate.unless_zero in by_name:
+      weights = by_name[coordinate.unless_zero].values
+      zero = sum(1 for w in weights if w == 0)
+      size *= zero + (len(weights) - zero) * len(coordinate.values)
+    else:
+      size *= len(coordinate.values)
+  return size
+
+
 def coordinate_search(
   base: space_lib.Point, coordinates: Sequence[space_lib.Coordinate], budget: int
 ) -> Proposals:

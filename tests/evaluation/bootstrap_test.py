@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kaml_tf.evaluation import bootstrap
+from kaml_tf.evaluation import metrics
 
 ACTIONS = ("a", "b")
 
@@ -84,3 +85,34 @@ def test_seed_pairs_average_their_differences():
   assert out["overall"]["auc"]["difference"] == pytest.approx((0.25 + 0.0) / 2)
   with pytest.raises(ValueError, match="paired seeds: A has 2 runs, B has 1"):
     bootstrap.paired_differences(labels, target, [a, a], [b], ACTIONS)
+
+
+def test_seed_mean_draws_average_each_configurations_seeds_on_shared_resamples():
+  rng = np.random.default_rng(1)
+  labels = rng.integers(0, 2, (300, 2))
+  target = rng.integers(-1, 2, 300)
+  p1, p2, p3 = (rng.uniform(0.01, 0.99, (300, 2)) for _ in range(3))
+  out = bootstrap.seed_mean_draws(labels, target, [[p1, p2], [p3]], ACTIONS, num_resamples=40)
+  y, q1, _ = bootstrap.target_columns(p1, labels, target)
+  _, q2, _ = bootstrap.target_columns(p2, labels, target)
+  _, q3, _ = bootstrap.target_columns(p3, labels, target)
+  # Full rows: configuration 0 is the mean of its two seeds, configuration 1 its one seed.
+  expected = [
+    [
+      (metrics.auc(y, q1) + metrics.auc(y, q2)) / 2,
+      (metrics.logloss(y, q1) + metrics.logloss(y, q2)) / 2,
+    ],
+    [metrics.auc(y, q3), metrics.logloss(y, q3)],
+  ]
+  np.testing.assert_allclose(out["overall"]["point"], expected)
+  assert out["overall"]["draws"].shape == (40, 2, 2)
+  assert out["a"]["draws"].shape == (40, 2, 2)
+  # The same configuration twice has the same value on every resample (shared rows).
+  twice = bootstrap.seed_mean_draws(labels, target, [[p3], [p3]], ACTIONS, num_resamples=20)
+  np.testing.assert_array_equal(twice["b"]["draws"][:, 0], twice["b"]["draws"][:, 1])
+
+
+def test_percentile_interval_drops_undefined_values():
+  low, high = bootstrap.percentile_interval([np.nan] + list(range(101)), confidence=0.9)
+  assert (low, high) == (pytest.approx(5.0), pytest.approx(95.0))
+  assert all(np.isnan(bootstrap.percentile_interval([np.nan])))

@@ -221,3 +221,67 @@ def test_block_of_names_a_missing_block():
   }
   with pytest.raises(KeyError, match="no 'oracle' block"):
     report.block_of({"actions": {}, "overall": {}}, "oracle")
+
+
+def test_a_plugin_gets_its_own_relaimpr_row_and_is_never_the_best_baseline():
+  variants = SUITE.variants[:2] + (
+    suites.Variant("PLE+KAML", backbone="ple", mask_policy="adm", hke=True, role="plugin"),
+  )
+  suite = suites.Suite("plug", "Plug-in", variants)
+  # The plug-in has KAML's runs (a 0.80, b 0.62, all 0.70): the best of every column.
+  runs = {
+    name: [
+      {"seed": s, "run_dir": "-", "metrics": _metrics(r), "train": {}}
+      for s, r in enumerate(RUNS["KAML" if name == "PLE+KAML" else name])
+    ]
+    for name in suite.names
+  }
+  results = report.build_results(suite, ACTIONS, runs, {v.name: v.settings() for v in variants}, {})
+  assert results["rela_impr"]["per_target"] is None  # No kaml-role row in this suite.
+  row = results["plugin_rela_impr"]["per_target"]["PLE+KAML"]
+  assert row["All"] == {"value": pytest.approx(0.25), "baseline": "B2"}
+  assert row["b"] == {"value": pytest.approx(0.2), "baseline": "B1"}
+  assert report.format_table(results, "per_target").splitlines()[-1] == (
+    "| RelaImpr. (PLE+KAML) | 20.00% (vs B2) | - | 20.00% (vs B1) | - | 25.00% (vs B2) | - |"
+  )
+
+
+def test_calibrated_runs_add_the_raw_block_and_chosen_settings_are_tabled():
+  runs = {
+    name: [
+      {
+        "seed": s,
+        "run_dir": "-",
+        "metrics": dict(_metrics(r), calibration={"a": [1.0, 0.0]}, raw=_metrics(r)),
+        "train": {},
+      }
+      for s, r in enumerate(rs)
+    ]
+    for name, rs in RUNS.items()
+  }
+  chosen = {
+    "KAML": {
+      "trials": 4,
+      "validation_auc": 0.73,
+      "trial": "abc",
+      "point": {"learning_rate": 0.002},
+      "changed": {"learning_rate": 0.002},
+      "tuning_dir": "tuning/KAML",
+    }
+  }
+  results = report.build_results(
+    SUITE,
+    ACTIONS,
+    runs,
+    {v.name: v.settings() for v in SUITE.variants},
+    {},
+    chosen=chosen,
+    test_positives={"test-*": {"a": 400, "b": 310}},
+  )
+  assert results["blocks"] == ["per_target", "raw", "oracle"]
+  raw = results["configurations"]["B1"]["summary"]["raw"]["overall"]["auc"]["mean"]
+  assert raw == pytest.approx(0.65)
+  assert results["configurations"]["KAML"]["chosen"] == chosen["KAML"]
+  markdown = report.format_markdown(results).splitlines()
+  assert "| KAML | 4 | 0.7300 | learning_rate=0.002 |" in markdown
+  assert "| `test-*` | 400 | 310 |" in markdown

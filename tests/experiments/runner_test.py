@@ -1,4 +1,6 @@
-"""Runs a 2-configuration suite in-process on 400 simulated rows: files, mean / std, resume."""
+"""Runs a 2-configuration suite in-process on 400 simulated rows: files, mean / std, resume,
+under both protocols (fixed epochs; settings chosen on validation), and the test-positives
+check."""
 
 import json
 import math
@@ -6,7 +8,10 @@ import os
 
 import pytest
 
+from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
+from kaml_tf.logs import records
+from experiments import protocol
 from experiments import runner
 from kaml_tf.datasets.simulation import simulator
 from kaml_tf.training import config as config_lib
@@ -55,9 +60,33 @@ def _config(data, out, **overrides):
     configs=("Vanilla", "KAML"),
     model_overrides=TINY_MODEL,
     command="python -m pipelines.experiment --x",
+    protocol=protocol.ProtocolConfig(protocol=protocol.FIXED_EPOCHS),
+    min_test_positives=0,
+    bootstrap_resamples=50,
   )
   values.update(overrides)
   return runner.ExperimentConfig(**values)
+
+
+# Only the learning rate is searched: 2 settings for every configuration.
+LEARNING_RATES = {
+  "learning_rate": [1e-3, 2e-3],
+  "dropout": [],
+  "embedding_l2": [],
+  "rank_gamma": [],
+  "extended_weight": [],
+  "alpha": [],
+}
+
+
+def _validation_config(data, out, trials=2, **overrides):
+  return _config(
+    data,
+    out,
+    protocol=protocol.ProtocolConfig(trials_per_config=trials, patience=1),
+    search_space=LEARNING_RATES,
+    **dict(dict(repeats=1), **overrides),
+  )
 
 
 @pytest.fixture
@@ -95,6 +124,7 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
     "results.md",
     "runs",
     "stats.parquet",
+    "test_positives.json",
   ]
 
   # Restart with two seeds: the finished seed-0 runs are skipped, the seed-1 runs trained.
@@ -174,7 +204,8 @@ def test_runs_reports_and_resumes(data_dir, tmp_path, train_calls):
   runner.run_experiment(_config(data_dir, out), progress=lines.append, verbose=0)
   assert len(train_calls) == 5
   assert lines[0] == (
-    "[1/4] Vanilla seed-0 (seed 5): finished earlier, evaluating it again with the true labels"
+    "[1/4] Vanilla seed-0 (seed 5): finished earlier, evaluating it again (true labels, "
+    "predictions)"
   )
   assert _metrics(out, "Vanilla", 0) == complete
 
@@ -259,3 +290,97 @@ def test_fixed_settings_use_absolute_paths_and_json_ready_overrides():
   assert config.model_overrides["expert_units"] == (8,)
   assert config.describe()["configs"] == ["Vanilla", "KAML"]
   assert config.describe()["seeds"] == [5, 6]
+
+
+def _tuning(out, name):
+  with open(os.path.join(runner.tuning_dir(out, name), "tuning_report.json")) as f:
+    return json.load(f)
+
+
+def test_validation_protocol_chooses_each_configurations_settings_then_runs_the_seeds(
+  data_dir, tmp_path, train_calls
+):
+  out = str(tmp_path / "out")
+  results = runner.run_experiment(_validation_config(data_dir, out), progress=lambda _: None)
+  # Per configuration: 2 trials on validation, then the seed's final run.
+  assert len(train_calls) == 6
+  for name in ("Vanilla", "KAML"):
+    report = _tuning(out, name)
+    # The same budget: every configuration ran exactly 2 trials, the suite's settings first.
+    assert [t["point"]["learning_rate"] for t in report["trials"]] == [1e-3, 2e-3]
+    best = max(report["trials"], key=lambda t: t["score"])
+    assert report["best"]["point"] == best["point"]
+    chosen = results["configurations"][name]["chosen"]
+    assert (chosen["trials"], chosen["point"], chosen["validation_auc"]) == (
+      2,
+      best["point"],
+      best["score"],
+    )
+    final = config_lib.RunConfig.load(os.path.join(runner.run_dir(out, name, 0), "model"))
+    # The seed's final run: the chosen settings, early-stopped and calibrated on day 2.
+    assert final.optim.learning_rate == best["point"]["learning_rate"]
+    assert (final.optim.seed, final.data.validation_days) == (5, 1)
+    assert (final.optim.early_stopping_patience, final.optim.calibrate) == (1, True)
+  kaml = config_lib.RunConfig.load(os.path.join(runner.run_dir(out, "KAML", 0), "model"))
+  assert (kaml.data.stats_mode, os.path.basename(kaml.data.stats_path)) == (
+    "point_in_time",
+    "stats_daily.parquet",
+  )
+  assert stats_lib.load_stats(kaml.data.stats_path).is_daily
+  markdown = (tmp_path / "out" / "results.md").read_text()
+  assert "## Settings chosen on validation" in markdown
+  assert results["blocks"] == ["per_target", "raw", "oracle"]
+
+  # The intervals' point is the table's metric, on the same rows.
+  interval = results["intervals"]["per_target"]["configurations"]["KAML"]["All"]["auc"]
+  assert interval["value"] == pytest.approx(_metrics(out, "KAML", 0)["overall"]["auc"])
+  assert interval["low"] <= interval["high"]
+  rela = results["intervals"]["per_target"]["rela_impr"]["KAML"]["All"]
+  assert rela["value"] == pytest.approx(results["rela_impr"]["per_target"]["All"]["value"])
+
+  # A second seed reuses the chosen settings: its two runs train, no trial runs again.
+  runner.run_experiment(_validation_config(data_dir, out, repeats=2), progress=lambda _: None)
+  assert train_calls[6:] == [
+    os.path.relpath(os.path.join(runner.run_dir(out, n, 1), "model")) for n in ("Vanilla", "KAML")
+  ]
+  assert all(t["reused"] for t in _tuning(out, "KAML")["trials"])
+  second = config_lib.RunConfig.load(os.path.join(runner.run_dir(out, "KAML", 1), "model"))
+  assert (second.optim.seed, second.optim.learning_rate) == (6, best["point"]["learning_rate"])
+
+
+def test_a_search_budget_larger_than_a_configurations_settings_is_refused(
+  data_dir, tmp_path, train_calls
+):
+  with pytest.raises(
+    runner.ExperimentError,
+    match=r"configuration 'Vanilla' has only 2 distinct settings .* --trials_per_config=3",
+  ):
+    runner.run_experiment(
+      _validation_config(data_dir, str(tmp_path / "out"), trials=3), progress=lambda _: None
+    )
+  assert train_calls == []
+
+
+def test_test_positives_are_counted_per_action_and_too_few_fail_before_training(
+  data_dir, tmp_path, train_calls
+):
+  schema = schema_lib.Schema.load(os.path.join(data_dir, "schema.json"))
+  test = os.path.join(data_dir, "test-*")
+  columns = records.read_columns(test, schema)
+  by_hand = {
+    a: int(columns[k][columns["target_action"] == i].sum())
+    for i, (a, k) in enumerate(zip(schema.actions, schema.label_keys))
+  }
+  assert runner.count_test_positives(test, schema) == by_hand
+  first = schema.actions[0]
+  with pytest.raises(
+    runner.ExperimentError,
+    match=rf"action '{first}' has {by_hand[first]} positives in its target traffic of the test "
+    r"split, fewer than --min_test_positives=1000.*pipelines.simulate --test_days=K",
+  ):
+    runner.run_experiment(
+      _config(data_dir, str(tmp_path / "out"), min_test_positives=1000), progress=lambda _: None
+    )
+  assert train_calls == []
+  with open(tmp_path / "out" / runner.POSITIVES_FILE) as f:
+    assert json.load(f) == {test: by_hand}

@@ -13,9 +13,19 @@ def _knobs(suite_name):
   }
 
 
-def test_baselines_is_table_2_in_the_papers_row_order():
+def test_baselines_is_table_2_in_the_papers_row_order_then_the_plugins():
   suite = suites.get("baselines")
-  assert suite.names == ("SingleTask", "MMoE", "SharedBottom", "PLE", "TAML", "STAR", "KAML")
+  assert suite.names == (
+    "SingleTask",
+    "MMoE",
+    "SharedBottom",
+    "PLE",
+    "TAML",
+    "STAR",
+    "KAML",
+    "PLE+KAML",
+    "TAML+KAML",
+  )
   assert _knobs("baselines") == {
     "SingleTask": ("single_task", "base", False, 1.0, (), "baseline"),
     "MMoE": ("mmoe", "base", False, 1.0, (), "baseline"),
@@ -24,6 +34,9 @@ def test_baselines_is_table_2_in_the_papers_row_order():
     "TAML": ("taml", "base", False, 1.0, (), "baseline"),
     "STAR": ("star", "base", False, 1.0, (), "baseline"),
     "KAML": ("mmoe", "adm", True, 0.9, (), "kaml"),
+    # ADM + HKE + RLU on the two other expert backbones; never a baseline.
+    "PLE+KAML": ("ple", "adm", True, 0.9, (), "plugin"),
+    "TAML+KAML": ("taml", "adm", True, 0.9, (), "plugin"),
   }
   assert (suite.data, suite.oracle_evaluation) == ("simulated", True)
   assert suite.kaml.name == "KAML"

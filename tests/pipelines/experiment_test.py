@@ -19,6 +19,7 @@ from kaml_tf.logs import records
 from kaml_tf import schema as schema_lib
 from kaml_tf.data import stats as stats_lib
 from kaml_tf.datasets.kuairand import conversion
+from kaml_tf.datasets.simulation import simulator
 from kaml_tf.training import config as config_lib
 from pipelines import experiment
 
@@ -116,6 +117,32 @@ def test_every_entry_point_imports_into_one_process_with_the_same_shared_default
       dict(suite="oracle", output_dir="out", data_dir="d", model_overrides='{"hke": true}'),
       "--model_overrides: 'hke' is set by each configuration",
     ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", search_space='{"lr": [1]}'),
+      r"--search_space: unknown field\(s\) \['lr'\]",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", search_space="[1]"),
+      "--search_space: expected a JSON object",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", trials_per_config=0),
+      "--trials_per_config: must be an integer >= 1, got 0",
+    ),
+    (
+      dict(suite="oracle", output_dir="out", data_dir="d", min_test_positives=-1),
+      "--min_test_positives: must be an integer >= 0, got -1",
+    ),
+    (
+      dict(
+        suite="oracle",
+        output_dir="out",
+        data_dir="d",
+        protocol="fixed_epochs",
+        search_space='{"dropout": [0.1]}',
+      ),
+      "--search_space: only the validation protocol searches settings",
+    ),
   ],
 )
 def test_bad_flags_are_usage_errors_naming_the_flag(values, message):
@@ -144,14 +171,26 @@ def test_config_and_command_from_flags():
     shuffle_buffer=10,
     configs=["MMoE", "KAML"],
     model_overrides='{"dropout": 0.1}',
+    trials_per_config=4,
+    protocol_patience=3,
+    search_space='{"dropout": [0.0, 0.2]}',
+    min_test_positives=200,
   )
   with flagsaver.flagsaver(**values):
     config = experiment.config_from_flags()
   assert config.command == (
     "python -m pipelines.experiment --suite=ablation --data_dir=/d --output_dir=/o "
     "--repeats=5 --seed=2 --epochs=3 --batch_size=1000 --learning_rate=0.002 "
-    "--shuffle_buffer=10 --configs=MMoE,KAML '--model_overrides={\"dropout\": 0.1}'"
+    "--shuffle_buffer=10 --configs=MMoE,KAML '--model_overrides={\"dropout\": 0.1}' "
+    "--protocol=validation --protocol_validation_days=1 --protocol_patience=3 "
+    "--protocol_eval_every_steps=0 --protocol_calibrate --trials_per_config=4 "
+    "'--search_space={\"dropout\": [0.0, 0.2]}' --min_test_positives=200 "
+    "--bootstrap_resamples=1000"
   )
+  assert (config.protocol.trials_per_config, config.protocol.patience) == (4, 3)
+  assert config.space.dropout == (0.0, 0.2)
+  assert config.space.learning_rate == (5e-4, 1e-3, 2e-3)  # The default space's.
+  assert config.min_test_positives == 200
   assert (
     config.suite,
     config.data_dir,
@@ -184,6 +223,8 @@ def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
     configs=["KAML"],
     model_overrides=TINY_MODEL,
     shuffle_buffer=1000,
+    protocol="fixed_epochs",
+    min_test_positives=0,
   )
   with flagsaver.flagsaver(**values):
     experiment.main(["experiment"])
@@ -232,8 +273,22 @@ def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
     f"python -m pipelines.experiment --suite=kuairand --kuairand_log={excerpt} "
     f"--kuairand_user_features={USERS} --output_dir={out} --repeats=2 --seed=3 --epochs=1 "
     f"--batch_size=64 --learning_rate=0.001 --shuffle_buffer=1000 --configs=KAML "
-    f"'--model_overrides={TINY_MODEL}'"
+    f"'--model_overrides={TINY_MODEL}' --protocol=fixed_epochs --min_test_positives=0 "
+    "--bootstrap_resamples=1000"
   )
   assert "| KAML | kaml | mmoe | adm | 1, 1, 1, 1 | no | 0.9 |" in markdown
   for name in ("auc.png", "logloss.png", "oracle_auc.png", "oracle_logloss.png"):
     assert os.path.getsize(out / name) > 0
+
+
+def test_too_few_test_positives_end_the_job_before_training(tmp_path):
+  data = tmp_path / "data"
+  simulator.write_simulation(
+    simulator.SimulationConfig(num_rows=200, train_days=2, num_ad_tasks=20, num_users=50),
+    str(data),
+  )
+  values = dict(suite="oracle", data_dir=str(data), output_dir=str(tmp_path / "out"), stats="")
+  with flagsaver.flagsaver(**values):
+    with pytest.raises(app.UsageError, match=r"action 'activation' has \d+ positives .*=300"):
+      experiment.main(["experiment"])
+  assert not (tmp_path / "out" / "runs").exists()

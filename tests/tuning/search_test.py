@@ -94,3 +94,13 @@ def test_random_search_stops_when_the_grid_is_exhausted():
 def test_unknown_strategy_names_the_flag():
   with pytest.raises(ValueError, match="tune_search: unknown strategy 'grid'"):
     search.proposals("grid", BASE, COORDS, 3, 0)
+
+
+def test_grid_size_counts_a_threshold_once_while_its_weight_is_zero():
+  # lr 3 x (weight 1.0 with 2 thresholds + weight 0.0 with its threshold pinned) = 3 x 3.
+  assert search.grid_size(COORDS) == 9
+  assert search.grid_size(COORDS[:1]) == 3
+  assert search.grid_size([]) == 1
+  # Random search finds exactly that many distinct points, and no more.
+  points = list(search.random_search(BASE, COORDS, budget=50, seed=0))
+  assert len({tuple(sorted(p.items())) for p in points}) == len(points) == 9

@@ -29,6 +29,12 @@ class SimulationConfig:
   num_rows: int = fields.field(200_000, "Rows in total, train window plus test days.")
   train_days: int = fields.field(28, "Days in the train window (the paper: four weeks).")
   test_days: int = fields.field(1, "Days after the window written as the test split.")
+  test_rows_per_day: int = fields.field(
+    0,
+    "Rows of each test day (0: its even share of num_rows). The train days keep their share "
+    "of num_rows, so a larger test split leaves the train split unchanged (each day's rows "
+    "come from a random stream of their own).",
+  )
   chunk_rows: int = fields.field(100_000, "Rows generated at once (bounds memory).")
   target_shares: Tuple[float, ...] = fields.field(
     TABLE1_TARGET_SHARES,
@@ -134,9 +140,18 @@ class SimulationConfig:
     return day >= self.train_days
 
   def rows_per_day(self) -> List[int]:
-    """Rows of each day: `num_rows` spread evenly, earlier days taking the remainder."""
+    """Rows of each day: `num_rows` spread evenly, earlier days taking the remainder; test
+    days take `test_rows_per_day` instead when it is set."""
     base, extra = divmod(self.num_rows, self.num_days)
-    return [base + (1 if d < extra else 0) for d in range(self.num_days)]
+    even = [base + (1 if d < extra else 0) for d in range(self.num_days)]
+    if not self.test_rows_per_day:
+      return even
+    return even[: self.train_days] + [self.test_rows_per_day] * self.test_days
+
+  @property
+  def total_rows(self) -> int:
+    """Rows written in all: `num_rows`, or more (or fewer) with `test_rows_per_day`."""
+    return sum(self.rows_per_day())
 
   def to_dict(self) -> Dict[str, Any]:
     data = configs.to_dict(self)
@@ -147,6 +162,8 @@ class SimulationConfig:
       del data["report_delay_days"]
     if self.observed_through_day == -1:
       del data["observed_through_day"]
+    if not self.test_rows_per_day:
+      del data["test_rows_per_day"]
     if self.drift_day == -1:
       for name in ("drift_day", "new_task_share", "report_switch_share"):
         del data[name]
@@ -177,6 +194,11 @@ def _validate_config(c: SimulationConfig) -> None:
     value = getattr(c, name)
     check(fields.is_int(value) and value >= 1, name, "must be an integer >= 1")
   check(fields.is_int(c.seed) and c.seed >= 0, "seed", "must be an integer >= 0")
+  check(
+    fields.is_int(c.test_rows_per_day) and c.test_rows_per_day >= 0,
+    "test_rows_per_day",
+    "must be an integer >= 0 (0: the test days' even share of num_rows)",
+  )
   check(
     fields.is_int(c.interest_tags) and (c.interest_tags == 0 or c.interest_tags >= 2),
     "interest_tags",

@@ -167,7 +167,7 @@ def write_simulation(
   )
   logging.info(
     "wrote %d rows to %s in %.1f s\n%s",
-    config.num_rows,
+    config.total_rows,
     output_dir,
     time.time() - start_time,
     format_report(report),

@@ -84,3 +84,19 @@ def test_write_simulation_refuses_shards_of_another_run(tmp_path):
   with pytest.raises(ValueError, match="num_shards must be >= 1, got 0"):
     simulator.write_simulation(config, str(tmp_path / "new"), num_shards=0)
   assert not (tmp_path / "new").exists()
+
+
+def test_more_test_rows_leave_the_train_split_byte_identical(tmp_path):
+  default, larger = small_config(num_rows=400), small_config(num_rows=400, test_rows_per_day=250)
+  assert larger.rows_per_day() == [100, 100, 100, 250]
+  assert larger.total_rows == 550
+  # The default's config (and so its simulation.json) does not mention the option.
+  assert "test_rows_per_day" not in default.to_dict()
+  assert simulator.SimulationConfig.from_dict(larger.to_dict()) == larger
+  simulator.write_simulation(default, str(tmp_path / "default"))
+  summary = simulator.write_simulation(larger, str(tmp_path / "larger"))
+  train = "train-00000-of-00001.tfrecord"
+  assert (tmp_path / "default" / train).read_bytes() == (tmp_path / "larger" / train).read_bytes()
+  assert summary["report"]["splits"]["test"]["rows"] == 250
+  with pytest.raises(ValueError, match="test_rows_per_day: must be an integer >= 0"):
+    small_config(test_rows_per_day=-1)
