@@ -77,6 +77,15 @@ _SEARCH_SPACE = flags.DEFINE_string(
   + ".",
 )
 
+# Settings of the validation protocol, left out of the fixed-epochs command.
+_VALIDATION_ONLY = (
+  "protocol_validation_days",
+  "protocol_patience",
+  "protocol_eval_every_steps",
+  "protocol_calibrate",
+  "trials_per_config",
+  "search_space",
+)
 # The flags that define an experiment, in the order the reproducing command lists them.
 _COMMAND_FLAGS = (
   "suite",
@@ -95,23 +104,9 @@ _COMMAND_FLAGS = (
   "configs",
   "model_overrides",
   "protocol",
-  "protocol_validation_days",
-  "protocol_patience",
-  "protocol_eval_every_steps",
-  "protocol_calibrate",
-  "trials_per_config",
-  "search_space",
+  *_VALIDATION_ONLY,
   "min_test_positives",
   "bootstrap_resamples",
-)
-# Settings of the validation protocol, left out of the fixed-epochs command.
-_VALIDATION_ONLY = (
-  "protocol_validation_days",
-  "protocol_patience",
-  "protocol_eval_every_steps",
-  "protocol_calibrate",
-  "trials_per_config",
-  "search_space",
 )
 _SIMULATED_ONLY = ("data_dir", "stats")
 _KUAIRAND_ONLY = ("kuairand_log", "kuairand_user_features")
