@@ -159,6 +159,7 @@ def run_day(month: MonthConfig, config: daily_config.DailyConfig) -> Dict[str, A
     "train_days": report["plan"]["train_days"],
     "promoted": report["promoted"],
     "reasons": report["reasons"],
+    "alerts": report["alerts"],
     "served_from_day": production.day,
     "gate": {k: report["evaluation"][k] for k in ("candidate", "production")},
     "test_day": config.day + 1,
@@ -232,6 +233,7 @@ def summarise(days: List[Dict[str, Any]]) -> Dict[str, Any]:
     for d in days
   ]
   summary["kept_days"] = [d["day"] for d in days if not d["promoted"]]
+  summary["alert_days"] = [d["day"] for d in days if d["alerts"]]
   return summary
 
 
@@ -268,4 +270,7 @@ def to_markdown(result: Dict[str, Any]) -> str:
   for d in result["days"]:
     if not d["promoted"]:
       lines.append(f"- day {d['day']}: " + "; ".join(d["reasons"]))
+  alerted = [d for d in result["days"] if d["alerts"]]
+  lines += ["", f"Days with alerts: {[d['day'] for d in alerted] or 'none'}."]
+  lines += [f"- day {d['day']}: " + "; ".join(d["alerts"]) for d in alerted]
   return "\n".join(lines) + "\n"

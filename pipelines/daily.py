@@ -13,7 +13,10 @@ Exit codes (for the scheduler): 0, the day finished (MODELS/<D>/day_report.md sa
 the candidate was promoted or production kept); 2, bad input (no logs for the day, logs that
 fail validation, nothing to train on, a production model of another schema or architecture): fix the input or the flags,
 production is untouched; 1, any other error, including a second loop for the same day
-(which refuses while the first runs). Alert on 1 and 2, and on many kept days in a row.
+(which refuses while the first runs); 3, the day finished but production's own AUC on the
+newest complete day fell by more than --auc_alert_drop since its last evaluation (broken
+labels, usually: look at that day's logs). Alert on 1, 2 and 3, and on many kept days in a
+row.
 """
 
 import sys
@@ -54,6 +57,10 @@ def main(argv):
     _fail(str(e), errors.EXIT_ERROR)
   decision = "promoted" if report["promoted"] else "kept production"
   print(f"day {config.day}: {decision}; " + "; ".join(report["reasons"]))
+  if report.get("alerts"):
+    sys.stderr.write("".join(f"ALERT {a}\n" for a in report["alerts"]))
+    sys.stderr.flush()
+    sys.exit(errors.EXIT_ALERT)
 
 
 if __name__ == "__main__":

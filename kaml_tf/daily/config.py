@@ -42,6 +42,11 @@ class DailyConfig:
     "Promote only if the candidate's per-target overall LogLoss is at most this much above "
     "production's.",
   )
+  auc_alert_drop: float = configs.field(
+    0.05,
+    "Alert (exit code 3, day report) when production's per-target AUC on the newest complete "
+    "day is this much below its AUC at its previous evaluation (broken labels); 0: never.",
+  )
   model: model_config_lib.ModelConfig = model_config_lib.ModelConfig()
   loss: config_lib.LossConfig = config_lib.LossConfig()
   optim: config_lib.OptimConfig = config_lib.OptimConfig()
@@ -54,7 +59,7 @@ class DailyConfig:
         raise self._error(name, f"must be >= 1, got {getattr(self, name)}")
     if self.label_delay_days < 0:
       raise self._error("label_delay_days", f"must be >= 0, got {self.label_delay_days}")
-    for name in ("auc_tolerance", "logloss_tolerance"):
+    for name in ("auc_tolerance", "logloss_tolerance", "auc_alert_drop"):
       if not getattr(self, name) >= 0:
         raise self._error(name, f"must be >= 0, got {getattr(self, name)}")
     if self.optim.warm_start_from:

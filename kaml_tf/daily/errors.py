@@ -3,6 +3,8 @@
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
+# The day finished (promoted or kept) but its report holds alerts (`kaml_tf.daily.alerts`).
+EXIT_ALERT = 3
 
 
 class InputError(ValueError):

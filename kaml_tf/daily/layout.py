@@ -34,6 +34,14 @@ def available_days(logs_root: str) -> List[int]:
   return sorted(int(m.group(1)) for m in found if m)
 
 
+def finished_days(models_root: str) -> List[int]:
+  """The run days under `models_root` whose loop finished (their day report exists), sorted."""
+  if not os.path.isdir(models_root):
+    return []
+  days = (name for name in os.listdir(models_root) if name.isdigit())
+  return sorted(int(d) for d in days if os.path.exists(os.path.join(models_root, d, REPORT_JSON)))
+
+
 @dataclasses.dataclass(frozen=True)
 class DayPaths:
   """The files of one run day under `models_root`."""

@@ -4,11 +4,12 @@ import dataclasses
 import glob
 import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import kaml_tf  # noqa: F401  (pins Keras 2 before TensorFlow is imported)
 
 from kaml_tf import schema as schema_lib
+from kaml_tf.daily import alerts as alerts_lib
 from kaml_tf.daily import config as daily_config
 from kaml_tf.daily import errors
 from kaml_tf.daily import gate
@@ -200,6 +201,15 @@ def _promote(
   return result
 
 
+def _alerts(config: daily_config.DailyConfig, plan, evaluation) -> List[str]:
+  """The day's alerts (`alerts`), against the latest earlier finished day's report."""
+  earlier = [d for d in layout.finished_days(config.models_root) if d < config.day]
+  previous = report_lib.read(layout.DayPaths(config.models_root, earlier[-1])) if earlier else None
+  return alerts_lib.auc_drop(
+    previous, evaluation["production"], plan.eval_day, config.auc_alert_drop
+  )
+
+
 def _day_report(config, plan, paths, validation, stats, train, evaluation, promotion):
   """day_report.json's content: the steps' results, the decision and production after it."""
   after = production_lib.read(paths.production)
@@ -213,6 +223,7 @@ def _day_report(config, plan, paths, validation, stats, train, evaluation, promo
     "evaluation": evaluation,
     "promoted": promotion["promoted"],
     "reasons": promotion["reasons"],
+    "alerts": _alerts(config, plan, evaluation),
     "production": dataclasses.asdict(after) if after else None,
   }
 

@@ -30,6 +30,8 @@ def to_markdown(report: Dict[str, Any]) -> str:
     if m is not None:
       lines.append(f"| {who} | {_metric(m['auc'])} | {_metric(m['logloss'])} | {m['count']:,} |")
   lines += ["", "Reasons:"] + [f"- {r}" for r in report["reasons"]]
+  if report.get("alerts"):
+    lines += ["", "ALERTS:"] + [f"- {a}" for a in report["alerts"]]
   production = report["production"]
   lines += [
     "",

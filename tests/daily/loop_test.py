@@ -155,3 +155,22 @@ def test_production_of_another_architecture_is_bad_input(world, first_day, tmp_p
   with open(production, encoding="utf-8") as f:
     assert f.read() == before
   assert not os.path.exists(os.path.join(root, "models", "3", "steps"))
+
+
+def test_production_falling_far_below_its_last_evaluation_alerts(world, first_day, tmp_path):
+  root = str(tmp_path)
+  logs_root = os.path.join(root, "logs")
+  shutil.copytree(first_day["config"].logs_root, logs_root)
+  shutil.copytree(first_day["config"].models_root, os.path.join(root, "models"))
+  simulated_days.write_day(world["schema"], world["days"][3], logs_root, 3)
+  # Day 2's report says its model scored 0.99 when promoted: day 3 scores it far lower.
+  paths = layout.DayPaths(os.path.join(root, "models"), 2)
+  day2 = json.loads(open(paths.report_json, encoding="utf-8").read())
+  day2["evaluation"]["candidate"]["auc"] = 0.99
+  with open(paths.report_json, "w", encoding="utf-8") as f:
+    json.dump(day2, f)
+  report = loop.run_day(make_config(root, logs_root, day=3, auc_alert_drop=0.05))
+  (alert,) = report["alerts"]
+  assert alert.startswith("production's AUC fell from 0.9900 (day 2) to ")
+  assert "ALERTS:" in open(os.path.join(root, "models", "3", "day_report.md")).read()
+  assert first_day["report"]["alerts"] == []

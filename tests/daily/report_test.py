@@ -39,3 +39,10 @@ def test_write_then_read(tmp_path):
   report.write(paths, REPORT)
   assert report.read(paths) == REPORT
   assert open(paths.report_md, encoding="utf-8").readline() == "# Day 4: KEPT production\n"
+
+
+def test_markdown_lists_alerts():
+  text = report.to_markdown({**REPORT, "alerts": ["production's AUC fell"]})
+  assert text.endswith(
+    "\nALERTS:\n- production's AUC fell\n\nProduction: /m/2 (day 2, version 2).\n"
+  )
