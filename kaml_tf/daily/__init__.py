@@ -31,5 +31,7 @@ Production is only changed by the promote step, after its export is complete.
 Exit codes of `pipelines.daily`: 0, the day finished (promoted or kept: the report says
 which); 2, bad input (`errors.InputError`: no logs for the day, logs that fail validation,
 no complete day to train on, a production model of another schema or architecture) with
-production untouched; 1, any other error (including a second loop for the same day, which refuses).
+production untouched; 1, any other error (including a second loop for the same day, which
+refuses); 3, the day finished but its report holds alerts (`alerts`: production's own AUC fell
+far below its last evaluation, the sign of broken labels).
 """
