@@ -140,12 +140,18 @@ def test_label_delay_and_a_killed_loop_resuming(world, tmp_path):
   assert snapshot(os.path.join(model_dir, "checkpoints")) == checkpoints
 
 
-def test_production_of_another_architecture_is_bad_input(world, first_day, tmp_path):
+def day_after_first(world, first_day, tmp_path):
+  """A copy of the first day's logs and models in `tmp_path`, plus day 3's logs."""
   root = str(tmp_path)
   logs_root = os.path.join(root, "logs")
   shutil.copytree(first_day["config"].logs_root, logs_root)
   shutil.copytree(first_day["config"].models_root, os.path.join(root, "models"))
   simulated_days.write_day(world["schema"], world["days"][3], logs_root, 3)
+  return root, logs_root
+
+
+def test_production_of_another_architecture_is_bad_input(world, first_day, tmp_path):
+  root, logs_root = day_after_first(world, first_day, tmp_path)
   production = os.path.join(root, "models", "production.json")
   with open(production, encoding="utf-8") as f:
     before = f.read()
@@ -158,11 +164,7 @@ def test_production_of_another_architecture_is_bad_input(world, first_day, tmp_p
 
 
 def test_production_falling_far_below_its_last_evaluation_alerts(world, first_day, tmp_path):
-  root = str(tmp_path)
-  logs_root = os.path.join(root, "logs")
-  shutil.copytree(first_day["config"].logs_root, logs_root)
-  shutil.copytree(first_day["config"].models_root, os.path.join(root, "models"))
-  simulated_days.write_day(world["schema"], world["days"][3], logs_root, 3)
+  root, logs_root = day_after_first(world, first_day, tmp_path)
   # Day 2's report says its model scored 0.99 when promoted: day 3 scores it far lower.
   paths = layout.DayPaths(os.path.join(root, "models"), 2)
   day2 = json.loads(open(paths.report_json, encoding="utf-8").read())
