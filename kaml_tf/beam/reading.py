@@ -14,6 +14,7 @@ A job subclasses `CheckedFiles`: `start` makes its per-file value, `fold` adds a
 output, and `read_checked` returns both with the outcomes merged into one.
 """
 
+import abc
 from typing import Any, Iterable, Iterator, List, Mapping, Tuple, Union
 
 import apache_beam as beam
@@ -29,7 +30,7 @@ OUTCOME = "outcome"
 Columns = Mapping[str, np.ndarray]
 
 
-class CheckedFiles(beam.DoFn):
+class CheckedFiles(beam.DoFn, abc.ABC):
   """Reads `(file index, path)` elements as checked batches; subclasses fold them.
 
   Args:
@@ -52,13 +53,13 @@ class CheckedFiles(beam.DoFn):
     self._batch_size = batch_size
     self._skip = skip
 
+  @abc.abstractmethod
   def start(self) -> Any:
     """A new partial value for one file (with a `merge` method)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def fold(self, value: Any, columns: Columns) -> Iterable[Any]:
     """Adds a batch of good rows to `value`; yields main-output elements, if any."""
-    raise NotImplementedError
 
   def process(self, element: Tuple[int, str]) -> Iterator[Any]:
     index, path = element

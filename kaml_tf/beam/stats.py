@@ -25,12 +25,6 @@ _KEYS = [schema_lib.AD_TASK_ID, schema_lib.DAY]
 _COMPACT_ROWS = 1_000_000
 
 
-def _summed(table: pa.Table, values: Sequence[str]) -> pa.Table:
-  """One row per (ad task, day) with the sum of each of `values`."""
-  summed = table.group_by(_KEYS, use_threads=False).aggregate([(k, "sum") for k in values])
-  return summed.rename_columns({f"{k}_sum": k for k in values}).select(_KEYS + list(values))
-
-
 @dataclasses.dataclass
 class DaySums:
   """Per (ad task, day) sums of clicks and labels of some files, and their days' range.
@@ -59,7 +53,7 @@ class DaySums:
       return
     table = pa.table({k: columns[k] for k in _KEYS + list(self.label_keys)})
     table = table.append_column(stats_lib.CLICKS, pa.array(np.ones(table.num_rows, np.int64)))
-    self.parts.append(_summed(table, self._values))
+    self.parts.append(stats_lib.sum_by_task_day(table, self._values))
     self.min_day = _extreme(min, self.min_day, int(day.min()))
     self.max_day = _extreme(max, self.max_day, int(day.max()))
     self._compact_if_large()
@@ -81,7 +75,7 @@ class DaySums:
 
   def table(self) -> pa.Table:
     """The sums, one row per (ad task, day)."""
-    return _summed(pa.concat_tables(self.parts), self._values)
+    return stats_lib.sum_by_task_day(pa.concat_tables(self.parts), self._values)
 
 
 def _extreme(pick, a: Optional[int], b: Optional[int]) -> Optional[int]:

@@ -488,6 +488,14 @@ def load_stats_header(path: str, schema: Optional[schema_lib.Schema] = None) -> 
 # --------------------------------------------------------------------------------------------
 
 
+def sum_by_task_day(table: pa.Table, values: Sequence[str]) -> pa.Table:
+  """One row per (ad task, day) of `table`: `ad_task_id`, `day`, then the sum of each of
+  `values` under its own name (in no particular row order)."""
+  keys = [schema_lib.AD_TASK_ID, schema_lib.DAY]
+  summed = table.group_by(keys, use_threads=False).aggregate([(k, "sum") for k in values])
+  return summed.rename_columns({f"{k}_sum": k for k in values}).select(keys + list(values))
+
+
 class _WindowAggregator:
   """Per (ad task, day) click and conversion sums, compacted as they grow."""
 
@@ -539,11 +547,8 @@ class _WindowAggregator:
     if low is not None:
       # Days before the window of the latest day seen so far can never count again.
       table = table.filter(pc.field(schema_lib.DAY) >= low)
-    summed = table.group_by([schema_lib.AD_TASK_ID, schema_lib.DAY], use_threads=False).aggregate(
-      [(k, "sum") for k in [CLICKS] + self._labels]
-    )
-    summed = summed.rename_columns({f"{k}_sum": k for k in [CLICKS] + self._labels})
-    self._parts = [summed.select([schema_lib.AD_TASK_ID, schema_lib.DAY, CLICKS] + self._labels)]
+    summed = sum_by_task_day(table, [CLICKS] + self._labels)
+    self._parts = [summed]
     self._part_rows = summed.num_rows
 
   def per_day(self, end_day: int) -> pa.Table:
