@@ -27,6 +27,7 @@ TensorBoard (epoch-level only) stay on the chief; a save or an evaluation first 
 steps already dispatched.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -470,11 +471,10 @@ def _fit(
   if parameter_server:
     # Verbose 1 (a live progress bar) is refused under ParameterServerStrategy.
     verbose = 2 if verbose == 1 else verbose
-    # In the scope, each worker gets its own copy of the statistics tables, and the input
-    # counters live on a ps task where every worker adds to them (the module docstring).
-    with strategy.scope():
-      datasets = _Datasets(schema, run_config, strategy, train_days)
-  else:
+  # Under parameter-server training, in the scope each worker gets its own copy of the
+  # statistics tables, and the input counters live on a ps task where every worker adds to
+  # them (the module docstring).
+  with strategy.scope() if parameter_server else contextlib.nullcontext():
     datasets = _Datasets(schema, run_config, strategy, train_days)
   with strategy.scope():
     task = build_task(schema, run_config)
