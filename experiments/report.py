@@ -343,6 +343,23 @@ def _format_interval(cell: Optional[Mapping[str, Any]], percent: bool = False) -
   return f"[{cell['low']:.4f}, {cell['high']:.4f}]"
 
 
+def _intervals_caption(results: Mapping[str, Any]) -> str:
+  """What the block's intervals are: row resampling, or its normal approximation."""
+  count = results["intervals_resamples"]
+  if results.get("intervals_method", "bootstrap") == "normal":
+    return (
+      "95% intervals over the test rows, normal approximation of row resampling "
+      f"(kaml_tf.evaluation.influence: per-row influences, DeLong's covariance for the AUCs; "
+      f"{count} draws; each configuration averaged over its seeds, all configurations drawn "
+      "jointly; RelaImpr against the column's best baseline on the same draws):"
+    )
+  return (
+    f"95% bootstrap intervals over the test rows ({count} resamples; each configuration "
+    "averaged over its seeds, all on the same resamples; RelaImpr against the column's best "
+    "baseline on the same resamples):"
+  )
+
+
 def format_intervals(results: Mapping[str, Any], block: str) -> Optional[str]:
   """The block's bootstrap intervals (each configuration's, RelaImpr's), or None."""
   data = (results.get("intervals") or {}).get(block)
@@ -435,9 +452,7 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     intervals = format_intervals(results, block)
     if intervals:
       out += [
-        f"95% bootstrap intervals over the test rows ({results['intervals_resamples']} "
-        "resamples; each configuration averaged over its seeds, all on the same resamples; "
-        "RelaImpr against the column's best baseline on the same resamples):",
+        _intervals_caption(results),
         "",
         intervals,
         "",

@@ -162,6 +162,14 @@ class ExperimentConfig:
     1000,
     "Bootstrap resamples of the test rows for the report's 95% intervals (0: none).",
   )
+  interval_method: str = configs_lib.field(
+    intervals_lib.BOOTSTRAP,
+    "How the report's 95% intervals are drawn: bootstrap (row resampling, every run "
+    "rescored per resample) or normal (its normal approximation from each row's influence, "
+    "DeLong's covariance for the AUCs; one pass over the rows, for test splits of millions "
+    "of rows).",
+    choices=intervals_lib.METHODS,
+  )
   min_test_positives: int = configs_lib.field(
     300,
     "Fail unless every action's target traffic in the test split has at least this many "
@@ -180,6 +188,11 @@ class ExperimentConfig:
       protocol_lib.search_space(self.search_space)
     if self.search_space and not self.protocol.selects:
       raise _error("search_space", "only the validation protocol searches settings")
+    if self.interval_method not in intervals_lib.METHODS:
+      raise _error(
+        "interval_method",
+        f"must be one of {list(intervals_lib.METHODS)}, got {self.interval_method!r}",
+      )
     for name in ("min_test_positives", "bootstrap_resamples"):
       value = getattr(self, name)
       if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -803,8 +816,9 @@ def _add_intervals(
     for v in suite.variants
   }
   results["intervals_resamples"] = config.bootstrap_resamples
+  results["intervals_method"] = config.interval_method
   results["intervals"] = intervals_lib.intervals(
-    results, predictions, config.bootstrap_resamples, seed=config.base_seed
+    results, predictions, config.bootstrap_resamples, config.base_seed, config.interval_method
   )
 
 

@@ -107,6 +107,7 @@ _COMMAND_FLAGS = (
   *_VALIDATION_ONLY,
   "min_test_positives",
   "bootstrap_resamples",
+  "interval_method",
 )
 _SIMULATED_ONLY = ("data_dir", "stats")
 _KUAIRAND_ONLY = ("kuairand_log", "kuairand_user_features")

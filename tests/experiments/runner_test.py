@@ -6,6 +6,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from kaml_tf import schema as schema_lib
@@ -346,6 +347,19 @@ def test_validation_protocol_chooses_each_configurations_settings_then_runs_the_
   assert all(t["reused"] for t in _tuning(out, "KAML")["trials"])
   second = config_lib.RunConfig.load(os.path.join(runner.run_dir(out, "KAML", 1), "model"))
   assert (second.optim.seed, second.optim.learning_rate) == (6, best["point"]["learning_rate"])
+
+  # The normal approximation of the intervals: a new report of the finished runs, no training;
+  # the same point, drawn around it.
+  normal = runner.run_experiment(
+    _validation_config(data_dir, out, repeats=2, interval_method="normal"), progress=lambda _: None
+  )
+  assert len(train_calls) == 8
+  assert normal["intervals_method"] == "normal"
+  cell = normal["intervals"]["per_target"]["configurations"]["KAML"]["All"]["auc"]
+  seed_mean = np.mean([_metrics(out, "KAML", r)["overall"]["auc"] for r in (0, 1)])
+  assert cell["value"] == pytest.approx(seed_mean)
+  assert cell["low"] < seed_mean < cell["high"]
+  assert "normal approximation of row resampling" in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_a_search_budget_larger_than_a_configurations_settings_is_refused(

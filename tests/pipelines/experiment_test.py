@@ -185,7 +185,7 @@ def test_config_and_command_from_flags():
     "--protocol=validation --protocol_validation_days=1 --protocol_patience=3 "
     "--protocol_eval_every_steps=0 --protocol_calibrate --trials_per_config=4 "
     "'--search_space={\"dropout\": [0.0, 0.2]}' --min_test_positives=200 "
-    "--bootstrap_resamples=1000"
+    "--bootstrap_resamples=1000 --interval_method=bootstrap"
   )
   assert (config.protocol.trials_per_config, config.protocol.patience) == (4, 3)
   assert config.space.dropout == (0.0, 0.2)
@@ -274,7 +274,7 @@ def test_kuairand_suite_end_to_end(tmp_path, excerpt, capsys):
     f"--kuairand_user_features={USERS} --output_dir={out} --repeats=2 --seed=3 --epochs=1 "
     f"--batch_size=64 --learning_rate=0.001 --shuffle_buffer=1000 --configs=KAML "
     f"'--model_overrides={TINY_MODEL}' --protocol=fixed_epochs --min_test_positives=0 "
-    "--bootstrap_resamples=1000"
+    "--bootstrap_resamples=1000 --interval_method=bootstrap"
   )
   assert "| KAML | kaml | mmoe | adm | 1, 1, 1, 1 | no | 0.9 |" in markdown
   for name in ("auc.png", "logloss.png", "oracle_auc.png", "oracle_logloss.png"):
