@@ -65,6 +65,7 @@ from kaml_tf.datasets.kuairand import conversion
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
+from kaml_tf.training import optimizers
 from kaml_tf.training import trained_model
 from kaml_tf.training import trainer
 from kaml_tf.data import point_in_time
@@ -128,6 +129,16 @@ class ExperimentConfig:
   epochs: int = configs_lib.field(1, "Training epochs of every run.")
   batch_size: int = configs_lib.field(5000, "Global batch size of every run.")
   learning_rate: float = configs_lib.field(1e-3, "Adam learning rate of every run.")
+  embedding_optimizer: str = configs_lib.field(
+    optimizers.ADAM,
+    "Optimizer of the embedding tables of every run (adam: one Adam for every variable; "
+    "adagrad or ftrl at --embedding_learning_rate; kaml_tf.training.optimizers).",
+    choices=optimizers.EMBEDDING_OPTIMIZERS,
+  )
+  embedding_learning_rate: float = configs_lib.field(
+    config_lib.DEFAULT_EMBEDDING_LEARNING_RATE,
+    "Learning rate of --embedding_optimizer=adagrad or ftrl in every run (not used with adam).",
+  )
   steps_per_epoch: Optional[int] = configs_lib.field(
     None, "Cap on steps per epoch of every run (None: the whole train split)."
   )
@@ -257,6 +268,8 @@ class ExperimentConfig:
   def optim_config(self, seed: int) -> config_lib.OptimConfig:
     return config_lib.OptimConfig(
       learning_rate=self.learning_rate,
+      embedding_optimizer=self.embedding_optimizer,
+      embedding_learning_rate=self.embedding_learning_rate,
       batch_size=self.batch_size,
       epochs=self.epochs,
       steps_per_epoch=self.steps_per_epoch,
@@ -280,6 +293,12 @@ class ExperimentConfig:
       shuffle_buffer=self.shuffle_buffer,
       model_overrides=_json_ready(dict(self.model_overrides)),
     )
+    if self.embedding_optimizer != optimizers.ADAM:
+      # Only when set: the manifests of experiments with one Adam stay as they were.
+      out.update(
+        embedding_optimizer=self.embedding_optimizer,
+        embedding_learning_rate=self.embedding_learning_rate,
+      )
     if self.protocol.selects:
       # The fixed-epochs manifest stays as it was, so its committed experiments resume.
       out.update(
@@ -290,8 +309,9 @@ class ExperimentConfig:
 
   def describe(self) -> Dict[str, Any]:
     """The fixed settings plus the runs asked for (results.json's "experiment")."""
+    # The embedding optimizer is listed even when it is one Adam (not in the manifest then).
     return dict(
-      self.fixed_settings(),
+      {"embedding_optimizer": optimizers.ADAM, **self.fixed_settings()},
       repeats=self.repeats,
       seeds=[self.seed(r) for r in range(self.repeats)],
       configs=list(self.suite_def.names),

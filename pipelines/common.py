@@ -96,7 +96,14 @@ _TRAINING = dataclass_flags.define(
 _TRAINING.update(
   dataclass_flags.define(
     config_lib.OptimConfig,
-    only=("epochs", "batch_size", "learning_rate", "steps_per_epoch"),
+    only=(
+      "epochs",
+      "batch_size",
+      "learning_rate",
+      "embedding_optimizer",
+      "embedding_learning_rate",
+      "steps_per_epoch",
+    ),
     shared=True,
   )
 )

@@ -41,6 +41,7 @@ from experiments import protocol
 from experiments import report
 from experiments import runner
 from experiments import suites
+from kaml_tf.training import optimizers
 from kaml_tf.tuning import search_space as space_lib
 from pipelines import common
 from pipelines import dataclass_flags
@@ -99,6 +100,8 @@ _COMMAND_FLAGS = (
   "epochs",
   "batch_size",
   "learning_rate",
+  "embedding_optimizer",
+  "embedding_learning_rate",
   "steps_per_epoch",
   "shuffle_buffer",
   "configs",
@@ -109,6 +112,8 @@ _COMMAND_FLAGS = (
   "bootstrap_resamples",
   "interval_method",
 )
+# Left out of the command of a run with one Adam, as before they existed.
+_EMBEDDING_OPTIMIZER = ("embedding_optimizer", "embedding_learning_rate")
 _SIMULATED_ONLY = ("data_dir", "stats")
 _KUAIRAND_ONLY = ("kuairand_log", "kuairand_user_features")
 
@@ -117,12 +122,14 @@ def command_from_flags() -> str:
   """The exact command of this experiment: every flag that defines it, with its value."""
   kuairand = suites.get(flags.FLAGS.suite).data == suites.KUAIRAND
   fixed = flags.FLAGS.protocol == protocol.FIXED_EPOCHS
+  one_adam = flags.FLAGS.embedding_optimizer == optimizers.ADAM
   parts = ["python", "-m", "pipelines.experiment"]
   for name in _COMMAND_FLAGS:
     value = flags.FLAGS[name].value
     if (
       name in (_KUAIRAND_ONLY if not kuairand else _SIMULATED_ONLY)
       or (fixed and name in _VALIDATION_ONLY)
+      or (one_adam and name in _EMBEDDING_OPTIMIZER)
       or value is None
       or value == ""
       or value == []

@@ -192,3 +192,34 @@ def early_stopped(small_logs, tmp_path_factory):
   with open(f"{model_dir}/train_summary.json", encoding="utf-8") as f:
     summary = json.load(f)
   return {"model_dir": model_dir, "summary": summary, "logs": small_logs}
+
+
+@pytest.fixture(scope="session")
+def adagrad_trained(small_logs, tmp_path_factory):
+  """Two steps of a tiny run whose embedding tables train with Adagrad, checkpointed.
+
+  Returns:
+    dict with `model_dir`, `config` (its RunConfig) and `logs` (`small_logs`).
+  """
+  from kaml_tf.models import config as model_config_lib  # pylint: disable=g-import-not-at-top
+  from kaml_tf.training import config as config_lib  # pylint: disable=g-import-not-at-top
+  from kaml_tf.training import trainer  # pylint: disable=g-import-not-at-top
+
+  model_dir = str(tmp_path_factory.mktemp("adagrad_trained") / "model")
+  run_config = config_lib.RunConfig(
+    data=config_lib.DataConfig(
+      schema_path=small_logs["schema"], train_files=small_logs["train"], shuffle_buffer=1000
+    ),
+    model=model_config_lib.ModelConfig(
+      expert_units=(8,), num_experts=2, tower_units=(4,), embedding_dim=4
+    ),
+    optim=config_lib.OptimConfig(
+      batch_size=64,
+      steps_per_epoch=2,
+      seed=3,
+      embedding_optimizer="adagrad",
+      embedding_learning_rate=0.1,
+    ),
+  )
+  trainer.train(run_config, model_dir, verbose=0)
+  return {"model_dir": model_dir, "config": run_config, "logs": small_logs}

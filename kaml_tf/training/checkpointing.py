@@ -1,6 +1,7 @@
 """Checkpoints that make a killed training job resumable, and strict restores for export.
 
-The checkpoint holds the network, the optimizer, and where training stood: the epoch and the
+The checkpoint holds the network, the optimizer (and the embedding tables' own optimizer, when
+the run has one: `kaml_tf.training.optimizers`), and where training stood: the epoch and the
 number of batches already done within it. A rerun restores the latest checkpoint, reopens the
 epoch's deterministic shuffle (seeded by epoch) and skips the batches already done, so a run
 interrupted mid-epoch ends where an uninterrupted one would.
@@ -53,6 +54,7 @@ class CheckpointState:
     directory: str,
     max_to_keep: int = 3,
     extra: Optional[Dict[str, tf.Variable]] = None,
+    embedding_optimizer: Optional[tf.keras.optimizers.Optimizer] = None,
   ):
     """Creates the counters and the manager.
 
@@ -63,6 +65,9 @@ class CheckpointState:
       max_to_keep: Checkpoints kept.
       extra: More state saved and restored with the progress (e.g. the early-stopping
         state); a checkpoint written without it restores it to its initial value.
+      embedding_optimizer: The embedding tables' optimizer, if not `optimizer`; saved as
+        `embedding_optimizer` (a run without one writes the same checkpoint as before it
+        existed).
     """
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
@@ -73,6 +78,7 @@ class CheckpointState:
       epoch=self.epoch,
       step_in_epoch=self.step_in_epoch,
       global_step=self.global_step,
+      **optional_optimizer(embedding_optimizer),
       **(extra or {}),
     )
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
@@ -87,6 +93,13 @@ class CheckpointState:
 
   def save(self) -> str:
     return self.manager.save()
+
+
+def optional_optimizer(
+  embedding_optimizer: Optional[tf.keras.optimizers.Optimizer],
+) -> Dict[str, tf.keras.optimizers.Optimizer]:
+  """The checkpoint entry of the embedding tables' optimizer: {} when the run has none."""
+  return {"embedding_optimizer": embedding_optimizer} if embedding_optimizer is not None else {}
 
 
 class CheckpointCallback(tf.keras.callbacks.Callback):

@@ -15,9 +15,11 @@ from kaml_tf import configs
 from kaml_tf.data import masks
 from kaml_tf.data import point_in_time
 from kaml_tf.models import config as model_config_lib
+from kaml_tf.training import optimizers
 from kaml_tf.training import strategies
 
 CONFIG_FILE = "config.json"
+DEFAULT_EMBEDDING_LEARNING_RATE = 0.05
 
 ConfigError = configs.ConfigError
 
@@ -188,6 +190,17 @@ class OptimConfig:
   """Optimisation and bookkeeping. Defaults are the paper's (Adam, 1e-3, batch 5000)."""
 
   learning_rate: float = configs.field(1e-3, "Adam learning rate.")
+  embedding_optimizer: str = configs.field(
+    optimizers.ADAM,
+    "Optimizer of the embedding tables: adam (one Adam for every variable), adagrad or ftrl "
+    "(the tables at --embedding_learning_rate, every other variable with Adam at "
+    "--learning_rate; kaml_tf.training.optimizers).",
+    choices=optimizers.EMBEDDING_OPTIMIZERS,
+  )
+  embedding_learning_rate: float = configs.field(
+    DEFAULT_EMBEDDING_LEARNING_RATE,
+    "Learning rate of --embedding_optimizer=adagrad or ftrl (not used with adam).",
+  )
   batch_size: int = configs.field(5000, "Global batch size (split across replicas).")
   epochs: int = configs.field(
     1, "Passes over the training files (the most, with --early_stopping_patience)."
@@ -246,6 +259,7 @@ class OptimConfig:
   def __post_init__(self):
     if not self.learning_rate > 0:
       raise self._error("learning_rate", f"must be > 0, got {self.learning_rate}")
+    self._check_embedding_optimizer()
     for name in (
       "batch_size",
       "epochs",
@@ -269,6 +283,34 @@ class OptimConfig:
     if self.strategy not in strategies.NAMES:
       raise self._error(
         "strategy", f"unknown {self.strategy!r}; expected one of {list(strategies.NAMES)}"
+      )
+
+  def _check_embedding_optimizer(self) -> None:
+    if self.embedding_optimizer not in optimizers.EMBEDDING_OPTIMIZERS:
+      raise self._error(
+        "embedding_optimizer",
+        f"unknown {self.embedding_optimizer!r}; expected one of "
+        f"{list(optimizers.EMBEDDING_OPTIMIZERS)}",
+      )
+    if not self.embedding_learning_rate > 0:
+      raise self._error(
+        "embedding_learning_rate", f"must be > 0, got {self.embedding_learning_rate}"
+      )
+    if self.embedding_optimizer == optimizers.ADAM:
+      # A rate that would be silently ignored.
+      if self.embedding_learning_rate != DEFAULT_EMBEDDING_LEARNING_RATE:
+        raise self._error(
+          "embedding_learning_rate",
+          f"is only used with --embedding_optimizer={optimizers.ADAGRAD} or "
+          f"{optimizers.FTRL}; under {optimizers.ADAM} the tables train at --learning_rate",
+        )
+    elif self.strategy == strategies.PARAMETER_SERVER:
+      raise self._error(
+        "embedding_optimizer",
+        f"{self.embedding_optimizer} is not supported with "
+        f"--strategy={strategies.PARAMETER_SERVER} (its tables are sharded over the ps tasks "
+        "and only one optimizer is set up for them); use --embedding_optimizer=adam or "
+        "another strategy",
       )
 
   @classmethod

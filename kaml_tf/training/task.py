@@ -10,7 +10,7 @@ module's docstring explains the arithmetic, and why the summed gradients equal t
 single-device gradient.
 """
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import kaml_tf  # noqa: F401
 import tensorflow as tf
@@ -19,6 +19,7 @@ import tensorflow_recommenders as tfrs
 from kaml_tf.losses import joint
 from kaml_tf.losses import statistics_loss
 from kaml_tf.evaluation import streaming_auc
+from kaml_tf.training import optimizers as optimizers_lib
 
 Features = Dict[str, tf.Tensor]
 Targets = Dict[str, tf.Tensor]
@@ -30,11 +31,25 @@ class KamlTask(tfrs.Model):
   Inputs to `fit`/`evaluate` are `(features, targets)` from `kaml_tf.data.dataset`:
   features hold the schema's features (+ `hke_indicator`), targets hold `labels`, `mask` and
   `is_target` (batch, N).
+
+  The compiled optimizer trains every variable, or with an `embedding_optimizer` every
+  variable but the embedding tables, which that one trains (`kaml_tf.training.optimizers`).
   """
 
-  def __init__(self, network: tf.keras.Model, loss: joint.KamlLoss, action_names: Sequence[str]):
+  def __init__(
+    self,
+    network: tf.keras.Model,
+    loss: joint.KamlLoss,
+    action_names: Sequence[str],
+    embedding_optimizer: Optional[tf.keras.optimizers.Optimizer] = None,
+  ):
     super().__init__()
     self.network = network
+    self.embedding_optimizer = embedding_optimizer
+    # References, not the variables: a list attribute would be tracked by Keras.
+    self._tables = frozenset(
+      t.ref() for t in (optimizers_lib.embedding_tables(network) if embedding_optimizer else ())
+    )
     self.loss_fn = loss
     self.action_names = tuple(action_names)
     self._input_names = tuple(network.input_names)
@@ -89,6 +104,18 @@ class KamlTask(tfrs.Model):
     """
     return self._logs()
 
+  def _by_optimizer(self, pairs) -> List[Tuple[tf.keras.optimizers.Optimizer, List]]:
+    """(optimizer, its (gradient, variable) pairs) for each optimizer that has variables."""
+    if self.embedding_optimizer is None:
+      return [(self.optimizer, list(pairs))]
+    tables, others = optimizers_lib.split(pairs, self._tables)
+    return [(o, p) for o, p in ((self.embedding_optimizer, tables), (self.optimizer, others)) if p]
+
+  def build_optimizers(self) -> None:
+    """Creates every optimizer's slots now (call after `compile`, in the strategy's scope)."""
+    for optimizer, pairs in self._by_optimizer((None, v) for v in self.trainable_variables):
+      optimizer.build([v for _, v in pairs])
+
   # The step has no tensor-dependent Python control flow, so AutoGraph has nothing to do; left
   # on, it re-transpiles the whole loss/metric/tf-keras call tree and slows the first step of a
   # process down many times
@@ -99,7 +126,8 @@ class KamlTask(tfrs.Model):
     with tf.GradientTape() as tape:
       objective = self.compute_loss(inputs, training=True)
     gradients = tape.gradient(objective, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    for optimizer, pairs in self._by_optimizer(zip(gradients, self.trainable_variables)):
+      optimizer.apply_gradients(pairs)
     return self._logs()
 
   @tf.autograph.experimental.do_not_convert

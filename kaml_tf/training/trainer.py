@@ -59,6 +59,7 @@ from kaml_tf.training import checkpointing
 from kaml_tf.training import cluster
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
+from kaml_tf.training import optimizers
 from kaml_tf.training import strategies
 from kaml_tf.training import task as task_lib
 from kaml_tf.training import validation_loop
@@ -124,7 +125,11 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> task_lib.KamlTask:
-  """The network wrapped with the run's loss, compiled with Adam (call inside the scope)."""
+  """The network wrapped with the run's loss, compiled with Adam (call inside the scope).
+
+  With `optim.embedding_optimizer` other than adam, the embedding tables get that optimizer
+  (`kaml_tf.training.optimizers`) and Adam the other variables.
+  """
   network = builder.build_model(schema, run_config.model)
   loss_cfg = run_config.loss
   loss = joint.KamlLoss(
@@ -134,12 +139,18 @@ def build_task(schema: schema_lib.Schema, run_config: config_lib.RunConfig) -> t
     masked_pairs_only=loss_cfg.masked_pairs_only,
     extended_weight=loss_cfg.extended_weight or None,
   )
-  task = task_lib.KamlTask(network, loss, schema.actions)
-  task.compile(optimizer=tf.keras.optimizers.Adam(run_config.optim.learning_rate))
+  optim = run_config.optim
+  task = task_lib.KamlTask(
+    network,
+    loss,
+    schema.actions,
+    optimizers.embedding_optimizer(optim.embedding_optimizer, optim.embedding_learning_rate),
+  )
+  task.compile(optimizer=tf.keras.optimizers.Adam(optim.learning_rate))
   # Slots now, not in the first step: a train function that creates variables is traced a
   # second time, which is slow under MultiWorkerMirroredStrategy
   # (measured: docs/results/timings/library.md#optimizer-slots-before-the-first-step).
-  task.optimizer.build(task.trainable_variables)
+  task.build_optimizers()
   return task
 
 
@@ -502,6 +513,7 @@ def _fit(
     os.path.join(out_dir, model_dir_lib.CHECKPOINT_DIR),
     run_config.optim.keep_checkpoints,
     extra=validation.variables if validation else None,
+    embedding_optimizer=task.embedding_optimizer,
   )
   resumed = _restore(state, model_dir, strategy, chief=not scratch)
   if resumed:
@@ -512,7 +524,12 @@ def _fit(
   if not resumed and warm_from:
     warm_started = warm_from
     with_optimizer = run_config.optim.warm_start_optimizer
-    warm_start.restore(task.network, task.optimizer if with_optimizer else None, warm_from)
+    warm_start.restore(
+      task.network,
+      task.optimizer if with_optimizer else None,
+      warm_from,
+      task.embedding_optimizer if with_optimizer else None,
+    )
     logging.info("warm start from %s%s", warm_from, " with its optimizer" if with_optimizer else "")
   if validation:
     validation.restore(int(state.global_step))

@@ -14,8 +14,9 @@ What must match, checked before the new model directory is written:
   changes the schema, so such a model cannot be warm-started (train it from scratch);
 * the model config (backbone, towers, HKE, widths): the network's variables, one to one.
 
-With `warm_start_optimizer` the optimizer's state (Adam's moments and step count) comes along
-too. The best checkpoint holds the network only, so it is read from the training checkpoint
+With `warm_start_optimizer` the optimizer's state (Adam's moments and step count, and the
+embedding tables' optimizer's accumulators when the run has one) comes along too, from a
+source trained with the same `embedding_optimizer` (another is refused). The best checkpoint holds the network only, so it is read from the training checkpoint
 saved at the same global step (each validation saves one), if `keep_checkpoints` still keeps
 it. Without it the optimizer starts fresh; a fresh Adam's first steps are full-sized, which is
 the usual choice when the new day's data differ from the old.
@@ -33,6 +34,7 @@ import tensorflow as tf
 from kaml_tf import schema as schema_lib
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import early_stopping
+from kaml_tf.training import checkpointing
 from kaml_tf.training import model_dir as model_dir_lib
 
 _GLOBAL_STEP_KEY = "global_step/.ATTRIBUTES/VARIABLE_VALUE"
@@ -81,6 +83,7 @@ def source_checkpoint(run_config: config_lib.RunConfig, schema: schema_lib.Schem
     raise _error(f"{source} has no checkpoint; train it first")
   if not run_config.optim.warm_start_optimizer:
     return os.path.join(source, best["checkpoint"]) if best else latest
+  _check_same_optimizers(old_config.optim, run_config.optim, source)
   if best is None:
     return latest
   path = _training_checkpoint_at(source, int(best["global_step"]))
@@ -92,6 +95,21 @@ def source_checkpoint(run_config: config_lib.RunConfig, schema: schema_lib.Schem
       "alone"
     )
   return path
+
+
+def _check_same_optimizers(
+  old: config_lib.OptimConfig, new: config_lib.OptimConfig, source: str
+) -> None:
+  """--warm_start_optimizer needs the source's optimizers: the same embedding optimizer."""
+  if old.embedding_optimizer != new.embedding_optimizer:
+    raise config_lib.ConfigError.of(
+      config_lib.OptimConfig,
+      "warm_start_optimizer",
+      f"{source} trained its embedding tables with --embedding_optimizer="
+      f"{old.embedding_optimizer} and this run with {new.embedding_optimizer}, so its "
+      "optimizer state does not fit this run's optimizers; warm-start the network alone, or "
+      f"train with --embedding_optimizer={old.embedding_optimizer}",
+    )
 
 
 def _training_checkpoint_at(model_dir: str, global_step: int) -> Optional[str]:
@@ -107,8 +125,9 @@ def restore(
   network: tf.keras.Model,
   optimizer: Optional[tf.keras.optimizers.Optimizer],
   path: str,
+  embedding_optimizer: Optional[tf.keras.optimizers.Optimizer] = None,
 ) -> None:
-  """Restores `network` (every variable, strictly) and, if given, `optimizer` from `path`.
+  """Restores `network` (every variable, strictly) and, if given, the optimizers from `path`.
 
   The optimizer's slot variables do not exist before its first step; their restore is
   deferred until then (as when a run resumes).
@@ -120,6 +139,7 @@ def restore(
   objects = {"network": network}
   if optimizer is not None:
     objects["optimizer"] = optimizer
+  objects.update(checkpointing.optional_optimizer(embedding_optimizer))
   try:
     tf.train.Checkpoint(**objects).restore(path).assert_existing_objects_matched().expect_partial()
   except (AssertionError, ValueError) as e:

@@ -398,3 +398,34 @@ def test_test_positives_are_counted_per_action_and_too_few_fail_before_training(
   assert train_calls == []
   with open(tmp_path / "out" / runner.POSITIVES_FILE) as f:
     assert json.load(f) == {test: by_hand}
+
+
+def test_embedding_optimizer_reaches_every_run_and_binds_the_manifest(tmp_path):
+  adagrad = dict(embedding_optimizer="adagrad", embedding_learning_rate=0.1)
+  config = _config("data", tmp_path, **adagrad)
+  source = runner.DataSource(
+    schema_path="s.json", train_files="t", test_files="u", stats_path="s.parquet"
+  )
+  for variant in config.suite_def.variants:
+    optim = runner.make_run_config(config, variant, source, config.seed(1)).optim
+    assert (optim.embedding_optimizer, optim.embedding_learning_rate, optim.seed) == (
+      "adagrad",
+      0.1,
+      6,
+    )
+  assert config.describe()["embedding_optimizer"] == "adagrad"
+  # One Adam, the default: its manifest is the one written before the setting existed.
+  assert "embedding_optimizer" not in _config("data", tmp_path).fixed_settings()
+  assert _config("data", tmp_path).describe()["embedding_optimizer"] == "adam"
+  runner.check_manifest(config)
+  (tmp_path / "runs").mkdir()
+  runner.check_manifest(config)
+  with pytest.raises(
+    runner.ExperimentError,
+    match=r"embedding_learning_rate: 0.1 -> None; embedding_optimizer: 'adagrad' -> None",
+  ):
+    runner.check_manifest(_config("data", tmp_path))
+  with pytest.raises(runner.ExperimentError, match=r"embedding_learning_rate: 0.1 -> 0.2$"):
+    runner.check_manifest(_config("data", tmp_path, **dict(adagrad, embedding_learning_rate=0.2)))
+  with pytest.raises(ValueError, match=r"^embedding_learning_rate: is only used with"):
+    _config("data", tmp_path, embedding_learning_rate=0.1)

@@ -21,7 +21,9 @@ from kaml_tf.data import stats as stats_lib
 from kaml_tf.datasets.kuairand import conversion
 from kaml_tf.datasets.simulation import simulator
 from kaml_tf.training import config as config_lib
+from pipelines import dataclass_flags
 from pipelines import experiment
+from pipelines import train as train_job  # noqa: F401  (defines the training flags read below)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "data" / "kuairand"
@@ -292,3 +294,24 @@ def test_too_few_test_positives_end_the_job_before_training(tmp_path):
     with pytest.raises(app.UsageError, match=r"action 'activation' has \d+ positives .*=300"):
       experiment.main(["experiment"])
   assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_embedding_optimizer_flags_reach_the_config_and_the_command():
+  values = dict(
+    suite="oracle",
+    data_dir="/d",
+    output_dir="/o",
+    embedding_optimizer="adagrad",
+    embedding_learning_rate=0.1,
+  )
+  with flagsaver.flagsaver(**values):
+    config = experiment.config_from_flags()
+  assert (config.embedding_optimizer, config.embedding_learning_rate) == ("adagrad", 0.1)
+  assert (
+    "--learning_rate=0.001 --embedding_optimizer=adagrad --embedding_learning_rate=0.1 "
+    in config.command
+  )
+  # pipelines.train reads the same flags into its run config.
+  with flagsaver.flagsaver(schema="s.json", train="t", **values):
+    optim = dataclass_flags.build(config_lib.RunConfig).optim
+  assert (optim.embedding_optimizer, optim.embedding_learning_rate) == ("adagrad", 0.1)

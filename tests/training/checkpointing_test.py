@@ -10,6 +10,7 @@ import gc
 import os
 
 from absl.testing import flagsaver
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -20,7 +21,9 @@ from kaml_tf.serving import exporter
 from kaml_tf.training import checkpointing
 from kaml_tf.training import config as config_lib
 from kaml_tf.training import model_dir as model_dir_lib
+from kaml_tf.training import optimizers
 from kaml_tf.training import trained_model
+from kaml_tf.training import trainer
 from pipelines import evaluate
 
 MODEL = model_config_lib.ModelConfig(
@@ -110,3 +113,41 @@ def test_restore_into_a_network_with_more_variables_names_the_dir(small_logs, tm
   assert str(error.value).startswith(f"{model_dir}: the checkpoint {checkpoint} does not match")
   del error
   gc.collect()
+
+
+def _checkpointed(path, prefix):
+  """The values saved under `prefix/` in the checkpoint `path`, by key without the prefix."""
+  return {
+    key[len(prefix) + 1 :]: tf.train.load_variable(path, key)
+    for key, _ in tf.train.list_variables(path)
+    if key.startswith(prefix + "/_variables/")
+  }
+
+
+def test_resume_restores_both_optimizers_slots(adagrad_trained):
+  model_dir, run_config = adagrad_trained["model_dir"], adagrad_trained["config"]
+  schema = schema_lib.Schema.load(run_config.data.schema_path)
+  task = trainer.build_task(schema, run_config)
+  state = checkpointing.CheckpointState(
+    task.network,
+    task.optimizer,
+    os.path.join(model_dir, model_dir_lib.CHECKPOINT_DIR),
+    embedding_optimizer=task.embedding_optimizer,
+  )
+  path = state.restore_latest()
+  assert int(state.global_step) == 2
+  for prefix, optimizer in (
+    ("embedding_optimizer", task.embedding_optimizer),
+    ("optimizer", task.optimizer),
+  ):
+    saved = _checkpointed(path, prefix)
+    # Adagrad: one accumulator per table; Adam: m and v of each other variable.
+    assert len(saved) == len(optimizer.variables()) - 1
+    restored = [v.numpy() for v in optimizer.variables()[1:]]
+    for i, value in enumerate(restored, start=1):
+      np.testing.assert_array_equal(value, saved[f"_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"])
+  # The accumulators trained: rows looked up grew beyond Keras' initial 0.1.
+  accumulators = task.embedding_optimizer.variables()[1:]
+  assert all(np.max(a.numpy()) > 0.1 for a in accumulators)
+  tables = optimizers.embedding_tables(task.network)
+  assert [a.shape for a in accumulators] == [t.shape for t in tables]

@@ -83,3 +83,40 @@ def test_parameter_server_needs_a_shuffle():
   config_lib.RunConfig(data=data, model=model_config_lib.ModelConfig())
   shuffled = dataclasses.replace(data, shuffle_buffer=1)
   config_lib.RunConfig(data=shuffled, model=model_config_lib.ModelConfig(), optim=optim)
+
+
+@pytest.mark.parametrize(
+  "optim, field, message",
+  [
+    (dict(embedding_optimizer="sgd"), "embedding_optimizer", "unknown 'sgd'; expected one of"),
+    (
+      dict(embedding_optimizer="adagrad", embedding_learning_rate=0.0),
+      "embedding_learning_rate",
+      "must be > 0, got 0.0",
+    ),
+    (
+      dict(embedding_learning_rate=0.1),
+      "embedding_learning_rate",
+      "is only used with --embedding_optimizer=adagrad or ftrl",
+    ),
+    (
+      dict(embedding_optimizer="ftrl", strategy="parameter_server"),
+      "embedding_optimizer",
+      "ftrl is not supported with --strategy=parameter_server",
+    ),
+  ],
+)
+def test_embedding_optimizer_errors_name_the_field(optim, field, message):
+  with pytest.raises(config_lib.ConfigError, match=rf"^{field}: {message}") as e:
+    config_lib.OptimConfig(**optim)
+  assert e.value.field == field
+
+
+@pytest.mark.parametrize("name", ["adagrad", "ftrl"])
+def test_embedding_optimizer_round_trips_through_the_config_json(name):
+  run = dataclasses.replace(
+    _run(), optim=config_lib.OptimConfig(embedding_optimizer=name, embedding_learning_rate=0.2)
+  )
+  assert config_lib.RunConfig.from_dict(json.loads(run.to_json())) == run
+  # Any strategy but parameter-server takes it.
+  dataclasses.replace(run.optim, strategy="multi_worker")

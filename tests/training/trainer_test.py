@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kaml_tf.models import config as model_config_lib
 from kaml_tf.training import checkpointing
@@ -67,6 +68,17 @@ def test_trains_and_writes_model_dir(small_logs, tmp_path):
     "train_summary.json",
   ]
   assert config_lib.RunConfig.load(model_dir) == _config(small_logs, checkpoint_every_steps=4)
+  # One Adam (the default): the checkpoint holds what it held before embedding optimizers.
+  checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+  assert {key.split("/")[0] for key, _ in tf.train.list_variables(checkpoint)} == {
+    "_CHECKPOINTABLE_OBJECT_GRAPH",
+    "epoch",
+    "global_step",
+    "network",
+    "optimizer",
+    "save_counter",
+    "step_in_epoch",
+  }
   assert os.listdir(os.path.join(model_dir, "logs", "train"))  # TensorBoard events
 
 

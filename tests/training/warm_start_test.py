@@ -158,3 +158,48 @@ def test_another_schema_or_no_model_dir_is_refused(early_stopped, tmp_path):
 def test_optimizer_flag_needs_a_source():
   with pytest.raises(config_lib.ConfigError, match=r"warm_start_optimizer.*needs --warm_start"):
     config_lib.OptimConfig(warm_start_optimizer=True)
+
+
+def _warm_from(trained, **optim):
+  """The config of `trained` (a fixture), warm-started from its model dir with its optimizers."""
+  run = trained["config"]
+  optim = dict(warm_start_from=trained["model_dir"], warm_start_optimizer=True, **optim)
+  return dataclasses.replace(run, optim=dataclasses.replace(run.optim, **optim))
+
+
+def test_optimizer_state_of_both_optimizers_comes_along(adagrad_trained):
+  run = _warm_from(adagrad_trained, embedding_learning_rate=0.2)
+  schema = schema_lib.Schema.load(run.data.schema_path)
+  path = warm_start.source_checkpoint(run, schema)
+  assert path == tf.train.latest_checkpoint(
+    os.path.join(adagrad_trained["model_dir"], "checkpoints")
+  )
+  task = trainer.build_task(schema, run)
+  warm_start.restore(task.network, task.optimizer, path, task.embedding_optimizer)
+  accumulators = task.embedding_optimizer.variables()[1:]
+  for i, accumulator in enumerate(accumulators, start=1):
+    key = f"embedding_optimizer/_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+    np.testing.assert_array_equal(accumulator.numpy(), tf.train.load_variable(path, key))
+  assert all(np.max(a.numpy()) > 0.1 for a in accumulators)
+  assert int(task.optimizer.iterations) == int(task.embedding_optimizer.iterations) == 2
+
+
+@pytest.mark.parametrize("embedding_optimizer", ["adam", "ftrl"])
+def test_optimizer_state_of_another_embedding_optimizer_is_refused(
+  adagrad_trained, embedding_optimizer
+):
+  # Adam takes no embedding learning rate of its own.
+  lr = config_lib.DEFAULT_EMBEDDING_LEARNING_RATE if embedding_optimizer == "adam" else 0.1
+  run = _warm_from(
+    adagrad_trained, embedding_optimizer=embedding_optimizer, embedding_learning_rate=lr
+  )
+  schema = schema_lib.Schema.load(run.data.schema_path)
+  with pytest.raises(
+    config_lib.ConfigError,
+    match=rf"^warm_start_optimizer: .* --embedding_optimizer=adagrad and this run with "
+    rf"{embedding_optimizer}",
+  ):
+    warm_start.source_checkpoint(run, schema)
+  # The network alone may warm-start.
+  alone = dataclasses.replace(run, optim=dataclasses.replace(run.optim, warm_start_optimizer=False))
+  assert warm_start.source_checkpoint(alone, schema)
