@@ -108,6 +108,19 @@ def seed_mean_draws(
   """
   y, _, targets = bootstrap.target_columns(probs[0][0], labels, target_action)
   columns = [[bootstrap.target_columns(p, labels, target_action)[1] for p in s] for s in probs]
+  return target_draws(y, targets, columns, action_names, num_draws, seed)
+
+
+def target_draws(
+  y: np.ndarray,
+  targets: np.ndarray,
+  columns: Sequence[Sequence[np.ndarray]],
+  action_names: Sequence[str],
+  num_draws: int = 1000,
+  seed: int = 0,
+) -> Dict[str, Dict[str, np.ndarray]]:
+  """`seed_mean_draws` on the evaluated rows' target columns (`bootstrap.target_columns`):
+  labels y (m,), targets (m,) and, per configuration, its seeds' probabilities (m,)."""
   rng = np.random.default_rng(seed)
   blocks = [(bootstrap.OVERALL, np.arange(y.size))]
   blocks += [(name, np.flatnonzero(targets == k)) for k, name in enumerate(action_names)]

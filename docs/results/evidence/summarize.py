@@ -1,0 +1,282 @@
+r"""Writes the evidence tables (README.md's numbers) from the experiments of `run.sh`.
+
+  python docs/results/evidence/summarize.py ROOT > tables.md
+
+ROOT holds the `pipelines.experiment` outputs `run.sh` writes (ablation/, baselines/,
+lever_adagrad/, kuairand/). Simulated configurations were all scored on the same 3.6M test
+rows, so their 95% intervals are drawn jointly (`kaml_tf.evaluation.influence`: the normal
+approximation of row resampling, DeLong's covariance for the AUCs), for each configuration's
+seed-averaged metric, for its difference to the base MMoE and for RelaImpr against the
+column's best baseline. KuaiRand draws a new conversion (targets, reporting, split) per seed,
+so its intervals are t-intervals over the 5 seeds of the paired per-seed differences.
+"""
+
+import json
+import os
+import sys
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from experiments import intervals as intervals_lib
+from kaml_tf.evaluation import bootstrap
+from kaml_tf.evaluation import influence
+from kaml_tf.evaluation import metrics as metrics_lib
+
+ACTIONS = ("activation", "re_engagement", "registration", "payment", "retention")
+COLUMNS = ACTIONS + ("overall",)
+DRAWS = 4000
+# (row label, experiment folder, configuration, role): baselines compete for "best baseline".
+SIMULATED = (
+  ("MMoE", "ablation", "MMoE", "baseline"),
+  ("SingleTask", "baselines", "SingleTask", "baseline"),
+  ("PLE", "baselines", "PLE", "baseline"),
+  ("TAML", "baselines", "TAML", "baseline"),
+  ("MMoE+ADM", "ablation", "MMoE+ADM", "ablation"),
+  ("MMoE+ADM+HKE", "ablation", "MMoE+ADM+HKE", "ablation"),
+  ("MMoE+RLU", "ablation", "MMoE+RLU", "ablation"),
+  ("KAML (MMoE)", "ablation", "KAML", "kaml"),
+  ("PLE+KAML", "baselines", "PLE+KAML", "kaml"),
+  ("TAML+KAML", "baselines", "TAML+KAML", "kaml"),
+  ("MMoE, Adagrad embeddings", "lever_adagrad", "MMoE", "lever"),
+  ("KAML, Adagrad embeddings", "lever_adagrad", "KAML", "lever"),
+)
+REPEATS = 3
+# Student's t quantile 0.975 at 4 degrees of freedom (5 KuaiRand seeds).
+T_975_DF4 = 2.7764451051977987
+
+
+def _json(path: str):
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _runs(root: str, folder: str, configuration: str) -> List[str]:
+  out = [os.path.join(root, folder, "runs", configuration, f"seed-{r}") for r in range(REPEATS)]
+  return out if all(os.path.exists(os.path.join(d, "metrics.json")) for d in out) else []
+
+
+def _seed_metric(run_dirs: Sequence[str], block: str, column: str, metric: str) -> np.ndarray:
+  values = []
+  for d in run_dirs:
+    m = _json(os.path.join(d, "metrics.json"))
+    m = m["raw"] if block == "raw" else m
+    m = m["oracle"] if block == "oracle" else m
+    values.append(m["overall"][metric] if column == "overall" else m["actions"][column][metric])
+  return np.array(values, dtype=np.float64)
+
+
+def _load(rows):
+  """Target columns of every row's runs: y (m,), targets (m,), {block: [[(m,) per seed]]}."""
+  y = targets = None
+  columns: Dict[str, list] = {"served": [], "raw": []}
+  calibration = []
+  for _, run_dirs in rows:
+    seeds = {"served": [], "raw": []}
+    for d in run_dirs:
+      p = intervals_lib.load_predictions(os.path.join(d, intervals_lib.PREDICTIONS_FILE))
+      for block in seeds:
+        y_run, column, t_run = bootstrap.target_columns(p[block], p["labels"], p["target_action"])
+        seeds[block].append(column.astype(np.float64))
+      if y is None:
+        y, targets = y_run, t_run
+      elif not (np.array_equal(y, y_run) and np.array_equal(targets, t_run)):
+        raise ValueError(f"{d}: scored other test rows than the first run")
+    for block in seeds:
+      columns[block].append(seeds[block])
+    calibration.append(
+      [
+        np.mean([s[targets == k].mean() for s in seeds["raw"]]) / y[targets == k].mean()
+        for k in range(len(ACTIONS))
+      ]
+    )
+  return y, targets, columns, np.array(calibration)
+
+
+def _fmt(v: float, digits: int = 4, sign: bool = False) -> str:
+  if v is None or not np.isfinite(v):
+    return "n/a"
+  return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+
+
+def _interval(values: np.ndarray, digits: int = 4, sign: bool = True) -> str:
+  low, high = bootstrap.percentile_interval(values)
+  return f"[{_fmt(low, digits, sign)}, {_fmt(high, digits, sign)}]"
+
+
+def _rela(a, b):
+  return np.array([metrics_lib.rela_impr(x, z) for x, z in zip(np.ravel(a), np.ravel(b))])
+
+
+def simulated(root: str) -> List[str]:
+  rows = [(label, _runs(root, folder, cfg), role) for label, folder, cfg, role in SIMULATED]
+  missing = [label for label, dirs, _ in rows if not dirs]
+  rows = [r for r in rows if r[1]]
+  labels = [r[0] for r in rows]
+  y, targets, columns, calibration = _load([(label, dirs) for label, dirs, _ in rows])
+  out = [
+    f"Test rows scored: {y.size:,} (every configuration the same rows). Not run: {', '.join(missing) or 'none'}.",
+    "",
+  ]
+  draws = {
+    b: influence.target_draws(y, targets, columns[b], ACTIONS, DRAWS, seed=0) for b in columns
+  }
+  col = lambda c: bootstrap.OVERALL if c == "overall" else c  # noqa: E731
+
+  for block, title in (("served", "calibrated (served)"), ("raw", "raw")):
+    for k, metric in ((0, "AUC"), (1, "LogLoss")):
+      out += [
+        f"### Per-target {metric}, {title}: mean over 3 seeds ± seed std, 95% interval of the mean",
+        "",
+      ]
+      out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+      for i, (label, dirs, _) in enumerate(rows):
+        cells = []
+        for c in COLUMNS:
+          seeds = _seed_metric(dirs, block if block == "raw" else "served", c, metric.lower())
+          d = draws[block][col(c)]
+          cells.append(
+            f"{_fmt(d['point'][i, k])} ± {_fmt(seeds.std(ddof=1))} {_interval(d['draws'][:, i, k], sign=False)}"
+          )
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+      out.append("")
+
+  base = labels.index("MMoE")
+  out += [
+    "### Difference to the base MMoE (calibrated per-target AUC of the seed means; 95% "
+    "interval over test rows; sd: std of the 3 seed-paired differences)",
+    "",
+  ]
+  out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+  pairs = [(label, i, base) for i, label in enumerate(labels) if i != base]
+  if "MMoE, Adagrad embeddings" in labels and "KAML, Adagrad embeddings" in labels:
+    pairs.append(
+      (
+        "KAML − MMoE, both with Adagrad embeddings",
+        labels.index("KAML, Adagrad embeddings"),
+        labels.index("MMoE, Adagrad embeddings"),
+      )
+    )
+  for label, i, j in pairs:
+    cells = []
+    for c in COLUMNS:
+      d = draws["served"][col(c)]
+      diff = d["draws"][:, i, 0] - d["draws"][:, j, 0]
+      paired = _seed_metric(rows[i][1], "served", c, "auc") - _seed_metric(
+        rows[j][1], "served", c, "auc"
+      )
+      point = _fmt(d["point"][i, 0] - d["point"][j, 0], sign=True)
+      cells.append(f"{point} {_interval(diff)} sd {_fmt(paired.std(ddof=1))}")
+    out.append(f"| {label} | " + " | ".join(cells) + " |")
+  out.append("")
+
+  baselines = [i for i, r in enumerate(rows) if r[2] == "baseline"]
+  out += [
+    "### RelaImpr (eq. 14) against the column's best baseline (calibrated AUC; 95% interval)",
+    "",
+  ]
+  out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+  for i, (label, _, role) in enumerate(rows):
+    if role == "baseline":
+      continue
+    cells = []
+    for c in COLUMNS:
+      d = draws["served"][col(c)]
+      best = max(baselines, key=lambda b: d["point"][b, 0])
+      point = _rela(d["point"][i, 0], d["point"][best, 0])[0]
+      cells.append(
+        f"{100 * point:+.2f}% {_interval(100 * _rela(d['draws'][:, i, 0], d['draws'][:, best, 0]), 2)} vs {labels[best]}"
+      )
+    out.append(f"| {label} | " + " | ".join(cells) + " |")
+  out.append("")
+
+  out += [
+    "### Every action against the true labels (oracle block, calibrated AUC; mean ± seed std)",
+    "",
+  ]
+  out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+  for label, dirs, _ in rows:
+    cells = [
+      f"{_fmt(_seed_metric(dirs, 'oracle', c, 'auc').mean())} ± {_fmt(_seed_metric(dirs, 'oracle', c, 'auc').std(ddof=1))}"
+      for c in COLUMNS
+    ]
+    out.append(f"| {label} | " + " | ".join(cells) + " |")
+  out.append("")
+
+  out += ["### Calibration on target traffic: mean raw score / reported rate (1 = calibrated)", ""]
+  out += ["| configuration | " + " | ".join(ACTIONS) + " |", "|---" * (len(ACTIONS) + 1) + "|"]
+  for i, label in enumerate(labels):
+    out.append(f"| {label} | " + " | ".join(f"{v:.3f}" for v in calibration[i]) + " |")
+  out.append("")
+
+  out += ["### Settings chosen on validation (3 trials per configuration, the same for all)", ""]
+  out += [
+    "| configuration | validation AUC | chosen (changes from the suite's settings) | epochs trained per seed |",
+    "|---|---|---|---|",
+  ]
+  for label, folder, cfg, _ in SIMULATED:
+    results_path = os.path.join(root, folder, "results.json")
+    if label in missing or not os.path.exists(results_path):
+      continue
+    conf = _json(results_path)["configurations"].get(cfg, {})
+    chosen = conf.get("chosen", {})
+    epochs = [r.get("train", {}).get("epochs") for r in conf.get("runs", [])]
+    out.append(
+      f"| {label} | {_fmt(chosen.get('validation_auc'))} | {json.dumps(chosen.get('changed', {}))} | {epochs} |"
+    )
+  out.append("")
+  return out
+
+
+def kuairand(root: str) -> List[str]:
+  folder = os.path.join(root, "kuairand")
+  names = ("Vanilla", "KAML", "Oracle")
+  actions = ("like", "follow", "comment", "forward")
+  cols = actions + ("overall",)
+  dirs = {n: [os.path.join(folder, "runs", n, f"seed-{r}") for r in range(5)] for n in names}
+  out = ["### KuaiRand, per-target AUC (calibrated): mean over 5 seeds ± seed std", ""]
+  out += ["| configuration | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+  values = {n: {c: _seed_metric(dirs[n], "served", c, "auc") for c in cols} for n in names}
+  for n in names:
+    out.append(
+      f"| {n} | "
+      + " | ".join(f"{_fmt(values[n][c].mean())} ± {_fmt(values[n][c].std(ddof=1))}" for c in cols)
+      + " |"
+    )
+  out += [
+    "",
+    "### KuaiRand, paired difference to Vanilla (same conversion per seed): mean, 95% t-interval over 5 seeds",
+    "",
+  ]
+  out += ["| configuration | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+  for n in ("KAML", "Oracle"):
+    cells = []
+    for c in cols:
+      d = values[n][c] - values["Vanilla"][c]
+      half = T_975_DF4 * d.std(ddof=1) / np.sqrt(d.size)
+      cells.append(
+        f"{_fmt(d.mean(), sign=True)} [{_fmt(d.mean() - half, sign=True)}, {_fmt(d.mean() + half, sign=True)}]"
+      )
+    out.append(f"| {n} − Vanilla | " + " | ".join(cells) + " |")
+  positives = _json(os.path.join(folder, "test_positives.json"))
+  out += [
+    "",
+    "Test positives per seed (target traffic): "
+    + "; ".join(
+      f"seed {i}: " + ", ".join(f"{a} {v[a]}" for a in actions)
+      for i, v in enumerate(positives.values())
+    ),
+    "",
+  ]
+  return out
+
+
+def main(root: str) -> None:
+  lines = ["## Simulated logs", ""] + simulated(root)
+  if os.path.exists(os.path.join(root, "kuairand", "results.json")):
+    lines += ["## KuaiRand", ""] + kuairand(root)
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  main(sys.argv[1])
