@@ -52,8 +52,14 @@ def _json(path: str):
 
 
 def _runs(root: str, folder: str, configuration: str) -> List[str]:
-  out = [os.path.join(root, folder, "runs", configuration, f"seed-{r}") for r in range(REPEATS)]
-  return out if all(os.path.exists(os.path.join(d, "metrics.json")) for d in out) else []
+  """The finished runs seed-0, seed-1, ... (up to REPEATS; fewer when the rest are missing)."""
+  out = []
+  for r in range(REPEATS):
+    d = os.path.join(root, folder, "runs", configuration, f"seed-{r}")
+    if not os.path.exists(os.path.join(d, "metrics.json")):
+      break
+    out.append(d)
+  return out
 
 
 def _seed_metric(run_dirs: Sequence[str], block: str, column: str, metric: str) -> np.ndarray:
@@ -93,6 +99,11 @@ def _load(rows):
   return y, targets, columns, np.array(calibration)
 
 
+def _index(labels: Sequence[str], key: str):
+  """Position of the row `key` (its label may carry a seed count), or None."""
+  return next((i for i, l in enumerate(labels) if l == key or l.startswith(key + " (")), None)
+
+
 def _fmt(v: float, digits: int = 4, sign: bool = False) -> str:
   if v is None or not np.isfinite(v):
     return "n/a"
@@ -110,6 +121,10 @@ def _rela(a, b):
 
 def simulated(root: str) -> List[str]:
   rows = [(label, _runs(root, folder, cfg), role) for label, folder, cfg, role in SIMULATED]
+  rows = [
+    (f"{l} ({len(d)} seed{'s' * (len(d) > 1)})" if 0 < len(d) < REPEATS else l, d, r)
+    for l, d, r in rows
+  ]
   missing = [label for label, dirs, _ in rows if not dirs]
   rows = [r for r in rows if r[1]]
   labels = [r[0] for r in rows]
@@ -126,7 +141,7 @@ def simulated(root: str) -> List[str]:
   for block, title in (("served", "calibrated (served)"), ("raw", "raw")):
     for k, metric in ((0, "AUC"), (1, "LogLoss")):
       out += [
-        f"### Per-target {metric}, {title}: mean over 3 seeds ± seed std, 95% interval of the mean",
+        f"### Per-target {metric}, {title}: mean over the seeds (3 unless marked) ± seed std, 95% interval of the mean",
         "",
       ]
       out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
@@ -141,20 +156,23 @@ def simulated(root: str) -> List[str]:
         out.append(f"| {label} | " + " | ".join(cells) + " |")
       out.append("")
 
-  base = labels.index("MMoE")
+  base = _index(labels, "MMoE")
   out += [
     "### Difference to the base MMoE (calibrated per-target AUC of the seed means; 95% "
-    "interval over test rows; sd: std of the 3 seed-paired differences)",
+    "interval over test rows; sd: std of the seed-paired differences)",
     "",
   ]
   out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
   pairs = [(label, i, base) for i, label in enumerate(labels) if i != base]
-  if "MMoE, Adagrad embeddings" in labels and "KAML, Adagrad embeddings" in labels:
+  if (
+    _index(labels, "MMoE, Adagrad embeddings") is not None
+    and _index(labels, "KAML, Adagrad embeddings") is not None
+  ):
     pairs.append(
       (
         "KAML − MMoE, both with Adagrad embeddings",
-        labels.index("KAML, Adagrad embeddings"),
-        labels.index("MMoE, Adagrad embeddings"),
+        _index(labels, "KAML, Adagrad embeddings"),
+        _index(labels, "MMoE, Adagrad embeddings"),
       )
     )
   for label, i, j in pairs:
@@ -162,8 +180,9 @@ def simulated(root: str) -> List[str]:
     for c in COLUMNS:
       d = draws["served"][col(c)]
       diff = d["draws"][:, i, 0] - d["draws"][:, j, 0]
-      paired = _seed_metric(rows[i][1], "served", c, "auc") - _seed_metric(
-        rows[j][1], "served", c, "auc"
+      n = min(len(rows[i][1]), len(rows[j][1]))  # the seeds both have
+      paired = _seed_metric(rows[i][1][:n], "served", c, "auc") - _seed_metric(
+        rows[j][1][:n], "served", c, "auc"
       )
       point = _fmt(d["point"][i, 0] - d["point"][j, 0], sign=True)
       cells.append(f"{point} {_interval(diff)} sd {_fmt(paired.std(ddof=1))}")
