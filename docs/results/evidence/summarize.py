@@ -42,8 +42,8 @@ SIMULATED = (
   ("KAML, Adagrad embeddings", "lever_adagrad", "KAML", "lever"),
 )
 REPEATS = 3
-# Student's t quantile 0.975 at 4 degrees of freedom (5 KuaiRand seeds).
-T_975_DF4 = 2.7764451051977987
+# Student's t quantiles 0.975 by degrees of freedom (2 or 3 simulated seeds, 5 KuaiRand).
+T_975 = {1: 12.706204736174698, 2: 4.302652729749464, 4: 2.7764451051977987}
 
 
 def _json(path: str):
@@ -115,6 +115,14 @@ def _interval(values: np.ndarray, digits: int = 4, sign: bool = True) -> str:
   return f"[{_fmt(low, digits, sign)}, {_fmt(high, digits, sign)}]"
 
 
+def _seed_interval(paired: np.ndarray) -> str:
+  """The 95% t-interval of the mean of the seed-paired differences ("seeds n/a" for one)."""
+  if paired.size < 2 or paired.size - 1 not in T_975:
+    return "seeds n/a"
+  half = T_975[paired.size - 1] * paired.std(ddof=1) / np.sqrt(paired.size)
+  return f"seeds [{_fmt(paired.mean() - half, sign=True)}, {_fmt(paired.mean() + half, sign=True)}]"
+
+
 def _rela(a, b):
   return np.array([metrics_lib.rela_impr(x, z) for x, z in zip(np.ravel(a), np.ravel(b))])
 
@@ -133,12 +141,12 @@ def simulated(root: str) -> List[str]:
     f"Test rows scored: {y.size:,} (every configuration the same rows). Not run: {', '.join(missing) or 'none'}.",
     "",
   ]
-  draws = {
-    b: influence.target_draws(y, targets, columns[b], ACTIONS, DRAWS, seed=0) for b in columns
-  }
+  # Intervals for the served (calibrated) scores; the raw block's LogLoss is listed below
+  # with its seed spread only (raw AUCs per action equal the served ones).
+  draws = {"served": influence.target_draws(y, targets, columns["served"], ACTIONS, DRAWS)}
   col = lambda c: bootstrap.OVERALL if c == "overall" else c  # noqa: E731
 
-  for block, title in (("served", "calibrated (served)"), ("raw", "raw")):
+  for block, title in (("served", "calibrated (served)"),):
     for k, metric in ((0, "AUC"), (1, "LogLoss")):
       out += [
         f"### Per-target {metric}, {title}: mean over the seeds (3 unless marked) ± seed std, 95% interval of the mean",
@@ -156,10 +164,19 @@ def simulated(root: str) -> List[str]:
         out.append(f"| {label} | " + " | ".join(cells) + " |")
       out.append("")
 
+  out += ["### Per-target LogLoss, raw (uncalibrated): mean ± seed std", ""]
+  out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+  for label, dirs, _ in rows:
+    values = [_seed_metric(dirs, "raw", c, "logloss") for c in COLUMNS]
+    cells = [f"{_fmt(v.mean())} ± {_fmt(v.std(ddof=1))}" for v in values]
+    out.append(f"| {label} | " + " | ".join(cells) + " |")
+  out.append("")
+
   base = _index(labels, "MMoE")
   out += [
     "### Difference to the base MMoE (calibrated per-target AUC of the seed means; 95% "
-    "interval over test rows; sd: std of the seed-paired differences)",
+    "interval over test rows; then the 95% t-interval of the seed-paired differences, which "
+    "holds the training noise: seeds [low, high])",
     "",
   ]
   out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
@@ -185,7 +202,7 @@ def simulated(root: str) -> List[str]:
         rows[j][1][:n], "served", c, "auc"
       )
       point = _fmt(d["point"][i, 0] - d["point"][j, 0], sign=True)
-      cells.append(f"{point} {_interval(diff)} sd {_fmt(paired.std(ddof=1))}")
+      cells.append(f"{point} {_interval(diff)} {_seed_interval(paired)}")
     out.append(f"| {label} | " + " | ".join(cells) + " |")
   out.append("")
 
@@ -272,7 +289,7 @@ def kuairand(root: str) -> List[str]:
     cells = []
     for c in cols:
       d = values[n][c] - values["Vanilla"][c]
-      half = T_975_DF4 * d.std(ddof=1) / np.sqrt(d.size)
+      half = T_975[4] * d.std(ddof=1) / np.sqrt(d.size)
       cells.append(
         f"{_fmt(d.mean(), sign=True)} [{_fmt(d.mean() - half, sign=True)}, {_fmt(d.mean() + half, sign=True)}]"
       )
