@@ -31,6 +31,10 @@ experiment baselines baselines --configs=PLE,TAML,PLE+KAML,TAML+KAML &
 experiment ablation lever_adagrad --configs=MMoE,KAML --embedding_optimizer=adagrad \
   --embedding_learning_rate=0.05 &
 wait
+# A second look at the lever, started once the first had hit its 6-epoch cap: a larger
+# embedding learning rate and cap, the suite's settings (1 trial) for both configurations.
+experiment ablation lever_adagrad_lr02 --configs=MMoE,KAML --embedding_optimizer=adagrad \
+  --embedding_learning_rate=0.2 --epochs=10 --trials_per_config=1
 
 # KuaiRand (Table 3): the slice in data/kuairand/, converted again per seed; 4 trials.
 $py -m pipelines.experiment --suite=kuairand --output_dir="$root/kuairand" --repeats=5 --seed=0 \

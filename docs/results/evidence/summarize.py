@@ -40,6 +40,21 @@ SIMULATED = (
   ("TAML+KAML", "baselines", "TAML+KAML", "kaml"),
   ("MMoE, Adagrad embeddings", "lever_adagrad", "MMoE", "lever"),
   ("KAML, Adagrad embeddings", "lever_adagrad", "KAML", "lever"),
+  ("MMoE, Adagrad 0.2, 1 trial", "lever_adagrad_lr02", "MMoE", "lever"),
+  ("KAML, Adagrad 0.2, 1 trial", "lever_adagrad_lr02", "KAML", "lever"),
+)
+# KAML against MMoE under the same lever (label, KAML row, MMoE row).
+LEVER_PAIRS = (
+  (
+    "KAML − MMoE, both with Adagrad embeddings",
+    "KAML, Adagrad embeddings",
+    "MMoE, Adagrad embeddings",
+  ),
+  (
+    "KAML − MMoE, both Adagrad 0.2, 1 trial",
+    "KAML, Adagrad 0.2, 1 trial",
+    "MMoE, Adagrad 0.2, 1 trial",
+  ),
 )
 REPEATS = 3
 # Student's t quantiles 0.975 by degrees of freedom (2 or 3 simulated seeds, 5 KuaiRand).
@@ -181,17 +196,9 @@ def simulated(root: str) -> List[str]:
   ]
   out += ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
   pairs = [(label, i, base) for i, label in enumerate(labels) if i != base]
-  if (
-    _index(labels, "MMoE, Adagrad embeddings") is not None
-    and _index(labels, "KAML, Adagrad embeddings") is not None
-  ):
-    pairs.append(
-      (
-        "KAML − MMoE, both with Adagrad embeddings",
-        _index(labels, "KAML, Adagrad embeddings"),
-        _index(labels, "MMoE, Adagrad embeddings"),
-      )
-    )
+  for label, ours, theirs in LEVER_PAIRS:
+    if _index(labels, ours) is not None and _index(labels, theirs) is not None:
+      pairs.append((label, _index(labels, ours), _index(labels, theirs)))
   for label, i, j in pairs:
     cells = []
     for c in COLUMNS:
