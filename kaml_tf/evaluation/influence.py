@@ -28,17 +28,6 @@ from kaml_tf.evaluation import bootstrap
 from kaml_tf.evaluation import metrics as metrics_lib
 
 
-def _midranks(values: np.ndarray) -> np.ndarray:
-  """1-based ranks of `values` (m,), ties given the average of the ranks they span."""
-  order = np.argsort(values, kind="mergesort")
-  sorted_values = values[order]
-  starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_values)) + 1))
-  ends = np.concatenate((starts[1:], [values.size]))
-  ranks = np.empty(values.size, dtype=np.float64)
-  ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-  return ranks
-
-
 def auc_influence(labels: np.ndarray, scores: np.ndarray) -> Tuple[float, np.ndarray]:
   """(AUC, phi (m,)): the AUC of the rows and each row's influence on it (module docstring);
   (NaN, zeros) without both classes."""
@@ -47,11 +36,11 @@ def auc_influence(labels: np.ndarray, scores: np.ndarray) -> Tuple[float, np.nda
   positives, negatives = int(y.sum()), int((~y).sum())
   if positives == 0 or negatives == 0:
     return float("nan"), np.zeros(y.size)
-  ranks = _midranks(scores)
+  ranks = metrics_lib.midranks(scores)
   phi = np.empty(y.size, dtype=np.float64)
   # Rank among all rows minus rank among its own class = rows of the other class below it.
-  below = ranks[y] - _midranks(scores[y])
-  above = positives - (ranks[~y] - _midranks(scores[~y]))  # positives above a negative
+  below = ranks[y] - metrics_lib.midranks(scores[y])
+  above = positives - (ranks[~y] - metrics_lib.midranks(scores[~y]))  # positives above a negative
   auc = below.sum() / (positives * negatives)
   phi[y] = (below / negatives - auc) / positives
   phi[~y] = (above / positives - auc) / negatives

@@ -53,6 +53,19 @@ def _same_1d(labels: np.ndarray, values: np.ndarray, what: str) -> None:
     )
 
 
+def midranks(values: np.ndarray) -> np.ndarray:
+  """1-based ranks of `values` (n,), tied values given the average of the ranks they span."""
+  order = np.argsort(values, kind="mergesort")
+  sorted_values = values[order]
+  # Tie groups are runs of equal sorted values; 1-based ranks start+1..end average to
+  # (start + end + 1) / 2.
+  starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_values)) + 1))
+  ends = np.concatenate((starts[1:], [values.size]))
+  ranks = np.empty(values.size, dtype=np.float64)
+  ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+  return ranks
+
+
 def auc(labels: Any, scores: Any) -> float:
   """Exact ROC AUC with ties averaged.
 
@@ -74,15 +87,7 @@ def auc(labels: Any, scores: Any) -> float:
   negatives = labels.size - positives
   if positives == 0 or negatives == 0:
     return float("nan")
-  order = np.argsort(scores, kind="mergesort")
-  sorted_scores = scores[order]
-  # Tie groups are runs of equal sorted scores; 1-based ranks start+1..end average to
-  # (start + end + 1) / 2.
-  starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_scores)) + 1))
-  ends = np.concatenate((starts[1:], [scores.size]))
-  ranks = np.empty(scores.size, dtype=np.float64)
-  ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-  rank_sum = ranks[labels == 1].sum()
+  rank_sum = midranks(scores)[labels == 1].sum()
   return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
