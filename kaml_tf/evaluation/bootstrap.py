@@ -44,6 +44,13 @@ def target_columns(probs: Any, labels: Any, target_action: Any):
   return labels[rows, columns], probs[rows, columns], columns
 
 
+def target_blocks(targets: np.ndarray, action_names: Sequence[str]) -> List[Tuple[str, np.ndarray]]:
+  """The blocks a per-target metric is reported on, as (name, row indices): `OVERALL` (every
+  evaluated row), then each action's target rows. targets: (m,) from `target_columns`."""
+  blocks = [(OVERALL, np.arange(targets.size))]
+  return blocks + [(name, np.flatnonzero(targets == k)) for k, name in enumerate(action_names)]
+
+
 def _differences(y, p_a, p_b, index):
   """Mean over seed pairs of (AUC, LogLoss) of B minus A on rows `index`.
 
@@ -116,10 +123,8 @@ def seed_mean_draws(
     np.stack([target_columns(p, labels, target_action)[1] for p in seeds]) for seeds in probs
   ]
   rng = np.random.default_rng(seed)
-  blocks = [(OVERALL, np.arange(y.size))]
-  blocks += [(name, np.flatnonzero(targets == k)) for k, name in enumerate(action_names)]
   out = {}
-  for name, rows in blocks:
+  for name, rows in target_blocks(targets, action_names):
     draws = [
       _seed_means(y, columns, rows[rng.integers(0, rows.size, rows.size)])
       for _ in range(num_resamples if rows.size else 0)
@@ -204,9 +209,8 @@ def paired_differences(
   p_a = np.stack([target_columns(p, labels, target_action)[1] for p in seeds_a])
   p_b = np.stack([target_columns(p, labels, target_action)[1] for p in seeds_b])
   rng = np.random.default_rng(seed)
-  out = {OVERALL: _summarize(y, p_a, p_b, np.arange(y.size), rng, num_resamples, confidence)}
-  for k, name in enumerate(action_names):
-    out[name] = _summarize(
-      y, p_a, p_b, np.flatnonzero(targets == k), rng, num_resamples, confidence
-    )
-  return out
+  # In block order: the resamples draw from one generator, overall first.
+  return {
+    name: _summarize(y, p_a, p_b, rows, rng, num_resamples, confidence)
+    for name, rows in target_blocks(targets, action_names)
+  }

@@ -111,10 +111,8 @@ def target_draws(
   """`seed_mean_draws` on the evaluated rows' target columns (`bootstrap.target_columns`):
   labels y (m,), targets (m,) and, per configuration, its seeds' probabilities (m,)."""
   rng = np.random.default_rng(seed)
-  blocks = [(bootstrap.OVERALL, np.arange(y.size))]
-  blocks += [(name, np.flatnonzero(targets == k)) for k, name in enumerate(action_names)]
   out = {}
-  for name, rows in blocks:
+  for name, rows in bootstrap.target_blocks(targets, action_names):
     point, phi = _block(y[rows], [[p[rows] for p in seeds] for seeds in columns])
     covariance = phi.T @ phi
     defined = np.isfinite(point.ravel())
