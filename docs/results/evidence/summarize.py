@@ -88,30 +88,27 @@ def _seed_metric(run_dirs: Sequence[str], block: str, column: str, metric: str) 
 
 
 def _load(rows):
-  """Target columns of every row's runs: y (m,), targets (m,), {block: [[(m,) per seed]]}."""
+  """The evaluated rows' labels y (m,) and targets (m,); per row, its seeds' calibrated
+  target columns [[(m,) per seed]]; per row, its raw mean score over the reported rate on
+  each action's target traffic (N,). Raw columns are read for that ratio only, not kept."""
   y = targets = None
-  columns: Dict[str, list] = {"served": [], "raw": []}
-  calibration = []
+  served, calibration = [], []
   for _, run_dirs in rows:
-    seeds = {"served": [], "raw": []}
+    seeds, raw_means = [], []
     for d in run_dirs:
       p = intervals_lib.load_predictions(os.path.join(d, intervals_lib.PREDICTIONS_FILE))
-      for block in seeds:
-        y_run, column, t_run = bootstrap.target_columns(p[block], p["labels"], p["target_action"])
-        seeds[block].append(column.astype(np.float64))
+      y_run, column, t_run = bootstrap.target_columns(p["served"], p["labels"], p["target_action"])
       if y is None:
         y, targets = y_run, t_run
       elif not (np.array_equal(y, y_run) and np.array_equal(targets, t_run)):
         raise ValueError(f"{d}: scored other test rows than the first run")
-    for block in seeds:
-      columns[block].append(seeds[block])
-    calibration.append(
-      [
-        np.mean([s[targets == k].mean() for s in seeds["raw"]]) / y[targets == k].mean()
-        for k in range(len(ACTIONS))
-      ]
-    )
-  return y, targets, columns, np.array(calibration)
+      seeds.append(column.astype(np.float64))
+      raw = bootstrap.target_columns(p["raw"], p["labels"], p["target_action"])[1]
+      raw_means.append([raw[targets == k].mean() for k in range(len(ACTIONS))])
+    served.append(seeds)
+    rates = [y[targets == k].mean() for k in range(len(ACTIONS))]
+    calibration.append(np.mean(raw_means, axis=0) / rates)
+  return y, targets, served, np.array(calibration)
 
 
 def _index(labels: Sequence[str], key: str):
@@ -158,7 +155,7 @@ def simulated(root: str) -> List[str]:
   ]
   # Intervals for the served (calibrated) scores; the raw block's LogLoss is listed below
   # with its seed spread only (raw AUCs per action equal the served ones).
-  draws = {"served": influence.target_draws(y, targets, columns["served"], ACTIONS, DRAWS)}
+  draws = {"served": influence.target_draws(y, targets, columns, ACTIONS, DRAWS)}
   col = lambda c: bootstrap.OVERALL if c == "overall" else c  # noqa: E731
 
   for block, title in (("served", "calibrated (served)"),):
